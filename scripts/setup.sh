@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything the demo and the test suite need, idempotently and cached:
+#   - a virtual environment in .venv with kafkascope (editable) and its dev extras;
+#   - the Apache Kafka broker jars from Maven Central (scripts/fetch_kafka.sh);
+#   - Prometheus and promtool from Debian's package (scripts/install_prometheus.sh).
+# A second run only checks stamps and returns in seconds.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+say() { printf '[setup] %s\n' "$*" >&2; }
+need() { command -v "$1" >/dev/null 2>&1 || { say "missing tool: $1 ($2)"; exit 1; }; }
+
+py="${PYTHON:-python3.11}"
+command -v "$py" >/dev/null 2>&1 || py=python3
+need "$py" "Python 3.11 or newer"
+"$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { say "Python 3.11+ required, found $("$py" --version)"; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  say "creating virtual environment .venv"
+  "$py" -m venv .venv
+fi
+stamp=".venv/.kafkascope-deps"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing kafkascope and its dev dependencies into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,confluent,aiokafka]'
+  echo "$want" > "$stamp"
+else
+  say "python dependencies up to date"
+fi
+
+bash scripts/fetch_kafka.sh
+bash scripts/install_prometheus.sh
