@@ -1,0 +1,332 @@
+"""``configure()``: tracer, meter and logger providers with exporters, from arguments and
+the standard ``OTEL_*`` variables, validated up front."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal
+from urllib.parse import urlparse
+
+from opentelemetry import _logs, trace
+from opentelemetry import metrics as otel_metrics
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    ConsoleLogRecordExporter,
+    LogRecordExporter,
+)
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+from kafkascope import _internal, _settings
+from kafkascope._logs import instrument_logging
+from kafkascope._settings import KeyHook, ParentPolicy
+
+Protocol = Literal["grpc", "http/protobuf"]
+_PROTOCOLS: Final = ("grpc", "http/protobuf")
+_EXPORTERS: Final = ("otlp", "console", "none")
+_HTTP_PATHS: Final = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
+
+
+@dataclass
+class Telemetry:
+    """What :func:`configure` set up: the providers, and their flush and shutdown."""
+
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider | None
+    _shut: bool = field(default=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def force_flush(self, timeout_millis: int = 10_000) -> bool:
+        """Export everything pending; True when every provider finished in time."""
+        ok = self.tracer_provider.force_flush(timeout_millis)
+        ok = self.meter_provider.force_flush(timeout_millis) and ok
+        if self.logger_provider is not None:
+            ok = self.logger_provider.force_flush(timeout_millis) and ok
+        return ok
+
+    def shutdown(self, timeout_millis: int = 10_000) -> None:
+        """Flush and stop every provider; later calls do nothing."""
+        with self._lock:
+            if self._shut:
+                return
+            self._shut = True
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown(timeout_millis=timeout_millis)
+        if self.logger_provider is not None:
+            self.logger_provider.shutdown()
+
+
+_configured: Telemetry | None = None
+_configure_lock = threading.Lock()
+
+
+def _check_endpoint(value: str, setting: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"{setting}={value!r} is not an http:// or https:// URL with a host")
+    try:
+        parsed.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValueError(f"{setting}={value!r} has an invalid port") from exc
+    return value.rstrip("/")
+
+
+def _choice(value: str, allowed: tuple[str, ...], setting: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{setting}={value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+@dataclass(frozen=True)
+class _Plan:
+    protocol: str
+    endpoint: str | None
+    traces: str
+    metrics: str
+    logs: str
+    interval_ms: int | None
+
+
+def _plan(
+    env: Mapping[str, str],
+    endpoint: str | None,
+    protocol: str | None,
+    traces: bool,
+    metrics_on: bool,
+    logs: bool,
+    export_interval_ms: int | None,
+) -> _Plan:
+    if endpoint is not None:
+        if not isinstance(endpoint, str):
+            raise TypeError(f"endpoint must be a URL string, got {endpoint!r}")
+        endpoint = _check_endpoint(endpoint, "endpoint")
+    elif env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        _check_endpoint(env["OTEL_EXPORTER_OTLP_ENDPOINT"], "OTEL_EXPORTER_OTLP_ENDPOINT")
+    for signal in ("TRACES", "METRICS", "LOGS"):
+        name = f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"
+        if env.get(name):
+            _check_endpoint(env[name], name)
+    if protocol is not None:
+        chosen = _choice(protocol, _PROTOCOLS, "protocol")
+    else:
+        chosen = _choice(
+            env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").strip() or "grpc",
+            _PROTOCOLS,
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        )
+    if export_interval_ms is not None and (
+        not isinstance(export_interval_ms, int) or export_interval_ms <= 0
+    ):
+        raise ValueError(f"export_interval_ms={export_interval_ms!r} must be a positive int")
+
+    def exporter(signal: str, enabled: bool) -> str:
+        name = f"OTEL_{signal.upper()}_EXPORTER"
+        raw = env.get(name, "otlp").strip().lower() or "otlp"
+        chosen_exporter = _choice(raw, _EXPORTERS, name)
+        return chosen_exporter if enabled else "none"
+
+    return _Plan(
+        chosen,
+        endpoint,
+        exporter("traces", traces),
+        exporter("metrics", metrics_on),
+        exporter("logs", logs),
+        export_interval_ms,
+    )
+
+
+def _endpoint(plan: _Plan, signal: str) -> str | None:
+    # None lets the exporter read OTEL_EXPORTER_OTLP_*ENDPOINT itself.
+    if plan.endpoint is None:
+        return None
+    if plan.protocol == "grpc":
+        return plan.endpoint
+    return plan.endpoint + _HTTP_PATHS[signal]
+
+
+def _span_exporter(plan: _Plan) -> SpanExporter:
+    if plan.traces == "console":
+        return ConsoleSpanExporter()
+    if plan.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=_endpoint(plan, "traces"))
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpSpanExporter,
+    )
+
+    return HttpSpanExporter(endpoint=_endpoint(plan, "traces"))
+
+
+def _metric_exporter(plan: _Plan) -> MetricExporter:
+    if plan.metrics == "console":
+        return ConsoleMetricExporter()
+    if plan.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        return OTLPMetricExporter(endpoint=_endpoint(plan, "metrics"))
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+        OTLPMetricExporter as HttpMetricExporter,
+    )
+
+    return HttpMetricExporter(endpoint=_endpoint(plan, "metrics"))
+
+
+def _log_exporter(plan: _Plan) -> LogRecordExporter:
+    if plan.logs == "console":
+        return ConsoleLogRecordExporter()
+    if plan.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+        return OTLPLogExporter(endpoint=_endpoint(plan, "logs"))
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import (
+        OTLPLogExporter as HttpLogExporter,
+    )
+
+    return HttpLogExporter(endpoint=_endpoint(plan, "logs"))
+
+
+def configure(
+    service_name: str | None = None,
+    *,
+    endpoint: str | None = None,
+    protocol: Protocol | None = None,
+    traces: bool = True,
+    metrics: bool = True,
+    logs: bool = False,
+    export_interval_ms: int | None = None,
+    resource_attributes: Mapping[str, str] | None = None,
+    parent: ParentPolicy | None = None,
+    capture_key: bool | None = None,
+    key_hook: KeyHook | None = None,
+    trust_baggage: bool | None = None,
+    set_global: bool = True,
+    span_exporter: SpanExporter | None = None,
+    metric_readers: tuple[MetricReader, ...] = (),
+    log_exporter: LogRecordExporter | None = None,
+) -> Telemetry:
+    """Set up OpenTelemetry for a Kafka service in one call.
+
+    Creates tracer, meter and (with ``logs=True``) logger providers with OTLP exporters and
+    makes them global. The standard variables apply where an argument is not given:
+    ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` (and the
+    per-signal ones), ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``grpc`` or ``http/protobuf``),
+    ``OTEL_TRACES_SAMPLER``/``_ARG``, ``OTEL_METRIC_EXPORT_INTERVAL``,
+    ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER`` (``otlp``, ``console`` or ``none``), and
+    kafkascope's ``OTEL_PYTHON_KAFKASCOPE_*``. Every value is checked here, so a bad one fails at
+    start-up naming the setting rather than at the first message.
+
+    Calling it again returns the providers of the first call (nothing is exported twice); pass
+    ``set_global=False`` for independent providers that are not made global.
+
+    Args:
+        service_name: ``service.name`` (overrides ``OTEL_SERVICE_NAME``).
+        endpoint: OTLP endpoint URL for all signals.
+        protocol: OTLP protocol.
+        traces: export traces.
+        metrics: export metrics.
+        logs: connect stdlib ``logging`` to OpenTelemetry logs with the messaging fields
+            (with ``set_global=False``, call :func:`instrument_logging` yourself).
+        export_interval_ms: metric export interval.
+        resource_attributes: extra resource attributes.
+        parent: default parent policy of handlers (``producer``, ``links``, ``ambient``).
+        capture_key: record message keys (default true).
+        key_hook: called with each key; returns what to record, or None to record nothing.
+        trust_baggage: accept inbound ``baggage`` headers (default true).
+        set_global: make the providers global.
+        span_exporter: export spans here instead of the exporter the settings choose.
+        metric_readers: extra metric readers (e.g. a Prometheus reader).
+        log_exporter: export logs here instead of the exporter the settings choose.
+
+    Raises:
+        ValueError: a bad value, in an argument or an ``OTEL_*`` variable; the message names it.
+        TypeError: an argument of the wrong type.
+    """
+    global _configured
+    env = os.environ
+    if service_name is not None and (not isinstance(service_name, str) or not service_name):
+        raise TypeError(f"service_name must be a non-empty str, got {service_name!r}")
+    plan = _plan(env, endpoint, protocol, traces, metrics, logs, export_interval_ms)
+    base = _settings.Settings.from_env(env)
+    changes: dict[str, object] = {
+        "parent": _settings.check_parent(parent) if parent is not None else base.parent,
+        "capture_key": _settings.check_bool(capture_key, "capture_key")
+        if capture_key is not None
+        else base.capture_key,
+        "key_hook": _settings.check_key_hook(key_hook),
+        "trust_baggage": _settings.check_bool(trust_baggage, "trust_baggage")
+        if trust_baggage is not None
+        else base.trust_baggage,
+    }
+    with _configure_lock:
+        if set_global and _configured is not None:
+            logging.getLogger("kafkascope").warning(
+                "kafkascope.configure() was already called; keeping the first configuration"
+            )
+            return _configured
+        attributes: dict[str, str] = dict(resource_attributes or {})
+        if service_name is not None:
+            attributes[SERVICE_NAME] = service_name
+        resource = Resource.create(attributes)
+
+        tracer_provider = TracerProvider(resource=resource)
+        if span_exporter is not None:
+            tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+        elif plan.traces != "none":
+            tracer_provider.add_span_processor(BatchSpanProcessor(_span_exporter(plan)))
+
+        readers: list[MetricReader] = list(metric_readers)
+        if plan.metrics != "none":
+            readers.append(
+                PeriodicExportingMetricReader(
+                    _metric_exporter(plan), export_interval_millis=plan.interval_ms
+                )
+            )
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+
+        logger_provider: LoggerProvider | None = None
+        if logs:
+            logger_provider = LoggerProvider(resource=resource)
+            exporter = log_exporter
+            if exporter is None and plan.logs != "none":
+                exporter = _log_exporter(plan)
+            if exporter is not None:
+                logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+
+        telemetry = Telemetry(tracer_provider, meter_provider, logger_provider)
+        _settings.update(**changes)
+        if set_global:
+            trace.set_tracer_provider(tracer_provider)
+            otel_metrics.set_meter_provider(meter_provider)
+            if logger_provider is not None:
+                _logs.set_logger_provider(logger_provider)
+                instrument_logging(logger_provider)
+            atexit.register(telemetry.shutdown)
+            _configured = telemetry
+        return telemetry
+
+
+def configured() -> Telemetry | None:
+    """The telemetry set up by the first global :func:`configure` call, if any."""
+    return _configured
+
+
+def _reset_for_tests() -> None:
+    global _configured
+    _configured = None
+    _internal.reset_reported()

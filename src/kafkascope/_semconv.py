@@ -1,0 +1,65 @@
+"""Attribute keys, values, metric names and the schema URL, from opentelemetry-semantic-conventions.
+
+Names the conventions do not define yet are kafkascope's own and carry the ``kafkascope.`` prefix.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from opentelemetry.semconv._incubating.attributes import messaging_attributes as _msg
+from opentelemetry.semconv._incubating.metrics import messaging_metrics as _msg_metrics
+from opentelemetry.semconv.attributes import error_attributes as _error
+from opentelemetry.semconv.attributes import server_attributes as _server
+from opentelemetry.semconv.schemas import Schemas
+
+MESSAGING_SYSTEM: Final = _msg.MESSAGING_SYSTEM
+MESSAGING_OPERATION_NAME: Final = _msg.MESSAGING_OPERATION_NAME
+MESSAGING_OPERATION_TYPE: Final = _msg.MESSAGING_OPERATION_TYPE
+MESSAGING_DESTINATION_NAME: Final = _msg.MESSAGING_DESTINATION_NAME
+MESSAGING_DESTINATION_PARTITION_ID: Final = _msg.MESSAGING_DESTINATION_PARTITION_ID
+MESSAGING_CONSUMER_GROUP_NAME: Final = _msg.MESSAGING_CONSUMER_GROUP_NAME
+MESSAGING_BATCH_MESSAGE_COUNT: Final = _msg.MESSAGING_BATCH_MESSAGE_COUNT
+MESSAGING_KAFKA_OFFSET: Final = _msg.MESSAGING_KAFKA_OFFSET
+MESSAGING_KAFKA_MESSAGE_KEY: Final = _msg.MESSAGING_KAFKA_MESSAGE_KEY
+MESSAGING_KAFKA_MESSAGE_TOMBSTONE: Final = _msg.MESSAGING_KAFKA_MESSAGE_TOMBSTONE
+ERROR_TYPE: Final = _error.ERROR_TYPE
+SERVER_ADDRESS: Final = _server.SERVER_ADDRESS
+SERVER_PORT: Final = _server.SERVER_PORT
+
+KAFKA: Final = _msg.MessagingSystemValues.KAFKA.value
+OPERATION_PROCESS: Final = _msg.MessagingOperationTypeValues.PROCESS.value
+OPERATION_SEND: Final = _msg.MessagingOperationTypeValues.SEND.value
+
+METRIC_PROCESS_DURATION: Final = _msg_metrics.MESSAGING_PROCESS_DURATION
+METRIC_CLIENT_OPERATION_DURATION: Final = _msg_metrics.MESSAGING_CLIENT_OPERATION_DURATION
+METRIC_CLIENT_SENT_MESSAGES: Final = _msg_metrics.MESSAGING_CLIENT_SENT_MESSAGES
+METRIC_CLIENT_CONSUMED_MESSAGES: Final = _msg_metrics.MESSAGING_CLIENT_CONSUMED_MESSAGES
+
+# kafkascope's own names, for what the conventions do not cover yet.
+TIME_IN_QUEUE: Final = "kafkascope.message.time_in_queue"
+"""Seconds from the record's timestamp to the start of its processing (span attribute and
+histogram)."""
+CONSUMER_LAG: Final = "kafkascope.consumer.lag"
+"""Messages between a partition's high-water mark and the consumer's position (gauge)."""
+TIMESTAMP_TYPE: Final = "kafkascope.message.timestamp_type"
+"""``create_time`` or ``log_append_time``: which clock the time in queue is measured from."""
+
+# Bucket boundaries the messaging conventions advise for their duration histograms (seconds).
+DURATION_BUCKETS: Final = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)  # fmt: skip
+
+SCHEMA_URL: Final = max(
+    Schemas, key=lambda s: tuple(int(p) for p in s.value.rsplit("/", 1)[1].split("."))
+).value
+
+
+def process_span_name(topic: str | None) -> str:
+    """``process {topic}``, or ``process`` when the destination is not one topic."""
+    return f"{OPERATION_PROCESS} {topic}" if topic else OPERATION_PROCESS
+
+
+def send_span_name(topic: str) -> str:
+    """``send {topic}``."""
+    return f"{OPERATION_SEND} {topic}"

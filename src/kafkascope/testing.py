@@ -1,0 +1,429 @@
+"""Test kit for kafkascope users: the ``capotel`` pytest fixture, fake records, assertions.
+
+Installing kafkascope registers this module as a pytest plugin (``pytest11`` entry point), so
+``capotel`` is available in every test. It captures the spans, metrics and logs emitted through
+the global OpenTelemetry providers during one test, in memory::
+
+    def test_handler(capotel):
+        handle(make_record(topic="orders", headers=inject_headers()))
+        span = capotel.span("process orders")
+        assert_messaging_attributes(span, operation="process")
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import (
+    Counter,
+    Histogram,
+    MeterProvider,
+    ObservableCounter,
+    ObservableGauge,
+    ObservableUpDownCounter,
+    UpDownCounter,
+)
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Gauge,
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    NumberDataPoint,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.trace import SpanKind
+
+from kafkascope import _semconv as sc
+from kafkascope._carrier import Headers
+from kafkascope._logs import instrument_logging
+
+__all__ = [
+    "Capotel",
+    "FakeRecord",
+    "MetricPoint",
+    "assert_linked",
+    "assert_messaging_attributes",
+    "assert_parent",
+    "assert_same_trace",
+    "capotel",
+    "make_record",
+]
+
+
+# ---------------------------------------------------------------- fake records
+@dataclass
+class FakeRecord:
+    """A consumed record with kafka-python's fields, for unit tests of handlers."""
+
+    topic: str
+    partition: int = 0
+    offset: int = 0
+    key: bytes | str | None = None
+    value: Any = b""
+    headers: Headers = field(default_factory=list)
+    timestamp: int | None = None
+    timestamp_type: int = 0
+
+
+def make_record(
+    topic: str = "test-topic",
+    value: Any = b"",
+    *,
+    key: bytes | str | None = None,
+    headers: Headers = None,
+    partition: int = 0,
+    offset: int = 0,
+    timestamp: int | None = None,
+    log_append_time: bool = False,
+) -> FakeRecord:
+    """Build a record like one kafka-python's consumer returns.
+
+    Pass ``headers=inject_headers()`` inside a span to continue that span's trace.
+    ``timestamp`` is in milliseconds since the epoch.
+    """
+    return FakeRecord(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=key,
+        value=value,
+        headers=list(headers.items()) if isinstance(headers, Mapping) else list(headers or []),
+        timestamp=timestamp,
+        timestamp_type=1 if log_append_time else 0,
+    )
+
+
+# ---------------------------------------------------------------- metric read model
+@dataclass(frozen=True)
+class MetricPoint:
+    """One metric stream (name + attributes) summed over the test.
+
+    ``value`` is the sum for counters and the last value for gauges; histograms have
+    ``count``, ``sum``, ``bucket_counts`` and ``bounds``.
+    """
+
+    name: str
+    unit: str
+    attributes: Mapping[str, Any]
+    value: float | None = None
+    count: int = 0
+    sum: float = 0.0
+    bucket_counts: tuple[int, ...] = ()
+    bounds: tuple[float, ...] = ()
+
+
+def _merge(old: MetricPoint | None, new: MetricPoint, gauge: bool) -> MetricPoint:
+    if old is None or gauge:
+        return new
+    if new.bounds:
+        counts = tuple(a + b for a, b in zip(old.bucket_counts, new.bucket_counts, strict=True))
+        return MetricPoint(
+            new.name,
+            new.unit,
+            new.attributes,
+            None,
+            old.count + new.count,
+            old.sum + new.sum,
+            counts,
+            new.bounds,
+        )
+    return MetricPoint(
+        new.name, new.unit, new.attributes, (old.value or 0) + (new.value or 0), 0, 0.0, (), ()
+    )
+
+
+class _Capture(SpanProcessor):
+    """Sends finished spans to the current test's list; nothing outside a test."""
+
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] | None = None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.spans is not None:
+            self.spans.append(span)
+
+
+@dataclass
+class _Backend:
+    """Providers installed globally once per session; tests switch what they capture into."""
+
+    span_capture: _Capture
+    logs: InMemoryLogRecordExporter
+    reader: InMemoryMetricReader | None
+    logger_provider: LoggerProvider
+
+
+_backend: _Backend | None = None
+_DELTA = {
+    Counter: AggregationTemporality.DELTA,
+    UpDownCounter: AggregationTemporality.DELTA,
+    Histogram: AggregationTemporality.DELTA,
+    ObservableCounter: AggregationTemporality.DELTA,
+    ObservableUpDownCounter: AggregationTemporality.DELTA,
+    ObservableGauge: AggregationTemporality.DELTA,
+}
+
+
+def _install_backend() -> _Backend:
+    global _backend
+    if _backend is not None:
+        return _backend
+    resource = Resource.create({"service.name": "capotel"})
+    capture = _Capture()
+    tracer_provider = trace.get_tracer_provider()
+    if not isinstance(tracer_provider, TracerProvider):
+        tracer_provider = TracerProvider(resource=resource)
+        trace.set_tracer_provider(tracer_provider)
+    tracer_provider.add_span_processor(capture)
+
+    reader: InMemoryMetricReader | None = None
+    meter_provider = metrics.get_meter_provider()
+    if not isinstance(meter_provider, MeterProvider):
+        reader = InMemoryMetricReader(preferred_temporality=_DELTA)  # type: ignore[arg-type]
+        metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[reader]))
+
+    log_exporter = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+    logger_provider = _logs.get_logger_provider()
+    if not isinstance(logger_provider, LoggerProvider):
+        logger_provider = LoggerProvider(resource=resource)
+        _logs.set_logger_provider(logger_provider)
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
+    _backend = _Backend(capture, log_exporter, reader, logger_provider)
+    return _backend
+
+
+class Capotel:
+    """Spans, metrics and logs captured during one test. Use through the ``capotel`` fixture."""
+
+    def __init__(self, backend: _Backend) -> None:
+        self._backend = backend
+        self._spans: list[ReadableSpan] = []
+        self._points: dict[tuple[str, frozenset[tuple[str, Any]]], MetricPoint] = {}
+        self._start()
+
+    def _start(self) -> None:
+        self._backend.span_capture.spans = self._spans
+        self._backend.logs.clear()
+        if self._backend.reader is not None:
+            self._backend.reader.get_metrics_data()  # drop what earlier tests left
+
+    def _stop(self) -> None:
+        self._backend.span_capture.spans = None
+
+    # -- spans
+    @property
+    def spans(self) -> list[ReadableSpan]:
+        """Finished spans, in the order they ended."""
+        return list(self._spans)
+
+    def spans_named(self, name: str) -> list[ReadableSpan]:
+        """Finished spans called ``name``."""
+        return [s for s in self._spans if s.name == name]
+
+    def span(self, name: str) -> ReadableSpan:
+        """The one finished span called ``name``; fails listing the spans found otherwise."""
+        found = self.spans_named(name)
+        if len(found) != 1:
+            names = [s.name for s in self._spans]
+            raise AssertionError(f"expected one span named {name!r}, found {len(found)}: {names}")
+        return found[0]
+
+    # -- logs
+    @property
+    def logs(self) -> list[ReadableLogRecord]:
+        """Log records emitted through OpenTelemetry logs (stdlib logging included)."""
+        return list(self._backend.logs.get_finished_logs())
+
+    def log(self, text: str) -> ReadableLogRecord:
+        """The one log record whose body contains ``text``."""
+        found = [r for r in self.logs if text in str(r.log_record.body)]
+        if len(found) != 1:
+            bodies = [str(r.log_record.body) for r in self.logs]
+            raise AssertionError(f"expected one log containing {text!r}, found: {bodies}")
+        return found[0]
+
+    # -- metrics
+    def metrics(self) -> list[MetricPoint]:
+        """Every metric stream recorded during the test, summed."""
+        reader = self._backend.reader
+        if reader is None:
+            raise RuntimeError(
+                "capotel cannot read metrics: a MeterProvider was made global before capotel "
+                "started; make the test's process configure OpenTelemetry after the fixture"
+            )
+        data = reader.get_metrics_data()
+        for resource_metrics in data.resource_metrics if data else ():
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    gauge = isinstance(metric.data, Gauge)
+                    for point in metric.data.data_points:
+                        new = _point(metric.name, metric.unit or "", point)
+                        key = (metric.name, frozenset(new.attributes.items()))
+                        self._points[key] = _merge(self._points.get(key), new, gauge)
+        return list(self._points.values())
+
+    def metric(self, name: str, attributes: Mapping[str, Any] | None = None) -> MetricPoint:
+        """The stream(s) of ``name`` whose attributes include ``attributes``, summed.
+
+        Fails, listing the streams found, when none matches.
+        """
+        wanted = dict(attributes or {})
+        points = [p for p in self.metrics() if p.name == name]
+        matching = [p for p in points if all(p.attributes.get(k) == v for k, v in wanted.items())]
+        if not matching:
+            found = [dict(p.attributes) for p in points]
+            raise AssertionError(f"no {name!r} stream with {wanted}; streams: {found}")
+        total: MetricPoint | None = None
+        for point in matching:
+            total = _merge(total, point, gauge=False)
+        assert total is not None
+        return total
+
+    def clear(self) -> None:
+        """Forget everything captured so far."""
+        self._spans.clear()
+        self._points.clear()
+        self._start()
+
+
+def _point(name: str, unit: str, point: Any) -> MetricPoint:
+    attrs = dict(point.attributes or {})
+    if isinstance(point, HistogramDataPoint):
+        return MetricPoint(
+            name,
+            unit,
+            attrs,
+            None,
+            point.count,
+            point.sum,
+            tuple(point.bucket_counts),
+            tuple(point.explicit_bounds),
+        )
+    if isinstance(point, NumberDataPoint):
+        return MetricPoint(name, unit, attrs, float(point.value))
+    raise TypeError(f"unsupported data point {type(point).__name__} for {name}")
+
+
+@pytest.fixture
+def capotel() -> Iterator[Capotel]:
+    """Capture the spans, metrics and logs the code under test emits, in memory."""
+    backend = _install_backend()
+    root = logging.getLogger()
+    had_handlers = list(root.handlers)
+    handler = instrument_logging(backend.logger_provider)
+    level = root.level
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    cap = Capotel(backend)
+    try:
+        yield cap
+    finally:
+        cap._stop()
+        root.setLevel(level)
+        if handler not in had_handlers:
+            root.removeHandler(handler)
+
+
+# ---------------------------------------------------------------- assertions
+def _hex(value: int, width: int) -> str:
+    return format(value, f"0{width}x")
+
+
+def _describe(span: ReadableSpan) -> str:
+    ctx = span.get_span_context()
+    parent = span.parent
+    return (
+        f"{span.name!r} (trace {_hex(ctx.trace_id, 32) if ctx else '?'}, "
+        f"span {_hex(ctx.span_id, 16) if ctx else '?'}, "
+        f"parent {_hex(parent.span_id, 16) if parent else None})"
+    )
+
+
+def assert_same_trace(*spans: ReadableSpan) -> None:
+    """All ``spans`` belong to one trace."""
+    traces = {ctx.trace_id for s in spans if (ctx := s.get_span_context()) is not None}
+    if len(traces) != 1 or len(spans) < 2:
+        raise AssertionError(
+            "spans are not in one trace: " + "; ".join(_describe(s) for s in spans)
+        )
+
+
+def assert_parent(child: ReadableSpan, parent: ReadableSpan) -> None:
+    """``child``'s parent is ``parent``."""
+    pctx = parent.get_span_context()
+    if child.parent is None or pctx is None or child.parent.span_id != pctx.span_id:
+        raise AssertionError(f"{_describe(child)} is not a child of {_describe(parent)}")
+
+
+def assert_linked(span: ReadableSpan, target: ReadableSpan) -> None:
+    """``span`` has a link to ``target``."""
+    tctx = target.get_span_context()
+    ids = [(link.context.trace_id, link.context.span_id) for link in span.links]
+    if tctx is None or (tctx.trace_id, tctx.span_id) not in ids:
+        found = [f"{_hex(t, 32)}/{_hex(s, 16)}" for t, s in ids]
+        raise AssertionError(
+            f"{_describe(span)} has no link to {_describe(target)}; links: {found}"
+        )
+
+
+_REQUIRED: dict[str, tuple[SpanKind, tuple[str, ...]]] = {
+    sc.OPERATION_PROCESS: (
+        SpanKind.CONSUMER,
+        (sc.MESSAGING_SYSTEM, sc.MESSAGING_OPERATION_NAME, sc.MESSAGING_OPERATION_TYPE),
+    ),
+    sc.OPERATION_SEND: (
+        SpanKind.PRODUCER,
+        (
+            sc.MESSAGING_SYSTEM,
+            sc.MESSAGING_OPERATION_NAME,
+            sc.MESSAGING_OPERATION_TYPE,
+            sc.MESSAGING_DESTINATION_NAME,
+        ),
+    ),
+}
+
+
+def assert_messaging_attributes(
+    span: ReadableSpan,
+    *,
+    operation: str = sc.OPERATION_PROCESS,
+    expected: Mapping[str, Any] | None = None,
+) -> None:
+    """``span`` has the kind, name and attributes the messaging conventions require for a
+    Kafka ``process`` or ``send`` span, and every attribute in ``expected``."""
+    kind, required = _REQUIRED[operation]
+    attrs = dict(span.attributes or {})
+    problems: list[str] = []
+    if span.kind != kind:
+        problems.append(f"kind {span.kind.name}, expected {kind.name}")
+    problems.extend(f"missing {key}" for key in required if key not in attrs)
+    if attrs.get(sc.MESSAGING_SYSTEM) not in (None, sc.KAFKA):
+        problems.append(f"{sc.MESSAGING_SYSTEM}={attrs[sc.MESSAGING_SYSTEM]!r}")
+    for key in (sc.MESSAGING_OPERATION_NAME, sc.MESSAGING_OPERATION_TYPE):
+        if key in attrs and attrs[key] != operation:
+            problems.append(f"{key}={attrs[key]!r}, expected {operation!r}")
+    topic = attrs.get(sc.MESSAGING_DESTINATION_NAME)
+    expected_name = f"{operation} {topic}" if topic else operation
+    if span.name != expected_name:
+        problems.append(f"name {span.name!r}, expected {expected_name!r}")
+    for key, value in (expected or {}).items():
+        if attrs.get(key) != value:
+            problems.append(f"{key}={attrs.get(key)!r}, expected {value!r}")
+    if problems:
+        raise AssertionError(
+            f"span {span.name!r} breaks the messaging conventions: {'; '.join(problems)}; "
+            f"attributes: {attrs}"
+        )
+
+
+def spans_by_kind(spans: Sequence[ReadableSpan], kind: SpanKind) -> list[ReadableSpan]:
+    """The spans of one kind, in order."""
+    return [s for s in spans if s.kind == kind]

@@ -1,0 +1,32 @@
+"""Suite-wide set-up: kafkascope's own errors are raised here, not just logged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from kafkascope import _internal, _settings
+
+
+@pytest.fixture(autouse=True)
+def strict_internal_errors() -> Iterator[None]:
+    """Our bugs must fail our tests; tests of the forgiving mode switch this off."""
+    previous = _internal.set_strict(True)
+    _internal.reset_reported()
+    _settings.reset(_settings.Settings())
+    try:
+        yield
+    finally:
+        _internal.set_strict(previous)
+        _settings.reset(None)
+
+
+@pytest.fixture
+def forgiving() -> Iterator[None]:
+    """Production behaviour: internal errors are logged once and swallowed."""
+    previous = _internal.set_strict(False)
+    try:
+        yield
+    finally:
+        _internal.set_strict(previous)

@@ -1,0 +1,436 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import SpanKind, StatusCode
+
+from kafkascope import (
+    inject_headers,
+    process_batch_span,
+    process_span,
+    traced_batch_handler,
+    traced_handler,
+)
+from kafkascope import _semconv as sc
+from kafkascope.testing import (
+    assert_linked,
+    assert_messaging_attributes,
+    assert_parent,
+    assert_same_trace,
+    make_record,
+)
+
+tracer = trace.get_tracer("tests")
+
+
+def _sent_record(topic: str = "orders", **kwargs: object):
+    with tracer.start_as_current_span("send orders", kind=SpanKind.PRODUCER):
+        return make_record(topic, headers=inject_headers(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_handler_span_continues_the_producer_trace(capotel):
+    record = _sent_record(partition=3, offset=42, key=b"order-1")
+
+    @traced_handler(group="billing")
+    def handle(rec):
+        return "done"
+
+    assert handle(record) == "done"
+    send = capotel.span("send orders")
+    process = capotel.span("process orders")
+    assert_same_trace(send, process)
+    assert_parent(process, send)
+    assert_linked(process, send)
+    assert_messaging_attributes(
+        process,
+        expected={
+            sc.MESSAGING_DESTINATION_NAME: "orders",
+            sc.MESSAGING_DESTINATION_PARTITION_ID: "3",
+            sc.MESSAGING_KAFKA_OFFSET: 42,
+            sc.MESSAGING_CONSUMER_GROUP_NAME: "billing",
+            sc.MESSAGING_KAFKA_MESSAGE_KEY: "order-1",
+        },
+    )
+
+
+def test_span_is_current_inside_the_handler_so_nested_spans_join_the_trace(capotel):
+    record = _sent_record()
+
+    @traced_handler
+    def handle(rec):
+        with tracer.start_as_current_span("nested"):
+            pass
+        return trace.get_current_span().get_span_context().span_id
+
+    current_id = handle(record)
+    process = capotel.span("process orders")
+    assert current_id == process.context.span_id
+    assert_parent(capotel.span("nested"), process)
+
+
+def test_links_policy_starts_a_new_trace_linked_to_the_producer(capotel):
+    record = _sent_record()
+
+    @traced_handler(parent="links")
+    def handle(rec):
+        return None
+
+    handle(record)
+    send, process = capotel.span("send orders"), capotel.span("process orders")
+    assert process.parent is None
+    assert process.context.trace_id != send.context.trace_id
+    assert_linked(process, send)
+
+
+def test_ambient_policy_keeps_the_current_span_as_parent_and_links_the_producer(capotel):
+    record = _sent_record()
+
+    @traced_handler(parent="ambient")
+    def handle(rec):
+        return None
+
+    with tracer.start_as_current_span("poll loop"):
+        handle(record)
+    loop, send, process = (capotel.span(n) for n in ("poll loop", "send orders", "process orders"))
+    assert_parent(process, loop)
+    assert_linked(process, send)
+
+
+def test_producer_policy_links_the_ambient_span(capotel):
+    record = _sent_record()
+
+    @traced_handler
+    def handle(rec):
+        return None
+
+    with tracer.start_as_current_span("poll loop"):
+        handle(record)
+    process = capotel.span("process orders")
+    assert_parent(process, capotel.span("send orders"))
+    assert_linked(process, capotel.span("poll loop"))
+
+
+def test_producer_baggage_is_visible_inside_the_handler(capotel):
+    token = otel_context.attach(baggage.set_baggage("tenant", "acme"))
+    try:
+        record = _sent_record()
+    finally:
+        otel_context.detach(token)
+
+    @traced_handler
+    def handle(rec):
+        return baggage.get_baggage("tenant")
+
+    assert handle(record) == "acme"
+
+
+def test_missing_headers_start_a_new_trace(capotel):
+    @traced_handler
+    def handle(rec):
+        return None
+
+    handle(make_record("orders"))
+    process = capotel.span("process orders")
+    assert process.parent is None
+    assert process.links == ()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("traceparent", b"\xff\xfe garbage")],
+        [("traceparent", "00-zz-yy-01")],
+        [("traceparent", None)],
+        [("traceparent", b"00-" + b"0" * 32 + b"-" + b"0" * 16 + b"-01")],
+        {"traceparent": b"not a trace"},
+        [(b"\xff", b"\xff")],
+        [("traceparent", b"x" * 100_000)],
+    ],
+)
+def test_garbage_headers_start_a_new_trace_and_the_handler_runs(capotel, headers):
+    calls = []
+
+    @traced_handler
+    def handle(rec):
+        calls.append(rec)
+
+    handle(make_record("orders", headers=headers))
+    assert len(calls) == 1
+    assert capotel.span("process orders").parent is None
+
+
+def test_handler_exception_is_recorded_and_reraised_unchanged(capotel):
+    class PaymentDeclined(Exception):
+        pass
+
+    error = PaymentDeclined("card expired")
+
+    @traced_handler
+    def handle(rec):
+        raise error
+
+    with pytest.raises(PaymentDeclined) as caught:
+        handle(_sent_record())
+    assert caught.value is error
+    # the innermost frame is still the handler's raise
+    tb = caught.value.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    assert tb is not None and tb.tb_frame.f_code.co_name == "handle"
+    process = capotel.span("process orders")
+    assert process.status.status_code is StatusCode.ERROR
+    expected_type = f"{__name__}.test_handler_exception_is_recorded_and_reraised_unchanged"
+    assert process.attributes[sc.ERROR_TYPE] == f"{expected_type}.<locals>.PaymentDeclined"
+    assert [e.name for e in process.events] == ["exception"]
+    assert process.events[0].attributes["exception.message"] == "card expired"
+
+
+def test_builtin_exception_error_type_is_the_bare_class_name(capotel):
+    @traced_handler
+    def handle(rec):
+        raise KeyError("sku")
+
+    with pytest.raises(KeyError):
+        handle(make_record("orders"))
+    assert capotel.span("process orders").attributes[sc.ERROR_TYPE] == "KeyError"
+
+
+def test_async_handler_span_covers_the_await_and_is_current(capotel):
+    record = _sent_record()
+
+    @traced_handler(group="async")
+    async def handle(rec):
+        await asyncio.sleep(0.01)
+        return trace.get_current_span().get_span_context().span_id
+
+    span_id = asyncio.run(handle(record))
+    process = capotel.span("process orders")
+    assert span_id == process.context.span_id
+    assert process.end_time - process.start_time >= 10_000_000
+    assert_parent(process, capotel.span("send orders"))
+
+
+def test_async_handler_exception_is_reraised(capotel):
+    @traced_handler
+    async def handle(rec):
+        raise ValueError("bad")
+
+    with pytest.raises(ValueError, match="bad"):
+        asyncio.run(handle(make_record("orders")))
+    assert capotel.span("process orders").status.status_code is StatusCode.ERROR
+
+
+def test_method_handlers_find_the_record_after_self(capotel):
+    class Service:
+        topic = "not-a-record"
+
+        @traced_handler
+        def handle(self, rec):
+            return rec.topic
+
+    assert Service().handle(make_record("payments")) == "payments"
+    capotel.span("process payments")
+
+
+def test_context_is_restored_after_the_handler(capotel):
+    before = otel_context.get_current()
+
+    @traced_handler
+    def handle(rec):
+        raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        handle(_sent_record())
+    assert otel_context.get_current() == before
+    assert not trace.get_current_span().get_span_context().is_valid
+
+
+def test_process_span_context_manager_yields_the_current_span(capotel):
+    record = _sent_record(offset=7)
+    with process_span(record, group="g") as span:
+        assert trace.get_current_span() is span
+    process = capotel.span("process orders")
+    assert process.attributes[sc.MESSAGING_KAFKA_OFFSET] == 7
+    assert_parent(process, capotel.span("send orders"))
+
+
+def test_process_span_async_form_records_errors(capotel):
+    async def run() -> None:
+        async with process_span(make_record("orders")) as span:
+            assert span.is_recording()
+            raise LookupError("x")
+
+    with pytest.raises(LookupError):
+        asyncio.run(run())
+    assert capotel.span("process orders").attributes[sc.ERROR_TYPE] == "LookupError"
+
+
+def test_tombstone_is_flagged_and_non_utf8_keys_are_not_recorded(capotel):
+    @traced_handler
+    def handle(rec):
+        return None
+
+    handle(make_record("orders", value=None, key=b"\xff\xfe"))
+    attrs = capotel.span("process orders").attributes
+    assert attrs[sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE] is True
+    assert sc.MESSAGING_KAFKA_MESSAGE_KEY not in attrs
+
+
+def test_key_capture_can_be_switched_off_per_handler(capotel):
+    @traced_handler(capture_key=False)
+    def handle(rec):
+        return None
+
+    handle(make_record("orders", key=b"customer-42"))
+    assert sc.MESSAGING_KAFKA_MESSAGE_KEY not in capotel.span("process orders").attributes
+
+
+def test_server_option_sets_server_address_and_port(capotel):
+    @traced_handler(server="broker-1:9092,broker-2:9092")
+    def handle(rec):
+        return None
+
+    handle(make_record("orders"))
+    attrs = capotel.span("process orders").attributes
+    assert (attrs[sc.SERVER_ADDRESS], attrs[sc.SERVER_PORT]) == ("broker-1", 9092)
+
+
+def test_batch_handler_links_every_message(capotel):
+    records = [_sent_record(partition=p, offset=o) for p, o in ((0, 1), (1, 5), (0, 2))]
+
+    @traced_batch_handler(group="bulk")
+    def handle(batch):
+        return len(batch)
+
+    assert handle(records) == 3
+    process = capotel.span("process orders")
+    sends = capotel.spans_named("send orders")
+    assert len(process.links) == 3
+    for send in sends:
+        assert_linked(process, send)
+    link_attrs = [dict(link.attributes) for link in process.links]
+    assert link_attrs[1] == {
+        sc.MESSAGING_DESTINATION_NAME: "orders",
+        sc.MESSAGING_DESTINATION_PARTITION_ID: "1",
+        sc.MESSAGING_KAFKA_OFFSET: 5,
+    }
+    assert process.attributes[sc.MESSAGING_BATCH_MESSAGE_COUNT] == 3
+    assert_messaging_attributes(process, expected={sc.MESSAGING_CONSUMER_GROUP_NAME: "bulk"})
+
+
+def test_batch_over_several_topics_has_no_destination_name(capotel):
+    @traced_batch_handler
+    def handle(batch):
+        return None
+
+    handle({"tp-a": [make_record("a")], "tp-b": [make_record("b")]})
+    process = capotel.span("process")
+    assert sc.MESSAGING_DESTINATION_NAME not in process.attributes
+    assert process.attributes[sc.MESSAGING_BATCH_MESSAGE_COUNT] == 2
+
+
+def test_batch_context_manager_form(capotel):
+    with process_batch_span([make_record("a"), make_record("a")]) as span:
+        assert trace.get_current_span() is span
+    assert capotel.span("process a").attributes[sc.MESSAGING_BATCH_MESSAGE_COUNT] == 2
+
+
+def test_explicit_tracer_provider_is_used():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    @traced_handler(tracer_provider=provider)
+    def handle(rec):
+        return None
+
+    handle(make_record("orders"))
+    assert [s.name for s in exporter.get_finished_spans()] == ["process orders"]
+
+
+def test_unsampled_message_still_runs_the_handler_inside_a_non_recording_span():
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+
+    @traced_handler(tracer_provider=provider)
+    def handle(rec):
+        return trace.get_current_span().is_recording()
+
+    assert handle(make_record("orders")) is False
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "named"),
+    [
+        ({"parent": "child"}, ValueError, "parent='child'"),
+        ({"group": 5}, TypeError, "group"),
+        ({"group": ""}, TypeError, "group"),
+        ({"server": "host:99999"}, ValueError, "server"),
+        ({"server": 9092}, TypeError, "server"),
+        ({"capture_key": "yes"}, TypeError, "capture_key"),
+        ({"tracer_provider": object()}, TypeError, "tracer_provider"),
+    ],
+)
+def test_bad_options_fail_at_decoration_naming_the_setting(kwargs, error, named):
+    with pytest.raises(error, match=named):
+        traced_handler(**kwargs)
+
+
+def test_generator_handlers_are_refused():
+    def gen(rec):
+        yield rec
+
+    with pytest.raises(TypeError, match="generator"):
+        traced_handler(gen)
+
+
+def test_non_record_argument_runs_the_handler_without_a_span(capotel):
+    @traced_handler
+    def handle(payload):
+        return payload * 2
+
+    assert handle(21) == 42
+    assert capotel.spans == []
+
+
+def test_instrumentation_failure_is_logged_once_and_never_reaches_the_handler(
+    forgiving, caplog
+):
+    class BrokenProvider(TracerProvider):
+        def get_tracer(self, *args, **kwargs):  # type: ignore[override]
+            raise RuntimeError("exporter exploded")
+
+    calls = []
+
+    @traced_handler(tracer_provider=BrokenProvider())
+    def handle(rec):
+        calls.append(rec)
+        return "ok"
+
+    with caplog.at_level(logging.WARNING, logger="kafkascope"):
+        results = [handle(make_record("orders")) for _ in range(3)]
+    assert results == ["ok"] * 3
+    assert len(calls) == 3
+    warnings = [r for r in caplog.records if r.name == "kafkascope"]
+    assert len(warnings) == 1
+    assert "process span start" in warnings[0].getMessage()
+
+
+def test_key_hook_redacts_keys(capotel):
+    from kafkascope import _settings
+
+    _settings.update(key_hook=lambda key: key[:3] + "***")
+
+    @traced_handler
+    def handle(rec):
+        return None
+
+    handle(make_record("orders", key="customer-42"))
+    assert capotel.span("process orders").attributes[sc.MESSAGING_KAFKA_MESSAGE_KEY] == "cus***"
