@@ -15,7 +15,11 @@ from opentelemetry.propagators.textmap import Getter, Setter
 
 HeaderValue: TypeAlias = bytes | bytearray | memoryview | str | None
 Headers: TypeAlias = (
-    Iterable[tuple[str | bytes, HeaderValue]] | Mapping[str | bytes, HeaderValue] | None
+    Iterable[tuple[str | bytes, HeaderValue]]
+    | Mapping[str, HeaderValue]
+    | Mapping[bytes, HeaderValue]
+    | Mapping[str | bytes, HeaderValue]
+    | None
 )
 
 MAX_VALUE_BYTES: Final = 8192

@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
 
+from kafkascope import _semconv as sc
 from kafkascope import (
     inject_headers,
     process_batch_span,
@@ -19,7 +20,6 @@ from kafkascope import (
     traced_batch_handler,
     traced_handler,
 )
-from kafkascope import _semconv as sc
 from kafkascope.testing import (
     assert_linked,
     assert_messaging_attributes,
@@ -168,27 +168,28 @@ def test_garbage_headers_start_a_new_trace_and_the_handler_runs(capotel, headers
 
 
 def test_handler_exception_is_recorded_and_reraised_unchanged(capotel):
-    class PaymentDeclined(Exception):
+    class PaymentDeclinedError(Exception):
         pass
 
-    error = PaymentDeclined("card expired")
+    error = PaymentDeclinedError("card expired")
 
     @traced_handler
     def handle(rec):
         raise error
 
-    with pytest.raises(PaymentDeclined) as caught:
+    with pytest.raises(PaymentDeclinedError) as caught:
         handle(_sent_record())
     assert caught.value is error
     # the innermost frame is still the handler's raise
     tb = caught.value.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    assert tb is not None and tb.tb_frame.f_code.co_name == "handle"
+    assert tb is not None
+    assert tb.tb_frame.f_code.co_name == "handle"
     process = capotel.span("process orders")
     assert process.status.status_code is StatusCode.ERROR
     expected_type = f"{__name__}.test_handler_exception_is_recorded_and_reraised_unchanged"
-    assert process.attributes[sc.ERROR_TYPE] == f"{expected_type}.<locals>.PaymentDeclined"
+    assert process.attributes[sc.ERROR_TYPE] == f"{expected_type}.<locals>.PaymentDeclinedError"
     assert [e.name for e in process.events] == ["exception"]
     assert process.events[0].attributes["exception.message"] == "card expired"
 
@@ -400,11 +401,9 @@ def test_non_record_argument_runs_the_handler_without_a_span(capotel):
     assert capotel.spans == []
 
 
-def test_instrumentation_failure_is_logged_once_and_never_reaches_the_handler(
-    forgiving, caplog
-):
+def test_instrumentation_failure_is_logged_once_and_never_reaches_the_handler(forgiving, caplog):
     class BrokenProvider(TracerProvider):
-        def get_tracer(self, *args, **kwargs):  # type: ignore[override]
+        def get_tracer(self, *args, **kwargs):
             raise RuntimeError("exporter exploded")
 
     calls = []

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+from kafkascope import extract_context, inject_headers
+from kafkascope._carrier import MAX_VALUE_BYTES, HeaderGetter
+
+TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
+SPAN_ID = 0xB7AD6B7169203331
+TRACEPARENT = f"00-{TRACE_ID:032x}-{SPAN_ID:016x}-01"
+
+
+def _span_context(ctx: Context) -> SpanContext:
+    return trace.get_current_span(ctx).get_span_context()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("traceparent", TRACEPARENT.encode())],
+        [("traceparent", TRACEPARENT)],
+        [(b"traceparent", TRACEPARENT.encode())],
+        [("TraceParent", TRACEPARENT.encode())],
+        {"traceparent": TRACEPARENT.encode()},
+        (("other", b"x"), ("traceparent", bytearray(TRACEPARENT.encode()))),
+    ],
+)
+def test_extracts_traceparent_in_every_shape_clients_use(headers):
+    ctx = _span_context(extract_context(headers))
+    assert (ctx.trace_id, ctx.span_id, ctx.is_remote) == (TRACE_ID, SPAN_ID, True)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        None,
+        [],
+        {},
+        "traceparent",
+        b"traceparent",
+        42,
+        [("traceparent",)],
+        [("traceparent", b"\xc3\x28")],
+        [("traceparent", 12345)],
+        [("traceparent", TRACEPARENT.encode() + b" " * MAX_VALUE_BYTES)],
+        [(None, TRACEPARENT.encode())],
+        object(),
+    ],
+)
+def test_bad_carriers_give_a_context_without_a_span(headers):
+    assert not _span_context(extract_context(headers)).is_valid
+
+
+def test_first_of_duplicate_traceparents_wins():
+    other = f"00-{1:032x}-{2:016x}-01"
+    headers = [("traceparent", TRACEPARENT.encode()), ("traceparent", other.encode())]
+    assert _span_context(extract_context(headers)).trace_id == TRACE_ID
+
+
+def test_getter_bounds_values_per_key():
+    headers = [("k", b"v")] * 100
+    assert HeaderGetter().get(headers, "k") == ["v"] * 8
+    assert HeaderGetter().keys(headers) == ["k"] * 100
+
+
+def test_untrusted_baggage_is_ignored():
+    headers = [("traceparent", TRACEPARENT.encode()), ("baggage", b"user=alice")]
+    from opentelemetry import baggage
+
+    assert baggage.get_baggage("user", extract_context(headers)) == "alice"
+    assert baggage.get_baggage("user", extract_context(headers, trust_baggage=False)) is None
+
+
+def test_inject_adds_current_context_without_touching_the_input():
+    original = [("app", b"1")]
+    parent = NonRecordingSpan(SpanContext(TRACE_ID, SPAN_ID, True, TraceFlags(1)))
+    out = inject_headers(original, context=trace.set_span_in_context(parent))
+    assert original == [("app", b"1")]
+    assert out[0] == ("app", b"1")
+    assert ("traceparent", f"00-{TRACE_ID:032x}-{SPAN_ID:016x}-01".encode()) in out
+
+
+def test_inject_converts_header_shapes_to_what_clients_send():
+    headers: dict[str | bytes, str | bytes | bytearray | None] = {
+        "a": "text",
+        b"b": None,
+        "c": bytearray(b"x"),
+    }
+    out = inject_headers(headers)
+    assert out == [("a", b"text"), ("b", None), ("c", b"x")]
+
+
+def test_inject_does_not_add_a_second_traceparent():
+    existing = [("traceparent", TRACEPARENT.encode())]
+    tracer = trace.get_tracer("t")
+    with tracer.start_as_current_span("s"):
+        out = inject_headers(existing)
+    assert [k for k, _ in out].count("traceparent") == 1
+    assert out[0][1] == TRACEPARENT.encode()
+
+
+def test_inject_rejects_values_clients_cannot_send():
+    with pytest.raises(TypeError, match="'n' value must be bytes, str or None"):
+        inject_headers([("n", 5)])  # type: ignore[list-item]
+
+
+class _SingleHeaderPropagator(TextMapPropagator):
+    """A propagator with another header name, standing for B3 or Jaeger."""
+
+    def extract(self, carrier, context=None, getter=None):
+        values = getter.get(carrier, "x-trace") if getter else None
+        if not values:
+            return context or Context()
+        trace_id, span_id = (int(p, 16) for p in values[0].split(":"))
+        span = NonRecordingSpan(SpanContext(trace_id, span_id, True, TraceFlags(1)))
+        return trace.set_span_in_context(span, context)
+
+    def inject(self, carrier, context=None, setter=None):
+        ctx = trace.get_current_span(context).get_span_context()
+        if ctx.is_valid and setter is not None:
+            setter.set(carrier, "x-trace", f"{ctx.trace_id:x}:{ctx.span_id:x}")
+
+    @property
+    def fields(self):
+        return {"x-trace"}
+
+
+@pytest.fixture
+def custom_propagator() -> Iterator[None]:
+    previous = propagate.get_global_textmap()
+    propagate.set_global_textmap(_SingleHeaderPropagator())
+    try:
+        yield
+    finally:
+        propagate.set_global_textmap(previous)
+
+
+def test_the_global_propagator_is_used_both_ways(custom_propagator):
+    parent = NonRecordingSpan(SpanContext(TRACE_ID, SPAN_ID, False, TraceFlags(1)))
+    out = inject_headers(context=trace.set_span_in_context(parent))
+    assert [k for k, _ in out] == ["x-trace"]
+    assert _span_context(extract_context(out)).span_id == SPAN_ID

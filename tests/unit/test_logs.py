@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from opentelemetry.sdk._logs import LoggerProvider
+
+from kafkascope import (
+    LOG_FIELD_DEFAULTS,
+    JsonFormatter,
+    MessageLogFilter,
+    TextFormatter,
+    instrument_logging,
+    traced_handler,
+)
+from kafkascope import _semconv as sc
+from kafkascope.testing import make_record
+
+log = logging.getLogger("tests.app")
+
+
+def _stream_logger(formatter: logging.Formatter) -> tuple[logging.Logger, io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    logger = logging.getLogger(f"tests.stream.{id(stream)}")
+    logger.handlers = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    return logger, stream
+
+
+def test_log_inside_handler_carries_trace_and_message_fields(capotel):
+    @traced_handler(group="billing")
+    def handle(rec):
+        log.info("charging %s", "order-1")
+
+    handle(make_record("orders", partition=2, offset=9))
+    process = capotel.span("process orders")
+    record = capotel.log("charging order-1").log_record
+    assert record.trace_id == process.context.trace_id
+    assert record.span_id == process.context.span_id
+    assert record.attributes[sc.MESSAGING_DESTINATION_NAME] == "orders"
+    assert record.attributes[sc.MESSAGING_DESTINATION_PARTITION_ID] == "2"
+    assert record.attributes[sc.MESSAGING_KAFKA_OFFSET] == 9
+    assert record.attributes[sc.MESSAGING_CONSUMER_GROUP_NAME] == "billing"
+
+
+def test_log_outside_a_handler_is_unchanged(capotel):
+    log.info("idle")
+    record = capotel.log("idle").log_record
+    assert sc.MESSAGING_DESTINATION_NAME not in (record.attributes or {})
+    assert record.trace_id == 0
+
+
+def test_text_formatter_shows_ids_inside_and_dashes_outside(capotel):
+    logger, stream = _stream_logger(
+        TextFormatter("%(trace_id)s %(span_id)s %(messaging.destination.name)s %(message)s")
+    )
+
+    @traced_handler
+    def handle(rec):
+        logger.info("inside")
+
+    handle(make_record("orders"))
+    logger.info("outside")
+    inside, outside = stream.getvalue().splitlines()
+    ctx = capotel.span("process orders").context
+    assert inside == f"{ctx.trace_id:032x} {ctx.span_id:016x} orders inside"
+    assert outside == "- - - outside"
+
+
+def test_json_formatter_adds_fields_only_inside_a_handler(capotel):
+    logger, stream = _stream_logger(JsonFormatter())
+
+    @traced_handler
+    def handle(rec):
+        try:
+            raise ValueError("bad payload")
+        except ValueError:
+            logger.exception("failed")
+
+    handle(make_record("orders", offset=5))
+    logger.warning("outside")
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert inside["trace_id"] == f"{capotel.span('process orders').context.trace_id:032x}"
+    assert inside[sc.MESSAGING_KAFKA_OFFSET] == 5
+    assert "ValueError: bad payload" in inside["exception"]
+    assert set(outside) == {"timestamp", "level", "logger", "message"}
+
+
+def test_filter_with_a_standard_formatter_and_defaults(capotel):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(MessageLogFilter())
+    handler.setFormatter(
+        logging.Formatter("%(messaging.kafka.offset)s|%(message)s", defaults=LOG_FIELD_DEFAULTS)
+    )
+    logger = logging.getLogger("tests.filter")
+    logger.handlers = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+
+    @traced_handler
+    def handle(rec):
+        logger.info("in")
+
+    handle(make_record("orders", offset=77))
+    logger.info("out")
+    assert stream.getvalue().splitlines() == ["77|in", "-|out"]
+
+
+def test_instrument_logging_is_idempotent():
+    logger = logging.getLogger("tests.idempotent")
+    provider = LoggerProvider()
+    first = instrument_logging(provider, logger=logger)
+    second = instrument_logging(provider, logger=logger)
+    try:
+        assert first is second
+        assert logger.handlers.count(first) == 1
+        assert sum(isinstance(f, MessageLogFilter) for f in first.filters) == 1
+    finally:
+        logger.removeHandler(first)
+
+
+def test_instrument_logging_reuses_the_logging_instrumentations_handler():
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+    logger = logging.getLogger("tests.contrib")
+    existing = LoggingHandler(logger_provider=LoggerProvider())
+    logger.addHandler(existing)
+    try:
+        assert instrument_logging(LoggerProvider(), logger=logger) is existing
+        assert logger.handlers == [existing]
+    finally:
+        logger.removeHandler(existing)

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import contextlib
+import time
+
+import pytest
+
+from kafkascope import _semconv as sc
+from kafkascope import process_span, traced_batch_handler, traced_handler
+from kafkascope.testing import make_record
+
+PROCESS = {sc.MESSAGING_OPERATION_NAME: "process", sc.MESSAGING_DESTINATION_NAME: "orders"}
+
+
+def test_process_duration_and_consumed_count_per_message(capotel):
+    @traced_handler(group="billing")
+    def handle(rec):
+        time.sleep(0.02)
+
+    for offset in range(4):
+        handle(make_record("orders", offset=offset))
+    duration = capotel.metric(sc.METRIC_PROCESS_DURATION, PROCESS)
+    assert duration.count == 4
+    assert duration.unit == "s"
+    assert 0.08 <= duration.sum < 2.0
+    assert duration.bounds == sc.DURATION_BUCKETS
+    consumed = capotel.metric(sc.METRIC_CLIENT_CONSUMED_MESSAGES, PROCESS)
+    assert consumed.value == 4
+    assert consumed.attributes[sc.MESSAGING_CONSUMER_GROUP_NAME] == "billing"
+    assert consumed.attributes[sc.MESSAGING_SYSTEM] == "kafka"
+
+
+def test_failures_carry_error_type_on_the_metrics(capotel):
+    @traced_handler
+    def handle(rec):
+        if rec.offset % 2:
+            raise ValueError("odd")
+
+    for offset in range(4):
+        with contextlib.suppress(ValueError):
+            handle(make_record("orders", offset=offset))
+    failed = capotel.metric(sc.METRIC_PROCESS_DURATION, {sc.ERROR_TYPE: "ValueError"})
+    assert failed.count == 2
+    all_streams = capotel.metric(sc.METRIC_PROCESS_DURATION, PROCESS)
+    assert all_streams.count == 4
+
+
+def test_metric_attributes_have_no_high_cardinality_fields(capotel):
+    @traced_handler
+    def handle(rec):
+        return None
+
+    handle(make_record("orders", key=b"customer-1", partition=3, offset=99))
+    for point in capotel.metrics():
+        assert sc.MESSAGING_KAFKA_MESSAGE_KEY not in point.attributes
+        assert sc.MESSAGING_KAFKA_OFFSET not in point.attributes
+        assert sc.MESSAGING_DESTINATION_PARTITION_ID not in point.attributes
+
+
+def test_batch_counts_every_message_and_times_the_batch_once(capotel):
+    @traced_batch_handler
+    def handle(batch):
+        return None
+
+    handle([make_record("orders", offset=i) for i in range(5)])
+    assert capotel.metric(sc.METRIC_CLIENT_CONSUMED_MESSAGES, PROCESS).value == 5
+    assert capotel.metric(sc.METRIC_PROCESS_DURATION, PROCESS).count == 1
+
+
+def test_time_in_queue_from_create_time(capotel):
+    now_ms = int(time.time() * 1000)
+    with process_span(make_record("orders", timestamp=now_ms - 1500)) as span:
+        pass
+    attrs = capotel.span("process orders").attributes
+    assert 1.5 <= attrs[sc.TIME_IN_QUEUE] < 5.0
+    assert attrs[sc.TIMESTAMP_TYPE] == "create_time"
+    waited = capotel.metric(sc.TIME_IN_QUEUE, {sc.TIMESTAMP_TYPE: "create_time"})
+    assert waited.count == 1
+    assert 1.5 <= waited.sum < 5.0
+    assert span is not None
+
+
+def test_time_in_queue_from_log_append_time(capotel):
+    now_ms = int(time.time() * 1000)
+    with process_span(make_record("orders", timestamp=now_ms - 200, log_append_time=True)):
+        pass
+    assert capotel.span("process orders").attributes[sc.TIMESTAMP_TYPE] == "log_append_time"
+    assert capotel.metric(sc.TIME_IN_QUEUE, {sc.TIMESTAMP_TYPE: "log_append_time"}).count == 1
+
+
+def test_time_in_queue_is_clamped_at_zero_for_clock_skew(capotel):
+    future_ms = int(time.time() * 1000) + 60_000
+    with process_span(make_record("orders", timestamp=future_ms)):
+        pass
+    assert capotel.span("process orders").attributes[sc.TIME_IN_QUEUE] == 0.0
+
+
+@pytest.mark.parametrize("timestamp", [None, -1])
+def test_time_in_queue_is_skipped_without_a_timestamp(capotel, timestamp):
+    with process_span(make_record("orders", timestamp=timestamp)):
+        pass
+    assert sc.TIME_IN_QUEUE not in capotel.span("process orders").attributes
+    assert all(p.name != sc.TIME_IN_QUEUE for p in capotel.metrics())
