@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -97,6 +98,14 @@ class ManagedProcess:
             f"{self.name} was not {what} within {timeout:.0f}s; "
             f"log {self.log_path}:\n{self.log_tail()}"
         )
+
+    def kill(self, timeout: float = 15.0) -> None:
+        """SIGKILL this PID at once (a crash, no clean shutdown) and reap it."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=timeout)
+        self._log.close()
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM this PID, then SIGKILL it if it has not exited within ``timeout``."""

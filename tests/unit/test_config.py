@@ -100,12 +100,7 @@ def test_local_providers_export_to_the_given_exporter_and_reader():
     assert span.resource.attributes["service.name"] == "billing"
     data = reader.get_metrics_data()
     assert data is not None
-    names = [
-        m.name
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for m in sm.metrics
-    ]
+    names = [m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
     assert "messaging.process.duration" in names
     telemetry.shutdown()
     telemetry.shutdown()
