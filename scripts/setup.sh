@@ -2,7 +2,9 @@
 # Installs everything the demo and the test suite need, idempotently and cached:
 #   - a virtual environment in .venv with kafkascope (editable) and its dev extras;
 #   - the Apache Kafka broker jars from Maven Central (scripts/fetch_kafka.sh);
-#   - Prometheus and promtool from Debian's package (scripts/install_prometheus.sh).
+#   - Prometheus and promtool from Debian's package (scripts/install_prometheus.sh);
+#   - the OpenTelemetry Collector and Jaeger v2, built with Go (scripts/build_collector.sh,
+#     scripts/build_jaeger.sh; the first build takes several minutes).
 # A second run only checks stamps and returns in seconds.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,5 +32,8 @@ else
   say "python dependencies up to date"
 fi
 
-bash scripts/fetch_kafka.sh
+bash scripts/fetch_kafka.sh >/dev/null
 bash scripts/install_prometheus.sh
+# The OpenTelemetry Collector (ocb build) and Jaeger v2, from the Go module proxy; cached.
+bash scripts/build_collector.sh >/dev/null
+bash scripts/build_jaeger.sh >/dev/null

@@ -18,6 +18,7 @@ from kafkascope._handlers import (
     traced_batch_handler,
     traced_handler,
 )
+from kafkascope._lag import LagObserver, observe_lag
 from kafkascope._logs import (
     LOG_FIELD_DEFAULTS,
     JsonFormatter,
@@ -32,6 +33,7 @@ from kafkascope._version import __version__
 __all__ = [
     "LOG_FIELD_DEFAULTS",
     "JsonFormatter",
+    "LagObserver",
     "MessageLogFilter",
     "ProcessSpan",
     "RecordView",
@@ -43,6 +45,7 @@ __all__ = [
     "extract_context",
     "inject_headers",
     "instrument_logging",
+    "observe_lag",
     "process_batch_span",
     "process_span",
     "register_record_adapter",

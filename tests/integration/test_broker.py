@@ -1,0 +1,111 @@
+"""The real Kafka broker works end to end with kafka-python: produce, group-consume, commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from devstack._process import port_open
+from devstack.kafka import KafkaBroker
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+pytestmark = pytest.mark.integration
+
+
+def _produce(bootstrap_servers: str, topic: str, value: dict[str, Any]) -> Any:
+    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=0)
+    try:
+        future = producer.send(
+            topic,
+            key=b"order-1",
+            value=json.dumps(value).encode(),
+            headers=[("content-type", b"application/json")],
+        )
+        metadata = future.get(timeout=30)
+        producer.flush(timeout=30)
+    finally:
+        producer.close(timeout=10)
+    return metadata
+
+
+def _consume_one(bootstrap_servers: str, topic: str, group_id: str, timeout: float = 30) -> Any:
+    """Join ``group_id``, poll until one record arrives (bounded), commit it, return it."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batches = consumer.poll(timeout_ms=500, max_records=1)
+            for records in batches.values():
+                if records:
+                    consumer.commit()
+                    tp = TopicPartition(records[0].topic, records[0].partition)
+                    assert consumer.committed(tp) == records[0].offset + 1
+                    return records[0]
+        pytest.fail(f"no record arrived on {topic} within {timeout:.0f}s")
+    finally:
+        consumer.close()
+
+
+def test_json_message_roundtrip_through_a_consumer_group(
+    kafka_broker: KafkaBroker, topic: str
+) -> None:
+    payload = {"order_id": 42, "items": ["a", "b"], "total": 9.5, "note": "ünïcödé"}
+
+    sent = _produce(kafka_broker.bootstrap_servers, topic, payload)
+    record = _consume_one(kafka_broker.bootstrap_servers, topic, f"g-{uuid.uuid4().hex[:8]}")
+
+    assert json.loads(record.value) == payload
+    assert record.key == b"order-1"
+    assert list(record.headers) == [("content-type", b"application/json")]
+    assert (record.topic, record.partition, record.offset) == (topic, sent.partition, sent.offset)
+
+
+def test_topic_factory_creates_topics_with_partitions(
+    kafka_broker: KafkaBroker, topic_factory: Callable[..., str]
+) -> None:
+    name = topic_factory("orders", partitions=3)
+
+    admin = kafka_broker.admin()
+    try:
+        (described,) = admin.describe_topics([name])
+    finally:
+        admin.close()
+    assert name.startswith("orders-")
+    assert sorted(p["partition_index"] for p in described["partitions"]) == [0, 1, 2]
+
+
+def test_restart_keeps_port_and_data_and_stop_ends_the_process(tmp_path: Path) -> None:
+    """A private, short-lived broker: restart keeps what was written, stop ends its PID."""
+    broker = KafkaBroker.start(tmp_path / "kafka")
+    try:
+        port, first_pid = broker.port, broker.pid
+        topic = broker.create_topic("restart-test")
+        _produce(broker.bootstrap_servers, topic, {"before": "restart"})
+
+        broker.restart()
+
+        assert broker.port == port
+        assert broker.pid != first_pid
+        record = _consume_one(broker.bootstrap_servers, topic, "restart-group")
+        assert json.loads(record.value) == {"before": "restart"}
+        pid = broker.pid
+    finally:
+        broker.stop()
+
+    assert pid is not None
+    assert not broker.running
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not port_open(port)
