@@ -30,6 +30,13 @@ BAGGAGE_HEADER: Final = "baggage"
 
 
 def _text(value: object) -> str | None:
+    if type(value) is bytes:
+        if len(value) > MAX_VALUE_BYTES:
+            return None
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     if isinstance(value, str):
         return value if len(value) <= MAX_VALUE_BYTES else None
     if isinstance(value, bytes | bytearray | memoryview):
@@ -67,12 +74,19 @@ class HeaderGetter(Getter[Any]):
         if wanted in self._ignore:
             return None
         found: list[str] | None = None
+        size = len(wanted)
         try:
-            for pair in _pairs(carrier):
-                header_key, value = pair
-                if isinstance(header_key, bytes):
-                    header_key = header_key.decode("utf-8", "replace")
-                if not isinstance(header_key, str) or header_key.lower() != wanted:
+            # Lists of pairs are what every client returns: skip the Mapping check for them.
+            pairs = carrier if type(carrier) is list else _pairs(carrier)
+            for header_key, value in pairs:
+                if type(header_key) is not str:
+                    if not isinstance(header_key, bytes | str):
+                        continue
+                    if isinstance(header_key, bytes):
+                        header_key = header_key.decode("utf-8", "replace")
+                if header_key != wanted and (
+                    len(header_key) != size or header_key.lower() != wanted
+                ):
                     continue
                 text = _text(value)
                 if text is None:

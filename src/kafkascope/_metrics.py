@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
+from collections.abc import Iterable
 from typing import Final
 
 from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import Attributes
 
 from kafkascope import _semconv as sc
@@ -15,6 +18,33 @@ TIME_IN_QUEUE_BUCKETS: Final = (*sc.DURATION_BUCKETS, 30.0, 60.0, 300.0, 900.0, 
 _MAX_CACHED_ATTRIBUTE_SETS: Final = 4096
 
 AttrKey = tuple[str, str | None, str | None, str | None, str | None, int | None, str | None]
+
+
+class MessageCounter:
+    """A monotonic ``{message}`` counter summed in process and reported through an observable
+    counter: one dictionary update per message instead of one SDK measurement, with the same
+    exported data (a cumulative sum per attribute set)."""
+
+    def __init__(self, meter: metrics.Meter, name: str, description: str) -> None:
+        self._totals: dict[AttrKey, list[object]] = {}
+        self._lock = threading.Lock()
+        meter.create_observable_counter(
+            name, callbacks=[self._observe], unit="{message}", description=description
+        )
+
+    def add(self, amount: int, key: AttrKey, attributes: Attributes) -> None:
+        """Count ``amount`` messages for the attribute set ``key``."""
+        with self._lock:
+            entry = self._totals.get(key)
+            if entry is None:
+                self._totals[key] = [attributes, amount]
+            else:
+                entry[1] += amount  # type: ignore[operator]
+
+    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            entries = [(attrs, total) for attrs, total in self._totals.values()]
+        return [Observation(total, attrs) for attrs, total in entries]  # type: ignore[arg-type]
 
 
 class MessagingMetrics:
@@ -34,15 +64,15 @@ class MessagingMetrics:
             description="Duration of a messaging operation initiated by a client.",
             explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
         )
-        self.sent_messages = meter.create_counter(
+        self.sent_messages = MessageCounter(
+            meter,
             sc.METRIC_CLIENT_SENT_MESSAGES,
-            unit="{message}",
-            description="Number of messages producer attempted to send to the broker.",
+            "Number of messages producer attempted to send to the broker.",
         )
-        self.consumed_messages = meter.create_counter(
+        self.consumed_messages = MessageCounter(
+            meter,
             sc.METRIC_CLIENT_CONSUMED_MESSAGES,
-            unit="{message}",
-            description="Number of messages that were delivered to the application.",
+            "Number of messages that were delivered to the application.",
         )
         self.time_in_queue = meter.create_histogram(
             sc.TIME_IN_QUEUE,
@@ -61,8 +91,8 @@ class MessagingMetrics:
         server_address: str | None,
         server_port: int | None,
         timestamp_type: str | None = None,
-    ) -> Attributes:
-        """The metric attributes for one combination, built once and reused."""
+    ) -> tuple[AttrKey, Attributes]:
+        """The key and metric attributes of one combination, built once and reused."""
         key: AttrKey = (
             operation,
             topic,
@@ -74,7 +104,7 @@ class MessagingMetrics:
         )
         cached = self._attributes.get(key)
         if cached is not None:
-            return cached
+            return key, cached
         attrs: dict[str, str | int] = {
             sc.MESSAGING_SYSTEM: sc.KAFKA,
             sc.MESSAGING_OPERATION_NAME: operation,
@@ -94,7 +124,7 @@ class MessagingMetrics:
             attrs[sc.TIMESTAMP_TYPE] = timestamp_type
         if len(self._attributes) < _MAX_CACHED_ATTRIBUTE_SETS:
             self._attributes[key] = attrs
-        return attrs
+        return key, attrs
 
 
 _by_provider: weakref.WeakKeyDictionary[metrics.MeterProvider, MessagingMetrics] = (
@@ -102,10 +132,20 @@ _by_provider: weakref.WeakKeyDictionary[metrics.MeterProvider, MessagingMetrics]
 )
 
 
+_last: tuple[metrics.MeterProvider, MessagingMetrics] | None = None
+_lock = threading.Lock()
+
+
 def for_provider(meter_provider: metrics.MeterProvider | None) -> MessagingMetrics:
     """The instruments for ``meter_provider`` (default: the global one), created on first use."""
+    global _last
     provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
-    found = _by_provider.get(provider)
-    if found is None:
-        found = _by_provider[provider] = MessagingMetrics(provider)
+    last = _last
+    if last is not None and last[0] is provider:
+        return last[1]
+    with _lock:
+        found = _by_provider.get(provider)
+        if found is None:
+            found = _by_provider[provider] = MessagingMetrics(provider)
+        _last = (provider, found)
     return found

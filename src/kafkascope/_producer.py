@@ -66,7 +66,7 @@ class SendObserver:
         span.end()
         producer = self._producer
         instruments = _metrics.for_provider(producer._meter_provider)
-        attrs = instruments.attributes(
+        key, attrs = instruments.attributes(
             sc.OPERATION_SEND,
             self.topic,
             None,
@@ -75,7 +75,7 @@ class SendObserver:
             producer._server_port,
         )
         instruments.operation_duration.record(time.perf_counter() - self._start, attrs)
-        instruments.sent_messages.add(1, attrs)
+        instruments.sent_messages.add(1, key, attrs)
 
 
 class TracedProducer:

@@ -32,14 +32,22 @@ _INVALID_CONTEXT: Final = trace.set_span_in_context(trace.INVALID_SPAN, Context(
 _tracers: weakref.WeakKeyDictionary[TracerProvider, trace.Tracer] = weakref.WeakKeyDictionary()
 
 
+_last_tracer: tuple[TracerProvider, trace.Tracer] | None = None
+
+
 def tracer_for(tracer_provider: TracerProvider | None) -> trace.Tracer:
     """kafkascope's tracer on ``tracer_provider`` (default: the global one), cached."""
+    global _last_tracer
     provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+    last = _last_tracer
+    if last is not None and last[0] is provider:
+        return last[1]
     found = _tracers.get(provider)
     if found is None:
         found = _tracers[provider] = provider.get_tracer(
             "kafkascope", __version__, schema_url=sc.SCHEMA_URL
         )
+    _last_tracer = (provider, found)
     return found
 
 
@@ -167,10 +175,10 @@ class ProcessScope:
 
     __slots__ = (
         "_message_token",
-        "_metrics",
         "_options",
         "_records",
         "_start",
+        "_start_ms",
         "_token",
         "_topic",
         "batch",
@@ -188,7 +196,7 @@ class ProcessScope:
         self._message_token: Token[MessageFields | None] | None = None
         self._start = 0.0
         self._topic: str | None = None
-        self._metrics: _metrics.MessagingMetrics | None = None
+        self._start_ms = 0.0
 
     def enter(self) -> Span:
         """Start the span and make it current."""
@@ -196,6 +204,7 @@ class ProcessScope:
         settings = _settings.current()
         records = self._records
         self._start = time.perf_counter()
+        self._start_ms = time.time() * 1000.0
         ambient = otel_context.get_current()
         ambient_sc = trace.get_current_span(ambient).get_span_context()
         links: list[Link] = []
@@ -243,7 +252,7 @@ class ProcessScope:
                 attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key
             if record.tombstone:
                 attrs[sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE] = True
-            waited = _time_in_queue(record, time.time() * 1000.0)
+            waited = _time_in_queue(record, self._start_ms)
             if waited is not None:
                 attrs[sc.TIME_IN_QUEUE] = waited
                 attrs[sc.TIMESTAMP_TYPE] = _timestamp_type(record)
@@ -310,7 +319,7 @@ class ProcessScope:
     def _observe(self, error_type: str | None) -> None:
         options = self._options
         instruments = _metrics.for_provider(options.meter_provider)
-        attrs = instruments.attributes(
+        key, attrs = instruments.attributes(
             sc.OPERATION_PROCESS,
             self._topic,
             options.group,
@@ -319,12 +328,11 @@ class ProcessScope:
             options.server_port,
         )
         instruments.process_duration.record(time.perf_counter() - self._start, attrs)
-        instruments.consumed_messages.add(len(self._records), attrs)
-        now_ms = time.time() * 1000.0
+        instruments.consumed_messages.add(len(self._records), key, attrs)
         for record in self._records:
-            waited = _time_in_queue(record, now_ms)
+            waited = _time_in_queue(record, self._start_ms)
             if waited is not None:
-                tiq_attrs = instruments.attributes(
+                _, tiq_attrs = instruments.attributes(
                     sc.OPERATION_PROCESS,
                     record.topic,
                     options.group,

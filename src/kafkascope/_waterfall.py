@@ -91,7 +91,7 @@ def _depth(rows: Sequence[SpanRow], by_id: dict[str, SpanRow]) -> int:
     for row in rows:
         depth, current = 0, row
         while current.parent_id in by_id and depth < len(rows):
-            current = by_id[current.parent_id]  # type: ignore[index]
+            current = by_id[current.parent_id]
             depth += 1
         deepest = max(deepest, depth)
     return deepest

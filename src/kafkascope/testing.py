@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -267,7 +267,10 @@ class Capotel:
                     for point in metric.data.data_points:
                         new = _point(metric.name, metric.unit or "", point)
                         key = (metric.name, frozenset(new.attributes.items()))
-                        self._points[key] = _merge(self._points.get(key), new, gauge)
+                        old = self._points.get(key)
+                        if old is None and not gauge and not (new.value or new.count):
+                            continue  # a stream from an earlier test, unchanged in this one
+                        self._points[key] = _merge(old, new, gauge)
         return list(self._points.values())
 
     def metric(self, name: str, attributes: Mapping[str, Any] | None = None) -> MetricPoint:
@@ -285,7 +288,12 @@ class Capotel:
         for point in matching:
             total = _merge(total, point, gauge=False)
         assert total is not None
-        return total
+        common = {
+            k: v
+            for k, v in total.attributes.items()
+            if all(p.attributes.get(k) == v for p in matching)
+        }
+        return replace(total, attributes=common)
 
     def clear(self) -> None:
         """Forget everything captured so far."""
