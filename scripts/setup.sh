@@ -34,6 +34,3 @@ fi
 
 bash scripts/fetch_kafka.sh >/dev/null
 bash scripts/install_prometheus.sh
-# The OpenTelemetry Collector (ocb build) and Jaeger v2, from the Go module proxy; cached.
-bash scripts/build_collector.sh >/dev/null
-bash scripts/build_jaeger.sh >/dev/null
