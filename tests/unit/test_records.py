@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+from aiokafka.structs import ConsumerRecord as AioRecord
+from confluent_kafka import Message
+from kafka.consumer.fetcher import ConsumerRecord as KafkaPythonRecord
+
+from kafkascope import RecordView, inject_headers, register_record_adapter, traced_handler
+from kafkascope import _semconv as sc
+from kafkascope._records import view
+from kafkascope.testing import assert_parent
+
+NOW_MS = int(time.time() * 1000)
+
+
+def _kafka_python(headers):
+    return KafkaPythonRecord(
+        topic="orders",
+        partition=1,
+        leader_epoch=-1,
+        offset=5,
+        timestamp=NOW_MS,
+        timestamp_type=0,
+        key=b"k",
+        value=b"v",
+        headers=headers,
+        checksum=None,
+        serialized_key_size=1,
+        serialized_value_size=1,
+        serialized_header_size=-1,
+    )
+
+
+def _confluent(headers):
+    return Message(
+        topic="orders",
+        partition=1,
+        offset=5,
+        key=b"k",
+        value=b"v",
+        headers=headers,
+        timestamp=(1, NOW_MS),
+    )
+
+
+def _aiokafka(headers):
+    return AioRecord("orders", 1, 5, NOW_MS, 0, b"k", b"v", None, 1, 1, headers)
+
+
+@pytest.mark.parametrize("build", [_kafka_python, _confluent, _aiokafka])
+def test_every_client_record_reads_the_same(build):
+    headers = [("traceparent", b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01")]
+    got = view(build(headers))
+    assert got is not None
+    assert (got.topic, got.partition, got.offset, got.key) == ("orders", 1, 5, b"k")
+    assert got.timestamp_ms == NOW_MS
+    assert not got.log_append_time
+    assert not got.tombstone
+    assert list(got.headers) == headers
+
+
+@pytest.mark.parametrize("build", [_kafka_python, _confluent, _aiokafka])
+def test_every_client_record_continues_the_trace(capotel, build):
+    from opentelemetry import trace
+
+    with trace.get_tracer("t").start_as_current_span("send orders"):
+        headers = [(k, v) for k, v in inject_headers() if v is not None]
+
+    @traced_handler
+    def handle(rec):
+        return None
+
+    handle(build(headers))
+    process = capotel.span("process orders")
+    assert_parent(process, capotel.span("send orders"))
+    assert process.attributes[sc.MESSAGING_KAFKA_OFFSET] == 5
+
+
+def test_confluent_log_append_time_and_missing_timestamp():
+    stamped = Message(topic="t", partition=0, offset=0, value=b"", timestamp=(2, NOW_MS))
+    missing = Message(topic="t", partition=0, offset=0, value=None, timestamp=(0, -1))
+    assert view(stamped).log_append_time  # type: ignore[union-attr]
+    got = view(missing)
+    assert got is not None
+    assert got.timestamp_ms is None
+    assert got.tombstone
+
+
+def test_objects_without_kafka_fields_are_not_records():
+    assert view(42) is None
+    assert view("orders") is None
+
+
+def test_records_with_per_instance_attributes_are_read():
+    record = SimpleNamespace(topic="t", partition=0, offset=3, key=None, value=b"", headers=None)
+    got = view(record)
+    assert got is not None
+    assert got.offset == 3
+
+
+def test_wrongly_typed_fields_are_dropped_not_raised():
+    record = SimpleNamespace(
+        topic=b"bytes-topic", partition="0", offset=True, key=object(), value=b"", headers=5
+    )
+    got = view(record)
+    assert got is not None
+    assert (got.topic, got.partition, got.offset) == (None, None, None)
+
+
+def test_a_registered_adapter_teaches_a_new_client(capotel):
+    class Envelope:
+        def __init__(self, subject: str) -> None:
+            self.subject = subject
+
+    register_record_adapter(
+        Envelope, lambda e: RecordView(e.subject, 0, 1, None, None, None, False, False)
+    )
+
+    @traced_handler
+    def handle(envelope):
+        return None
+
+    handle(Envelope("payments"))
+    assert capotel.span("process payments").attributes[sc.MESSAGING_KAFKA_OFFSET] == 1
+
+
+def test_register_record_adapter_checks_its_arguments():
+    with pytest.raises(TypeError, match="record_type"):
+        register_record_adapter("Envelope", lambda e: e)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="adapter"):
+        register_record_adapter(object, "nope")  # type: ignore[arg-type]

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from kafkascope import traced_handler
+from kafkascope import _semconv as sc
+from kafkascope.testing import (
+    assert_linked,
+    assert_messaging_attributes,
+    assert_parent,
+    assert_same_trace,
+    make_record,
+)
+
+tracer = trace.get_tracer("tests")
+
+
+def _two_roots(capotel):
+    with tracer.start_as_current_span("a"):
+        pass
+    with tracer.start_as_current_span("b"):
+        pass
+    return capotel.span("a"), capotel.span("b")
+
+
+def test_span_lookup_failure_lists_the_spans_found(capotel):
+    _two_roots(capotel)
+    with pytest.raises(AssertionError, match=r"expected one span named 'c', found 0: \['a', 'b'\]"):
+        capotel.span("c")
+
+
+def test_same_trace_failure_shows_each_trace(capotel):
+    a, b = _two_roots(capotel)
+    with pytest.raises(AssertionError, match="not in one trace: 'a' \\(trace [0-9a-f]{32}"):
+        assert_same_trace(a, b)
+
+
+def test_parent_and_link_failures_name_both_spans(capotel):
+    a, b = _two_roots(capotel)
+    with pytest.raises(AssertionError, match="'a' .* is not a child of 'b'"):
+        assert_parent(a, b)
+    with pytest.raises(AssertionError, match="'a' .* has no link to 'b' .*; links: \\[\\]"):
+        assert_linked(a, b)
+
+
+def test_messaging_assertion_lists_every_problem(capotel):
+    with tracer.start_as_current_span("process", kind=SpanKind.INTERNAL):
+        pass
+    with pytest.raises(AssertionError) as caught:
+        assert_messaging_attributes(
+            capotel.span("process"), expected={sc.MESSAGING_CONSUMER_GROUP_NAME: "g"}
+        )
+    message = str(caught.value)
+    for problem in (
+        "kind INTERNAL, expected CONSUMER",
+        f"missing {sc.MESSAGING_SYSTEM}",
+        f"{sc.MESSAGING_CONSUMER_GROUP_NAME}=None, expected 'g'",
+    ):
+        assert problem in message
+
+
+def test_metric_lookup_failure_lists_the_streams(capotel):
+    @traced_handler(group="g")
+    def handle(rec):
+        return None
+
+    handle(make_record("orders"))
+    with pytest.raises(AssertionError, match="no 'messaging.client.consumed.messages' stream"):
+        capotel.metric(sc.METRIC_CLIENT_CONSUMED_MESSAGES, {sc.MESSAGING_DESTINATION_NAME: "x"})
+
+
+def test_metrics_are_per_test_and_clear_forgets(capotel):
+    @traced_handler
+    def handle(rec):
+        return None
+
+    handle(make_record("orders"))
+    assert capotel.metric(sc.METRIC_CLIENT_CONSUMED_MESSAGES).value == 1
+    handle(make_record("orders"))
+    assert capotel.metric(sc.METRIC_CLIENT_CONSUMED_MESSAGES).value == 2
+    capotel.clear()
+    handle(make_record("orders"))
+    assert capotel.metric(sc.METRIC_CLIENT_CONSUMED_MESSAGES).value == 1
+    assert len(capotel.spans) == 1
+
+
+def test_merged_streams_keep_only_the_attributes_they_share(capotel):
+    for group in ("a", "b"):
+        traced_handler(group=group)(lambda rec: None)(make_record("orders"))
+    merged = capotel.metric(sc.METRIC_CLIENT_CONSUMED_MESSAGES)
+    assert merged.value == 2
+    assert sc.MESSAGING_CONSUMER_GROUP_NAME not in merged.attributes
+    assert merged.attributes[sc.MESSAGING_DESTINATION_NAME] == "orders"
+
+
+def test_make_record_defaults_and_mapping_headers():
+    record = make_record(headers={"a": b"1"}, timestamp=5, log_append_time=True)
+    assert (record.topic, record.partition, record.offset) == ("test-topic", 0, 0)
+    assert record.headers == [("a", b"1")]
+    assert record.timestamp_type == 1
+
+
+PLUGIN_USER_TEST = textwrap.dedent(
+    """
+    import logging
+    from kafkascope import traced_handler
+    from kafkascope.testing import make_record
+
+    @traced_handler(group="g")
+    def handle(record):
+        logging.getLogger("user").info("handled %s", record.offset)
+
+    def test_user(capotel):
+        handle(make_record("orders", offset=3))
+        span = capotel.span("process orders")
+        assert capotel.log("handled 3").log_record.span_id == span.context.span_id
+
+    def test_isolated(capotel):
+        assert capotel.spans == []
+    """
+)
+
+
+def test_the_plugin_works_in_a_users_project_with_no_conftest(tmp_path):
+    (tmp_path / "test_user.py").write_text(PLUGIN_USER_TEST)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
