@@ -9,8 +9,8 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from kafkascope import traced_handler
 from kafkascope import _semconv as sc
+from kafkascope import traced_handler
 from kafkascope.testing import (
     assert_linked,
     assert_messaging_attributes,
@@ -38,15 +38,15 @@ def test_span_lookup_failure_lists_the_spans_found(capotel):
 
 def test_same_trace_failure_shows_each_trace(capotel):
     a, b = _two_roots(capotel)
-    with pytest.raises(AssertionError, match="not in one trace: 'a' \\(trace [0-9a-f]{32}"):
+    with pytest.raises(AssertionError, match=r"not in one trace: 'a' \(trace [0-9a-f]{32}"):
         assert_same_trace(a, b)
 
 
 def test_parent_and_link_failures_name_both_spans(capotel):
     a, b = _two_roots(capotel)
-    with pytest.raises(AssertionError, match="'a' .* is not a child of 'b'"):
+    with pytest.raises(AssertionError, match=r"'a' .* is not a child of 'b'"):
         assert_parent(a, b)
-    with pytest.raises(AssertionError, match="'a' .* has no link to 'b' .*; links: \\[\\]"):
+    with pytest.raises(AssertionError, match=r"'a' .* has no link to 'b' .*; links: \[\]"):
         assert_linked(a, b)
 
 
@@ -72,7 +72,7 @@ def test_metric_lookup_failure_lists_the_streams(capotel):
         return None
 
     handle(make_record("orders"))
-    with pytest.raises(AssertionError, match="no 'messaging.client.consumed.messages' stream"):
+    with pytest.raises(AssertionError, match=r"no 'messaging\.client\.consumed\.messages' stream"):
         capotel.metric(sc.METRIC_CLIENT_CONSUMED_MESSAGES, {sc.MESSAGING_DESTINATION_NAME: "x"})
 
 
