@@ -59,7 +59,7 @@ def test_every_client_record_reads_the_same(build):
     assert got.timestamp_ms == NOW_MS
     assert not got.log_append_time
     assert not got.tombstone
-    assert list(got.headers) == headers
+    assert got.headers == headers
 
 
 @pytest.mark.parametrize("build", [_kafka_python, _confluent, _aiokafka])
