@@ -127,6 +127,20 @@ def _otel_handler_types() -> tuple[type, ...]:
     return tuple(types)
 
 
+def correlate_otel_log_handlers(logger: logging.Logger | None = None) -> list[logging.Handler]:
+    """Give every OpenTelemetry log handler already on ``logger`` (default: root) the
+    :class:`MessageLogFilter`, adding no handler. Returns the handlers that got it."""
+    target = logger if logger is not None else logging.getLogger()
+    changed = []
+    for handler in target.handlers:
+        if isinstance(handler, _otel_handler_types()) and not any(
+            isinstance(f, MessageLogFilter) for f in handler.filters
+        ):
+            handler.addFilter(MessageLogFilter(trace_ids=False))
+            changed.append(handler)
+    return changed
+
+
 def instrument_logging(
     logger_provider: LoggerProvider | None = None,
     *,

@@ -1,0 +1,129 @@
+"""KafkascopeInstrumentor in-process on the real broker: spans around the application's loop
+body, batch spans for poll(), suppression, clean uninstrument."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import kafka
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+from kafkascope import _semconv as sc
+from kafkascope.instrumentor import KafkascopeInstrumentor
+from kafkascope.testing import assert_parent
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def instrumented() -> Iterator[KafkascopeInstrumentor]:
+    instrumentor = KafkascopeInstrumentor()
+    instrumentor.instrument()
+    try:
+        yield instrumentor
+    finally:
+        instrumentor.uninstrument()
+
+
+def _send(bootstrap: str, topic: str, count: int) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for i in range(count):
+        producer.send(topic, f"{i}".encode())
+    producer.flush(timeout=30)
+    producer.close(timeout=10)
+
+
+def _consumer(bootstrap: str, topic: str, **configs) -> KafkaConsumer:
+    return KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"g-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **configs,
+    )
+
+
+def test_loop_body_runs_inside_the_process_span(capotel, instrumented, kafka_broker, topic):
+    _send(kafka_broker.bootstrap_servers, topic, 2)
+    consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=10_000)
+    current = []
+    for record in consumer:
+        current.append(trace.get_current_span().get_span_context().span_id)
+        if record.offset == 0:
+            # the first span ended when the loop asked for the second record
+            assert capotel.spans_named(f"process {topic}") == []
+        else:
+            assert len(capotel.spans_named(f"process {topic}")) == 1
+            break
+    consumer.close()
+    sends = capotel.spans_named(f"send {topic}")
+    processed = capotel.spans_named(f"process {topic}")
+    assert len(processed) == 2
+    assert current == [p.context.span_id for p in processed]
+    for send, process in zip(sends, processed, strict=True):
+        assert_parent(process, send)
+        assert process.attributes[sc.SERVER_ADDRESS] == "127.0.0.1"
+    assert not trace.get_current_span().get_span_context().is_valid
+
+
+def test_the_loop_ending_on_timeout_ends_the_last_span(capotel, instrumented, kafka_broker, topic):
+    _send(kafka_broker.bootstrap_servers, topic, 1)
+    consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=3_000)
+    seen = [record.offset for record in consumer]
+    assert seen == [0]
+    assert len(capotel.spans_named(f"process {topic}")) == 1
+    consumer.close()
+
+
+def test_poll_opens_a_batch_span_until_commit_and_empty_polls_make_none(
+    capotel, instrumented, kafka_broker, topic
+):
+    consumer = _consumer(kafka_broker.bootstrap_servers, topic)
+    assert consumer.poll(timeout_ms=500) == {}
+    _send(kafka_broker.bootstrap_servers, topic, 3)
+    got = 0
+    for _ in range(40):
+        batch = consumer.poll(timeout_ms=500)
+        got += sum(len(r) for r in batch.values())
+        if batch:
+            assert trace.get_current_span().is_recording()
+            consumer.commit()
+            assert not trace.get_current_span().get_span_context().is_valid
+        if got == 3:
+            break
+    consumer.close()
+    batches = capotel.spans_named(f"process {topic}")
+    assert sum(b.attributes[sc.MESSAGING_BATCH_MESSAGE_COUNT] for b in batches) == 3
+    assert sum(len(b.links) for b in batches) == 3
+
+
+def test_suppressed_instrumentation_creates_no_spans(capotel, instrumented, kafka_broker, topic):
+    with suppress_instrumentation():
+        _send(kafka_broker.bootstrap_servers, topic, 1)
+        consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=3_000)
+        assert [r.offset for r in consumer] == [0]
+        consumer.close()
+    assert capotel.spans == []
+
+
+def test_uninstrument_restores_the_client(capotel, kafka_broker, topic):
+    instrumentor = KafkascopeInstrumentor()
+    instrumentor.instrument()
+    assert hasattr(vars(kafka.KafkaConsumer)["__next__"], "__wrapped__")
+    instrumentor.uninstrument()
+    for name in ("__next__", "poll", "commit", "close"):
+        assert not hasattr(vars(kafka.KafkaConsumer)[name], "__wrapped__")
+    assert not hasattr(vars(kafka.KafkaProducer)["send"], "__wrapped__")
+    _send(kafka_broker.bootstrap_servers, topic, 1)
+    assert capotel.spans == []
+
+
+def test_dependencies_name_the_supported_kafka_python_range():
+    assert KafkascopeInstrumentor().instrumentation_dependencies() == (
+        "kafka-python >= 2.0.2, < 4",
+    )

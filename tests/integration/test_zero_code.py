@@ -1,0 +1,133 @@
+"""Zero-code instrumentation: unmodified scripts under ``opentelemetry-instrument``, on the
+real broker; the test reads the spans and logs they export to the console."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from devstack.kafka import KafkaBroker
+
+pytestmark = pytest.mark.integration
+
+APPS = Path(__file__).parent / "apps"
+INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
+
+
+def _objects(text: str) -> list[dict[str, Any]]:
+    """The JSON objects the console exporters printed, in order."""
+    decoder = json.JSONDecoder()
+    found: list[dict[str, Any]] = []
+    index = 0
+    while (start := text.find("{", index)) != -1:
+        try:
+            obj, end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            index = start + 1
+            continue
+        if isinstance(obj, dict):
+            found.append(obj)
+        index = end
+    return found
+
+
+def _run(service: str, script: str, *args: str, **env: str) -> list[dict[str, Any]]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    full.update(
+        OTEL_SERVICE_NAME=service,
+        OTEL_TRACES_EXPORTER="console",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="console",
+        OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="kafka",
+        PYTHONPATH=str(APPS),
+    )
+    full.update(env)
+    done = subprocess.run(
+        [str(INSTRUMENT), sys.executable, str(APPS / script), *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout}\n{done.stderr}"
+    assert "Traceback" not in done.stderr, done.stderr
+    return _objects(done.stdout)
+
+
+def _spans(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in objects if "kind" in o and "context" in o]
+
+
+def _logs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in objects if "body" in o and "severity_text" in o]
+
+
+def test_unmodified_producer_and_consumer_make_one_trace_per_message(kafka_broker: KafkaBroker):
+    topic = kafka_broker.create_topic(f"zero-{uuid.uuid4().hex[:8]}")
+    sent = _spans(_run("orders", "plain_producer.py", kafka_broker.bootstrap_servers, topic, "2"))
+    objects = _run(
+        "billing",
+        "plain_consumer.py",
+        kafka_broker.bootstrap_servers,
+        topic,
+        "billing",
+        "2",
+        "iterate",
+    )
+    processed = [s for s in _spans(objects) if s["name"] == f"process {topic}"]
+    sends = [s for s in sent if s["name"] == f"send {topic}"]
+    assert len(sends) == 2
+    assert len(processed) == 2
+    by_span = {s["context"]["span_id"]: s for s in sends}
+    for process in processed:
+        send = by_span[process["parent_id"]]
+        assert process["context"]["trace_id"] == send["context"]["trace_id"]
+        assert process["kind"] == "SpanKind.CONSUMER"
+        assert process["resource"]["attributes"]["service.name"] == "billing"
+        assert send["resource"]["attributes"]["service.name"] == "orders"
+        assert process["attributes"]["messaging.consumer.group.name"] == "billing"
+        assert process["attributes"]["messaging.destination.name"] == topic
+    lines = [entry for entry in _logs(objects) if "handled order" in entry["body"]]
+    assert len(lines) == 2
+    spans_by_id = {p["context"]["span_id"]: p for p in processed}
+    for line in lines:
+        process = spans_by_id[line["span_id"]]
+        assert line["trace_id"] == process["context"]["trace_id"]
+        offset = int(line["body"].rsplit(" ", 1)[1])
+        assert process["attributes"]["messaging.kafka.offset"] == offset
+        assert line["attributes"]["messaging.kafka.offset"] == offset
+
+
+def test_poll_gets_one_batch_span_linked_to_every_message(kafka_broker: KafkaBroker):
+    topic = kafka_broker.create_topic(f"zero-poll-{uuid.uuid4().hex[:8]}")
+    sent = _spans(_run("orders", "plain_producer.py", kafka_broker.bootstrap_servers, topic, "3"))
+    objects = _run(
+        "billing", "plain_consumer.py", kafka_broker.bootstrap_servers, topic, "bulk", "3", "poll"
+    )
+    batches = [s for s in _spans(objects) if s["name"] == f"process {topic}"]
+    linked = {link["context"]["span_id"] for b in batches for link in b["links"]}
+    assert linked == {s["context"]["span_id"] for s in sent if s["name"] == f"send {topic}"}
+    assert sum(b["attributes"]["messaging.batch.message_count"] for b in batches) == 3
+    for line in _logs(objects):
+        if "in a batch" in line["body"]:
+            assert line["span_id"] in {b["context"]["span_id"] for b in batches}
+
+
+def test_disabled_instrumentation_creates_no_kafkascope_spans(kafka_broker: KafkaBroker):
+    topic = kafka_broker.create_topic(f"zero-off-{uuid.uuid4().hex[:8]}")
+    sent = _run(
+        "orders",
+        "plain_producer.py",
+        kafka_broker.bootstrap_servers,
+        topic,
+        "1",
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="kafka,kafkascope",
+    )
+    assert _spans(sent) == []
