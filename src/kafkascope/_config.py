@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,12 +60,34 @@ class Telemetry:
             ok = self.logger_provider.force_flush(timeout_millis) and ok
         return ok
 
-    def shutdown(self, timeout_millis: int = 10_000) -> None:
-        """Flush and stop every provider; later calls do nothing."""
+    def shutdown(self, timeout_millis: int = 10_000) -> bool:
+        """Flush and stop every provider within ``timeout_millis``; later calls do nothing.
+
+        An unreachable backend cannot hold the process: after the timeout the remaining work
+        is abandoned (and logged once). Returns True when everything finished in time.
+        """
         with self._lock:
             if self._shut:
-                return
+                return True
             self._shut = True
+        worker = threading.Thread(
+            target=self._shutdown_providers,
+            args=(timeout_millis,),
+            name="kafkascope-shutdown",
+            daemon=True,
+        )
+        worker.start()
+        worker.join(timeout_millis / 1000)
+        if worker.is_alive():
+            logging.getLogger("kafkascope").warning(
+                "kafkascope: telemetry shutdown did not finish within %d ms; pending data dropped",
+                timeout_millis,
+            )
+            return False
+        return True
+
+    def _shutdown_providers(self, timeout_millis: int) -> None:
+        self.force_flush(timeout_millis)
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown(timeout_millis=timeout_millis)
         if self.logger_provider is not None:
@@ -117,8 +140,8 @@ def _plan(
         endpoint = _check_endpoint(endpoint, "endpoint")
     elif env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         _check_endpoint(env["OTEL_EXPORTER_OTLP_ENDPOINT"], "OTEL_EXPORTER_OTLP_ENDPOINT")
-    for signal in ("TRACES", "METRICS", "LOGS"):
-        name = f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"
+    for kind in ("TRACES", "METRICS", "LOGS"):
+        name = f"OTEL_EXPORTER_OTLP_{kind}_ENDPOINT"
         if env.get(name):
             _check_endpoint(env[name], name)
     if protocol is not None:
@@ -216,6 +239,7 @@ def configure(
     key_hook: KeyHook | None = None,
     trust_baggage: bool | None = None,
     set_global: bool = True,
+    handle_sigterm: bool = True,
     span_exporter: SpanExporter | None = None,
     metric_readers: tuple[MetricReader, ...] = (),
     log_exporter: LogRecordExporter | None = None,
@@ -249,6 +273,8 @@ def configure(
         key_hook: called with each key; returns what to record, or None to record nothing.
         trust_baggage: accept inbound ``baggage`` headers (default true).
         set_global: make the providers global.
+        handle_sigterm: with ``set_global``, flush telemetry on SIGTERM before the process
+            ends (only when SIGTERM still has its default action, from the main thread).
         span_exporter: export spans here instead of the exporter the settings choose.
         metric_readers: extra metric readers (e.g. a Prometheus reader).
         log_exporter: export logs here instead of the exporter the settings choose.
@@ -317,8 +343,28 @@ def configure(
                 _logs.set_logger_provider(logger_provider)
                 instrument_logging(logger_provider)
             atexit.register(telemetry.shutdown)
+            if handle_sigterm:
+                _flush_on_sigterm(telemetry)
             _configured = telemetry
         return telemetry
+
+
+def _flush_on_sigterm(telemetry: Telemetry) -> None:
+    """On SIGTERM, shut telemetry down (bounded), then die of SIGTERM as before."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # the application handles SIGTERM itself; atexit still flushes
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        telemetry.shutdown(timeout_millis=_SIGTERM_FLUSH_MILLIS)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+_SIGTERM_FLUSH_MILLIS: Final = 5_000
 
 
 def configured() -> Telemetry | None:
