@@ -1,0 +1,123 @@
+"""Faults on the real broker: the telemetry backend down, the broker restarting mid-stream."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import socket
+import time
+import uuid
+
+import pytest
+from opentelemetry import trace
+
+from kafkascope import TracedProducer, configure, traced_handler
+from kafkascope import _semconv as sc
+from kafkascope.testing import make_record
+
+from . import _kafka_clients as clients
+
+pytestmark = pytest.mark.integration
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_backend_down_nothing_raises_memory_stays_bounded_and_warnings_are_few(
+    protocol, kafka_broker, topic, caplog
+):
+    telemetry = configure(
+        "billing",
+        set_global=False,
+        endpoint=f"http://127.0.0.1:{_closed_port()}",
+        protocol=protocol,  # type: ignore[arg-type]
+        export_interval_ms=200,
+    )
+    raw = clients.producer(kafka_broker.bootstrap_servers)
+    producer = TracedProducer(
+        raw, tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
+    )
+    for i in range(300):
+        producer.send(topic, str(i).encode())
+    producer.flush()
+    raw.close(timeout=10)
+    handled: list[int] = []
+
+    @traced_handler(
+        tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
+    )
+    def handle(record):
+        handled.append(record.offset)
+
+    with caplog.at_level(logging.WARNING):
+        clients.consume(kafka_broker.bootstrap_servers, topic, f"g-{protocol}", 300, handle)
+        # and a burst far beyond the span queue (2048): spans are dropped, not queued forever
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for offset in range(20_000):
+            handle(make_record(topic, offset=offset))
+        grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert handled[:300] == list(range(300))
+    assert len(handled) == 20_300
+    assert grown_mb < 40
+    exporter_warnings = [r for r in caplog.records if r.name.startswith("opentelemetry")]
+    assert len(exporter_warnings) < 30  # per export attempt, never per message
+    assert not [r for r in caplog.records if r.name == "kafkascope"]
+    telemetry.shutdown(timeout_millis=2_000)
+
+
+def test_broker_restart_mid_stream_keeps_traces_and_counts_exact(capotel, kafka_broker):
+    topic = kafka_broker.create_topic(f"restart-{uuid.uuid4().hex[:8]}")
+    group = f"restart-{uuid.uuid4().hex[:6]}"
+    handled: list[int] = []
+
+    @traced_handler(group=group)
+    def handle(record):
+        handled.append(record.offset)
+
+    def send(count: int) -> None:
+        raw = clients.producer(kafka_broker.bootstrap_servers)
+        producer = TracedProducer(raw)
+        for i in range(count):
+            producer.send(topic, f"{i}".encode()).get(timeout=60)
+        raw.close(timeout=10)
+
+    consumer = clients.consumer(kafka_broker.bootstrap_servers, topic, group)
+    try:
+
+        def drain(total: int, timeout: float) -> None:
+            deadline = time.monotonic() + timeout
+            while len(handled) < total and time.monotonic() < deadline:
+                for records in consumer.poll(timeout_ms=500).values():
+                    for record in records:
+                        handle(record)
+                consumer.commit()
+
+        send(20)
+        drain(20, 30)
+        assert len(handled) == 20
+        kafka_broker.restart()
+        send(20)
+        drain(40, 60)
+    finally:
+        consumer.close()
+    assert handled == list(range(40))
+    assert (
+        capotel.metric(
+            sc.METRIC_CLIENT_CONSUMED_MESSAGES, {sc.MESSAGING_CONSUMER_GROUP_NAME: group}
+        ).value
+        == 40
+    )
+    sends = {
+        s.attributes[sc.MESSAGING_KAFKA_OFFSET]: s for s in capotel.spans_named(f"send {topic}")
+    }
+    processed = capotel.spans_named(f"process {topic}")
+    assert len(processed) == 40
+    for process in processed:
+        send_span = sends[process.attributes[sc.MESSAGING_KAFKA_OFFSET]]
+        assert process.parent is not None
+        assert process.parent.span_id == send_span.context.span_id
+    assert not trace.get_current_span().get_span_context().is_valid
