@@ -34,7 +34,7 @@ def test_backend_down_nothing_raises_memory_stays_bounded_and_warnings_are_few(
         "billing",
         set_global=False,
         endpoint=f"http://127.0.0.1:{_closed_port()}",
-        protocol=protocol,  # type: ignore[arg-type]
+        protocol=protocol,
         export_interval_ms=200,
     )
     raw = clients.producer(kafka_broker.bootstrap_servers)
