@@ -9,20 +9,28 @@
 - metrics to the Prometheus exporter (``prometheus_metrics_url``);
 - logs to the file exporter as JSON lines (``logs_path``) and to the debug exporter;
 - the ``health_check`` extension and the collector's own metrics on free ports.
+
+``Collector.start(..., config_file=SHIPPED_CONFIG)`` runs the user-facing
+``collector/otelcol-config.yaml`` instead, its endpoints bound to the same free 127.0.0.1 ports
+through the environment variables it reads (:func:`shipped_config_env`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from devstack._process import ManagedProcess, ServerError, port_open
-from devstack._support import build_binary, free_ports, http_get, write_config
+from devstack._support import REPO_ROOT, build_binary, free_ports, http_get, write_config
 
 BINARY_NAME = "otelcol-kafkascope"
+SHIPPED_CONFIG = REPO_ROOT / "collector" / "otelcol-config.yaml"
+"""The Collector config shipped to users (also used by collector/docker-compose.yaml)."""
 
 
 def collector_binary(*, build_timeout: float | None = None) -> Path:
@@ -30,8 +38,17 @@ def collector_binary(*, build_timeout: float | None = None) -> Path:
     return build_binary("build_collector.sh", what=BINARY_NAME, timeout=build_timeout)
 
 
-def validate_config(binary: Path, config_path: Path, *, timeout: float = 60.0) -> None:
-    """Run ``<binary> validate --config=<path>``; raise ServerError with its output if bad."""
+def validate_config(
+    binary: Path,
+    config_path: Path,
+    *,
+    timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Run ``<binary> validate --config=<path>``; raise ServerError with its output if bad.
+
+    Any collector build works, Jaeger v2 included; ``env`` is added to our environment.
+    """
     try:
         done = subprocess.run(
             [str(binary), "validate", f"--config={config_path}"],
@@ -41,6 +58,7 @@ def validate_config(binary: Path, config_path: Path, *, timeout: float = 60.0) -
             timeout=timeout,
             check=False,
             text=True,
+            env={**os.environ, **env} if env else None,
         )
     except subprocess.TimeoutExpired as exc:
         raise ServerError(f"{binary.name} validate did not finish within {timeout:.0f}s") from exc
@@ -118,6 +136,30 @@ def collector_config(
     }
 
 
+def shipped_config_env(
+    *,
+    jaeger_otlp_endpoint: str,
+    otlp_grpc_port: int,
+    otlp_http_port: int,
+    health_port: int,
+    prometheus_port: int,
+    telemetry_port: int,
+    logs_path: Path,
+) -> dict[str, str]:
+    """The environment that binds ``collector/otelcol-config.yaml``'s endpoints to 127.0.0.1."""
+    return {
+        "OTLP_GRPC_ENDPOINT": f"127.0.0.1:{otlp_grpc_port}",
+        "OTLP_HTTP_ENDPOINT": f"127.0.0.1:{otlp_http_port}",
+        "JAEGER_OTLP_ENDPOINT": jaeger_otlp_endpoint,
+        "JAEGER_OTLP_INSECURE": "true",
+        "PROMETHEUS_EXPORTER_ENDPOINT": f"127.0.0.1:{prometheus_port}",
+        "HEALTH_CHECK_ENDPOINT": f"127.0.0.1:{health_port}",
+        "OTELCOL_TELEMETRY_HOST": "127.0.0.1",
+        "OTELCOL_TELEMETRY_PORT": str(telemetry_port),
+        "OTELCOL_LOGS_PATH": str(logs_path),
+    }
+
+
 class Collector:
     """A running otelcol-kafkascope process on free 127.0.0.1 ports; stop it with ``stop()``."""
 
@@ -150,35 +192,45 @@ class Collector:
         jaeger_otlp_endpoint: str,
         timeout: float = 60.0,
         binary: Path | None = None,
+        config_file: Path | None = None,
     ) -> Collector:
         """Write, validate and run a collector config in ``workdir``; return once it is healthy.
 
         ``jaeger_otlp_endpoint`` is where traces go over OTLP gRPC without TLS, as ``host:port``
         or ``http://host:port`` (for example ``Jaeger.otlp_grpc_endpoint``). ``binary`` defaults
-        to the cached build of scripts/build_collector.sh (built first if missing).
+        to the cached build of scripts/build_collector.sh (built first if missing). With
+        ``config_file`` (such as :data:`SHIPPED_CONFIG`) the collector runs that file instead,
+        with the environment of :func:`shipped_config_env` choosing the ports.
         """
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         exe = binary if binary is not None else collector_binary()
         grpc_port, http_port, health_port, prom_port, telemetry_port = free_ports(5)
         logs_path = workdir / "collector-logs.jsonl"
-        config_path = write_config(
-            workdir / "otelcol-config.yaml",
-            collector_config(
-                jaeger_otlp_endpoint=jaeger_otlp_endpoint,
-                otlp_grpc_port=grpc_port,
-                otlp_http_port=http_port,
-                health_port=health_port,
-                prometheus_port=prom_port,
-                telemetry_port=telemetry_port,
-                logs_path=logs_path,
-            ),
-        )
-        validate_config(exe, config_path, timeout=timeout)
+        ports = {
+            "otlp_grpc_port": grpc_port,
+            "otlp_http_port": http_port,
+            "health_port": health_port,
+            "prometheus_port": prom_port,
+            "telemetry_port": telemetry_port,
+        }
+        env: dict[str, str] = {}
+        if config_file is None:
+            config = collector_config(
+                jaeger_otlp_endpoint=jaeger_otlp_endpoint, logs_path=logs_path, **ports
+            )
+            config_path = write_config(workdir / "otelcol-config.yaml", config)
+        else:
+            config_path = Path(config_file).resolve()
+            env = shipped_config_env(
+                jaeger_otlp_endpoint=jaeger_otlp_endpoint, logs_path=logs_path, **ports
+            )
+        validate_config(exe, config_path, timeout=timeout, env=env)
         process = ManagedProcess(
             "otel-collector",
             [str(exe), f"--config={config_path}"],
             log_path=workdir / "collector.log",
+            env=env,
             cwd=workdir,
         )
         collector = cls(

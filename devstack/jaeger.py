@@ -5,6 +5,10 @@
 ``healthcheckv2`` extension and Jaeger's own metrics. Built from source, Jaeger has no web UI
 (``/`` shows a placeholder page); the HTTP API (``/api/traces/{id}``, ``/api/services``, ...)
 works.
+
+``Jaeger.start(workdir, config_file=SHIPPED_CONFIG)`` runs the user-facing
+``collector/jaeger-config.yaml`` instead, its endpoints bound to free 127.0.0.1 ports through the
+environment variables it reads (:func:`shipped_config_env`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from types import TracebackType
 from typing import Any
 
 from devstack._process import ManagedProcess, ServerError, port_open
-from devstack._support import build_binary, free_ports, http_get, write_config
+from devstack._support import REPO_ROOT, build_binary, free_ports, http_get, write_config
 
 STORAGE = "memstore"
+SHIPPED_CONFIG = REPO_ROOT / "collector" / "jaeger-config.yaml"
+"""The Jaeger config shipped to users (also used by collector/docker-compose.yaml)."""
 
 
 def jaeger_binary(*, build_timeout: float | None = None) -> Path:
@@ -93,6 +99,27 @@ def jaeger_config(
     }
 
 
+def shipped_config_env(
+    *,
+    otlp_grpc_port: int,
+    otlp_http_port: int,
+    query_http_port: int,
+    query_grpc_port: int,
+    health_port: int,
+    metrics_port: int,
+) -> dict[str, str]:
+    """The environment that binds ``collector/jaeger-config.yaml``'s endpoints to 127.0.0.1."""
+    return {
+        "JAEGER_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{otlp_grpc_port}",
+        "JAEGER_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{otlp_http_port}",
+        "JAEGER_QUERY_HTTP_ENDPOINT": f"127.0.0.1:{query_http_port}",
+        "JAEGER_QUERY_GRPC_ENDPOINT": f"127.0.0.1:{query_grpc_port}",
+        "JAEGER_HEALTH_ENDPOINT": f"127.0.0.1:{health_port}",
+        "JAEGER_METRICS_HOST": "127.0.0.1",
+        "JAEGER_METRICS_PORT": str(metrics_port),
+    }
+
+
 class Jaeger:
     """A running Jaeger v2 process on free 127.0.0.1 ports; stop it with ``stop()``."""
 
@@ -118,30 +145,43 @@ class Jaeger:
         self.metrics_port = metrics_port
 
     @classmethod
-    def start(cls, workdir: Path, *, timeout: float = 60.0, binary: Path | None = None) -> Jaeger:
+    def start(
+        cls,
+        workdir: Path,
+        *,
+        timeout: float = 60.0,
+        binary: Path | None = None,
+        config_file: Path | None = None,
+    ) -> Jaeger:
         """Write a config into ``workdir``, run Jaeger, and return once it is ready.
 
         ``binary`` defaults to the cached build of scripts/build_jaeger.sh (built if missing).
+        With ``config_file`` (such as :data:`SHIPPED_CONFIG`) Jaeger runs that file instead, with
+        the environment of :func:`shipped_config_env` choosing the ports.
         """
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         exe = binary if binary is not None else jaeger_binary()
         grpc_port, http_port, query_http, query_grpc, health_port, metrics_port = free_ports(6)
-        config_path = write_config(
-            workdir / "jaeger-config.yaml",
-            jaeger_config(
-                otlp_grpc_port=grpc_port,
-                otlp_http_port=http_port,
-                query_http_port=query_http,
-                query_grpc_port=query_grpc,
-                health_port=health_port,
-                metrics_port=metrics_port,
-            ),
-        )
+        ports = {
+            "otlp_grpc_port": grpc_port,
+            "otlp_http_port": http_port,
+            "query_http_port": query_http,
+            "query_grpc_port": query_grpc,
+            "health_port": health_port,
+            "metrics_port": metrics_port,
+        }
+        env: dict[str, str] = {}
+        if config_file is None:
+            config_path = write_config(workdir / "jaeger-config.yaml", jaeger_config(**ports))
+        else:
+            config_path = Path(config_file).resolve()
+            env = shipped_config_env(**ports)
         process = ManagedProcess(
             "jaeger",
             [str(exe), f"--config={config_path}"],
             log_path=workdir / "jaeger.log",
+            env=env,
             cwd=workdir,
         )
         jaeger = cls(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -42,6 +43,92 @@ def rows_from_spans(spans: Iterable[ReadableSpan]) -> list[SpanRow]:
             )
         )
     return rows
+
+
+def rows_from_jaeger(trace: Mapping[str, Any]) -> list[SpanRow]:
+    """Waterfall rows of one trace as Jaeger's HTTP API returns it (``/api/traces/{id}``).
+
+    ``trace`` is one element of the answer's ``"data"``: ``spans`` and ``processes``. Service
+    names come from each span's process; ``startTime`` and ``duration`` are microseconds. A span
+    is an error when it has the tag ``error=true`` or ``otel.status_code=ERROR``.
+
+    The parent is the ``CHILD_OF`` reference within the trace or, failing that, the first
+    ``FOLLOWS_FROM`` reference within the trace, as Jaeger's UI reads them: when a span's parent
+    is also one of its links (a kafkascope process span under the ``"producer"`` policy), Jaeger
+    keeps a single ``FOLLOWS_FROM`` reference to it. ``FOLLOWS_FROM`` references (OpenTelemetry
+    links) and any further ``CHILD_OF`` references are the row's links.
+
+    Raises:
+        ValueError: if ``trace`` does not have the shape of a Jaeger trace.
+    """
+    spans = trace.get("spans")
+    processes = trace.get("processes") or {}
+    if not isinstance(spans, list) or not isinstance(processes, Mapping):
+        raise ValueError("not a Jaeger trace: expected a list of spans and a map of processes")
+    rows = []
+    for span in spans:
+        if not isinstance(span, Mapping):
+            raise ValueError(f"not a Jaeger span: {span!r:.80}")
+        try:
+            span_id = str(span["spanID"])
+            trace_id = str(span.get("traceID", ""))
+            start_ns = int(span["startTime"]) * 1000
+            end_ns = start_ns + int(span.get("duration") or 0) * 1000
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a Jaeger span: {span!r:.80}") from exc
+        parent, links = _jaeger_references(span.get("references") or [], trace_id)
+        process = processes.get(span.get("processID")) or span.get("process") or {}
+        rows.append(
+            SpanRow(
+                span_id=span_id,
+                parent_id=parent,
+                service=str(process.get("serviceName") or "?"),
+                name=str(span.get("operationName", "")),
+                start_ns=start_ns,
+                end_ns=end_ns,
+                error=_jaeger_error(span.get("tags") or []),
+                links=links,
+            )
+        )
+    return rows
+
+
+def _jaeger_references(
+    references: Iterable[Mapping[str, Any]], trace_id: str
+) -> tuple[str | None, tuple[str, ...]]:
+    refs = [(str(r.get("refType", "")), str(r.get("spanID", "")), r) for r in references]
+    same_trace = [
+        (kind, span_id) for kind, span_id, r in refs if _same_id(r.get("traceID"), trace_id)
+    ]
+    parent = next((sid for kind, sid in same_trace if kind == "CHILD_OF"), None)
+    if parent is None:
+        parent = next((sid for kind, sid in same_trace if kind == "FOLLOWS_FROM"), None)
+    links = tuple(
+        span_id
+        for kind, span_id, _ in refs
+        if kind == "FOLLOWS_FROM" or (kind == "CHILD_OF" and span_id != parent)
+    )
+    return parent, links
+
+
+def _same_id(ref_trace_id: object, trace_id: str) -> bool:
+    # Jaeger drops the leading zeros of 64-bit trace ids: compare the numbers.
+    if ref_trace_id is None or not trace_id:
+        return True
+    try:
+        return int(str(ref_trace_id), 16) == int(trace_id, 16)
+    except ValueError:
+        return False
+
+
+def _jaeger_error(tags: Iterable[Mapping[str, Any]]) -> bool:
+    for tag in tags:
+        key, value = tag.get("key"), tag.get("value")
+        if key == "error" and (value is True or str(value).lower() == "true"):
+            return True
+        if key == "otel.status_code" and str(value).upper() == "ERROR":
+            return True
+    return False
 
 
 def _ms(ns: int) -> str:

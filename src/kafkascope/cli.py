@@ -3,14 +3,43 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import http.client
 import json
 import os
+import re
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Sequence
+from typing import Any, Final
 
 from kafkascope import _settings
 from kafkascope._semconv import SCHEMA_URL
 from kafkascope._version import __version__
+from kafkascope._waterfall import SpanRow, render_waterfall, rows_from_jaeger
+
+DEFAULT_JAEGER_URL: Final = "http://127.0.0.1:16686"
+JAEGER_URL_ENV: Final = "KAFKASCOPE_JAEGER_URL"
+
+EXIT_OK: Final = 0
+EXIT_NOT_FOUND: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_UNAVAILABLE: Final = 3
+
+_TRACE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
+_TRACE_EPILOG = f"""\
+exit status: {EXIT_OK} shown, {EXIT_NOT_FOUND} Jaeger has no such trace, {EXIT_USAGE} bad arguments,
+{EXIT_UNAVAILABLE} Jaeger unreachable or its answer unusable."""
+
+
+class _CommandError(Exception):
+    """A failure to report on stderr, with the command's exit status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _settings_command(_: argparse.Namespace) -> int:
@@ -31,6 +60,114 @@ def _settings_command(_: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return value
+
+
+def _jaeger_base_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _CommandError(
+            f"not an http(s) URL for Jaeger: {url!r} (from --jaeger or {JAEGER_URL_ENV})",
+            EXIT_USAGE,
+        )
+    return url.rstrip("/")
+
+
+def _jaeger_errors(body: bytes) -> str:
+    """The ``errors`` messages of a Jaeger API answer, else the start of the body."""
+    try:
+        answer = json.loads(body)
+        messages = [str(e.get("msg", e)) for e in answer.get("errors") or []]
+    except (ValueError, AttributeError):
+        messages = []
+    return "; ".join(messages) or body[:200].decode("utf-8", errors="replace").strip()
+
+
+def fetch_jaeger_trace(base_url: str, trace_id: str, *, timeout: float) -> dict[str, Any]:
+    """GET ``{base_url}/api/traces/{trace_id}`` and return the trace (``spans``, ``processes``).
+
+    Raises:
+        _CommandError: with :data:`EXIT_NOT_FOUND` if Jaeger has no such trace, with
+            :data:`EXIT_UNAVAILABLE` if Jaeger cannot be reached or answers unexpectedly.
+    """
+    url = f"{base_url}/api/traces/{urllib.parse.quote(trace_id)}"
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+    except urllib.error.HTTPError as err:
+        detail = _jaeger_errors(err.read())
+        if err.code == 404:
+            raise _CommandError(
+                f"Jaeger at {base_url} has no trace {trace_id} ({detail})", EXIT_NOT_FOUND
+            ) from None
+        raise _CommandError(
+            f"Jaeger at {base_url} answered {err.code} for trace {trace_id}: {detail}",
+            EXIT_UNAVAILABLE,
+        ) from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise _CommandError(
+            f"cannot reach Jaeger at {base_url}: {reason or type(exc).__name__} "
+            f"(set --jaeger URL or {JAEGER_URL_ENV}; Jaeger's query port is 16686 by default)",
+            EXIT_UNAVAILABLE,
+        ) from None
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        raise _CommandError(
+            f"{url} did not answer JSON; is {base_url} Jaeger's query service?", EXIT_UNAVAILABLE
+        ) from None
+    data = answer.get("data") if isinstance(answer, dict) else None
+    if not data:
+        raise _CommandError(
+            f"Jaeger at {base_url} has no trace {trace_id} ({_jaeger_errors(body)})",
+            EXIT_NOT_FOUND,
+        )
+    trace = data[0] if isinstance(data, list) else None
+    if not isinstance(trace, dict):
+        raise _CommandError(f"unexpected answer from {url}: {body[:200]!r}", EXIT_UNAVAILABLE)
+    return trace
+
+
+def _row_json(row: SpanRow) -> dict[str, Any]:
+    shown = dataclasses.asdict(row)
+    shown["links"] = list(row.links)
+    return shown
+
+
+def _trace_command(args: argparse.Namespace) -> int:
+    trace_id: str = args.trace_id.strip()
+    if not _TRACE_ID.fullmatch(trace_id):
+        raise _CommandError(f"not a trace id (1 to 32 hex digits): {trace_id!r}", EXIT_USAGE)
+    trace_id = trace_id.lower()
+    base_url = _jaeger_base_url(args.jaeger)
+    trace = fetch_jaeger_trace(base_url, trace_id, timeout=args.timeout)
+    try:
+        rows = sorted(rows_from_jaeger(trace), key=lambda r: (r.start_ns, r.span_id))
+    except ValueError as exc:
+        raise _CommandError(
+            f"unexpected trace from Jaeger at {base_url}: {exc}", EXIT_UNAVAILABLE
+        ) from None
+    if args.json:
+        print(json.dumps([_row_json(row) for row in rows], indent=2))
+        return EXIT_OK
+    services = sorted({row.service for row in rows})
+    duration_ms = (max(r.end_ns for r in rows) - min(r.start_ns for r in rows)) / 1e6 if rows else 0
+    print(
+        f"trace {trace_id}: {len(rows)} spans, {duration_ms:.2f} ms, services {', '.join(services)}"
+    )
+    print(render_waterfall(rows))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``kafkascope`` command."""
     parser = argparse.ArgumentParser(prog="kafkascope", description=__doc__)
@@ -40,13 +177,44 @@ def build_parser() -> argparse.ArgumentParser:
         "settings", help="show the settings in force (OTEL_* and OTEL_PYTHON_KAFKASCOPE_*)"
     )
     settings.set_defaults(func=_settings_command)
+    trace = sub.add_parser(
+        "trace",
+        help="fetch a trace from Jaeger and print it as a waterfall",
+        description="Fetch a trace from Jaeger's HTTP API (/api/traces/{id}) and print it as a\n"
+        "waterfall: one line per span, indented under its parent, with a bar on a shared\n"
+        "time axis.",
+        epilog=_TRACE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    trace.add_argument("trace_id", metavar="trace-id", help="the trace id, in hex")
+    trace.add_argument(
+        "--jaeger",
+        metavar="URL",
+        default=os.environ.get(JAEGER_URL_ENV) or DEFAULT_JAEGER_URL,
+        help=f"Jaeger's query service (default: ${JAEGER_URL_ENV} or {DEFAULT_JAEGER_URL})",
+    )
+    trace.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_seconds,
+        default=10.0,
+        help="give up on Jaeger after this long (default: 10)",
+    )
+    trace.add_argument(
+        "--json", action="store_true", help="print the spans as JSON rows instead of a waterfall"
+    )
+    trace.set_defaults(func=_trace_command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kafkascope`` command."""
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except _CommandError as exc:
+        print(f"kafkascope: {exc}", file=sys.stderr)
+        return exc.status
     return result
 
 
