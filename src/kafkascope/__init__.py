@@ -27,6 +27,8 @@ from kafkascope._logs import (
     instrument_logging,
 )
 from kafkascope._producer import TracedProducer
+from kafkascope._producer_aiokafka import TracedAIOKafkaProducer
+from kafkascope._producer_confluent import TracedConfluentProducer
 from kafkascope._records import RecordView, register_record_adapter
 from kafkascope._version import __version__
 
@@ -39,6 +41,8 @@ __all__ = [
     "RecordView",
     "Telemetry",
     "TextFormatter",
+    "TracedAIOKafkaProducer",
+    "TracedConfluentProducer",
     "TracedProducer",
     "__version__",
     "configure",

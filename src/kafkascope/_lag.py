@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from opentelemetry import metrics
@@ -35,9 +35,17 @@ def kafka_python_lag(consumer: Any) -> Iterator[PartitionLag]:
         yield tp.topic, tp.partition, max(0, int(highwater) - int(offset))
 
 
+class ConsumerClosedError(Exception):
+    """The observed consumer was closed: stop reporting it."""
+
+
 def confluent_lag(consumer: Any) -> Iterator[PartitionLag]:
     """Lag of a confluent-kafka ``Consumer`` (cached watermarks and local positions)."""
-    for tp in consumer.position(consumer.assignment()):
+    try:
+        positions = consumer.position(consumer.assignment())
+    except RuntimeError as exc:  # confluent-kafka's "Consumer closed"
+        raise ConsumerClosedError from exc
+    for tp in positions:
         if tp.offset < 0:
             continue
         _, high = consumer.get_watermark_offsets(tp, cached=True)
@@ -45,15 +53,62 @@ def confluent_lag(consumer: Any) -> Iterator[PartitionLag]:
             yield tp.topic, tp.partition, max(0, high - tp.offset)
 
 
+def aiokafka_lag(consumer: Any) -> Iterator[PartitionLag]:
+    """Lag of an aiokafka ``AIOKafkaConsumer`` (its subscription state, no network).
+
+    ``AIOKafkaConsumer.position()`` is a coroutine that may wait for the broker; the state it
+    reads is used here directly. A rebalance replaces the assignment object, never mutates it.
+    """
+    subscription = consumer._subscription.subscription
+    assignment = subscription.assignment if subscription is not None else None
+    if assignment is None:
+        return
+    for tp in assignment.tps:
+        state = assignment.state_value(tp)
+        if state is None or state.highwater is None or not state.has_valid_position:
+            continue
+        yield tp.topic, tp.partition, max(0, int(state.highwater) - int(state.position))
+
+
+def _is_aiokafka(consumer: Any) -> bool:
+    # AIOKafkaConsumer also has ``_subscription`` and ``highwater()``, but other state.
+    return any(cls.__module__.partition(".")[0] == "aiokafka" for cls in type(consumer).__mro__)
+
+
 def _reader_for(consumer: Any) -> Any:
+    if _is_aiokafka(consumer) and hasattr(consumer, "_subscription"):
+        return aiokafka_lag
     if hasattr(consumer, "_subscription") and hasattr(consumer, "highwater"):
         return kafka_python_lag
     if hasattr(consumer, "get_watermark_offsets"):
         return confluent_lag
     raise TypeError(
         f"observe_lag does not know how to read lag from {type(consumer).__qualname__}; "
-        "supported: kafka-python KafkaConsumer, confluent-kafka Consumer"
+        "supported: kafka-python KafkaConsumer, confluent-kafka Consumer, aiokafka "
+        "AIOKafkaConsumer"
     )
+
+
+def _group_of(consumer: Any) -> str | None:
+    """The consumer's group id where the client exposes it (not confluent-kafka)."""
+    config = getattr(consumer, "config", None)
+    found = config.get("group_id") if isinstance(config, dict) else None
+    if found is None and _is_aiokafka(consumer):
+        found = getattr(consumer, "_group_id", None)
+    return found if isinstance(found, str) else None
+
+
+def _reference(consumer: Any) -> Callable[[], Any]:
+    try:
+        return weakref.ref(consumer)
+    except TypeError:
+        # confluent-kafka's Consumer is a C type without weak references: hold it until it is
+        # closed or the observer is.
+        return lambda: consumer
+
+
+def _released() -> None:
+    return None
 
 
 class LagObserver:
@@ -61,18 +116,24 @@ class LagObserver:
 
     def __init__(self, registry: _Registry, consumer: Any, group: str | None) -> None:
         self._registry = registry
-        self._consumer = weakref.ref(consumer)
         self._read = _reader_for(consumer)
+        self._consumer = _reference(consumer)
         self.group = group
 
     def observations(self) -> Iterable[Observation]:
         """Current lag per assigned partition."""
         consumer = self._consumer()
-        if consumer is None:
+        # kafka-python's and aiokafka's consumers say they are closed; confluent's raise.
+        if consumer is None or getattr(consumer, "_closed", False) is True:
+            self.close()
+            return []
+        try:
+            lags = list(self._read(consumer))
+        except ConsumerClosedError:
             self.close()
             return []
         out: list[Observation] = []
-        for topic, partition, lag in self._read(consumer):
+        for topic, partition, lag in lags:
             attrs: dict[str, str] = {
                 sc.MESSAGING_SYSTEM: sc.KAFKA,
                 sc.MESSAGING_DESTINATION_NAME: topic,
@@ -85,6 +146,7 @@ class LagObserver:
 
     def close(self) -> None:
         """Stop reporting this consumer's lag."""
+        self._consumer = _released
         self._registry.remove(self)
 
 
@@ -143,25 +205,47 @@ def observe_lag(
 
     Call once after creating the consumer. The value is read when metrics are collected, from
     the high-water marks and positions the client already holds: no extra request to the broker.
-    The consumer is held weakly; :meth:`LagObserver.close` stops reporting it.
+    The consumer is held weakly (confluent-kafka's, which cannot be, until it is closed); a
+    closed consumer is no longer reported, and :meth:`LagObserver.close` stops reporting it.
 
     Args:
-        consumer: a kafka-python ``KafkaConsumer`` or confluent-kafka ``Consumer``.
-        group: consumer group label (default: the consumer's ``group_id``).
+        consumer: a kafka-python ``KafkaConsumer``, confluent-kafka ``Consumer`` or aiokafka
+            ``AIOKafkaConsumer``.
+        group: consumer group label (default: the consumer's ``group_id``; confluent-kafka's
+            cannot be read, pass it).
         meter_provider: default, the global one.
 
     Raises:
         TypeError: ``consumer`` is of a client kafkascope cannot read lag from.
     """
     if group is None:
-        config = getattr(consumer, "config", None)
-        found = config.get("group_id") if isinstance(config, dict) else None
-        group = found if isinstance(found, str) else None
-    provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
-    with _registries_lock:
-        registry = _registries.get(provider)
-        if registry is None:
-            registry = _registries[provider] = _Registry(provider)
+        group = _group_of(consumer)
+    registry = _registry_for(meter_provider)
     observer = LagObserver(registry, consumer, group)
     registry.add(observer)
     return observer
+
+
+_first_global: metrics.MeterProvider | None = None
+
+
+def _registry_for(meter_provider: metrics.MeterProvider | None) -> _Registry:
+    """The registry of ``meter_provider`` (default: the global one), created once.
+
+    Until a MeterProvider is set globally the API hands out a proxy that later forwards to it,
+    gauge included. A second gauge of the same name on that provider would be ignored by the
+    SDK (with its consumers), so the provider set later reuses the proxy's registry.
+    """
+    global _first_global
+    current = metrics.get_meter_provider()
+    provider = meter_provider if meter_provider is not None else current
+    with _registries_lock:
+        if _first_global is None:
+            _first_global = current
+        registry = _registries.get(provider)
+        if registry is None and provider is current and _first_global is not current:
+            registry = _registries.get(_first_global)
+        if registry is None:
+            registry = _Registry(provider)
+        _registries[provider] = registry
+    return registry

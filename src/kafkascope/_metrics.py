@@ -133,19 +133,29 @@ _by_provider: weakref.WeakKeyDictionary[metrics.MeterProvider, MessagingMetrics]
 
 
 _last: tuple[metrics.MeterProvider, MessagingMetrics] | None = None
+_first_global: metrics.MeterProvider | None = None
 _lock = threading.Lock()
 
 
 def for_provider(meter_provider: metrics.MeterProvider | None) -> MessagingMetrics:
     """The instruments for ``meter_provider`` (default: the global one), created on first use."""
-    global _last
+    global _last, _first_global
     provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
     last = _last
     if last is not None and last[0] is provider:
         return last[1]
     with _lock:
+        current = metrics.get_meter_provider()
+        if _first_global is None:
+            _first_global = current
         found = _by_provider.get(provider)
+        if found is None and provider is current and _first_global is not current:
+            # Instruments made on the API's proxy before a provider was set globally forward to
+            # this provider; making them again would register the observable counters twice,
+            # and the SDK keeps only the first callback.
+            found = _by_provider.get(_first_global)
         if found is None:
-            found = _by_provider[provider] = MessagingMetrics(provider)
+            found = MessagingMetrics(provider)
+        _by_provider[provider] = found
         _last = (provider, found)
     return found

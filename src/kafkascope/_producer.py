@@ -1,10 +1,17 @@
-"""``TracedProducer``: a kafka-python ``KafkaProducer`` whose sends are traced and measured."""
+"""``TracedProducer``: a kafka-python ``KafkaProducer`` whose sends are traced and measured.
+
+:class:`SendOptions` and :class:`SendObserver` are shared with the wrappers of the other clients
+(``_producer_confluent``, ``_producer_aiokafka``): a span per send, ended with its metrics when the
+broker acknowledges or the send fails.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
@@ -16,63 +23,175 @@ from kafkascope._carrier import Headers, inject_headers
 from kafkascope._spans import message_key, parse_server, tracer_for
 
 
+class SendOptions:
+    """A traced producer's options, validated once; opens one span per send.
+
+    Shared by the wrappers of every client: they differ only in how a send completes.
+    """
+
+    __slots__ = (
+        "capture_key",
+        "meter_provider",
+        "server_address",
+        "server_port",
+        "tracer_provider",
+    )
+
+    def __init__(
+        self,
+        *,
+        capture_key: bool | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        server_address: str | None = None,
+        server_port: int | None = None,
+    ) -> None:
+        self.capture_key = (
+            _settings.check_bool(capture_key, "capture_key") if capture_key is not None else None
+        )
+        if tracer_provider is not None and not hasattr(tracer_provider, "get_tracer"):
+            raise TypeError(f"tracer_provider must be a TracerProvider, got {tracer_provider!r}")
+        if meter_provider is not None and not hasattr(meter_provider, "get_meter"):
+            raise TypeError(f"meter_provider must be a MeterProvider, got {meter_provider!r}")
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self.server_address = server_address
+        self.server_port = server_port
+
+    def start(self, topic: object, key: object, partition: object) -> SendObserver | None:
+        """Start the ``send {topic}`` span of one message; None if that failed (reported)."""
+        try:
+            topic_name = topic if isinstance(topic, str) else str(topic)
+            attrs: dict[str, AttributeValue] = {
+                sc.MESSAGING_SYSTEM: sc.KAFKA,
+                sc.MESSAGING_OPERATION_NAME: sc.OPERATION_SEND,
+                sc.MESSAGING_OPERATION_TYPE: sc.OPERATION_SEND,
+                sc.MESSAGING_DESTINATION_NAME: topic_name,
+            }
+            if _partition(partition) is not None:
+                attrs[sc.MESSAGING_DESTINATION_PARTITION_ID] = str(partition)
+            key_text = message_key(key, _settings.current(), self.capture_key)
+            if key_text is not None:
+                attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key_text
+            if self.server_address is not None:
+                attrs[sc.SERVER_ADDRESS] = self.server_address
+            if self.server_port is not None:
+                attrs[sc.SERVER_PORT] = self.server_port
+            span = tracer_for(self.tracer_provider).start_span(
+                sc.send_span_name(topic_name),
+                kind=SpanKind.PRODUCER,
+                attributes=attrs,
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+            return SendObserver(span, topic_name, self)
+        except Exception as exc:
+            _internal.report("send span start", exc)
+            return None
+
+
+def traced_headers(observer: SendObserver | None, headers: Headers) -> Any:
+    """``headers`` plus the send span's context; unchanged if there is no span or injection
+    failed (then the client rejects bad headers with its own error)."""
+    if observer is None:
+        return headers
+    try:
+        return inject_headers(headers, context=trace.set_span_in_context(observer.span))
+    except Exception as exc:
+        _internal.report("header injection", exc)
+        return headers
+
+
+def _partition(value: object) -> int | None:
+    """A known partition number (clients use None or -1 for "let the partitioner choose")."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
 class SendObserver:
     """Completes one send's span and metrics when the broker acknowledges or fails."""
 
-    __slots__ = ("_attrs_done", "_instruments", "_producer", "_start", "span", "topic")
+    __slots__ = ("_done", "_options", "_start", "span", "topic")
 
-    def __init__(self, producer: TracedProducer, span: Span, topic: str) -> None:
-        self._producer = producer
+    def __init__(self, span: Span, topic: str, options: SendOptions) -> None:
         self.span = span
         self.topic = topic
+        self._options = options
         self._start = time.perf_counter()
-        self._attrs_done = False
+        self._done = False
 
     def acknowledged(self, metadata: Any) -> None:
-        """Future callback: the broker stored the record."""
+        """Future callback: the broker stored the record (``RecordMetadata``-like)."""
         try:
-            span = self.span
-            if span.is_recording():
-                partition = getattr(metadata, "partition", None)
-                offset = getattr(metadata, "offset", None)
-                if isinstance(partition, int):
-                    span.set_attribute(sc.MESSAGING_DESTINATION_PARTITION_ID, str(partition))
-                if isinstance(offset, int) and offset >= 0:
-                    span.set_attribute(sc.MESSAGING_KAFKA_OFFSET, offset)
-            self.done(None)
+            self.finish(getattr(metadata, "partition", None), getattr(metadata, "offset", None))
         except Exception as exc:
             _internal.report("send acknowledgement", exc)
 
-    def failed(self, exc: BaseException) -> None:
-        """Future errback: the send failed."""
+    def failed(self, exc: BaseException, error_type: str | None = None) -> None:
+        """Future errback: the send failed with ``exc`` (``error_type`` overrides its class)."""
         try:
-            self.done(exc)
+            self.finish(None, None, exc, error_type)
         except Exception as internal:
             _internal.report("send failure", internal)
 
-    def done(self, exc: BaseException | None) -> None:
-        """End the span and record the send's duration and count, once."""
-        if self._attrs_done:
+    def settled(self, future: Any) -> None:
+        """``add_done_callback`` callback of an asyncio or concurrent future."""
+        try:
+            if future.cancelled():
+                self.finish(None, None, asyncio.CancelledError())
+                return
+            exc = future.exception()
+            if exc is not None:
+                self.finish(None, None, exc)
+            else:
+                metadata = future.result()
+                self.finish(getattr(metadata, "partition", None), getattr(metadata, "offset", None))
+        except Exception as internal:
+            _internal.report("send completion", internal)
+
+    def finish(
+        self,
+        partition: object,
+        offset: object,
+        exc: BaseException | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        """Record where the message went (when known) and the outcome; end the span, once."""
+        if self._done:
             return
-        self._attrs_done = True
-        error_type = None
+        span = self.span
+        if span.is_recording():
+            known = _partition(partition)
+            if known is not None:
+                span.set_attribute(sc.MESSAGING_DESTINATION_PARTITION_ID, str(known))
+            if exc is None and isinstance(offset, int) and offset >= 0:
+                span.set_attribute(sc.MESSAGING_KAFKA_OFFSET, offset)
+        self.done(exc, error_type)
+
+    def done(self, exc: BaseException | None, error_type: str | None = None) -> None:
+        """End the span and record the send's duration and count, once."""
+        if self._done:
+            return
+        self._done = True
         span = self.span
         if exc is not None:
-            error_type = _internal.error_type(exc)
+            if error_type is None:
+                error_type = _internal.error_type(exc)
             if span.is_recording():
                 span.record_exception(exc)
                 span.set_attribute(sc.ERROR_TYPE, error_type)
                 span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
         span.end()
-        producer = self._producer
-        instruments = _metrics.for_provider(producer._meter_provider)
+        options = self._options
+        instruments = _metrics.for_provider(options.meter_provider)
         key, attrs = instruments.attributes(
             sc.OPERATION_SEND,
             self.topic,
             None,
             error_type,
-            producer._server_address,
-            producer._server_port,
+            options.server_address,
+            options.server_port,
         )
         instruments.operation_duration.record(time.perf_counter() - self._start, attrs)
         instruments.sent_messages.add(1, key, attrs)
@@ -104,12 +223,14 @@ class TracedProducer:
         if not callable(getattr(producer, "send", None)):
             raise TypeError(f"TracedProducer needs a producer with send(), got {producer!r}")
         self._producer = producer
-        self._capture_key = (
-            _settings.check_bool(capture_key, "capture_key") if capture_key is not None else None
+        address, port = _server_of(producer)
+        self._options = SendOptions(
+            capture_key=capture_key,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            server_address=address,
+            server_port=port,
         )
-        self._tracer_provider = tracer_provider
-        self._meter_provider = meter_provider
-        self._server_address, self._server_port = _server_of(producer)
 
     @property
     def wrapped(self) -> Any:
@@ -129,15 +250,17 @@ class TracedProducer:
         timestamp_ms: int | None = None,
     ) -> Any:
         """Send like ``KafkaProducer.send`` and return its future, traced."""
-        observer = self._start_send(topic, key, partition)
-        out_headers: Any = headers
-        if observer is not None:
-            try:
-                out_headers = inject_headers(
-                    headers, context=trace.set_span_in_context(observer.span)
-                )
-            except Exception as exc:
-                _internal.report("header injection", exc)
+        observer = self._options.start(topic, key, partition)
+        # With contrib's kafka-python instrumentation also active, its wrapper of
+        # KafkaProducer.send injects (without checking for a traceparent); injecting here too
+        # would put two on the record. Our span is current while the inner send runs, so
+        # contrib's span and the context it injects are its children: one trace either way.
+        out_headers = headers if contrib_kafka_active() else traced_headers(observer, headers)
+        token = (
+            otel_context.attach(trace.set_span_in_context(observer.span))
+            if observer is not None
+            else None
+        )
         try:
             future = self._producer.send(
                 topic,
@@ -151,6 +274,9 @@ class TracedProducer:
             if observer is not None:
                 observer.failed(exc)
             raise
+        finally:
+            if token is not None:
+                otel_context.detach(token)
         if observer is not None:
             try:
                 future.add_callback(observer.acknowledged)
@@ -160,40 +286,31 @@ class TracedProducer:
                 observer.done(None)
         return future
 
-    def _start_send(self, topic: Any, key: Any, partition: int | None) -> SendObserver | None:
+
+_contrib: Any = None
+
+
+def contrib_kafka_active() -> bool:
+    """Whether contrib's ``opentelemetry-instrumentation-kafka-python`` is instrumenting."""
+    global _contrib
+    if _contrib is None:
         try:
-            topic_name = topic if isinstance(topic, str) else str(topic)
-            attrs: dict[str, AttributeValue] = {
-                sc.MESSAGING_SYSTEM: sc.KAFKA,
-                sc.MESSAGING_OPERATION_NAME: sc.OPERATION_SEND,
-                sc.MESSAGING_OPERATION_TYPE: sc.OPERATION_SEND,
-                sc.MESSAGING_DESTINATION_NAME: topic_name,
-            }
-            if isinstance(partition, int):
-                attrs[sc.MESSAGING_DESTINATION_PARTITION_ID] = str(partition)
-            key_text = message_key(key, _settings.current(), self._capture_key)
-            if key_text is not None:
-                attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key_text
-            if self._server_address is not None:
-                attrs[sc.SERVER_ADDRESS] = self._server_address
-            if self._server_port is not None:
-                attrs[sc.SERVER_PORT] = self._server_port
-            span = tracer_for(self._tracer_provider).start_span(
-                sc.send_span_name(topic_name),
-                kind=SpanKind.PRODUCER,
-                attributes=attrs,
-                record_exception=False,
-                set_status_on_exception=False,
-            )
-            return SendObserver(self, span, topic_name)
-        except Exception as exc:
-            _internal.report("send span start", exc)
-            return None
+            from opentelemetry.instrumentation.kafka import KafkaInstrumentor
+
+            _contrib = KafkaInstrumentor()
+        except Exception:  # not installed, or failing to import: it cannot be active
+            _contrib = False
+    return bool(_contrib and _contrib.is_instrumented_by_opentelemetry)
 
 
 def _server_of(producer: Any) -> tuple[str | None, int | None]:
     config = getattr(producer, "config", None)
     servers = config.get("bootstrap_servers") if isinstance(config, dict) else None
+    return server_of_bootstrap(servers)
+
+
+def server_of_bootstrap(servers: object) -> tuple[str | None, int | None]:
+    """``server.address``/``.port`` of a client's bootstrap setting (a string or a list)."""
     if isinstance(servers, list | tuple):
         servers = servers[0] if servers else None
     try:

@@ -127,3 +127,30 @@ def test_dependencies_name_the_supported_kafka_python_range():
     assert KafkascopeInstrumentor().instrumentation_dependencies() == (
         "kafka-python >= 2.0.2, < 4",
     )
+
+
+@pytest.mark.parametrize("contrib_first", [True, False], ids=["contrib-inner", "contrib-outer"])
+def test_beside_contrib_one_traceparent_and_one_trace(capotel, kafka_broker, topic, contrib_first):
+    from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+        BaseInstrumentor,
+    )
+    from opentelemetry.instrumentation.kafka import KafkaInstrumentor
+
+    ours, contrib = KafkascopeInstrumentor(), KafkaInstrumentor()
+    order: list[BaseInstrumentor] = [contrib, ours] if contrib_first else [ours, contrib]
+    for instrumentor in order:
+        instrumentor.instrument()
+    try:
+        _send(kafka_broker.bootstrap_servers, topic, 1)
+        consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=10_000)
+        record = next(consumer)
+        consumer.close()
+    finally:
+        for instrumentor in reversed(order):
+            instrumentor.uninstrument()
+    assert [key for key, _ in record.headers] == ["traceparent"]
+    names = sorted(s.name for s in capotel.spans)
+    assert names == sorted(
+        [f"send {topic}", f"{topic} send", f"{topic} receive", f"process {topic}"]
+    )
+    assert len({s.context.trace_id for s in capotel.spans}) == 1

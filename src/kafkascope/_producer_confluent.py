@@ -1,0 +1,181 @@
+"""``TracedConfluentProducer``: a confluent-kafka ``Producer`` whose messages are traced.
+
+confluent-kafka reports each message's outcome to a delivery callback, called from ``poll()`` or
+``flush()`` on the caller's thread; the send span ends there. confluent-kafka itself is only
+imported when a delivery fails, so kafkascope does not depend on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
+
+from kafkascope import _internal
+from kafkascope._carrier import Headers
+from kafkascope._producer import SendObserver, SendOptions, traced_headers
+from kafkascope._spans import parse_server
+
+DeliveryCallback = Callable[[Any, Any], object]
+"""``(err, msg)``: confluent-kafka's delivery report callback."""
+
+
+class TracedConfluentProducer:
+    """Wraps a ``confluent_kafka.Producer``: same ``produce()`` signature and behaviour.
+
+    Each ``produce()`` gets a ``send {topic}`` PRODUCER span that lasts until its delivery
+    report (served by ``poll()`` or ``flush()``); a failed delivery is recorded on the span, with
+    librdkafka's error name (``MSG_SIZE_TOO_LARGE``, ``_MSG_TIMED_OUT``, ...) as ``error.type``.
+    The span's context is injected into the message headers with the global propagator (unless
+    they already carry one). Your delivery callback is still called with ``(err, msg)``. Every
+    other attribute and method is the wrapped producer's (``produce_batch()`` is not traced).
+
+    confluent-kafka calls a per-message callback *instead of* the ``on_delivery`` set in the
+    producer's configuration, and a ``Producer`` does not reveal its configuration: pass that
+    callback here as well. With ``delivery.report.only.error=true`` successful deliveries are never
+    reported, so their spans never end: do not wrap such a producer.
+
+    Args:
+        producer: the ``confluent_kafka.Producer`` to wrap.
+        server: ``"host:port"`` of the bootstrap server for ``server.address``/``server.port``.
+        on_delivery: the delivery callback configured on ``producer``, if any.
+        capture_key: record the UTF-8 message key (default: the configured setting).
+        tracer_provider: default, the global one.
+        meter_provider: default, the global one.
+
+    Raises:
+        TypeError: ``producer`` has no ``produce()``, or an option has the wrong type.
+        ValueError: ``server`` has an invalid port.
+    """
+
+    def __init__(
+        self,
+        producer: Any,
+        *,
+        server: str | None = None,
+        on_delivery: DeliveryCallback | None = None,
+        capture_key: bool | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> None:
+        if not callable(getattr(producer, "produce", None)):
+            raise TypeError(
+                f"TracedConfluentProducer needs a producer with produce(), got {producer!r}"
+            )
+        if on_delivery is not None and not callable(on_delivery):
+            raise TypeError(f"on_delivery must be callable, got {on_delivery!r}")
+        address, port = parse_server(server)
+        self._producer = producer
+        self._default_callback = on_delivery
+        self._options = SendOptions(
+            capture_key=capture_key,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            server_address=address,
+            server_port=port,
+        )
+
+    @property
+    def wrapped(self) -> Any:
+        """The wrapped producer."""
+        return self._producer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._producer, name)
+
+    def __len__(self) -> int:
+        """Messages and requests waiting to be delivered, as ``len(producer)``."""
+        return len(self._producer)
+
+    def produce(
+        self,
+        topic: str,
+        value: str | bytes | None = None,
+        key: str | bytes | None = None,
+        partition: int = -1,
+        callback: DeliveryCallback | None = None,
+        on_delivery: DeliveryCallback | None = None,
+        timestamp: int = 0,
+        headers: Headers = None,
+    ) -> None:
+        """Produce like ``Producer.produce``, traced until the delivery report.
+
+        ``callback`` and ``on_delivery`` are aliases (``callback`` wins if both are given, as in
+        confluent-kafka); without either, the ``on_delivery`` given to this wrapper is called.
+        """
+        user_callback = callback if callback is not None else on_delivery
+        if user_callback is None:
+            user_callback = self._default_callback
+        observer = self._options.start(topic, key, partition)
+        if observer is None:
+            self._producer.produce(
+                topic,
+                value=value,
+                key=key,
+                partition=partition,
+                on_delivery=user_callback,
+                timestamp=timestamp,
+                headers=headers,
+            )
+            return
+        out_headers = traced_headers(observer, headers)
+        try:
+            self._producer.produce(
+                topic,
+                value=value,
+                key=key,
+                partition=partition,
+                on_delivery=_DeliveryReport(observer, user_callback),
+                timestamp=timestamp,
+                headers=out_headers,
+            )
+        except BaseException as exc:
+            observer.failed(exc, _error_name(exc))
+            raise
+
+
+class _DeliveryReport:
+    """The per-message delivery callback: ends the send span, then calls the user's callback."""
+
+    __slots__ = ("_callback", "_observer")
+
+    def __init__(self, observer: SendObserver, callback: DeliveryCallback | None) -> None:
+        self._observer = observer
+        self._callback = callback
+
+    def __call__(self, err: Any, msg: Any) -> None:
+        try:
+            partition = msg.partition() if msg is not None else None
+            if err is None:
+                self._observer.finish(partition, msg.offset() if msg is not None else None)
+            else:
+                self._observer.finish(partition, None, _exception(err), _kafka_error_name(err))
+        except Exception as exc:
+            _internal.report("delivery report", exc)
+            self._observer.done(None)
+        if self._callback is not None:
+            self._callback(err, msg)  # its exceptions surface from poll()/flush(), as without us
+
+
+def _exception(err: Any) -> BaseException:
+    """A ``KafkaException`` for a ``KafkaError``, to record on the span."""
+    from confluent_kafka import KafkaException
+
+    return KafkaException(err)
+
+
+def _kafka_error_name(err: Any) -> str | None:
+    name = getattr(err, "name", None)
+    try:
+        found = name() if callable(name) else None
+    except Exception:
+        return None
+    return found if isinstance(found, str) and found else None
+
+
+def _error_name(exc: BaseException) -> str | None:
+    """librdkafka's error name for a ``KafkaException``; None for other exceptions."""
+    args: tuple[object, ...] = exc.args
+    return _kafka_error_name(args[0]) if len(args) == 1 else None

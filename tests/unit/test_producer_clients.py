@@ -1,0 +1,433 @@
+"""TracedConfluentProducer and TracedAIOKafkaProducer without a broker, and aiokafka lag."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaTimeoutError
+from aiokafka.structs import RecordMetadata, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+
+from kafkascope import _semconv as sc
+from kafkascope import extract_context, inject_headers, observe_lag, traced_handler
+from kafkascope._producer_aiokafka import TracedAIOKafkaProducer
+from kafkascope._producer_confluent import TracedConfluentProducer
+from kafkascope.testing import assert_messaging_attributes, assert_parent, make_record
+
+# A port nothing listens on: librdkafka queues messages and keeps retrying the connection
+# (quietly: it would log each refused connection to stderr).
+NOWHERE = {"bootstrap.servers": "127.0.0.1:1", "log_level": 0}
+
+
+# ---------------------------------------------------------------- confluent-kafka
+class FakeMessage:
+    """The parts of confluent-kafka's delivered ``Message`` a delivery report reads."""
+
+    def __init__(self, partition: int | None = 0, offset: int | None = 0) -> None:
+        self._partition = partition
+        self._offset = offset
+
+    def partition(self) -> int | None:
+        return self._partition
+
+    def offset(self) -> int | None:
+        return self._offset
+
+
+class RecordingConfluentProducer:
+    """Stands in for ``Producer.produce()``: keeps each call, reports deliveries on demand."""
+
+    def __init__(self) -> None:
+        self.produced: list[dict[str, Any]] = []
+        self.flushed = False
+
+    def produce(self, topic, value=None, key=None, partition=-1, **kwargs):
+        self.produced.append(
+            {"topic": topic, "value": value, "key": key, "partition": partition, **kwargs}
+        )
+
+    def deliver(self, index: int = 0, err: Any = None, msg: Any = None) -> None:
+        self.produced[index]["on_delivery"](err, msg if msg is not None else FakeMessage())
+
+    def flush(self, timeout: float = -1) -> int:
+        self.flushed = True
+        return 0
+
+    def __len__(self) -> int:
+        return 7
+
+
+def _calls() -> tuple[list[tuple[Any, Any]], Any]:
+    calls: list[tuple[Any, Any]] = []
+    return calls, lambda err, msg: calls.append((err, msg))
+
+
+def test_confluent_send_span_lasts_until_the_delivery_report(capotel):
+    inner = RecordingConfluentProducer()
+    calls, callback = _calls()
+    producer = TracedConfluentProducer(inner, server="kafka.internal:9094")
+    producer.produce("orders", b"{}", key=b"k1", on_delivery=callback)
+    assert capotel.spans == []
+    message = FakeMessage(partition=2, offset=17)
+    inner.deliver(msg=message)
+    assert calls == [(None, message)]
+    send = capotel.span("send orders")
+    assert send.kind is SpanKind.PRODUCER
+    assert send.status.status_code is StatusCode.UNSET
+    assert_messaging_attributes(
+        send,
+        operation="send",
+        expected={
+            sc.MESSAGING_DESTINATION_PARTITION_ID: "2",
+            sc.MESSAGING_KAFKA_OFFSET: 17,
+            sc.MESSAGING_KAFKA_MESSAGE_KEY: "k1",
+            sc.SERVER_ADDRESS: "kafka.internal",
+            sc.SERVER_PORT: 9094,
+        },
+    )
+    attrs = {sc.MESSAGING_DESTINATION_NAME: "orders", sc.SERVER_PORT: 9094}
+    assert capotel.metric(sc.METRIC_CLIENT_SENT_MESSAGES, attrs).value == 1
+    assert capotel.metric(sc.METRIC_CLIENT_OPERATION_DURATION, attrs).count == 1
+
+
+@pytest.mark.parametrize(
+    "headers", [[("app", b"1")], {"app": "1"}], ids=["list", "dict with str values"]
+)
+def test_confluent_injects_the_send_span_context_after_existing_headers(capotel, headers):
+    inner = RecordingConfluentProducer()
+    TracedConfluentProducer(inner).produce("orders", b"{}", headers=headers)
+    inner.deliver()
+    sent = inner.produced[0]["headers"]
+    assert sent[0] == ("app", b"1")
+    assert [key for key, _ in sent] == ["app", "traceparent"]
+
+    @traced_handler
+    def handle(record):
+        return None
+
+    handle(make_record("orders", headers=sent))
+    assert_parent(capotel.span("process orders"), capotel.span("send orders"))
+
+
+def test_confluent_keeps_a_traceparent_already_in_the_headers(capotel):
+    with trace.get_tracer("upstream").start_as_current_span("upstream"):
+        upstream = inject_headers()
+    inner = RecordingConfluentProducer()
+    TracedConfluentProducer(inner).produce("orders", b"{}", headers=upstream)
+    inner.deliver()
+    sent = inner.produced[0]["headers"]
+    assert [key for key, _ in sent].count("traceparent") == 1
+    remote = trace.get_current_span(extract_context(sent)).get_span_context()
+    assert remote.span_id == capotel.span("upstream").context.span_id
+
+
+def test_confluent_partition_given_to_produce_is_on_the_span_and_minus_one_is_not(capotel):
+    inner = RecordingConfluentProducer()
+    producer = TracedConfluentProducer(inner)
+    producer.produce("orders", b"a", partition=3)
+    producer.produce("unassigned", b"b")
+    assert inner.produced[0]["partition"] == 3
+    assert inner.produced[1]["partition"] == -1
+    inner.deliver(0, msg=FakeMessage(3, 0))
+    inner.deliver(1, msg=FakeMessage(None, None))
+    assert capotel.span("send orders").attributes[sc.MESSAGING_DESTINATION_PARTITION_ID] == "3"
+    assert sc.MESSAGING_DESTINATION_PARTITION_ID not in capotel.span("send unassigned").attributes
+
+
+def test_confluent_callback_wins_over_on_delivery_as_in_confluent_kafka(capotel):
+    inner = RecordingConfluentProducer()
+    called_back, callback = _calls()
+    on_delivery_calls, on_delivery = _calls()
+    TracedConfluentProducer(inner).produce(
+        "orders", b"{}", callback=callback, on_delivery=on_delivery
+    )
+    inner.deliver()
+    assert len(called_back) == 1
+    assert on_delivery_calls == []
+
+
+def test_confluent_configured_callback_is_called_when_produce_gets_none(capotel):
+    inner = RecordingConfluentProducer()
+    configured, on_delivery = _calls()
+    producer = TracedConfluentProducer(inner, on_delivery=on_delivery)
+    producer.produce("orders", b"a")
+    explicit, callback = _calls()
+    producer.produce("orders", b"b", callback=callback)
+    inner.deliver(0)
+    inner.deliver(1)
+    assert (len(configured), len(explicit)) == (1, 1)
+    assert len(capotel.spans_named("send orders")) == 2
+
+
+def test_confluent_failed_delivery_records_the_error_and_calls_the_callback(capotel):
+    producer = TracedConfluentProducer(Producer(NOWHERE))
+    calls, callback = _calls()
+    producer.produce("orders", b"{}", on_delivery=callback)
+    assert len(producer) >= 1  # queued messages and events, as len(Producer)
+    producer.purge()
+    producer.poll(0)
+    ((err, msg),) = calls
+    assert err.code() == KafkaError._PURGE_QUEUE
+    assert msg.topic() == "orders"
+    send = capotel.span("send orders")
+    assert send.status.status_code is StatusCode.ERROR
+    assert send.attributes[sc.ERROR_TYPE] == "_PURGE_QUEUE"
+    assert sc.MESSAGING_KAFKA_OFFSET not in send.attributes
+    (event,) = send.events
+    assert event.name == "exception"
+    assert "KafkaException" in event.attributes["exception.type"]
+    failed = capotel.metric(sc.METRIC_CLIENT_SENT_MESSAGES, {sc.ERROR_TYPE: "_PURGE_QUEUE"})
+    assert failed.value == 1
+
+
+def test_confluent_produce_that_raises_is_recorded_with_librdkafkas_error_name(capotel):
+    producer = TracedConfluentProducer(Producer({**NOWHERE, "message.max.bytes": 1000}))
+    with pytest.raises(KafkaException) as raised:
+        producer.produce("orders", b"x" * 5000)
+    assert raised.value.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE
+    send = capotel.span("send orders")
+    assert send.attributes[sc.ERROR_TYPE] == "MSG_SIZE_TOO_LARGE"
+    assert send.status.status_code is StatusCode.ERROR
+
+
+def test_confluent_produce_raising_another_error_records_its_class(capotel):
+    class Full(RecordingConfluentProducer):
+        def produce(self, *args, **kwargs):
+            raise BufferError("Local: Queue full")
+
+    with pytest.raises(BufferError, match="Queue full"):
+        TracedConfluentProducer(Full()).produce("orders", b"{}")
+    assert capotel.span("send orders").attributes[sc.ERROR_TYPE] == "BufferError"
+
+
+def test_confluent_users_callback_exception_reaches_the_caller_and_the_span_ends(capotel):
+    inner = RecordingConfluentProducer()
+
+    def explode(err, msg):
+        raise RuntimeError("callback failed")
+
+    TracedConfluentProducer(inner).produce("orders", b"{}", on_delivery=explode)
+    with pytest.raises(RuntimeError, match="callback failed"):
+        inner.deliver()
+    assert capotel.span("send orders").status.status_code is StatusCode.UNSET
+
+
+class BrokenTracerProvider(trace.TracerProvider):
+    def get_tracer(self, *args, **kwargs):
+        raise RuntimeError("tracer provider broken")
+
+
+@pytest.mark.usefixtures("forgiving")
+def test_confluent_instrumentation_failure_never_reaches_produce_or_the_callback():
+    inner = RecordingConfluentProducer()
+    calls, callback = _calls()
+    producer = TracedConfluentProducer(inner, tracer_provider=BrokenTracerProvider())
+    producer.produce("orders", b"{}", headers=[("app", b"1")], on_delivery=callback)
+    assert inner.produced[0]["on_delivery"] is callback
+    assert inner.produced[0]["headers"] == [("app", b"1")]
+    inner.deliver()
+    assert len(calls) == 1
+
+
+def test_confluent_other_methods_and_len_are_the_wrapped_producers():
+    inner = RecordingConfluentProducer()
+    producer = TracedConfluentProducer(inner)
+    assert producer.flush(1) == 0
+    assert inner.flushed
+    assert len(producer) == 7
+    assert producer.wrapped is inner
+
+
+def test_confluent_wrapper_checks_its_arguments():
+    with pytest.raises(TypeError, match="produce"):
+        TracedConfluentProducer(object())
+    with pytest.raises(ValueError, match="port"):
+        TracedConfluentProducer(RecordingConfluentProducer(), server="kafka:http")
+    with pytest.raises(TypeError, match="on_delivery"):
+        TracedConfluentProducer(RecordingConfluentProducer(), on_delivery="print")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- aiokafka
+class RecordingAIOProducer:
+    """Stands in for ``AIOKafkaProducer``: ``send()`` returns a future the test resolves."""
+
+    def __init__(self) -> None:
+        self.client = type("Client", (), {"_bootstrap_servers": ["kafka-a:9095", "kafka-b:9095"]})
+        self.sent: list[dict[str, Any]] = []
+        self.futures: list[asyncio.Future[Any]] = []
+        self.entered = self.exited = False
+
+    async def send(
+        self, topic, value=None, key=None, partition=None, timestamp_ms=None, headers=None
+    ):
+        self.sent.append({"topic": topic, "value": value, "key": key, "headers": headers})
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.futures.append(future)
+        return future
+
+    async def __aenter__(self):
+        self.entered = True
+        return self
+
+    async def __aexit__(self, *exc_info):
+        self.exited = True
+
+
+def _metadata(partition: int = 1, offset: int = 5) -> RecordMetadata:
+    return RecordMetadata("orders", partition, TopicPartition("orders", partition), offset, 0, 0, 0)
+
+
+def _later(callback: Any, *args: Any) -> None:
+    """Resolve a future on the next loop iteration, as aiokafka's sender task does."""
+    asyncio.get_running_loop().call_soon(callback, *args)
+
+
+@pytest.mark.asyncio
+async def test_aiokafka_send_span_lasts_until_the_returned_future_resolves(capotel):
+    inner = RecordingAIOProducer()
+    producer = TracedAIOKafkaProducer(inner)
+    future = await producer.send("orders", b"{}", key=b"k1")
+    assert future is inner.futures[0]
+    assert capotel.spans == []
+    _later(future.set_result, _metadata())
+    assert await future == _metadata()
+    send = capotel.span("send orders")
+    assert_messaging_attributes(
+        send,
+        operation="send",
+        expected={
+            sc.MESSAGING_DESTINATION_PARTITION_ID: "1",
+            sc.MESSAGING_KAFKA_OFFSET: 5,
+            sc.MESSAGING_KAFKA_MESSAGE_KEY: "k1",
+            sc.SERVER_ADDRESS: "kafka-a",
+            sc.SERVER_PORT: 9095,
+        },
+    )
+
+
+@pytest.mark.asyncio
+async def test_aiokafka_send_and_wait_returns_the_metadata_and_injects_the_context(capotel):
+    inner = RecordingAIOProducer()
+    producer = TracedAIOKafkaProducer(inner, server="broker:9092")
+    waiting = asyncio.ensure_future(
+        producer.send_and_wait("orders", b"{}", headers=[("app", b"1")])
+    )
+    while not inner.futures:
+        await asyncio.sleep(0)
+    _later(inner.futures[0].set_result, _metadata(0, 9))
+    assert await waiting == _metadata(0, 9)
+    headers = inner.sent[0]["headers"]
+    assert [key for key, _ in headers] == ["app", "traceparent"]
+    remote = trace.get_current_span(extract_context(headers)).get_span_context()
+    send = capotel.span("send orders")
+    assert remote.span_id == send.context.span_id
+    assert send.attributes[sc.SERVER_ADDRESS] == "broker"
+
+
+@pytest.mark.asyncio
+async def test_aiokafka_failed_send_records_the_error(capotel):
+    inner = RecordingAIOProducer()
+    future = await TracedAIOKafkaProducer(inner).send("orders", b"{}")
+    _later(future.set_exception, KafkaTimeoutError())
+    with pytest.raises(KafkaTimeoutError):
+        await future
+    send = capotel.span("send orders")
+    assert send.status.status_code is StatusCode.ERROR
+    assert send.attributes[sc.ERROR_TYPE] == "aiokafka.errors.KafkaTimeoutError"
+    failed = capotel.metric(
+        sc.METRIC_CLIENT_SENT_MESSAGES, {sc.ERROR_TYPE: "aiokafka.errors.KafkaTimeoutError"}
+    )
+    assert failed.value == 1
+
+
+@pytest.mark.asyncio
+async def test_aiokafka_cancelled_future_ends_the_span_as_cancelled(capotel):
+    inner = RecordingAIOProducer()
+    future = await TracedAIOKafkaProducer(inner).send("orders", b"{}")
+    _later(future.cancel)
+    with pytest.raises(asyncio.CancelledError):
+        await future
+    assert capotel.span("send orders").attributes[sc.ERROR_TYPE] == (
+        "asyncio.exceptions.CancelledError"
+    )
+
+
+@pytest.mark.asyncio
+async def test_aiokafka_send_that_raises_is_recorded_and_reraised(capotel):
+    class Exploding(RecordingAIOProducer):
+        async def send(self, *args, **kwargs):
+            raise KafkaTimeoutError("no metadata")
+
+    with pytest.raises(KafkaTimeoutError, match="no metadata"):
+        await TracedAIOKafkaProducer(Exploding()).send("orders", b"{}")
+    assert capotel.span("send orders").status.status_code is StatusCode.ERROR
+
+
+@pytest.mark.asyncio
+async def test_aiokafka_async_with_enters_the_wrapped_producer_and_yields_the_wrapper():
+    inner = RecordingAIOProducer()
+    producer = TracedAIOKafkaProducer(inner)
+    async with producer as entered:
+        assert entered is producer
+        assert inner.entered
+    assert inner.exited
+    assert producer.wrapped is inner
+    assert producer.client is inner.client
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("forgiving")
+async def test_aiokafka_instrumentation_failure_never_reaches_send():
+    inner = RecordingAIOProducer()
+    producer = TracedAIOKafkaProducer(inner, tracer_provider=BrokenTracerProvider())
+    future = await producer.send("orders", b"{}")
+    _later(future.set_result, _metadata())
+    assert await future == _metadata()
+    assert inner.sent[0]["headers"] is None
+
+
+def test_aiokafka_wrapping_something_without_send_is_a_type_error():
+    with pytest.raises(TypeError, match="send"):
+        TracedAIOKafkaProducer(object())
+
+
+# ---------------------------------------------------------------- aiokafka lag
+@pytest.mark.asyncio
+async def test_aiokafka_lag_is_read_from_the_consumers_own_state(capotel):
+    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", group_id="billing")
+    observer = observe_lag(consumer)
+    try:
+        tp = TopicPartition("orders", 0)
+        consumer.assign([tp])
+        # What the fetcher records from a fetch response and a consumed batch (no broker here).
+        state = consumer._subscription.subscription.assignment.state_value(tp)
+        state.seek(4)
+        state.highwater = 10
+        lag = capotel.metric(sc.CONSUMER_LAG, {sc.MESSAGING_DESTINATION_NAME: "orders"})
+        assert lag.value == 6
+        assert lag.attributes == {
+            sc.MESSAGING_SYSTEM: "kafka",
+            sc.MESSAGING_DESTINATION_NAME: "orders",
+            sc.MESSAGING_DESTINATION_PARTITION_ID: "0",
+            sc.MESSAGING_CONSUMER_GROUP_NAME: "billing",
+        }
+    finally:
+        await consumer.stop()
+    capotel.clear()
+    assert [p for p in capotel.metrics() if p.name == sc.CONSUMER_LAG] == []
+    observer.close()
+
+
+def test_confluent_consumer_lag_is_observed_until_the_consumer_is_closed(capotel):
+    # confluent-kafka's Consumer cannot be weakly referenced, unlike the other clients'.
+    consumer = Consumer({**NOWHERE, "group.id": "billing"})
+    observer = observe_lag(consumer, group="billing")
+    assert observer.observations() == []  # nothing assigned yet
+    consumer.close()
+    assert observer.observations() == []
+    assert observer._consumer() is None  # released: it is not held after close
