@@ -2,6 +2,9 @@
 
 Headers arrive as a list of ``(key, value)`` tuples (kafka-python, aiokafka, confluent-kafka) or
 as a mapping; keys may be ``str`` or ``bytes``, values ``bytes``, ``str`` or ``None``.
+
+Inbound headers are untrusted: whatever the propagators in ``OTEL_PROPAGATORS`` do with them,
+extraction reads a bounded amount of text and yields bounded baggage (the limits below).
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, TypeAlias
 
-from opentelemetry import propagate
+from opentelemetry import baggage, propagate
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter, Setter
 
@@ -23,10 +26,28 @@ Headers: TypeAlias = (
 )
 
 MAX_VALUE_BYTES: Final = 8192
-"""Header values longer than this are ignored by extraction (W3C baggage's own limit)."""
+"""Header values longer than this many UTF-8 bytes are ignored by extraction (W3C baggage's
+own limit for the whole header)."""
 MAX_VALUES_PER_KEY: Final = 8
 """At most this many values of one header key are read (duplicates beyond are ignored)."""
+MAX_BYTES_PER_KEY: Final = 8192
+"""At most this many UTF-8 bytes are read for one header key across its duplicates (counting
+a ``,`` between values, as a propagator joining them would): values past it are ignored, so
+``baggage`` or ``tracestate`` repeated in many headers can never add up to more than one
+maximal header."""
+MAX_KEYS: Final = 128
+"""At most this many header names (the first ones, in order) are reported to propagators that
+enumerate the headers (Jaeger's ``uberctx-*`` and OpenTracing's ``ot-baggage-*`` baggage):
+bounds both the baggage they can build and the number of look-ups they make."""
+MAX_BAGGAGE_ENTRIES: Final = 180
+"""Baggage entries kept after extraction, whatever the propagator (the SDK's W3C propagator's
+own limit, so a W3C ``baggage`` header is never trimmed further)."""
+MAX_BAGGAGE_BYTES: Final = 8192
+"""Total size of the baggage kept after extraction, counted as ``key=value`` plus a separator
+per entry (the W3C limit for a ``baggage`` header)."""
 BAGGAGE_HEADER: Final = "baggage"
+BAGGAGE_PREFIXES: Final = ("uberctx-", "ot-baggage-")
+"""Header-name prefixes that carry baggage in the Jaeger and OpenTracing formats."""
 
 
 def _text(value: object) -> str | None:
@@ -38,15 +59,43 @@ def _text(value: object) -> str | None:
         except UnicodeDecodeError:
             return None
     if isinstance(value, str):
-        return value if len(value) <= MAX_VALUE_BYTES else None
+        text = str.__str__(value)  # a plain str, whatever a subclass overrides
+        if len(text) > MAX_VALUE_BYTES:
+            return None
+        if text.isascii():
+            return text
+        try:  # lone surrogates cannot be sent, and make propagators that encode raise
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            return None
+        return text if size <= MAX_VALUE_BYTES else None
     if isinstance(value, bytes | bytearray | memoryview):
-        if len(value) > MAX_VALUE_BYTES:
+        try:
+            data = memoryview(value).tobytes()  # a released memoryview raises ValueError
+        except ValueError:
+            return None
+        if len(data) > MAX_VALUE_BYTES:
             return None
         try:
-            return bytes(value).decode("utf-8")
+            return data.decode("utf-8")
         except UnicodeDecodeError:
             return None
     return None
+
+
+def _name(key: object) -> str | None:
+    """A header key as text for matching (undecodable bytes replaced), None if not a name."""
+    if type(key) is str:
+        return key
+    if isinstance(key, bytes):
+        return bytes.decode(key, "utf-8", "replace")
+    if isinstance(key, str):
+        return str.__str__(key)
+    return None
+
+
+def _size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def _pairs(carrier: object) -> Iterable[Any]:
@@ -64,26 +113,39 @@ class HeaderGetter(Getter[Any]):
 
     Args:
         ignore: lower-case header names to treat as absent (e.g. ``{"baggage"}``).
+        ignore_prefixes: lower-case header-name prefixes to treat as absent.
     """
 
-    def __init__(self, ignore: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, ignore: frozenset[str] = frozenset(), ignore_prefixes: tuple[str, ...] = ()
+    ) -> None:
         self._ignore = ignore
+        self._ignore_prefixes = ignore_prefixes
+
+    def _ignored(self, name: str) -> bool:
+        return name in self._ignore or (
+            bool(self._ignore_prefixes) and name.startswith(self._ignore_prefixes)
+        )
 
     def get(self, carrier: Any, key: str) -> list[str] | None:
         wanted = key.lower()
-        if wanted in self._ignore:
+        if self._ignored(wanted):
             return None
         found: list[str] | None = None
         size = len(wanted)
+        total = 0
         try:
             # Lists of pairs are what every client returns: skip the Mapping check for them.
             pairs = carrier if type(carrier) is list else _pairs(carrier)
-            for header_key, value in pairs:
+            for pair in pairs:
+                try:
+                    header_key, value = pair
+                except (TypeError, ValueError):
+                    continue  # not a pair: skip it, later headers still count
                 if type(header_key) is not str:
-                    if not isinstance(header_key, bytes | str):
+                    header_key = _name(header_key)
+                    if header_key is None:
                         continue
-                    if isinstance(header_key, bytes):
-                        header_key = header_key.decode("utf-8", "replace")
                 if header_key != wanted and (
                     len(header_key) != size or header_key.lower() != wanted
                 ):
@@ -91,10 +153,15 @@ class HeaderGetter(Getter[Any]):
                 text = _text(value)
                 if text is None:
                     continue
+                total += _size(text) + (found is not None)
+                if total > MAX_BYTES_PER_KEY:
+                    break
                 if found is None:
                     found = [text]
-                elif len(found) < MAX_VALUES_PER_KEY:
+                else:
                     found.append(text)
+                    if len(found) >= MAX_VALUES_PER_KEY:
+                        break
         except Exception:
             return found
         return found
@@ -102,11 +169,17 @@ class HeaderGetter(Getter[Any]):
     def keys(self, carrier: Any) -> list[str]:
         names: list[str] = []
         try:
-            for header_key, _ in _pairs(carrier):
-                if isinstance(header_key, bytes):
-                    header_key = header_key.decode("utf-8", "replace")
-                if isinstance(header_key, str):
-                    names.append(header_key)
+            for pair in _pairs(carrier):
+                try:
+                    header_key, _ = pair
+                except (TypeError, ValueError):
+                    continue
+                name = _name(header_key)
+                if name is None or self._ignored(name.lower()):
+                    continue
+                names.append(name)
+                if len(names) >= MAX_KEYS:
+                    break
         except Exception:
             return names
         return names
@@ -120,7 +193,7 @@ class ListSetter(Setter[list[tuple[str, bytes]]]):
 
 
 GETTER: Final = HeaderGetter()
-GETTER_WITHOUT_BAGGAGE: Final = HeaderGetter(frozenset({BAGGAGE_HEADER}))
+GETTER_WITHOUT_BAGGAGE: Final = HeaderGetter(frozenset({BAGGAGE_HEADER}), BAGGAGE_PREFIXES)
 
 
 def extract_context(
@@ -129,40 +202,104 @@ def extract_context(
     """Extract the producer's context from Kafka headers with the global propagator.
 
     Never raises: missing, malformed or undecodable headers give a context without a remote
-    span, so processing starts a new trace.
+    span, so processing starts a new trace. The resulting baggage is bounded (at most
+    :data:`MAX_BAGGAGE_ENTRIES` entries, :data:`MAX_BAGGAGE_BYTES` in all; later entries are
+    dropped).
 
     Args:
         headers: the record's headers, as a list of pairs or a mapping.
         context: the context to extract into (default: a fresh one).
-        trust_baggage: when False, inbound ``baggage`` is ignored.
+        trust_baggage: when False, inbound baggage is ignored: the result carries the baggage
+            of ``context``, whatever the headers say.
     """
     base = context if context is not None else Context()
     try:
-        return propagate.extract(
+        extracted = propagate.extract(
             headers, context=base, getter=GETTER if trust_baggage else GETTER_WITHOUT_BAGGAGE
         )
+        entries = baggage.get_all(extracted)
+        if not entries:
+            return extracted
+        if not trust_baggage:
+            return _replace_baggage(extracted, baggage.get_all(base))
+        return _bound_baggage(extracted, entries)
     except Exception:
         return base
 
 
+def _bound_baggage(ctx: Context, entries: Mapping[str, object]) -> Context:
+    kept: dict[str, object] = {}
+    size = -1  # as a header: "name=value" per entry, "," between them
+    for name, value in entries.items():
+        size += _size(name) + (_size(value) if isinstance(value, str) else 0) + 2
+        if len(kept) >= MAX_BAGGAGE_ENTRIES or size > MAX_BAGGAGE_BYTES:
+            return _replace_baggage(ctx, kept)
+        kept[name] = value
+    return ctx
+
+
+def _replace_baggage(ctx: Context, entries: Mapping[str, object]) -> Context:
+    if dict(baggage.get_all(ctx)) == dict(entries):
+        return ctx
+    ctx = baggage.clear(ctx)
+    for name, value in entries.items():
+        ctx = baggage.set_baggage(name, value, ctx)
+    return ctx
+
+
 def normalise_headers(headers: Headers) -> list[tuple[str, bytes | None]]:
-    """Copy headers into a new list of ``(str, bytes | None)`` pairs, as Kafka clients send."""
+    """Copy headers into a new list of ``(str, bytes | None)`` pairs, as Kafka clients send.
+
+    Raises:
+        TypeError: the headers are not pairs, or a key or value cannot be sent (a key that is
+            not ``str`` or UTF-8 ``bytes``, a value that is not bytes-like, ``str`` or None,
+            text that is not valid Unicode).
+    """
+    if isinstance(headers, str | bytes | bytearray | memoryview):
+        raise TypeError(
+            f"headers must be a list of (key, value) pairs or a mapping, "
+            f"got {type(headers).__name__}"
+        )
     out: list[tuple[str, bytes | None]] = []
-    for key, value in _pairs(headers):
-        name = key.decode("utf-8") if isinstance(key, bytes) else key
-        if not isinstance(name, str):
-            raise TypeError(f"header key must be str or bytes, got {type(key).__name__}")
-        if value is None or isinstance(value, bytes):
+    for pair in _pairs(headers):
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise TypeError(f"a header must be a (key, value) pair, got {pair!r:.80}")
+        key, value = pair
+        name = _header_name(key)
+        if value is None or type(value) is bytes:
             out.append((name, value))
         elif isinstance(value, str):
-            out.append((name, value.encode("utf-8")))
-        elif isinstance(value, bytearray | memoryview):
-            out.append((name, bytes(value)))
+            out.append((name, _utf8(str.__str__(value), f"header {name!r} value")))
+        elif isinstance(value, bytes | bytearray | memoryview):
+            try:
+                out.append((name, memoryview(value).tobytes()))
+            except ValueError as exc:  # a released memoryview
+                raise TypeError(f"header {name!r} value cannot be read: {exc}") from exc
         else:
             raise TypeError(
                 f"header {name!r} value must be bytes, str or None, got {type(value).__name__}"
             )
     return out
+
+
+def _header_name(key: object) -> str:
+    if isinstance(key, bytes):
+        try:
+            return bytes.decode(key, "utf-8")
+        except UnicodeDecodeError as exc:
+            raise TypeError(f"header key {key!r:.80} is not UTF-8") from exc
+    if not isinstance(key, str):
+        raise TypeError(f"header key must be str or bytes, got {type(key).__name__}")
+    name = str.__str__(key)
+    _utf8(name, "header key")
+    return name
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise TypeError(f"{what} {text!r:.80} is not valid Unicode") from exc
 
 
 def has_header(headers: Iterable[tuple[str, object]], names: Iterable[str]) -> bool:

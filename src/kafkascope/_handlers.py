@@ -32,8 +32,11 @@ def _check_function(func: object, decorator: str) -> None:
 
 def _record_from(args: tuple[Any, ...]) -> Any:
     # The record is the first argument, or the second for a method (after self).
-    if args and hasattr(args[0], "topic") and hasattr(args[0], "offset"):
-        return args[0]
+    try:
+        if args and hasattr(args[0], "topic") and hasattr(args[0], "offset"):
+            return args[0]
+    except Exception:  # a proxy whose attribute access raises is not a record
+        return args[1] if len(args) > 1 else None
     if len(args) > 1:
         return args[1]
     return args[0] if args else None

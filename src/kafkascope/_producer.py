@@ -97,6 +97,8 @@ def traced_headers(observer: SendObserver | None, headers: Headers) -> Any:
         return headers
     try:
         return inject_headers(headers, context=trace.set_span_in_context(observer.span))
+    except TypeError:
+        return headers  # the application's own bad headers: the client reports them
     except Exception as exc:
         _internal.report("header injection", exc)
         return headers

@@ -3,6 +3,9 @@
 Span and metric code only sees :class:`RecordView`; one small adapter per client reads its record
 type. Adapters are found by the record's type once and cached, so the per-message cost is one
 dictionary look-up and one small object.
+
+Adapters never raise on a record's field values: a field of the wrong type (or out of Kafka's
+range) reads as None, so a strange record gets a span with fewer attributes, never an error.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ _KP_LOG_APPEND_TIME: Final = 1
 # confluent-kafka's Message.timestamp() returns (type, ms) with these types.
 _CK_NOT_AVAILABLE: Final = 0
 _CK_LOG_APPEND_TIME: Final = 2
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+MAX_TOPIC_LENGTH: Final = 249
+"""Kafka's own limit on topic names; a longer "topic" is not one and is not recorded."""
 
 
 class RecordView:
@@ -58,7 +65,12 @@ RecordAdapter = Callable[[Any], RecordView]
 
 
 def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A plain int in Kafka's int64 range (so attributes export and arithmetic works), or None."""
+    if type(value) is not int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        value = int.__index__(value)  # a plain int, whatever a subclass overrides
+    return value if _INT64_MIN <= value <= _INT64_MAX else None
 
 
 def _timestamp(value: object) -> int | None:
@@ -66,36 +78,68 @@ def _timestamp(value: object) -> int | None:
     return ts if ts is not None and ts >= 0 else None
 
 
+def _topic(value: object) -> str | None:
+    if type(value) is not str:
+        if not isinstance(value, str):
+            return None
+        value = str.__str__(value)
+    if not value or len(value) > MAX_TOPIC_LENGTH:
+        return None
+    if not value.isascii():
+        try:  # lone surrogates cannot be exported
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return value
+
+
+def _field(record: object, name: str) -> Any:
+    try:
+        return getattr(record, name, None)
+    except Exception:  # a property or __getattr__ that raises: the field is unknown
+        return None
+
+
+def _call(record: object, name: str) -> Any:
+    try:
+        return getattr(record, name)()
+    except Exception:
+        return None
+
+
 def adapt_attributes(record: Any) -> RecordView:
     """Records with attributes ``topic``, ``partition``, ``offset``, ``key``, ``value``,
     ``headers``, ``timestamp`` (ms) and optionally ``timestamp_type``: kafka-python's and
     aiokafka's ``ConsumerRecord`` and :func:`kafkascope.testing.make_record`."""
-    topic = getattr(record, "topic", None)
     return RecordView(
-        topic if isinstance(topic, str) else None,
-        _int_or_none(getattr(record, "partition", None)),
-        _int_or_none(getattr(record, "offset", None)),
-        getattr(record, "key", None),
-        getattr(record, "headers", None),
-        _timestamp(getattr(record, "timestamp", None)),
-        getattr(record, "timestamp_type", 0) == _KP_LOG_APPEND_TIME,
-        getattr(record, "value", None) is None,
+        _topic(_field(record, "topic")),
+        _int_or_none(_field(record, "partition")),
+        _int_or_none(_field(record, "offset")),
+        _field(record, "key"),
+        _field(record, "headers"),
+        _timestamp(_field(record, "timestamp")),
+        _int_or_none(_field(record, "timestamp_type")) == _KP_LOG_APPEND_TIME,
+        _field(record, "value") is None,
     )
 
 
 def adapt_methods(record: Any) -> RecordView:
     """confluent-kafka's ``Message``, whose fields are methods."""
-    topic = record.topic()
-    ts_type, ts = record.timestamp()
+    stamp = _call(record, "timestamp")
+    ts_type: int | None = None
+    ts: int | None = None
+    if isinstance(stamp, tuple) and len(stamp) == 2:
+        ts_type = _int_or_none(stamp[0])
+        ts = _timestamp(stamp[1])
     return RecordView(
-        topic if isinstance(topic, str) else None,
-        _int_or_none(record.partition()),
-        _int_or_none(record.offset()),
-        record.key(),
-        record.headers(),
-        _timestamp(ts) if ts_type != _CK_NOT_AVAILABLE else None,
+        _topic(_call(record, "topic")),
+        _int_or_none(_call(record, "partition")),
+        _int_or_none(_call(record, "offset")),
+        _call(record, "key"),
+        _call(record, "headers"),
+        ts if ts_type is not None and ts_type != _CK_NOT_AVAILABLE else None,
         ts_type == _CK_LOG_APPEND_TIME,
-        record.value() is None,
+        _call(record, "value") is None,
     )
 
 

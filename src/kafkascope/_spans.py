@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextvars import Token
 from typing import Final
 
@@ -76,6 +76,10 @@ def message_key(key: object, settings: Settings, capture: bool | None) -> str | 
         except UnicodeDecodeError:
             return None
     elif isinstance(key, str):
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            return None  # lone surrogates: not exportable
         text = key
     else:
         return None
@@ -152,6 +156,10 @@ class ProcessOptions:
     def begin_batch(self, records: Iterable[object]) -> ProcessScope | None:
         """Open one process span for a batch of records, linked to each producer."""
         try:
+            if not isinstance(records, Collection | Mapping):
+                # An iterator would be used up here and reach the handler empty: span without
+                # per-message links and counts rather than change what the handler gets.
+                records = ()
             views = [v for v in map(view, _flatten(records)) if v is not None]
             scope = ProcessScope(self, views, batch=True)
             scope.enter()

@@ -433,3 +433,35 @@ def test_key_hook_redacts_keys(capotel):
 
     handle(make_record("orders", key="customer-42"))
     assert capotel.span("process orders").attributes[sc.MESSAGING_KAFKA_MESSAGE_KEY] == "cus***"
+
+
+def test_a_generator_batch_reaches_the_handler_whole(capotel):
+    @traced_batch_handler
+    def handle(batch):
+        return [r.offset for r in batch]
+
+    records = [make_record("orders", offset=i) for i in range(3)]
+    assert handle(r for r in records) == [0, 1, 2]
+    assert len(capotel.spans) == 1
+
+
+def test_an_argument_whose_attributes_raise_still_runs_the_handler(capotel):
+    class Exploding:
+        def __getattr__(self, name):
+            raise RuntimeError(f"lazy proxy cannot load {name}")
+
+    @traced_handler
+    def handle(payload):
+        return "ran"
+
+    assert handle(Exploding()) == "ran"
+    assert capotel.spans == []
+
+
+def test_keys_that_cannot_be_exported_are_not_recorded(capotel):
+    @traced_handler
+    def handle(rec):
+        return None
+
+    handle(make_record("orders", key="bad\ud800key"))
+    assert sc.MESSAGING_KAFKA_MESSAGE_KEY not in capotel.span("process orders").attributes

@@ -125,3 +125,10 @@ def test_send_metrics_count_and_time_acknowledged_sends(capotel):
     duration = capotel.metric(sc.METRIC_CLIENT_OPERATION_DURATION, attrs)
     assert duration.count == 3
     assert duration.bounds == sc.DURATION_BUCKETS
+
+
+def test_unsendable_headers_reach_the_client_unchanged_and_are_not_our_error(capotel):
+    inner = RecordingProducer()
+    bad = [("n", 5)]
+    TracedProducer(inner).send("orders", b"{}", headers=bad)  # type: ignore[arg-type]
+    assert inner.sent[0]["headers"] is bad
