@@ -4,7 +4,8 @@ Starts a single-node Kafka broker (jars from Maven Central, fetched by scripts/s
 one order with ``TracedProducer``, handles it with ``@traced_handler`` in a consumer group, and
 prints the trace: one trace id across both services, the handler's log line carrying it.
 
-Run with ``bash scripts/demo.sh``.
+Run with ``.venv/bin/python -m examples.quickstart``. The full demo, with the Collector, Jaeger
+and Prometheus and four services, is ``bash scripts/demo.sh`` (``examples/pipeline``).
 """
 
 from __future__ import annotations

@@ -34,3 +34,6 @@ fi
 
 bash scripts/fetch_kafka.sh >/dev/null
 bash scripts/install_prometheus.sh
+# Both print the binary's path on stdout (devstack reads it); here only their [..] progress shows.
+bash scripts/build_collector.sh >/dev/null
+bash scripts/build_jaeger.sh >/dev/null

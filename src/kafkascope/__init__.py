@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from kafkascope._carrier import extract_context, inject_headers
 from kafkascope._config import Telemetry, configure
+from kafkascope._dead_letter import dead_letter
 from kafkascope._handlers import (
     ProcessSpan,
     process_batch_span,
@@ -46,6 +47,7 @@ __all__ = [
     "TracedProducer",
     "__version__",
     "configure",
+    "dead_letter",
     "extract_context",
     "inject_headers",
     "instrument_logging",

@@ -80,6 +80,11 @@ class MessagingMetrics:
             description="Time from the record's timestamp to the start of its processing.",
             explicit_bucket_boundaries_advisory=TIME_IN_QUEUE_BUCKETS,
         )
+        self.dead_lettered = meter.create_counter(
+            sc.DEAD_LETTERED,
+            unit="{message}",
+            description="Messages sent to a dead-letter topic after their processing failed.",
+        )
         self._attributes: dict[AttrKey, Attributes] = {}
 
     def attributes(

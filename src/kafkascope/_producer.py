@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from kafkascope import _internal, _metrics, _settings
@@ -58,7 +59,9 @@ class SendOptions:
         self.server_address = server_address
         self.server_port = server_port
 
-    def start(self, topic: object, key: object, partition: object) -> SendObserver | None:
+    def start(
+        self, topic: object, key: object, partition: object, links: Sequence[Link] = ()
+    ) -> SendObserver | None:
         """Start the ``send {topic}`` span of one message; None if that failed (reported)."""
         try:
             topic_name = topic if isinstance(topic, str) else str(topic)
@@ -81,6 +84,7 @@ class SendOptions:
                 sc.send_span_name(topic_name),
                 kind=SpanKind.PRODUCER,
                 attributes=attrs,
+                links=links,
                 record_exception=False,
                 set_status_on_exception=False,
             )

@@ -1,0 +1,62 @@
+"""The ``audit`` service: an UNMODIFIED kafka-python consumer (no kafkascope, no OpenTelemetry
+import), traced only because it runs under ``opentelemetry-instrument``, which loads
+kafkascope's instrumentor. It records every enriched order and every dead letter.
+
+    opentelemetry-instrument python examples/pipeline/audit.py BOOTSTRAP PREFIX OUTCOMES
+"""
+
+import json
+import logging
+import signal
+import sys
+
+from kafka import KafkaConsumer
+
+log = logging.getLogger("audit")
+stopping: list[bool] = []
+
+
+def main() -> None:
+    bootstrap, prefix, outcomes_path = sys.argv[1:4]
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s audit %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    enriched, dead_letters = f"{prefix}orders.enriched", f"{prefix}orders.dlq"
+    consumer = KafkaConsumer(
+        enriched,
+        dead_letters,
+        bootstrap_servers=bootstrap,
+        group_id=f"{prefix}audit",
+        auto_offset_reset="earliest",
+        metadata_max_age_ms=2000,  # new topics: see examples/pipeline/service.py
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+        consumer_timeout_ms=200,
+    )
+    said_ready = False
+    with open(outcomes_path, "a", encoding="utf-8") as outcomes:
+        while not stopping:
+            for record in consumer:
+                order = json.loads(record.value)
+                reason = {
+                    key: value.decode(errors="replace")
+                    for key, value in record.headers
+                    if "error" in key and value is not None
+                }
+                if record.topic == dead_letters:
+                    log.warning("audited dead letter %s: %s", order["order_id"], reason)
+                else:
+                    log.info("audited order %s", order["order_id"])
+                outcomes.write(json.dumps({"order_id": order["order_id"], "topic": record.topic}))
+                outcomes.write("\n")
+                outcomes.flush()
+                if stopping:
+                    break
+            if not said_ready and consumer.assignment():
+                print("audit ready", flush=True)
+                said_ready = True
+    consumer.close()
+
+
+if __name__ == "__main__":
+    main()
