@@ -73,7 +73,10 @@ def black_hole() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-def test_shutdown_is_bounded_when_the_backend_never_answers(black_hole):
+def test_shutdown_is_bounded_when_the_backend_never_answers(black_hole, monkeypatch):
+    # Longer than shutdown's own 1 s bound, short enough that the exporter's retries end soon
+    # after the test.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "3")
     telemetry = configure("svc", set_global=False, endpoint=black_hole, protocol="http/protobuf")
 
     @traced_handler(
