@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from kafka.consumer.fetcher import ConsumerRecord
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
@@ -37,7 +38,6 @@ from opentelemetry.trace import Link, SpanKind
 from kafkascope import MessageLogFilter, inject_headers, traced_batch_handler, traced_handler
 from kafkascope import _semconv as sc
 from kafkascope._carrier import GETTER
-from kafkascope.testing import FakeRecord, make_record
 
 Handler = Callable[[Any], Any]
 
@@ -61,8 +61,8 @@ def tracer_provider(*, sampled: bool = True) -> TracerProvider:
     return provider
 
 
-def records(count: int, topic: str = "orders") -> list[FakeRecord]:
-    """Records as a producer in another service would have sent them."""
+def records(count: int, topic: str = "orders") -> list[Any]:
+    """kafka-python ``ConsumerRecord``s as a producer in another service would have sent them."""
     producer = tracer_provider().get_tracer("producer")
     out = []
     now_ms = int(time.time() * 1000)
@@ -70,7 +70,21 @@ def records(count: int, topic: str = "orders") -> list[FakeRecord]:
         with producer.start_as_current_span("send orders", kind=SpanKind.PRODUCER):
             headers = inject_headers([("content-type", b"application/json")])
         out.append(
-            make_record(topic, b"{}", key=b"k", headers=headers, offset=offset, timestamp=now_ms)
+            ConsumerRecord(
+                topic=topic,
+                partition=0,
+                leader_epoch=0,
+                offset=offset,
+                timestamp=now_ms,
+                timestamp_type=0,
+                key=b"k",
+                value=b"{}",
+                headers=headers,
+                checksum=None,
+                serialized_key_size=1,
+                serialized_value_size=2,
+                serialized_header_size=-1,
+            )
         )
     return out
 
@@ -130,7 +144,7 @@ def contrib_consumer(provider: TracerProvider) -> Handler:
     return handle
 
 
-def time_per_message(handle: Handler, batch: list[FakeRecord]) -> float:
+def time_per_message(handle: Handler, batch: list[Any]) -> float:
     """Nanoseconds per message of one pass over ``batch``."""
     gc.collect()
     start = time.perf_counter_ns()
@@ -139,7 +153,7 @@ def time_per_message(handle: Handler, batch: list[FakeRecord]) -> float:
     return (time.perf_counter_ns() - start) / len(batch)
 
 
-def time_batches(handle: Handler, batch: list[FakeRecord], size: int) -> float:
+def time_batches(handle: Handler, batch: list[Any], size: int) -> float:
     """Nanoseconds per message when ``batch`` is handled ``size`` records at a time."""
     chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
     gc.collect()
@@ -149,7 +163,7 @@ def time_batches(handle: Handler, batch: list[FakeRecord], size: int) -> float:
     return (time.perf_counter_ns() - start) / len(batch)
 
 
-def cpu_variants() -> dict[str, Callable[[list[FakeRecord]], float]]:
+def cpu_variants() -> dict[str, Callable[[list[Any]], float]]:
     """Each variant, ready to time a pass over a list of records."""
     sampled = tracer_provider()
     unsampled = tracer_provider(sampled=False)

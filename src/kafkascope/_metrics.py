@@ -51,6 +51,8 @@ class MessagingMetrics:
     """The instruments kafkascope records into, for one meter provider."""
 
     def __init__(self, meter_provider: metrics.MeterProvider) -> None:
+        # Nothing would be recorded: callers skip measuring altogether.
+        self.noop = isinstance(meter_provider, metrics.NoOpMeterProvider)
         meter = meter_provider.get_meter("kafkascope", __version__, schema_url=sc.SCHEMA_URL)
         self.process_duration = meter.create_histogram(
             sc.METRIC_PROCESS_DURATION,

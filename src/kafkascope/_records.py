@@ -123,6 +123,25 @@ def adapt_attributes(record: Any) -> RecordView:
     )
 
 
+def adapt_namedtuple(record: Any) -> RecordView:
+    """Named tuples with the Kafka record fields (kafka-python's ``ConsumerRecord``): field
+    reads cannot raise, so they skip :func:`adapt_attributes`' guards; values are still
+    checked."""
+    return RecordView(
+        _topic(record.topic),
+        _int_or_none(record.partition),
+        _int_or_none(record.offset),
+        record.key,
+        record.headers,
+        _timestamp(getattr(record, "timestamp", None)),
+        _int_or_none(getattr(record, "timestamp_type", 0)) == _KP_LOG_APPEND_TIME,
+        record.value is None,
+    )
+
+
+_NAMEDTUPLE_FIELDS: Final = frozenset({"topic", "partition", "offset", "key", "value", "headers"})
+
+
 def adapt_methods(record: Any) -> RecordView:
     """confluent-kafka's ``Message``, whose fields are methods."""
     stamp = _call(record, "timestamp")
@@ -159,6 +178,14 @@ def _detect(record_type: type) -> RecordAdapter | None:
     topic = getattr(record_type, "topic", None)
     if callable(topic) and not isinstance(topic, property):
         return adapt_methods
+    fields = getattr(record_type, "_fields", None)
+    if (
+        issubclass(record_type, tuple)
+        and isinstance(fields, tuple)
+        and _NAMEDTUPLE_FIELDS.issubset(fields)
+        and record_type.__getattribute__ is tuple.__getattribute__
+    ):
+        return adapt_namedtuple
     if hasattr(record_type, "topic") or hasattr(record_type, "__dataclass_fields__"):
         return adapt_attributes
     return None

@@ -327,6 +327,8 @@ class ProcessScope:
     def _observe(self, error_type: str | None) -> None:
         options = self._options
         instruments = _metrics.for_provider(options.meter_provider)
+        if instruments.noop:
+            return
         key, attrs = instruments.attributes(
             sc.OPERATION_PROCESS,
             self._topic,
