@@ -31,7 +31,7 @@ from kafkascope._logs import MessageLogFilter, correlate_otel_log_handlers
 from kafkascope._producer import TracedProducer
 from kafkascope._spans import ProcessOptions, ProcessScope
 
-_KAFKA_PYTHON: Final = "kafka-python >= 2.0.2, < 4"
+_KAFKA_PYTHON: Final = "kafka-python >= 2.1.0, < 4"
 _CONSUMER_METHODS: Final = ("__next__", "poll", "commit", "close")
 
 

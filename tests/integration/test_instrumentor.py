@@ -125,7 +125,7 @@ def test_uninstrument_restores_the_client(capotel, kafka_broker, topic):
 
 def test_dependencies_name_the_supported_kafka_python_range():
     assert KafkascopeInstrumentor().instrumentation_dependencies() == (
-        "kafka-python >= 2.0.2, < 4",
+        "kafka-python >= 2.1.0, < 4",
     )
 
 
