@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, TracerProvider
@@ -12,7 +11,13 @@ from opentelemetry.trace import Link, TracerProvider
 from kafkascope import _internal, _metrics
 from kafkascope import _semconv as sc
 from kafkascope._carrier import normalise_headers
-from kafkascope._producer import SendOptions, TracedProducer, server_of_bootstrap, traced_headers
+from kafkascope._producer import (
+    SendOptions,
+    TracedProducer,
+    send_in_span,
+    server_of_bootstrap,
+    traced_headers,
+)
 from kafkascope._records import view
 
 HEADER_PREFIX: Final = "kafkascope.dlq."
@@ -121,26 +126,12 @@ def dead_letter(
     except Exception as exc:
         _internal.report("dead letter", exc)
         headers = None
-    token = otel_context.attach(trace.set_span_in_context(observer.span)) if observer else None
-    try:
-        future = raw.send(
+    return send_in_span(
+        observer,
+        lambda: raw.send(
             target,
             value=_value_of(record),
             key=original.key if original else None,
             headers=headers,
-        )
-    except BaseException as exc:
-        if observer is not None:
-            observer.failed(exc)
-        raise
-    finally:
-        if token is not None:
-            otel_context.detach(token)
-    if observer is not None:
-        try:
-            future.add_callback(observer.acknowledged)
-            future.add_errback(observer.failed)
-        except Exception as exc:
-            _internal.report("dead letter callbacks", exc)
-            observer.done(None)
-    return future
+        ),
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -50,10 +50,7 @@ class SendOptions:
         self.capture_key = (
             _settings.check_bool(capture_key, "capture_key") if capture_key is not None else None
         )
-        if tracer_provider is not None and not hasattr(tracer_provider, "get_tracer"):
-            raise TypeError(f"tracer_provider must be a TracerProvider, got {tracer_provider!r}")
-        if meter_provider is not None and not hasattr(meter_provider, "get_meter"):
-            raise TypeError(f"meter_provider must be a MeterProvider, got {meter_provider!r}")
+        _settings.check_providers(tracer_provider, meter_provider)
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self.server_address = server_address
@@ -203,7 +200,70 @@ class SendObserver:
         instruments.sent_messages.add(1, key, attrs)
 
 
-class TracedProducer:
+class ProducerWrapper:
+    """What every traced producer shares: the wrapped client, its validated send options, and
+    delegation of everything it does not trace."""
+
+    def __init__(
+        self,
+        producer: Any,
+        *,
+        method: str,
+        server: tuple[str | None, int | None],
+        capture_key: bool | None,
+        tracer_provider: TracerProvider | None,
+        meter_provider: MeterProvider | None,
+    ) -> None:
+        if not callable(getattr(producer, method, None)):
+            raise TypeError(
+                f"{type(self).__name__} needs a producer with {method}(), got {producer!r}"
+            )
+        self._producer = producer
+        self._options = SendOptions(
+            capture_key=capture_key,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            server_address=server[0],
+            server_port=server[1],
+        )
+
+    @property
+    def wrapped(self) -> Any:
+        """The wrapped producer."""
+        return self._producer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._producer, name)
+
+
+def send_in_span(observer: SendObserver | None, send: Callable[[], Any]) -> Any:
+    """Call a kafka-python style ``send`` with the send span current, and complete the span
+    from the future it returns (or from the exception it raises)."""
+    token = (
+        otel_context.attach(trace.set_span_in_context(observer.span))
+        if observer is not None
+        else None
+    )
+    try:
+        future = send()
+    except BaseException as exc:
+        if observer is not None:
+            observer.failed(exc)
+        raise
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+    if observer is not None:
+        try:
+            future.add_callback(observer.acknowledged)
+            future.add_errback(observer.failed)
+        except Exception as exc:
+            _internal.report("send callbacks", exc)
+            observer.done(None)
+    return future
+
+
+class TracedProducer(ProducerWrapper):
     """Wraps a ``kafka.KafkaProducer``: same ``send()`` signature and return value.
 
     Each send gets a ``send {topic}`` PRODUCER span that lasts until the broker acknowledges or
@@ -226,25 +286,14 @@ class TracedProducer:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
-        if not callable(getattr(producer, "send", None)):
-            raise TypeError(f"TracedProducer needs a producer with send(), got {producer!r}")
-        self._producer = producer
-        address, port = _server_of(producer)
-        self._options = SendOptions(
+        super().__init__(
+            producer,
+            method="send",
+            server=_server_of(producer),
             capture_key=capture_key,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
-            server_address=address,
-            server_port=port,
         )
-
-    @property
-    def wrapped(self) -> Any:
-        """The wrapped producer."""
-        return self._producer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._producer, name)
 
     def send(
         self,
@@ -262,35 +311,17 @@ class TracedProducer:
         # would put two on the record. Our span is current while the inner send runs, so
         # contrib's span and the context it injects are its children: one trace either way.
         out_headers = headers if contrib_kafka_active() else traced_headers(observer, headers)
-        token = (
-            otel_context.attach(trace.set_span_in_context(observer.span))
-            if observer is not None
-            else None
-        )
-        try:
-            future = self._producer.send(
+        return send_in_span(
+            observer,
+            lambda: self._producer.send(
                 topic,
                 value=value,
                 key=key,
                 headers=out_headers,
                 partition=partition,
                 timestamp_ms=timestamp_ms,
-            )
-        except BaseException as exc:
-            if observer is not None:
-                observer.failed(exc)
-            raise
-        finally:
-            if token is not None:
-                otel_context.detach(token)
-        if observer is not None:
-            try:
-                future.add_callback(observer.acknowledged)
-                future.add_errback(observer.failed)
-            except Exception as exc:
-                _internal.report("send callbacks", exc)
-                observer.done(None)
-        return future
+            ),
+        )
 
 
 _contrib: Any = None

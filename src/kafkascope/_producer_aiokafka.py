@@ -14,11 +14,11 @@ from opentelemetry.trace import TracerProvider
 
 from kafkascope import _internal
 from kafkascope._carrier import Headers
-from kafkascope._producer import SendOptions, server_of_bootstrap, traced_headers
+from kafkascope._producer import ProducerWrapper, server_of_bootstrap, traced_headers
 from kafkascope._spans import parse_server
 
 
-class TracedAIOKafkaProducer:
+class TracedAIOKafkaProducer(ProducerWrapper):
     """Wraps an ``aiokafka.AIOKafkaProducer``: same ``send()`` and ``send_and_wait()``.
 
     Each send gets a ``send {topic}`` PRODUCER span that lasts until the broker acknowledges or
@@ -49,31 +49,19 @@ class TracedAIOKafkaProducer:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
-        if not callable(getattr(producer, "send", None)):
-            raise TypeError(
-                f"TracedAIOKafkaProducer needs a producer with send(), got {producer!r}"
-            )
         if server is not None:
             address, port = parse_server(server)
         else:
             client = getattr(producer, "client", None)
             address, port = server_of_bootstrap(getattr(client, "_bootstrap_servers", None))
-        self._producer = producer
-        self._options = SendOptions(
+        super().__init__(
+            producer,
+            method="send",
+            server=(address, port),
             capture_key=capture_key,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
-            server_address=address,
-            server_port=port,
         )
-
-    @property
-    def wrapped(self) -> Any:
-        """The wrapped producer."""
-        return self._producer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._producer, name)
 
     async def __aenter__(self) -> TracedAIOKafkaProducer:
         await self._producer.__aenter__()

@@ -15,14 +15,14 @@ from opentelemetry.trace import TracerProvider
 
 from kafkascope import _internal
 from kafkascope._carrier import Headers
-from kafkascope._producer import SendObserver, SendOptions, traced_headers
+from kafkascope._producer import ProducerWrapper, SendObserver, traced_headers
 from kafkascope._spans import parse_server
 
 DeliveryCallback = Callable[[Any, Any], object]
 """``(err, msg)``: confluent-kafka's delivery report callback."""
 
 
-class TracedConfluentProducer:
+class TracedConfluentProducer(ProducerWrapper):
     """Wraps a ``confluent_kafka.Producer``: same ``produce()`` signature and behaviour.
 
     Each ``produce()`` gets a ``send {topic}`` PRODUCER span that lasts until its delivery
@@ -60,30 +60,17 @@ class TracedConfluentProducer:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
-        if not callable(getattr(producer, "produce", None)):
-            raise TypeError(
-                f"TracedConfluentProducer needs a producer with produce(), got {producer!r}"
-            )
         if on_delivery is not None and not callable(on_delivery):
             raise TypeError(f"on_delivery must be callable, got {on_delivery!r}")
-        address, port = parse_server(server)
-        self._producer = producer
-        self._default_callback = on_delivery
-        self._options = SendOptions(
+        super().__init__(
+            producer,
+            method="produce",
+            server=parse_server(server),
             capture_key=capture_key,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
-            server_address=address,
-            server_port=port,
         )
-
-    @property
-    def wrapped(self) -> Any:
-        """The wrapped producer."""
-        return self._producer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._producer, name)
+        self._default_callback = on_delivery
 
     def __len__(self) -> int:
         """Messages and requests waiting to be delivered, as ``len(producer)``."""

@@ -55,6 +55,14 @@ def check_key_hook(value: object, setting: str = "key_hook") -> KeyHook | None:
     return value
 
 
+def check_providers(tracer_provider: object, meter_provider: object) -> None:
+    """Validate the optional ``tracer_provider=`` / ``meter_provider=`` options."""
+    if tracer_provider is not None and not hasattr(tracer_provider, "get_tracer"):
+        raise TypeError(f"tracer_provider must be a TracerProvider, got {tracer_provider!r}")
+    if meter_provider is not None and not hasattr(meter_provider, "get_meter"):
+        raise TypeError(f"meter_provider must be a MeterProvider, got {meter_provider!r}")
+
+
 def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     """Read a boolean variable strictly: a value that is not a boolean is an error."""
     raw = env.get(name)

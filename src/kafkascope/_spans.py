@@ -133,10 +133,7 @@ class ProcessOptions:
         self.capture_key = (
             _settings.check_bool(capture_key, "capture_key") if capture_key is not None else None
         )
-        if tracer_provider is not None and not hasattr(tracer_provider, "get_tracer"):
-            raise TypeError(f"tracer_provider must be a TracerProvider, got {tracer_provider!r}")
-        if meter_provider is not None and not hasattr(meter_provider, "get_meter"):
-            raise TypeError(f"meter_provider must be a MeterProvider, got {meter_provider!r}")
+        _settings.check_providers(tracer_provider, meter_provider)
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
 
