@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 from kafkascope import _internal, _settings
+from kafkascope._exporter_logs import quiet_exporter_logs
 from kafkascope._logs import instrument_logging
 from kafkascope._settings import KeyHook, ParentPolicy
 
@@ -240,6 +241,7 @@ def configure(
     trust_baggage: bool | None = None,
     set_global: bool = True,
     handle_sigterm: bool = True,
+    quiet_exporter_errors: bool = True,
     span_exporter: SpanExporter | None = None,
     metric_readers: tuple[MetricReader, ...] = (),
     log_exporter: LogRecordExporter | None = None,
@@ -273,6 +275,8 @@ def configure(
         key_hook: called with each key; returns what to record, or None to record nothing.
         trust_baggage: accept inbound ``baggage`` headers (default true).
         set_global: make the providers global.
+        quiet_exporter_errors: while the backend is down, let the OTLP exporters log the
+            first failure of each kind and then one per 5 minutes, not one per attempt.
         handle_sigterm: with ``set_global``, flush telemetry on SIGTERM before the process
             ends (only when SIGTERM still has its default action, from the main thread).
         span_exporter: export spans here instead of the exporter the settings choose.
@@ -335,6 +339,8 @@ def configure(
                 logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
 
         telemetry = Telemetry(tracer_provider, meter_provider, logger_provider)
+        if quiet_exporter_errors:
+            quiet_exporter_logs()
         _settings.update(**changes)
         if set_global:
             trace.set_tracer_provider(tracer_provider)

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import logging
+
+from kafkascope._exporter_logs import EXPORTER_LOGGERS, RepeatFilter, quiet_exporter_logs
+
+
+def _record(msg: str, level: int = logging.WARNING, name: str = "x") -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, None, None)
+
+
+def test_first_of_a_kind_passes_then_repeats_are_held_back_until_the_interval():
+    clock = [0.0]
+    gate = RepeatFilter(interval=300, clock=lambda: clock[0])
+    assert gate.filter(_record("Transient error %s retrying"))
+    assert not any(gate.filter(_record("Transient error %s retrying")) for _ in range(50))
+    assert gate.filter(_record("Failed to export %s"))  # another kind
+    clock[0] = 301.0
+    again = _record("Transient error %s retrying")
+    assert gate.filter(again)
+    assert "(50 similar messages suppressed by kafkascope)" in str(again.msg)
+
+
+def test_info_records_are_never_held_back():
+    gate = RepeatFilter(interval=300)
+    assert all(gate.filter(_record("exported", logging.INFO)) for _ in range(3))
+
+
+def test_installed_once_on_every_exporter_logger():
+    first = quiet_exporter_logs()
+    assert quiet_exporter_logs() is first
+    for name in EXPORTER_LOGGERS:
+        assert logging.getLogger(name).filters.count(first) == 1
