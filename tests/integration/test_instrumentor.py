@@ -154,3 +154,25 @@ def test_beside_contrib_one_traceparent_and_one_trace(capotel, kafka_broker, top
         [f"send {topic}", f"{topic} send", f"{topic} receive", f"process {topic}"]
     )
     assert len({s.context.trace_id for s in capotel.spans}) == 1
+
+
+def test_uninstrument_restores_confluent_and_aiokafka():
+    import aiokafka
+    import confluent_kafka
+
+    original_consumer, original_producer = confluent_kafka.Consumer, confluent_kafka.Producer
+    instrumentor = KafkascopeInstrumentor()
+    instrumentor.instrument()
+    try:
+        assert issubclass(confluent_kafka.Consumer, original_consumer)
+        assert confluent_kafka.Consumer is not original_consumer
+        assert issubclass(confluent_kafka.Producer, original_producer)
+        assert hasattr(vars(aiokafka.AIOKafkaConsumer)["__anext__"], "__wrapped__")
+        assert hasattr(vars(aiokafka.AIOKafkaProducer)["send"], "__wrapped__")
+    finally:
+        instrumentor.uninstrument()
+    assert confluent_kafka.Consumer is original_consumer
+    assert confluent_kafka.Producer is original_producer
+    for name in ("__anext__", "getone", "getmany", "commit", "stop"):
+        assert not hasattr(vars(aiokafka.AIOKafkaConsumer)[name], "__wrapped__")
+    assert not hasattr(vars(aiokafka.AIOKafkaProducer)["send"], "__wrapped__")

@@ -131,3 +131,35 @@ def test_disabled_instrumentation_creates_no_kafkascope_spans(kafka_broker: Kafk
         OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="kafka,kafkascope",
     )
     assert _spans(sent) == []
+
+
+@pytest.mark.parametrize(
+    ("app", "service", "consume_mode"),
+    [
+        ("plain_confluent.py", "ledger", "poll"),
+        ("plain_confluent.py", "ledger", "consume"),
+        ("plain_aiokafka.py", "shipping", "iterate"),
+    ],
+)
+def test_other_clients_unmodified_are_traced_from_send_to_loop_body(
+    kafka_broker: KafkaBroker, app: str, service: str, consume_mode: str
+):
+    topic = kafka_broker.create_topic(f"zero-{service}-{uuid.uuid4().hex[:8]}")
+    sent = _spans(_run("orders", app, kafka_broker.bootstrap_servers, topic, "2", "produce"))
+    objects = _run(service, app, kafka_broker.bootstrap_servers, topic, "2", consume_mode)
+    sends = {s["context"]["span_id"]: s for s in sent if s["name"] == f"send {topic}"}
+    assert len(sends) == 2
+    processed = [s for s in _spans(objects) if s["name"] == f"process {topic}"]
+    if consume_mode == "consume":  # a batch fetch: one span linking every message
+        assert {link["context"]["span_id"] for p in processed for link in p["links"]} == set(sends)
+    else:
+        assert len(processed) == 2
+        for process in processed:
+            send = sends[process["parent_id"]]
+            assert process["context"]["trace_id"] == send["context"]["trace_id"]
+            assert process["resource"]["attributes"]["service.name"] == service
+            assert process["attributes"]["messaging.consumer.group.name"] == service
+    lines = [entry for entry in _logs(objects) if " at offset " in entry["body"]]
+    assert len(lines) == 2
+    span_ids = {p["context"]["span_id"] for p in processed}
+    assert all(line["span_id"] in span_ids for line in lines)
