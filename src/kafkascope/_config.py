@@ -10,37 +10,29 @@ import signal
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal
-from urllib.parse import urlparse
+from typing import Final
 
 from opentelemetry import _logs, trace
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
-    ConsoleLogRecordExporter,
     LogRecordExporter,
 )
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
-    ConsoleMetricExporter,
-    MetricExporter,
     MetricReader,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from kafkascope import _internal, _settings
+from kafkascope import _exporters, _internal, _settings
 from kafkascope._exporter_logs import quiet_exporter_logs
+from kafkascope._exporters import Protocol
 from kafkascope._logs import instrument_logging
 from kafkascope._settings import KeyHook, ParentPolicy
-
-Protocol = Literal["grpc", "http/protobuf"]
-_PROTOCOLS: Final = ("grpc", "http/protobuf")
-_EXPORTERS: Final = ("otlp", "console", "none")
-_HTTP_PATHS: Final = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
 
 
 @dataclass
@@ -97,132 +89,6 @@ class Telemetry:
 
 _configured: Telemetry | None = None
 _configure_lock = threading.Lock()
-
-
-def _check_endpoint(value: str, setting: str) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ValueError(f"{setting}={value!r} is not an http:// or https:// URL with a host")
-    try:
-        parsed.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise ValueError(f"{setting}={value!r} has an invalid port") from exc
-    return value.rstrip("/")
-
-
-def _choice(value: str, allowed: tuple[str, ...], setting: str) -> str:
-    if value not in allowed:
-        raise ValueError(f"{setting}={value!r} is not one of {', '.join(allowed)}")
-    return value
-
-
-@dataclass(frozen=True)
-class _Plan:
-    protocol: str
-    endpoint: str | None
-    traces: str
-    metrics: str
-    logs: str
-    interval_ms: int | None
-
-
-def _plan(
-    env: Mapping[str, str],
-    endpoint: str | None,
-    protocol: str | None,
-    traces: bool,
-    metrics_on: bool,
-    logs: bool,
-    export_interval_ms: int | None,
-) -> _Plan:
-    if endpoint is not None:
-        if not isinstance(endpoint, str):
-            raise TypeError(f"endpoint must be a URL string, got {endpoint!r}")
-        endpoint = _check_endpoint(endpoint, "endpoint")
-    elif env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        _check_endpoint(env["OTEL_EXPORTER_OTLP_ENDPOINT"], "OTEL_EXPORTER_OTLP_ENDPOINT")
-    for kind in ("TRACES", "METRICS", "LOGS"):
-        name = f"OTEL_EXPORTER_OTLP_{kind}_ENDPOINT"
-        if env.get(name):
-            _check_endpoint(env[name], name)
-    if protocol is not None:
-        chosen = _choice(protocol, _PROTOCOLS, "protocol")
-    else:
-        chosen = _choice(
-            env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").strip() or "grpc",
-            _PROTOCOLS,
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-        )
-    if export_interval_ms is not None and (
-        not isinstance(export_interval_ms, int) or export_interval_ms <= 0
-    ):
-        raise ValueError(f"export_interval_ms={export_interval_ms!r} must be a positive int")
-
-    def exporter(signal: str, enabled: bool) -> str:
-        name = f"OTEL_{signal.upper()}_EXPORTER"
-        raw = env.get(name, "otlp").strip().lower() or "otlp"
-        chosen_exporter = _choice(raw, _EXPORTERS, name)
-        return chosen_exporter if enabled else "none"
-
-    return _Plan(
-        chosen,
-        endpoint,
-        exporter("traces", traces),
-        exporter("metrics", metrics_on),
-        exporter("logs", logs),
-        export_interval_ms,
-    )
-
-
-def _endpoint(plan: _Plan, signal: str) -> str | None:
-    # None lets the exporter read OTEL_EXPORTER_OTLP_*ENDPOINT itself.
-    if plan.endpoint is None:
-        return None
-    if plan.protocol == "grpc":
-        return plan.endpoint
-    return plan.endpoint + _HTTP_PATHS[signal]
-
-
-def _span_exporter(plan: _Plan) -> SpanExporter:
-    if plan.traces == "console":
-        return ConsoleSpanExporter()
-    if plan.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        return OTLPSpanExporter(endpoint=_endpoint(plan, "traces"))
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-        OTLPSpanExporter as HttpSpanExporter,
-    )
-
-    return HttpSpanExporter(endpoint=_endpoint(plan, "traces"))
-
-
-def _metric_exporter(plan: _Plan) -> MetricExporter:
-    if plan.metrics == "console":
-        return ConsoleMetricExporter()
-    if plan.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-        return OTLPMetricExporter(endpoint=_endpoint(plan, "metrics"))
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-        OTLPMetricExporter as HttpMetricExporter,
-    )
-
-    return HttpMetricExporter(endpoint=_endpoint(plan, "metrics"))
-
-
-def _log_exporter(plan: _Plan) -> LogRecordExporter:
-    if plan.logs == "console":
-        return ConsoleLogRecordExporter()
-    if plan.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-
-        return OTLPLogExporter(endpoint=_endpoint(plan, "logs"))
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import (
-        OTLPLogExporter as HttpLogExporter,
-    )
-
-    return HttpLogExporter(endpoint=_endpoint(plan, "logs"))
 
 
 def configure(
@@ -291,7 +157,9 @@ def configure(
     env = os.environ
     if service_name is not None and (not isinstance(service_name, str) or not service_name):
         raise TypeError(f"service_name must be a non-empty str, got {service_name!r}")
-    plan = _plan(env, endpoint, protocol, traces, metrics, logs, export_interval_ms)
+    plan = _exporters.plan_exporters(
+        env, endpoint, protocol, traces, metrics, logs, export_interval_ms
+    )
     base = _settings.Settings.from_env(env)
     changes: dict[str, object] = {
         "parent": _settings.check_parent(parent) if parent is not None else base.parent,
@@ -318,13 +186,13 @@ def configure(
         if span_exporter is not None:
             tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
         elif plan.traces != "none":
-            tracer_provider.add_span_processor(BatchSpanProcessor(_span_exporter(plan)))
+            tracer_provider.add_span_processor(BatchSpanProcessor(_exporters.span_exporter(plan)))
 
         readers: list[MetricReader] = list(metric_readers)
         if plan.metrics != "none":
             readers.append(
                 PeriodicExportingMetricReader(
-                    _metric_exporter(plan), export_interval_millis=plan.interval_ms
+                    _exporters.metric_exporter(plan), export_interval_millis=plan.interval_ms
                 )
             )
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
@@ -334,7 +202,7 @@ def configure(
             logger_provider = LoggerProvider(resource=resource)
             exporter = log_exporter
             if exporter is None and plan.logs != "none":
-                exporter = _log_exporter(plan)
+                exporter = _exporters.log_exporter(plan)
             if exporter is not None:
                 logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
 
