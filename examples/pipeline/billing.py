@@ -6,7 +6,7 @@ order's trace continues here. A declined order fails its process span (ERROR, ``
 and goes to ``{prefix}orders.dlq`` through ``kafkascope.dead_letter``, whose send span links to
 that span.
 
-The batch span records no metrics of its own (a no-op meter provider): the per-order spans
+The batch span records no metrics of its own (``metrics=False``): the per-order spans
 count every message and time every charge, so counts and histograms match messages.
 
     python -m examples.pipeline.billing --bootstrap HOST:PORT [--prefix P] [--outcomes FILE]
@@ -22,7 +22,6 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from opentelemetry import trace
-from opentelemetry.metrics import NoOpMeterProvider
 
 import kafkascope
 from examples.pipeline.service import (
@@ -78,9 +77,7 @@ def batch_handler(
             log.info("charged order %s: %.2f", order["order_id"], order["amount"])
         outcomes.write(order_id=order["order_id"], status="charged")
 
-    @kafkascope.traced_batch_handler(
-        group=group, server=bootstrap, meter_provider=NoOpMeterProvider()
-    )
+    @kafkascope.traced_batch_handler(group=group, server=bootstrap, metrics=False)
     def handle(batch: dict[Any, list[Any]]) -> None:
         for records in batch.values():
             for record in records:

@@ -9,10 +9,10 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
 from opentelemetry import trace
-from opentelemetry.metrics import MeterProvider
+from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import Span, TracerProvider
 
-from kafkascope._settings import ParentPolicy
+from kafkascope._settings import ParentPolicy, check_bool
 from kafkascope._spans import ProcessOptions, ProcessScope
 
 P = ParamSpec("P")
@@ -159,6 +159,7 @@ def traced_batch_handler(
     *,
     group: str | None = None,
     server: str | None = None,
+    metrics: bool = True,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
@@ -168,6 +169,7 @@ def traced_batch_handler(
     *,
     group: str | None = None,
     server: str | None = None,
+    metrics: bool = True,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
@@ -181,12 +183,12 @@ def traced_batch_handler(
     Args:
         group: the consumer group.
         server: ``"host:port"`` of the broker.
+        metrics: record the messaging metrics for the batch; pass False when each message is
+            also handled in its own :func:`process_span`, so no message is counted twice.
         tracer_provider: default, the global one.
         meter_provider: default, the global one.
     """
-    options = ProcessOptions(
-        group=group, server=server, tracer_provider=tracer_provider, meter_provider=meter_provider
-    )
+    options = _batch_options(group, server, metrics, tracer_provider, meter_provider)
 
     def start(args: tuple[Any, ...]) -> ProcessScope | None:
         return options.begin_batch(_batch_from(args))
@@ -269,11 +271,24 @@ def process_batch_span(
     *,
     group: str | None = None,
     server: str | None = None,
+    metrics: bool = True,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> ProcessSpan:
     """The process span of a batch as a context manager; see :func:`traced_batch_handler`."""
-    options = ProcessOptions(
+    options = _batch_options(group, server, metrics, tracer_provider, meter_provider)
+    return ProcessSpan(options, records, batch=True)
+
+
+def _batch_options(
+    group: str | None,
+    server: str | None,
+    metrics: bool,
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None,
+) -> ProcessOptions:
+    if not check_bool(metrics, "metrics"):
+        meter_provider = NoOpMeterProvider()
+    return ProcessOptions(
         group=group, server=server, tracer_provider=tracer_provider, meter_provider=meter_provider
     )
-    return ProcessSpan(options, records, batch=True)

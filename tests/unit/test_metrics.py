@@ -101,3 +101,21 @@ def test_time_in_queue_is_skipped_without_a_timestamp(capotel, timestamp):
         pass
     assert sc.TIME_IN_QUEUE not in capotel.span("process orders").attributes
     assert all(p.name != sc.TIME_IN_QUEUE for p in capotel.metrics())
+
+
+def test_batch_handler_without_metrics_leaves_counting_to_the_per_message_spans(capotel):
+    @traced_batch_handler(metrics=False)
+    def handle(batch):
+        for record in batch:
+            with process_span(record):
+                pass
+
+    handle([make_record("orders", offset=i) for i in range(3)])
+    assert capotel.metric(sc.METRIC_CLIENT_CONSUMED_MESSAGES, PROCESS).value == 3
+    assert capotel.metric(sc.METRIC_PROCESS_DURATION, PROCESS).count == 3
+    assert len(capotel.spans_named("process orders")) == 4
+
+
+def test_metrics_option_must_be_a_bool():
+    with pytest.raises(TypeError, match="metrics"):
+        traced_batch_handler(metrics="no")  # type: ignore[call-overload]
