@@ -24,6 +24,16 @@ Describe = Callable[[Any], tuple[str | None, str | None]]
 """``consumer -> (group, "host:port")`` for one client."""
 
 
+def description(group: object, servers: object) -> tuple[str | None, str | None]:
+    """``(group, "host:port,...")`` from a client's raw settings, dropping what is not text."""
+    if isinstance(servers, list | tuple):
+        servers = ",".join(str(s) for s in servers)
+    return (
+        group if isinstance(group, str) else None,
+        servers if isinstance(servers, str) else None,
+    )
+
+
 class ConsumerState:
     """The open process span of one consumer between two calls into it."""
 

@@ -14,7 +14,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwr
 from wrapt import wrap_function_wrapper
 
 from kafkascope import _internal
-from kafkascope._consumer_tracker import ConsumerTracker
+from kafkascope._consumer_tracker import ConsumerTracker, description
 from kafkascope._producer_aiokafka import TracedAIOKafkaProducer
 
 CONSUMER_METHODS: Final = {
@@ -38,13 +38,9 @@ class _Unwrapped:
 
 def describe(consumer: Any) -> tuple[str | None, str | None]:
     """Group and bootstrap servers of an ``AIOKafkaConsumer``."""
-    group = getattr(consumer, "_group_id", None)
-    servers = getattr(getattr(consumer, "_client", None), "_bootstrap_servers", None)
-    if isinstance(servers, list | tuple):
-        servers = ",".join(str(s) for s in servers)
-    return (
-        group if isinstance(group, str) else None,
-        servers if isinstance(servers, str) else None,
+    return description(
+        getattr(consumer, "_group_id", None),
+        getattr(getattr(consumer, "_client", None), "_bootstrap_servers", None),
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from kafkascope._consumer_tracker import ConsumerTracker
+from kafkascope._consumer_tracker import ConsumerTracker, description
 from kafkascope._producer_confluent import TracedConfluentProducer
 
 _originals: dict[str, type] = {}
@@ -79,10 +79,8 @@ def instrument(tracker: ConsumerTracker) -> None:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             config = _config(args, kwargs)
-            group, servers = config.get("group.id"), config.get("bootstrap.servers")
-            self._kafkascope_described = (
-                group if isinstance(group, str) else None,
-                servers if isinstance(servers, str) else None,
+            self._kafkascope_described = description(
+                config.get("group.id"), config.get("bootstrap.servers")
             )
 
         def _traced(self, call: Any, single: bool | None, *args: Any, **kwargs: Any) -> Any:

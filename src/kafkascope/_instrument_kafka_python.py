@@ -10,7 +10,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwr
 from wrapt import wrap_function_wrapper
 
 from kafkascope import _internal
-from kafkascope._consumer_tracker import ConsumerTracker
+from kafkascope._consumer_tracker import ConsumerTracker, description
 from kafkascope._producer import TracedProducer
 
 CONSUMER_METHODS: Final = {"__next__": True, "poll": False, "commit": None, "close": None}
@@ -32,14 +32,7 @@ def describe(consumer: Any) -> tuple[str | None, str | None]:
     config = getattr(consumer, "config", None)
     if not isinstance(config, dict):
         return None, None
-    group = config.get("group_id")
-    servers = config.get("bootstrap_servers")
-    if isinstance(servers, list | tuple):
-        servers = ",".join(str(s) for s in servers)
-    return (
-        group if isinstance(group, str) else None,
-        servers if isinstance(servers, str) else None,
-    )
+    return description(config.get("group_id"), config.get("bootstrap_servers"))
 
 
 def instrument(tracker: ConsumerTracker) -> None:

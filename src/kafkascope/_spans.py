@@ -186,6 +186,7 @@ class ProcessScope:
         "_start_ms",
         "_token",
         "_topic",
+        "_waited",
         "batch",
         "span",
     )
@@ -202,6 +203,7 @@ class ProcessScope:
         self._start = 0.0
         self._topic: str | None = None
         self._start_ms = 0.0
+        self._waited: float | None = None
 
     def enter(self) -> Span:
         """Start the span and make it current."""
@@ -257,7 +259,7 @@ class ProcessScope:
                 attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key
             if record.tombstone:
                 attrs[sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE] = True
-            waited = _time_in_queue(record, self._start_ms)
+            waited = self._waited = _time_in_queue(record, self._start_ms)
             if waited is not None:
                 attrs[sc.TIME_IN_QUEUE] = waited
                 attrs[sc.TIMESTAMP_TYPE] = _timestamp_type(record)
@@ -337,7 +339,8 @@ class ProcessScope:
         instruments.process_duration.record(time.perf_counter() - self._start, attrs)
         instruments.consumed_messages.add(len(self._records), key, attrs)
         for record in self._records:
-            waited = _time_in_queue(record, self._start_ms)
+            # A single record's wait was computed for its span attribute already.
+            waited = _time_in_queue(record, self._start_ms) if self.batch else self._waited
             if waited is not None:
                 _, tiq_attrs = instruments.attributes(
                     sc.OPERATION_PROCESS,
