@@ -14,6 +14,7 @@ from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
+from kafkascope import _internal
 from kafkascope._consumer_tracker import ConsumerTracker, description
 from kafkascope._producer_confluent import TracedConfluentProducer
 
@@ -58,30 +59,38 @@ def instrument(tracker: ConsumerTracker) -> None:
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            config = _config(args, kwargs)
-            servers = config.get("bootstrap.servers")
-            self._kafkascope = TracedConfluentProducer(
-                _ProduceOf(self),
-                server=servers.split(",")[0] if isinstance(servers, str) and servers else None,
-                on_delivery=config.get("on_delivery"),
-                tracer_provider=tracker.tracer_provider,
-                meter_provider=tracker.meter_provider,
-            )
+            self._kafkascope: TracedConfluentProducer | None = None
+            try:
+                config = _config(args, kwargs)
+                servers = config.get("bootstrap.servers")
+                self._kafkascope = TracedConfluentProducer(
+                    _ProduceOf(self),
+                    server=servers.split(",")[0] if isinstance(servers, str) and servers else None,
+                    on_delivery=config.get("on_delivery"),
+                    tracer_provider=tracker.tracer_provider,
+                    meter_provider=tracker.meter_provider,
+                )
+            except Exception as exc:
+                _internal.report("instrumented confluent-kafka producer", exc)
 
         def produce(self, *args: Any, **kwargs: Any) -> Any:
-            if not is_instrumentation_enabled():
+            traced = self._kafkascope
+            if traced is None or not is_instrumentation_enabled():
                 return super().produce(*args, **kwargs)
-            return self._kafkascope.produce(*args, **kwargs)
+            return traced.produce(*args, **kwargs)
 
     class Consumer(consumer_type):  # type: ignore[misc]
         """confluent_kafka.Consumer, traced by kafkascope."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            config = _config(args, kwargs)
-            self._kafkascope_described = description(
-                config.get("group.id"), config.get("bootstrap.servers")
-            )
+            try:
+                config = _config(args, kwargs)
+                self._kafkascope_described = description(
+                    config.get("group.id"), config.get("bootstrap.servers")
+                )
+            except Exception as exc:
+                _internal.report("instrumented confluent-kafka consumer", exc)
 
         def _traced(self, call: Any, single: bool | None, *args: Any, **kwargs: Any) -> Any:
             state = tracker.enter_call(self, single is not None, _describe)

@@ -35,33 +35,41 @@ _CLIENTS: Final[dict[str, ModuleType]] = {
 
 
 class KafkascopeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Instruments kafka-python, aiokafka and confluent-kafka; undone by ``uninstrument()``."""
+    """Instruments kafka-python, aiokafka and confluent-kafka; undone by ``uninstrument()``.
 
-    def __init__(self) -> None:
-        self._tracker = ConsumerTracker(None, None)
-        self._clients: list[ModuleType] = []
-        self._log_handlers: list[logging.Handler] = []
+    ``BaseInstrumentor`` hands out one instance per class, and Python runs ``__init__`` on it
+    at every ``KafkascopeInstrumentor()`` call, so the state lives in ``_instrument`` alone: a
+    later ``KafkascopeInstrumentor().uninstrument()`` undoes what an earlier call did.
+    """
+
+    _tracker: ConsumerTracker | None = None
+    _clients: tuple[ModuleType, ...] = ()
+    _log_handlers: tuple[logging.Handler, ...] = ()
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The client versions this instrumentor requires (the others are optional)."""
         return (_KAFKA_PYTHON,)
 
     def _instrument(self, **kwargs: Any) -> None:
-        self._tracker = ConsumerTracker(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+        tracker = ConsumerTracker(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+        self._tracker = tracker
         # opentelemetry-instrument's logging handler (if logs are on) gets the messaging fields.
-        self._log_handlers = correlate_otel_log_handlers()
-        self._clients = []
+        self._log_handlers = tuple(correlate_otel_log_handlers())
+        clients = []
         for package, client in _CLIENTS.items():
             if importlib.util.find_spec(package) is not None:
-                client.instrument(self._tracker)
-                self._clients.append(client)
+                client.instrument(tracker)
+                clients.append(client)
+        self._clients = tuple(clients)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for client in self._clients:
             client.uninstrument()
-        self._clients = []
-        self._tracker.end_all()
+        self._clients = ()
+        if self._tracker is not None:
+            self._tracker.end_all()
+            self._tracker = None
         for handler in self._log_handlers:
             for found in [f for f in handler.filters if isinstance(f, MessageLogFilter)]:
                 handler.removeFilter(found)
-        self._log_handlers = []
+        self._log_handlers = ()
