@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer
 
 from devstack._process import CACHE_DIR, ManagedProcess, ServerError, free_port, port_open
 
@@ -122,6 +122,66 @@ def _new_cluster_id() -> str:
         text = base64.urlsafe_b64encode(os.urandom(16)).decode("ascii").rstrip("=")
         if not text.startswith("-"):
             return text
+
+
+def create_topics(
+    bootstrap_servers: str,
+    topics: Mapping[str, int],
+    *,
+    configs: Mapping[str, str] | None = None,
+    timeout: float = 30,
+) -> None:
+    """Create ``topics`` (name -> partitions) and return once a consumer would see them.
+
+    Visible means: the admin client's describe shows a leader for every partition, *and* a
+    plain client's metadata request (what a subscribing consumer's group leader assigns from)
+    lists exactly the expected partitions. Raises :class:`ServerError` after ``timeout``.
+    """
+    specs: dict[str, Any] = {}
+    for name, partitions in topics.items():
+        spec: dict[str, Any] = {"num_partitions": partitions, "replication_factor": 1}
+        if configs:
+            spec["configs"] = dict(configs)
+        specs[name] = spec
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers,
+        client_id="devstack-admin",
+        request_timeout_ms=10_000,
+        bootstrap_timeout_ms=10_000,
+    )
+    try:
+        admin.create_topics(specs, timeout_ms=int(timeout * 1000))
+        admin.wait_for_topics(list(topics), timeout_ms=int(timeout * 1000))
+    finally:
+        admin.close()
+    wait_for_partitions(bootstrap_servers, topics, timeout=timeout)
+
+
+def wait_for_partitions(
+    bootstrap_servers: str, topics: Mapping[str, int], *, timeout: float = 30
+) -> None:
+    """Wait until a fresh client's metadata lists ``partitions`` partitions of each topic."""
+    probe = KafkaConsumer(bootstrap_servers=bootstrap_servers, client_id="devstack-metadata")
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            probe.topics()  # a fresh metadata request for every topic, like a group leader's
+            seen = {name: probe.partitions_for_topic(name) or set() for name in topics}
+            missing = {
+                name: sorted(seen[name])
+                for name, count in topics.items()
+                if seen[name] != set(range(count))
+            }
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise ServerError(
+                    f"topics not visible with all their partitions within {timeout:.0f}s: "
+                    f"{missing} (wanted {dict(topics)})"
+                )
+            time.sleep(0.1)
+    finally:
+        probe.close()
 
 
 class KafkaBroker:
@@ -281,16 +341,8 @@ class KafkaBroker:
         configs: Mapping[str, str] | None = None,
         timeout: float = 30,
     ) -> str:
-        """Create ``name`` and wait until its metadata shows a leader for every partition."""
-        spec: dict[str, Any] = {"num_partitions": partitions, "replication_factor": 1}
-        if configs:
-            spec["configs"] = dict(configs)
-        admin = self.admin()
-        try:
-            admin.create_topics({name: spec}, timeout_ms=int(timeout * 1000))
-            admin.wait_for_topics([name], timeout_ms=int(timeout * 1000))
-        finally:
-            admin.close()
+        """Create ``name`` and wait until a client's metadata shows every partition led."""
+        create_topics(self.bootstrap_servers, {name: partitions}, configs=configs, timeout=timeout)
         return name
 
     # -- internals -------------------------------------------------------------------------
@@ -312,7 +364,10 @@ class KafkaBroker:
             "log.dirs": str(self.data_dir),
             "num.partitions": "1",
             "default.replication.factor": "1",
-            "auto.create.topics.enable": "true",
+            # Every topic is created with its partition count before anything subscribes to it
+            # (create_topics). With auto-creation on, a consumer's metadata request for a topic
+            # not created yet makes a one-partition topic behind the test's back.
+            "auto.create.topics.enable": "false",
             "offsets.topic.replication.factor": "1",
             # One partition instead of 50: the first group join waits for __consumer_offsets to
             # be created and led (NOT_COORDINATOR meanwhile); on one broker 50 only cost time.

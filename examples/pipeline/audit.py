@@ -52,7 +52,14 @@ def main() -> None:
                 outcomes.flush()
                 if stopping:
                     break
-            if not said_ready and consumer.assignment():
+            # Ready once every partition of both topics is ours, not merely some of them.
+            wanted = {
+                (topic, partition)
+                for topic in (enriched, dead_letters)
+                for partition in consumer.partitions_for_topic(topic) or ()
+            }
+            held = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+            if not said_ready and len(wanted) == 4 and wanted <= held:
                 print("audit ready", flush=True)
                 said_ready = True
     consumer.close()

@@ -24,6 +24,7 @@ from examples.pipeline.service import (
     Topics,
     arguments,
     group_id,
+    holds_all_partitions,
     log_to_stderr,
     ready,
 )
@@ -64,7 +65,7 @@ def main() -> int:
     try:
         while not stop:
             batch: dict[Any, list[Any]] = consumer.poll(timeout_ms=200)
-            if not said_ready and consumer.assignment():
+            if not said_ready and holds_all_partitions(consumer):
                 ready(SERVICE)
                 said_ready = True
             for records in batch.values():

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from devstack._process import ManagedProcess, ServerError
+from devstack.kafka import create_topics
 from devstack.stack import Endpoints
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
 
 from examples.pipeline.service import Topics
 
@@ -59,7 +58,8 @@ class Pipeline:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self, *, timeout: float = 60.0) -> Pipeline:
-        """Create the topics, start the consumers, and return once each has its partitions."""
+        """Create the topics, start the consumers, and return once each has all the partitions
+        of its topics (each service is its group's only member)."""
         self.create_topics()
         for name in CONSUMERS:
             self.processes[name] = self._launch(name)
@@ -88,16 +88,10 @@ class Pipeline:
 
     def create_topics(self) -> None:
         """The pipeline's topics: three partitions for orders and enriched orders, one DLQ."""
-        admin = KafkaAdminClient(bootstrap_servers=self.endpoints.bootstrap_servers)
-        try:
-            wanted = {self.topics.orders: 3, self.topics.enriched: 3, self.topics.dead_letter: 1}
-            admin.create_topics(
-                [NewTopic(name, partitions, 1) for name, partitions in wanted.items()],
-                timeout_ms=30_000,
-            )
-            admin.wait_for_topics(list(wanted), timeout_ms=30_000)
-        finally:
-            admin.close()
+        create_topics(
+            self.endpoints.bootstrap_servers,
+            {self.topics.orders: 3, self.topics.enriched: 3, self.topics.dead_letter: 1},
+        )
 
     def _argv(self, name: str) -> list[str]:
         if name == "audit":

@@ -126,6 +126,20 @@ class Outcomes:
             self._file.close()
 
 
+def holds_all_partitions(consumer: Any) -> bool:
+    """Whether a kafka-python consumer is assigned every partition of every topic it subscribed
+    to: what "ready" means for a group's only member. A non-empty assignment is not enough: a
+    member that joined before one of its topics reached its metadata holds only the others."""
+    assigned = consumer.assignment()
+    if not assigned:
+        return False
+    for topic in consumer.subscription() or ():
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions or any((topic, p) not in assigned for p in partitions):
+            return False
+    return True
+
+
 def ready(service: str) -> None:
     """Tell the launcher this service's consumer has its partitions (a line on stdout)."""
     print(f"{service} ready", flush=True)

@@ -109,3 +109,77 @@ def test_restart_keeps_port_and_data_and_stop_ends_the_process(tmp_path: Path) -
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert not port_open(port)
+
+
+def _poll_until_all_assigned(consumer: KafkaConsumer, timeout: float) -> float:
+    """Poll until ``consumer`` holds every partition of its topics; seconds it took."""
+    from examples.pipeline.service import holds_all_partitions
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        consumer.poll(timeout_ms=100)
+        if holds_all_partitions(consumer):
+            return time.monotonic() - started
+    pytest.fail(
+        f"not assigned every partition within {timeout:.0f}s: holds {sorted(consumer.assignment())}"
+    )
+
+
+def test_a_topic_created_after_the_subscription_is_assigned_within_seconds(
+    kafka_broker: KafkaBroker,
+) -> None:
+    from examples.pipeline.service import CONSUMER_OPTIONS
+
+    name = f"late-{uuid.uuid4().hex[:10]}"
+    consumer = KafkaConsumer(
+        name,
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        group_id=f"g-{uuid.uuid4().hex[:8]}",
+        **CONSUMER_OPTIONS,
+    )
+    try:
+        for _ in range(10):  # joined its group without the topic: nothing to hold yet
+            consumer.poll(timeout_ms=100)
+        assert consumer.assignment() == set()
+        kafka_broker.create_topic(name, partitions=3)
+        took = _poll_until_all_assigned(consumer, timeout=10)
+        held = {tp.partition for tp in consumer.assignment()}
+    finally:
+        consumer.close()
+    assert held == {0, 1, 2}
+    assert took < 10
+
+
+def test_the_broker_does_not_create_topics_behind_a_subscription(
+    kafka_broker: KafkaBroker,
+) -> None:
+    name = f"never-created-{uuid.uuid4().hex[:10]}"
+    consumer = KafkaConsumer(
+        name, bootstrap_servers=kafka_broker.bootstrap_servers, group_id=f"g-{uuid.uuid4().hex[:8]}"
+    )
+    try:
+        for _ in range(10):
+            consumer.poll(timeout_ms=100)
+    finally:
+        consumer.close()
+    admin = kafka_broker.admin()
+    try:
+        assert name not in admin.list_topics()
+    finally:
+        admin.close()
+
+
+def test_create_topics_returns_once_a_client_sees_every_partition(
+    kafka_broker: KafkaBroker,
+) -> None:
+    from devstack.kafka import create_topics
+
+    names = {f"vis-{uuid.uuid4().hex[:8]}": n for n in (1, 3, 5)}
+    create_topics(kafka_broker.bootstrap_servers, names)
+    probe = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap_servers)
+    try:
+        probe.topics()
+        seen = {name: probe.partitions_for_topic(name) for name in names}
+    finally:
+        probe.close()
+    assert seen == {name: set(range(n)) for name, n in names.items()}
