@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from devstack.kafka import KafkaBroker
+from devstack.kafka import KafkaBroker, subscribe_once_visible
 from kafka import KafkaConsumer, KafkaProducer
 from opentelemetry.instrumentation.kafka import KafkaInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -45,7 +45,6 @@ def read_all(
 ) -> float:
     """Messages per second for one fresh group reading ``count`` records through ``handle``."""
     consumer = KafkaConsumer(
-        topic,
         bootstrap_servers=broker.bootstrap_servers,
         group_id=f"bench-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
@@ -53,6 +52,7 @@ def read_all(
         consumer_timeout_ms=int(timeout * 1000),
         max_poll_records=500,
     )
+    subscribe_once_visible(consumer, topic)
     seen = 0
     started = 0.0
     try:

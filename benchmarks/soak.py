@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devstack.kafka import KafkaBroker
+from devstack.kafka import KafkaBroker, subscribe_once_visible
 from kafka import KafkaConsumer, KafkaProducer
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -99,13 +99,13 @@ def consume(bootstrap: str, topic: str, count: int, *, instrumented: bool) -> So
         else body
     )
     consumer = KafkaConsumer(
-        topic,
         bootstrap_servers=bootstrap,
         group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_poll_records=1000,
     )
+    subscribe_once_visible(consumer, topic)
     start_rss = rss_mb()
     started = 0.0
     seen = 0

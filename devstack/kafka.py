@@ -184,6 +184,25 @@ def wait_for_partitions(
         probe.close()
 
 
+def subscribe_once_visible(
+    consumer: Any, *topics: str, listener: Any = None, timeout: float = 30.0
+) -> None:
+    """Subscribe a kafka-python consumer to ``topics`` once its own metadata lists them.
+
+    A group's assignment is computed from the leader's metadata when it joins. A member that
+    joins before its topics are in that metadata gets no partitions of them ("No partition
+    metadata for topic"), and kafka-python does not always rejoin when the metadata arrives:
+    a pipeline's first run could hang there. Reading the partitions first (one metadata
+    request for all topics) makes the first assignment complete.
+    """
+    deadline = time.monotonic() + timeout
+    while not all(consumer.partitions_for_topic(topic) for topic in topics):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics {topics} not in the broker's metadata after {timeout}s")
+        time.sleep(0.1)
+    consumer.subscribe(list(topics), listener=listener)
+
+
 class KafkaBroker:
     """One Kafka 4.x process acting as broker and KRaft controller, on 127.0.0.1.
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from devstack.kafka import KafkaBroker
+from devstack.kafka import KafkaBroker, subscribe_once_visible
 from kafka import KafkaConsumer, KafkaProducer
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -53,11 +53,13 @@ def run(broker: KafkaBroker) -> int:
         log.info("charged %s for %.2f", payload["order_id"], payload["amount"])
 
     consumer = KafkaConsumer(
-        topic,
         bootstrap_servers=broker.bootstrap_servers,
         group_id="billing",
         auto_offset_reset="earliest",
     )
+    # Subscribe once the consumer's own metadata has the topic: a group member that joins
+    # before that is assigned none of its partitions.
+    subscribe_once_visible(consumer, topic)
     handled = 0
     deadline = time.monotonic() + 30
     try:

@@ -9,6 +9,7 @@ import json
 import logging
 import signal
 import sys
+import time
 
 from kafka import KafkaConsumer
 
@@ -23,8 +24,6 @@ def main() -> None:
     logging.getLogger("kafka").setLevel(logging.WARNING)
     enriched, dead_letters = f"{prefix}orders.enriched", f"{prefix}orders.dlq"
     consumer = KafkaConsumer(
-        enriched,
-        dead_letters,
         bootstrap_servers=bootstrap,
         group_id=f"{prefix}audit",
         auto_offset_reset="earliest",
@@ -33,6 +32,13 @@ def main() -> None:
         heartbeat_interval_ms=1000,
         consumer_timeout_ms=200,
     )
+    # Subscribe once this consumer's own metadata lists both topics: a group member that joins
+    # before that is assigned none of their partitions (see examples/pipeline/service.py).
+    while not (
+        consumer.partitions_for_topic(enriched) and consumer.partitions_for_topic(dead_letters)
+    ):
+        time.sleep(0.1)
+    consumer.subscribe([enriched, dead_letters])
     said_ready = False
     with open(outcomes_path, "a", encoding="utf-8") as outcomes:
         while not stopping:

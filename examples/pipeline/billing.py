@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from devstack.kafka import subscribe_once_visible
 from kafka import KafkaConsumer, KafkaProducer
 from opentelemetry import trace
 
@@ -100,12 +101,12 @@ def main() -> int:
     outcomes = Outcomes(args.outcomes)
     group = group_id(args.prefix, SERVICE)
     consumer = KafkaConsumer(
-        topics.enriched,
         bootstrap_servers=args.bootstrap,
         group_id=group,
         **CONSUMER_OPTIONS,
         max_poll_records=50,
     )
+    subscribe_once_visible(consumer, topics.enriched)
     kafkascope.observe_lag(consumer)
     producer = kafkascope.TracedProducer(
         KafkaProducer(bootstrap_servers=args.bootstrap, acks="all", linger_ms=5)

@@ -13,6 +13,7 @@ import time
 import zlib
 from typing import Any
 
+from devstack.kafka import subscribe_once_visible
 from kafka import KafkaConsumer, KafkaProducer
 from opentelemetry import trace
 
@@ -52,11 +53,11 @@ def main() -> int:
     outcomes = Outcomes(args.outcomes)
     group = group_id(args.prefix, SERVICE)
     consumer = KafkaConsumer(
-        topics.orders,
         bootstrap_servers=args.bootstrap,
         group_id=group,
         **CONSUMER_OPTIONS,
     )
+    subscribe_once_visible(consumer, topics.orders)
     kafkascope.observe_lag(consumer)
     producer = kafkascope.TracedProducer(
         KafkaProducer(bootstrap_servers=args.bootstrap, acks="all", linger_ms=5)

@@ -41,8 +41,10 @@ class PaymentDeclinedError(Exception):
 
 CONSUMER_OPTIONS: dict[str, Any] = {
     "auto_offset_reset": "earliest",
-    # The topics are new: if the first metadata answer misses them, the group gets no
-    # partitions until the next refresh (5 min by default).
+    # A subscribed topic that does not exist yet is asked for again within a fraction of a
+    # second (tests/integration/test_broker.py measures it); what only a periodic refresh
+    # notices (partitions added to a topic, a group leader whose metadata was stale when it
+    # assigned) takes 2 s instead of the default 5 min.
     "metadata_max_age_ms": 2000,
     # A member that vanished without leaving (or a join the broker still counts after the
     # client gave up on it) holds the group's next rebalance until its session expires: 6 s,

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from devstack.kafka import subscribe_once_visible
 from kafka import KafkaConsumer, KafkaProducer
 
 
@@ -17,14 +18,15 @@ def producer(bootstrap_servers: str) -> KafkaProducer:
 
 def consumer(bootstrap_servers: str, topic: str, group: str, **configs: Any) -> KafkaConsumer:
     """A group consumer reading ``topic`` from the beginning."""
-    return KafkaConsumer(
-        topic,
+    found = KafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         **configs,
     )
+    subscribe_once_visible(found, topic)
+    return found
 
 
 def consume(

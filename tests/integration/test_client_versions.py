@@ -41,6 +41,8 @@ def _oldest_venv() -> Path:
 def test_oldest_clients_continue_each_others_traces(kafka_broker):
     python = _oldest_venv()
     prefix = f"oldest-{uuid.uuid4().hex[:8]}-"
+    for sender in ("kafka-python", "confluent", "aiokafka"):  # client_matrix.SENDERS
+        kafka_broker.create_topic(f"{prefix}{sender}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["PYTHONPATH"] = str(REPO / "src")
     done = subprocess.run(
