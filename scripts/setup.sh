@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the test suite need, idempotently and cached:
-#   - a virtual environment in .venv with kafkascope (editable) and its dev extras;
+#   - a virtual environment in .venv with kafkascope (editable) and its dev extras, at the
+#     versions pinned in constraints.txt;
 #   - the Apache Kafka broker jars from Maven Central (scripts/fetch_kafka.sh);
 #   - Prometheus and promtool from Debian's package (scripts/install_prometheus.sh);
 #   - the OpenTelemetry Collector and Jaeger v2, built with Go (scripts/build_collector.sh,
@@ -22,11 +23,12 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
 fi
 stamp=".venv/.kafkascope-deps"
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing kafkascope and its dev dependencies into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,confluent,aiokafka]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt \
+    -e '.[dev,confluent,aiokafka]'
   echo "$want" > "$stamp"
 else
   say "python dependencies up to date"
