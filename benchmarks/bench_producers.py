@@ -1,0 +1,335 @@
+"""Cost per message of kafkascope's traced producers against contrib's, side by side in one run.
+
+Each client's real send is replaced by one that does no I/O (it keeps nothing and returns the
+client's own kind of future, resolved at once, as the broker's acknowledgement would), so what
+is measured is the instrumentation:
+  kafka-python: ``TracedProducer.send`` vs contrib's ``KafkaProducer.send`` wrapper;
+  confluent-kafka: ``TracedConfluentProducer.produce`` plus its delivery report vs contrib's
+  ``ConfluentKafkaInstrumentor.instrument_producer`` proxy;
+  aiokafka: ``TracedAIOKafkaProducer.send`` until its future resolves vs contrib's
+  ``AIOKafkaProducer.send`` wrapper;
+each with all signals (traces + metrics) and tracing only. Records look like production: two
+topics, a distinct key per record, a few headers, partitions chosen by the caller for a third.
+Ratios are of the instrumentation's cost (ns above the uninstrumented send).
+
+Run: .venv/bin/python -m benchmarks.bench_producers [--quick] [--messages N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import time
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+from kafka.future import Future
+from kafka.producer.future import RecordMetadata
+from opentelemetry.instrumentation.confluent_kafka import ConfluentKafkaInstrumentor
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from benchmarks.harness import (
+    Pass,
+    cost_ratio,
+    interleaved,
+    passes,
+    print_table,
+    print_targets,
+    target_line,
+    tracer_provider,
+)
+from kafkascope import TracedAIOKafkaProducer, TracedConfluentProducer, TracedProducer
+
+BARE = "uninstrumented"
+CONTRIB = "contrib"
+FULL = "kafkascope, traces+metrics"
+TRACING = "kafkascope, tracing only"
+Message = tuple[str, bytes, bytes, list[tuple[str, bytes]], int | None]
+
+
+def messages(count: int) -> list[Message]:
+    """(topic, value, key, headers, partition): a distinct key each, a few headers."""
+    out: list[Message] = []
+    for i in range(count):
+        headers = [("content-type", b"application/json"), ("x-request-id", b"req-%08d" % i)]
+        out.append(
+            (
+                "orders" if i % 3 else "payments",
+                b'{"amount": 42.5}',
+                b"customer-%07d" % i,
+                headers,
+                i % 12 if i % 3 == 0 else None,
+            )
+        )
+    return out
+
+
+def fresh(batch: Sequence[Message]) -> list[Message]:
+    """Copies whose header lists can be appended to (contrib injects into the caller's list)."""
+    return [(t, v, k, list(h), p) for t, v, k, h, p in batch]
+
+
+def _metered() -> MeterProvider:
+    return MeterProvider(metric_readers=[InMemoryMetricReader()])
+
+
+# ---------------------------------------------------------------- kafka-python
+class SentFuture(Future):  # type: ignore[misc]
+    """kafka-python's future with the part of ``FutureRecordMetadata`` contrib reads."""
+
+    __slots__ = ("_produce_future",)
+
+    def __init__(self, topic: str, partition: int) -> None:
+        super().__init__()
+        self._produce_future = SimpleNamespace(topic_partition=(topic, partition))
+
+
+class KafkaPythonSend:
+    """``KafkaProducer.send`` without I/O: a real kafka-python future, acknowledged at once."""
+
+    def __init__(self) -> None:
+        self.config = {"bootstrap_servers": ["kafka-1.internal:9092"]}
+
+    def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        headers: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> Future:
+        return SentFuture(topic, partition if partition is not None else 0)
+
+
+def _ack(future: Future, topic: str) -> None:
+    future.success(RecordMetadata(topic, 0, None, 1, 0, None, 1, 1, 0))
+
+
+def kafka_python_variants(batch: Sequence[Message]) -> dict[str, Pass]:
+    """Uninstrumented, contrib's wrapper, kafkascope with all signals and tracing only."""
+    from opentelemetry.instrumentation.kafka.utils import _wrap_send
+
+    raw = KafkaPythonSend()
+    contrib_send = _wrap_send(tracer_provider().get_tracer("contrib"), None)
+    full = TracedProducer(raw, tracer_provider=tracer_provider(), meter_provider=_metered())
+    tracing = TracedProducer(
+        raw, tracer_provider=tracer_provider(), meter_provider=NoOpMeterProvider()
+    )
+
+    def bare(m: Message) -> None:
+        _ack(raw.send(m[0], m[1], key=m[2], headers=m[3], partition=m[4]), m[0])
+
+    def contrib(m: Message) -> None:
+        kwargs = {"key": m[2], "headers": m[3], "partition": m[4]}
+        _ack(contrib_send(raw.send, raw, (m[0], m[1]), kwargs), m[0])
+
+    def traced(producer: TracedProducer) -> Callable[[Message], None]:
+        def send(m: Message) -> None:
+            _ack(producer.send(m[0], m[1], key=m[2], headers=m[3], partition=m[4]), m[0])
+
+        return send
+
+    handles = {BARE: bare, CONTRIB: contrib, FULL: traced(full), TRACING: traced(tracing)}
+    return passes(handles, lambda: fresh(batch))
+
+
+# ---------------------------------------------------------------- confluent-kafka
+class DeliveredMessage:
+    """What a delivery report reads from confluent-kafka's ``Message``."""
+
+    __slots__ = ("_partition",)
+
+    def __init__(self, partition: int) -> None:
+        self._partition = partition
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return 1
+
+
+class ConfluentProduce:
+    """``Producer.produce`` without I/O: the delivery report is served at once, as ``poll()``
+    would serve it."""
+
+    def __init__(self) -> None:
+        self.config = {"bootstrap.servers": "kafka-1.internal:9092"}
+
+    def produce(self, topic: str, value: Any = None, *args: Any, **kwargs: Any) -> None:
+        callback = kwargs.get("on_delivery") or kwargs.get("callback")
+        if callback is not None:
+            partition = kwargs.get("partition", -1)
+            callback(None, DeliveredMessage(partition if partition >= 0 else 0))
+
+
+def confluent_variants(batch: Sequence[Message]) -> dict[str, Pass]:
+    """Uninstrumented, contrib's proxy, kafkascope with all signals and tracing only."""
+    raw = ConfluentProduce()
+    contrib_producer = ConfluentKafkaInstrumentor.instrument_producer(
+        raw,  # type: ignore[arg-type]
+        tracer_provider=tracer_provider(),
+    )
+    full = TracedConfluentProducer(
+        raw,
+        server="kafka-1.internal:9092",
+        tracer_provider=tracer_provider(),
+        meter_provider=_metered(),
+    )
+    tracing = TracedConfluentProducer(
+        raw,
+        server="kafka-1.internal:9092",
+        tracer_provider=tracer_provider(),
+        meter_provider=NoOpMeterProvider(),
+    )
+
+    def delivered(err: Any, msg: Any) -> None:
+        """The application's delivery callback, the same in every variant."""
+
+    def produce_with(target: Any) -> Callable[[Message], None]:
+        def produce(m: Message) -> None:
+            target.produce(
+                m[0],
+                m[1],
+                key=m[2],
+                headers=m[3],
+                partition=m[4] if m[4] is not None else -1,
+                on_delivery=delivered,
+            )
+
+        return produce
+
+    handles = {
+        BARE: produce_with(raw),
+        CONTRIB: produce_with(contrib_producer),
+        FULL: produce_with(full),
+        TRACING: produce_with(tracing),
+    }
+    return passes(handles, lambda: fresh(batch))
+
+
+# ---------------------------------------------------------------- aiokafka
+class AIOKafkaSend:
+    """``AIOKafkaProducer.send`` without I/O: returns a future resolved at once, as the sender
+    task would on the broker's acknowledgement. Has the parts contrib's wrapper reads."""
+
+    def __init__(self) -> None:
+        self.client = SimpleNamespace(
+            _bootstrap_servers=["kafka-1.internal:9092"],
+            _client_id="bench",
+            _wait_on_metadata=self._metadata,
+        )
+        self._key_serializer = None
+        self._value_serializer = None
+
+    async def _metadata(self, topic: str) -> None:
+        return None
+
+    def _partition(self, topic: str, partition: int | None, *args: Any) -> int:
+        return partition if partition is not None else 0
+
+    async def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Any = None,
+    ) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.set_result(SimpleNamespace(topic=topic, partition=partition or 0, offset=1))
+        return future
+
+
+def aiokafka_variants(batch: Sequence[Message]) -> dict[str, Pass]:
+    """Uninstrumented, contrib's wrapper, kafkascope with all signals and tracing only; each
+    pass runs on its own event loop and awaits every send's future."""
+    from opentelemetry.instrumentation.aiokafka.utils import _wrap_send
+
+    raw = AIOKafkaSend()
+    contrib_send = _wrap_send(tracer_provider().get_tracer("contrib"), None)
+    full = TracedAIOKafkaProducer(raw, tracer_provider=tracer_provider(), meter_provider=_metered())
+    tracing = TracedAIOKafkaProducer(
+        raw, tracer_provider=tracer_provider(), meter_provider=NoOpMeterProvider()
+    )
+
+    async def bare(m: Message) -> Any:
+        return await raw.send(m[0], m[1], key=m[2], partition=m[4], headers=m[3])
+
+    async def contrib(m: Message) -> Any:
+        kwargs = {"key": m[2], "partition": m[4], "headers": m[3]}
+        return await contrib_send(raw.send, raw, (m[0], m[1]), kwargs)
+
+    def traced(producer: TracedAIOKafkaProducer) -> Callable[[Message], Any]:
+        async def send(m: Message) -> Any:
+            return await producer.send(m[0], m[1], key=m[2], partition=m[4], headers=m[3])
+
+        return send
+
+    def timed(send: Callable[[Message], Any]) -> Pass:
+        async def run(items: list[Message]) -> float:
+            gc.collect()
+            start = time.perf_counter_ns()
+            for m in items:
+                await (await send(m))
+            return (time.perf_counter_ns() - start) / len(items)
+
+        return lambda: asyncio.run(run(fresh(batch)))
+
+    return {
+        BARE: timed(bare),
+        CONTRIB: timed(contrib),
+        FULL: timed(traced(full)),
+        TRACING: timed(traced(tracing)),
+    }
+
+
+CLIENTS: dict[str, Callable[[Sequence[Message]], dict[str, Pass]]] = {
+    "kafka-python TracedProducer.send": kafka_python_variants,
+    "confluent-kafka TracedConfluentProducer.produce": confluent_variants,
+    "aiokafka TracedAIOKafkaProducer.send": aiokafka_variants,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Measure each client's variants side by side and print the tables and the targets."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="small run (a smoke test)")
+    parser.add_argument("--messages", type=int, default=None, help="messages per pass")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved passes per variant")
+    args = parser.parse_args(argv)
+    count = args.messages or (1_000 if args.quick else 5_000)
+    rounds = args.rounds or (3 if args.quick else 9)
+    batch = messages(count)
+    lines = []
+    for client, variants in CLIENTS.items():
+        medians = interleaved(variants(batch), rounds)
+        print_table(
+            f"{client}: CPU cost per message, {count} sends, median of {rounds} interleaved rounds",
+            medians,
+            BARE,
+        )
+        print()
+        lines.append(
+            target_line(
+                f"{client.split()[0]}: all signals / contrib's send wrapper",
+                cost_ratio(medians, FULL, CONTRIB, BARE),
+                1.2,
+            )
+        )
+        label = f"{client.split()[0]}: tracing only / contrib's send wrapper"
+        lines.append(
+            f"  {label:58} {cost_ratio(medians, TRACING, CONTRIB, BARE):6.2f}  (no target)"
+        )
+    print_targets(lines)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

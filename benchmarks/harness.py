@@ -1,0 +1,102 @@
+"""What the benchmarks share: providers that export nowhere, interleaved timing, target lines.
+
+Every comparison is measured side by side in one process: each round times one pass of every
+variant, in an order rotated from round to round, and the median pass of each variant is
+compared. Ratios are of the instrumentation's own cost (a variant's time minus the bare
+baseline's) unless a line says otherwise.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+
+Pass = Callable[[], float]
+"""Times one pass over the benchmark's records; returns nanoseconds per message."""
+
+
+class DiscardingExporter(SpanExporter):
+    """Accepts spans and drops them: export cost without a network or growing memory."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+
+def tracer_provider(*, sampled: bool = True) -> TracerProvider:
+    """A provider batching to a discarding exporter, as a service would to OTLP."""
+    provider = TracerProvider(sampler=ALWAYS_ON if sampled else ALWAYS_OFF)
+    provider.add_span_processor(
+        BatchSpanProcessor(DiscardingExporter(), max_queue_size=100_000, schedule_delay_millis=200)
+    )
+    return provider
+
+
+def per_message(handle: Callable[[Any], Any], records: Sequence[Any]) -> float:
+    """Nanoseconds per message of one pass of ``handle`` over ``records``."""
+    gc.collect()
+    start = time.perf_counter_ns()
+    for record in records:
+        handle(record)
+    return (time.perf_counter_ns() - start) / len(records)
+
+
+def interleaved(variants: Mapping[str, Pass], rounds: int) -> dict[str, float]:
+    """The median ns/message of each variant over ``rounds`` interleaved passes (after one
+    warm-up pass each); the order of the variants is rotated every round."""
+    names = list(variants)
+    for name in names:
+        variants[name]()
+    results: dict[str, list[float]] = {name: [] for name in names}
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            results[name].append(variants[name]())
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+def print_table(title: str, medians: Mapping[str, float], base: str) -> None:
+    """One row per variant: ns/message and the instrumentation's cost above ``base``."""
+    print(title)
+    print(f"{'variant':52} {'ns/msg':>9} {'cost ns':>9}")
+    for name, value in medians.items():
+        print(f"{name:52} {value:9.0f} {value - medians[base]:9.0f}")
+
+
+def target_line(label: str, ratio: float, limit: float, *, at_least: bool = False) -> str:
+    """``label  ratio  target <= limit  MET|MISSED`` (``>=`` with ``at_least``)."""
+    met = ratio >= limit if at_least else ratio <= limit
+    sign = ">=" if at_least else "<="
+    return f"  {label:58} {ratio:6.2f}  target {sign} {limit:<5} {'MET' if met else 'MISSED'}"
+
+
+def cost_ratio(medians: Mapping[str, float], variant: str, reference: str, base: str) -> float:
+    """(variant - base) / (reference - base): the ratio of the instrumentation's costs."""
+    return (medians[variant] - medians[base]) / max(medians[reference] - medians[base], 1e-9)
+
+
+def print_targets(lines: Iterable[str]) -> None:
+    """The targets block, one line per target."""
+    print("targets (ratios from this run):")
+    for line in lines:
+        print(line)
+
+
+def passes(
+    handles: Mapping[str, Callable[[Any], Any]], make_records: Callable[[], Sequence[Any]]
+) -> dict[str, Pass]:
+    """One :data:`Pass` per handle, each over a fresh ``make_records()``."""
+
+    def one(handle: Callable[[Any], Any]) -> Pass:
+        return lambda: per_message(handle, make_records())
+
+    return {name: one(handle) for name, handle in handles.items()}

@@ -1,0 +1,171 @@
+"""Extraction of W3C trace context and baggage from header values, without the propagator API.
+
+When the global propagator is the default one (W3C trace context, then W3C baggage: what
+``opentelemetry.propagate`` builds when ``OTEL_PROPAGATORS`` is unset), a caller that has found
+the ``traceparent``, ``tracestate`` and ``baggage`` header values can call :func:`extract_w3c`
+instead of ``propagate.extract``: the result is the same ``Context`` (same span context, same
+baggage), without a getter scanning the headers once per field and without the composite
+propagator's dispatch. The common ``traceparent`` (version ``00``, 55 characters) is parsed
+directly; anything else, and every ``tracestate`` and ``baggage`` value, goes through the SDK's
+own parsing, so hostile input is treated exactly as the propagators treat it. Baggage is not
+looked at when there is no baggage header.
+
+:func:`is_default_propagator` tells whether the fast path applies; otherwise callers use the
+configured propagator.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Final
+
+from opentelemetry import propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.context import Context
+from opentelemetry.environment_variables import OTEL_PROPAGATORS
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import Getter, TextMapPropagator
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from kafkascope._carrier import MAX_VALUE_BYTES
+
+TRACEPARENT: Final = "traceparent"
+TRACESTATE: Final = "tracestate"
+BAGGAGE: Final = "baggage"
+FIELDS: Final = (TRACEPARENT, TRACESTATE, BAGGAGE)
+"""The header names whose values :func:`extract_w3c` takes, in its argument order."""
+
+_DEFAULT_FIELDS: Final = frozenset(FIELDS)
+_CANONICAL: Final = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+_ZERO_TRACE: Final = "0" * 32
+_ZERO_SPAN: Final = "0" * 16
+# The SDK's limit for the tracestate header (W3C trace context, section 3.3.1.1).
+_MAX_TRACESTATE_LENGTH: Final = 8192
+
+_TRACE_CONTEXT: Final = TraceContextTextMapPropagator()
+_BAGGAGE: Final = W3CBaggagePropagator()
+
+
+class _OneValueGetter(Getter[Mapping[str, str]]):
+    """Reads the already-decoded values handed to :func:`extract_w3c`."""
+
+    def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:
+        value = carrier.get(key)
+        return [value] if value is not None else None
+
+    def keys(self, carrier: Mapping[str, str]) -> list[str]:
+        return list(carrier)
+
+
+_GETTER: Final = _OneValueGetter()
+
+
+def _text(value: bytes | None) -> str | None:
+    """A header value as the carrier reads it: strict UTF-8, at most MAX_VALUE_BYTES."""
+    if value is None or len(value) > MAX_VALUE_BYTES:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _trace_state(tracestate: bytes | None) -> TraceState | None:
+    text = _text(tracestate)
+    if text is None:
+        return None
+    if len(text) > _MAX_TRACESTATE_LENGTH:
+        return None
+    return TraceState.from_header([text])
+
+
+def _with_trace_context(
+    traceparent: bytes | None, tracestate: bytes | None, context: Context
+) -> Context:
+    text = _text(traceparent)
+    if text is None:
+        return context
+    if len(text) != 55 or _CANONICAL.fullmatch(text) is None:
+        # Whitespace, future versions' extra fields, or not trace context at all: the SDK
+        # decides, on the same values.
+        carrier = {TRACEPARENT: text}
+        state = _text(tracestate)
+        if state is not None:
+            carrier[TRACESTATE] = state
+        return _TRACE_CONTEXT.extract(carrier, context, getter=_GETTER)
+    trace_id = text[3:35]
+    span_id = text[36:52]
+    if text[:2] == "ff" or trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
+        return context
+    span_context = SpanContext(
+        trace_id=int(trace_id, 16),
+        span_id=int(span_id, 16),
+        is_remote=True,
+        trace_flags=TraceFlags(int(text[53:55], 16)),
+        trace_state=_trace_state(tracestate),
+    )
+    return trace.set_span_in_context(NonRecordingSpan(span_context), context)
+
+
+def extract_w3c(
+    traceparent: bytes | None,
+    tracestate: bytes | None,
+    baggage: bytes | None,
+    *,
+    context: Context | None = None,
+) -> Context:
+    """The context that ``propagate.extract`` with the default propagator returns for headers
+    carrying these values (one each; pass the value to use when a header is repeated).
+
+    Values longer than ``MAX_VALUE_BYTES`` or not UTF-8 count as absent, as kafkascope's
+    carrier reads them. Raises nothing the SDK propagators would not raise on the same text.
+
+    Args:
+        traceparent: the ``traceparent`` header value, or None.
+        tracestate: the ``tracestate`` header value, or None.
+        baggage: the ``baggage`` header value, or None (then baggage is not looked at).
+        context: the context to extract into (default: a fresh one).
+    """
+    extracted = _with_trace_context(
+        traceparent, tracestate, context if context is not None else Context()
+    )
+    if baggage is None:
+        return extracted
+    text = _text(baggage)
+    if text is None:
+        return extracted
+    return _BAGGAGE.extract({BAGGAGE: text}, extracted, getter=_GETTER)
+
+
+def _default_by_environment() -> bool:
+    configured = os.environ.get(OTEL_PROPAGATORS)
+    if not configured:
+        return True
+    return [name.strip() for name in configured.split(",")] == ["tracecontext", "baggage"]
+
+
+# The propagator opentelemetry.propagate installed when this module was first imported. The
+# public API cannot list a composite's members: the default one is recognised by identity,
+# with the environment that made it.
+_INSTALLED: Final = propagate.get_global_textmap()
+_INSTALLED_IS_DEFAULT: Final = (
+    _default_by_environment()
+    and type(_INSTALLED) is CompositePropagator
+    and _INSTALLED.fields == _DEFAULT_FIELDS
+)
+
+
+def is_default_propagator(textmap: TextMapPropagator | None = None) -> bool:
+    """Whether ``textmap`` (default: the global propagator) is the default W3C trace context +
+    baggage propagator, for which :func:`extract_w3c` gives the same result.
+
+    True only for the propagator ``opentelemetry.propagate`` made from an unset (or
+    ``tracecontext,baggage``) ``OTEL_PROPAGATORS`` and still installed when kafkascope was
+    imported; any propagator set later with ``set_global_textmap`` counts as custom, even one
+    built the same way, so callers fall back to ``propagate.extract`` for it.
+    """
+    current = textmap if textmap is not None else propagate.get_global_textmap()
+    return _INSTALLED_IS_DEFAULT and current is _INSTALLED
