@@ -10,7 +10,10 @@ Consume side: :func:`traced_handler`, :func:`traced_batch_handler`, :func:`proce
 from __future__ import annotations
 
 from kafkascope._carrier import extract_context, inject_headers
-from kafkascope._config import Telemetry, configure
+from kafkascope._clients.aiokafka import TracedAIOKafkaProducer
+from kafkascope._clients.confluent import TracedConfluentProducer
+from kafkascope._clients.kafka_python import TracedProducer
+from kafkascope._configure import Telemetry, configure
 from kafkascope._dead_letter import dead_letter
 from kafkascope._handlers import (
     ProcessSpan,
@@ -27,9 +30,6 @@ from kafkascope._logs import (
     TextFormatter,
     instrument_logging,
 )
-from kafkascope._producer import TracedProducer
-from kafkascope._producer_aiokafka import TracedAIOKafkaProducer
-from kafkascope._producer_confluent import TracedConfluentProducer
 from kafkascope._records import RecordView, register_record_adapter
 from kafkascope._version import __version__
 

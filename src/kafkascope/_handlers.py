@@ -12,12 +12,11 @@ from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import Span, TracerProvider
 
+from kafkascope._process import ProcessOptions, ProcessScope
 from kafkascope._settings import ParentPolicy, check_bool
-from kafkascope._spans import ProcessOptions, ProcessScope
 
 P = ParamSpec("P")
 R = TypeVar("R")
-Handler = Callable[P, R]
 
 
 def _check_function(func: object, decorator: str) -> None:

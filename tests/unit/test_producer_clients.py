@@ -13,10 +13,15 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
+from kafkascope import (
+    TracedAIOKafkaProducer,
+    TracedConfluentProducer,
+    extract_context,
+    inject_headers,
+    observe_lag,
+    traced_handler,
+)
 from kafkascope import _semconv as sc
-from kafkascope import extract_context, inject_headers, observe_lag, traced_handler
-from kafkascope._producer_aiokafka import TracedAIOKafkaProducer
-from kafkascope._producer_confluent import TracedConfluentProducer
 from kafkascope.testing import assert_messaging_attributes, assert_parent, make_record
 
 # A port nothing listens on: librdkafka queues messages and keeps retrying the connection
