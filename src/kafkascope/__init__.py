@@ -1,10 +1,19 @@
 """kafkascope: OpenTelemetry tracing, metrics and correlated logs for Kafka services.
 
-Consume side: :func:`traced_handler`, :func:`traced_batch_handler`, :func:`process_span`,
-:func:`process_batch_span`. Produce side: :class:`TracedProducer`, :func:`inject_headers`,
-:func:`extract_context`. Set-up: :func:`configure`. Logs: :class:`MessageLogFilter`,
-:class:`TextFormatter`, :class:`JsonFormatter`, :func:`instrument_logging`. Tests:
-:mod:`kafkascope.testing` (the ``capotel`` fixture).
+Consume side: :func:`traced_handler`, :func:`traced_batch_handler`, :func:`process_span` and
+:func:`process_batch_span` (a :class:`ProcessSpan`); records of unknown clients through
+:func:`register_record_adapter` and :class:`RecordView`. Produce side: :class:`TracedProducer`
+(kafka-python), :class:`TracedConfluentProducer`, :class:`TracedAIOKafkaProducer`, and
+:func:`inject_headers` / :func:`extract_context` for anything else. Failures:
+:func:`dead_letter`. Consumer lag: :func:`observe_lag` (a :class:`LagObserver`). Set-up:
+:func:`configure` (a :class:`Telemetry`). Logs: :class:`MessageLogFilter`,
+:class:`TextFormatter`, :class:`JsonFormatter`, :func:`instrument_logging`,
+:data:`LOG_FIELD_DEFAULTS`. Traces in a terminal: :func:`rows_from_spans`,
+:func:`rows_from_jaeger`, :func:`render_waterfall` (:class:`SpanRow`).
+
+Zero-code: :class:`kafkascope.instrumentor.KafkascopeInstrumentor` (for
+``opentelemetry-instrument``). Tests: :mod:`kafkascope.testing` (the ``capotel`` fixture). The
+``kafkascope`` command: :mod:`kafkascope.cli`.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from kafkascope._logs import (
 )
 from kafkascope._records import RecordView, register_record_adapter
 from kafkascope._version import __version__
+from kafkascope._waterfall import SpanRow, render_waterfall, rows_from_jaeger, rows_from_spans
 
 __all__ = [
     "LOG_FIELD_DEFAULTS",
@@ -40,6 +50,7 @@ __all__ = [
     "MessageLogFilter",
     "ProcessSpan",
     "RecordView",
+    "SpanRow",
     "Telemetry",
     "TextFormatter",
     "TracedAIOKafkaProducer",
@@ -55,6 +66,9 @@ __all__ = [
     "process_batch_span",
     "process_span",
     "register_record_adapter",
+    "render_waterfall",
+    "rows_from_jaeger",
+    "rows_from_spans",
     "traced_batch_handler",
     "traced_handler",
 ]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
 
@@ -221,3 +223,38 @@ class ProducerWrapper:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._producer, name)
+
+
+def send_hook(
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None,
+    server_of: Callable[[Any], tuple[str | None, int | None]],
+    traced_send: Callable[..., Any],
+) -> Callable[[Callable[..., Any], Any, Any, Any], Any]:
+    """A ``wrapt`` wrapper of a client's ``send`` method for zero-code instrumentation.
+
+    ``traced_send(options, send, *args, **kwargs)`` sends with the client's signature; each
+    producer instance gets its :class:`SendOptions` (``server_of`` reads its bootstrap setting)
+    on its first send, held weakly.
+    """
+    producers: weakref.WeakKeyDictionary[Any, SendOptions] = weakref.WeakKeyDictionary()
+
+    def send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        if not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        try:
+            options = producers.get(instance)
+            if options is None:
+                address, port = server_of(instance)
+                options = producers[instance] = SendOptions(
+                    tracer_provider=tracer_provider,
+                    meter_provider=meter_provider,
+                    server_address=address,
+                    server_port=port,
+                )
+        except Exception as exc:
+            _errors.report(f"instrumented {type(instance).__name__}.send", exc)
+            return wrapped(*args, **kwargs)
+        return traced_send(options, wrapped, *args, **kwargs)
+
+    return send

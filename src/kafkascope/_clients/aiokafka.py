@@ -10,12 +10,11 @@ in the application's ``async for`` body, exactly as with kafka-python.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Final
 
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 from wrapt import wrap_function_wrapper
@@ -24,7 +23,7 @@ from kafkascope import _errors
 from kafkascope._carrier import Headers
 from kafkascope._consumer_tracker import ConsumerTracker, description
 from kafkascope._lag import consumer_group
-from kafkascope._send import ProducerWrapper, SendOptions, traced_headers
+from kafkascope._send import ProducerWrapper, SendOptions, send_hook, traced_headers
 from kafkascope._telemetry import parse_server, server_of_bootstrap
 
 CONSUMER_METHODS: Final = {
@@ -167,29 +166,12 @@ def describe(consumer: Any) -> tuple[str | None, str | None]:
 
 def instrument(tracker: ConsumerTracker) -> None:
     """Wrap aiokafka's producer and consumer."""
-    producers: weakref.WeakKeyDictionary[Any, SendOptions] = weakref.WeakKeyDictionary()
-
-    def options_of(producer: Any) -> SendOptions:
-        found = producers.get(producer)
-        if found is None:
-            address, port = server_of_bootstrap(bootstrap_of(producer))
-            found = producers[producer] = SendOptions(
-                tracer_provider=tracker.tracer_provider,
-                meter_provider=tracker.meter_provider,
-                server_address=address,
-                server_port=port,
-            )
-        return found
-
-    def send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        if not is_instrumentation_enabled():
-            return wrapped(*args, **kwargs)
-        try:
-            options = options_of(instance)
-        except Exception as exc:
-            _errors.report("instrumented aiokafka send", exc)
-            return wrapped(*args, **kwargs)
-        return _send(options, wrapped, *args, **kwargs)
+    send = send_hook(
+        tracker.tracer_provider,
+        tracker.meter_provider,
+        lambda producer: server_of_bootstrap(bootstrap_of(producer)),
+        _send,
+    )
 
     def consumer_call(single: bool | None) -> Callable[..., Any]:
         async def wrapper(
