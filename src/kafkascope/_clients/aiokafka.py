@@ -14,13 +14,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Final
 
-from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
-from wrapt import wrap_function_wrapper
 
 from kafkascope import _errors
 from kafkascope._carrier import Headers
+from kafkascope._clients import unwrap_in_place, wrap_in_place
 from kafkascope._consumer_tracker import ConsumerTracker, description
 from kafkascope._lag import consumer_group
 from kafkascope._send import ProducerWrapper, SendOptions, send_hook, traced_headers
@@ -181,15 +180,11 @@ def instrument(tracker: ConsumerTracker) -> None:
 
         return wrapper
 
-    wrap_function_wrapper("aiokafka", "AIOKafkaProducer.send", send)
-    for method, single in CONSUMER_METHODS.items():
-        wrap_function_wrapper("aiokafka", f"AIOKafkaConsumer.{method}", consumer_call(single))
+    wrap_in_place(
+        "aiokafka", "AIOKafkaProducer", send, "AIOKafkaConsumer", CONSUMER_METHODS, consumer_call
+    )
 
 
 def uninstrument() -> None:
     """Undo :func:`instrument`."""
-    import aiokafka
-
-    unwrap(aiokafka.AIOKafkaProducer, "send")
-    for method in CONSUMER_METHODS:
-        unwrap(aiokafka.AIOKafkaConsumer, method)
+    unwrap_in_place("aiokafka", "AIOKafkaProducer", "AIOKafkaConsumer", CONSUMER_METHODS)

@@ -9,13 +9,12 @@ from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
-from wrapt import wrap_function_wrapper
 
 from kafkascope import _errors
 from kafkascope._carrier import Headers
+from kafkascope._clients import unwrap_in_place, wrap_in_place
 from kafkascope._consumer_tracker import ConsumerTracker, description
 from kafkascope._lag import consumer_group
 from kafkascope._send import ProducerWrapper, SendObserver, SendOptions, send_hook, traced_headers
@@ -171,15 +170,9 @@ def instrument(tracker: ConsumerTracker) -> None:
 
         return wrapper
 
-    wrap_function_wrapper("kafka", "KafkaProducer.send", send)
-    for method, single in CONSUMER_METHODS.items():
-        wrap_function_wrapper("kafka", f"KafkaConsumer.{method}", consumer_call(single))
+    wrap_in_place("kafka", "KafkaProducer", send, "KafkaConsumer", CONSUMER_METHODS, consumer_call)
 
 
 def uninstrument() -> None:
     """Undo :func:`instrument`."""
-    import kafka
-
-    unwrap(kafka.KafkaProducer, "send")
-    for method in CONSUMER_METHODS:
-        unwrap(kafka.KafkaConsumer, method)
+    unwrap_in_place("kafka", "KafkaProducer", "KafkaConsumer", CONSUMER_METHODS)
