@@ -1,4 +1,4 @@
-"""TracedConfluentProducer and TracedAIOKafkaProducer without a broker, and aiokafka lag."""
+"""TracedConfluentProducer and TracedAIOKafkaProducer without a broker."""
 
 from __future__ import annotations
 
