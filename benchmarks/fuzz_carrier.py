@@ -33,7 +33,7 @@ with atheris.instrument_imports():
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
 
-    from kafkascope import _internal, extract_context, inject_headers, traced_handler
+    from kafkascope import _errors, extract_context, inject_headers, traced_handler
     from kafkascope._carrier import MAX_BAGGAGE_BYTES, MAX_BAGGAGE_ENTRIES, HeaderGetter
     from kafkascope._records import view
 
@@ -219,7 +219,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=int, default=60, help="how long to fuzz")
     args, rest = parser.parse_known_args()
-    _internal.set_strict(True)
+    _errors.set_strict(True)
     # The SDK warns once per malformed baggage entry or tracestate member: mute it, or the run
     # spends its time printing.
     for name in ("opentelemetry.baggage.propagation", "opentelemetry.trace.span"):

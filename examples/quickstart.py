@@ -21,8 +21,14 @@ from devstack.kafka import KafkaBroker, subscribe_once_visible
 from kafka import KafkaConsumer, KafkaProducer
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from kafkascope import TextFormatter, TracedProducer, configure, traced_handler
-from kafkascope._waterfall import render_waterfall, rows_from_spans
+from kafkascope import (
+    TextFormatter,
+    TracedProducer,
+    configure,
+    render_waterfall,
+    rows_from_spans,
+    traced_handler,
+)
 
 log = logging.getLogger("billing")
 

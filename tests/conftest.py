@@ -6,27 +6,27 @@ from collections.abc import Iterator
 
 import pytest
 
-from kafkascope import _internal, _settings
+from kafkascope import _errors, _settings
 
 
 @pytest.fixture(autouse=True)
 def strict_internal_errors() -> Iterator[None]:
     """Our bugs must fail our tests; tests of the forgiving mode switch this off."""
-    previous = _internal.set_strict(True)
-    _internal.reset_reported()
+    previous = _errors.set_strict(True)
+    _errors.reset_reported()
     _settings.reset(_settings.Settings())
     try:
         yield
     finally:
-        _internal.set_strict(previous)
+        _errors.set_strict(previous)
         _settings.reset(None)
 
 
 @pytest.fixture
 def forgiving() -> Iterator[None]:
     """Production behaviour: internal errors are logged once and swallowed."""
-    previous = _internal.set_strict(False)
+    previous = _errors.set_strict(False)
     try:
         yield
     finally:
-        _internal.set_strict(previous)
+        _errors.set_strict(previous)

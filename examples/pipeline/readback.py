@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from devstack.jaeger import Jaeger
 from devstack.prometheus import Prometheus
 
-from kafkascope._waterfall import SpanRow, render_waterfall, rows_from_jaeger
+from kafkascope import SpanRow, render_waterfall, rows_from_jaeger
 
 BY = "job, messaging_destination_name"
 FIRST_BUCKET = 0.005

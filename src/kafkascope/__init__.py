@@ -1,16 +1,28 @@
 """kafkascope: OpenTelemetry tracing, metrics and correlated logs for Kafka services.
 
-Consume side: :func:`traced_handler`, :func:`traced_batch_handler`, :func:`process_span`,
-:func:`process_batch_span`. Produce side: :class:`TracedProducer`, :func:`inject_headers`,
-:func:`extract_context`. Set-up: :func:`configure`. Logs: :class:`MessageLogFilter`,
-:class:`TextFormatter`, :class:`JsonFormatter`, :func:`instrument_logging`. Tests:
-:mod:`kafkascope.testing` (the ``capotel`` fixture).
+Consume side: :func:`traced_handler`, :func:`traced_batch_handler`, :func:`process_span` and
+:func:`process_batch_span` (a :class:`ProcessSpan`); records of unknown clients through
+:func:`register_record_adapter` and :class:`RecordView`. Produce side: :class:`TracedProducer`
+(kafka-python), :class:`TracedConfluentProducer`, :class:`TracedAIOKafkaProducer`, and
+:func:`inject_headers` / :func:`extract_context` for anything else. Failures:
+:func:`dead_letter`. Consumer lag: :func:`observe_lag` (a :class:`LagObserver`). Set-up:
+:func:`configure` (a :class:`Telemetry`). Logs: :class:`MessageLogFilter`,
+:class:`TextFormatter`, :class:`JsonFormatter`, :func:`instrument_logging`,
+:data:`LOG_FIELD_DEFAULTS`. Traces in a terminal: :func:`rows_from_spans`,
+:func:`rows_from_jaeger`, :func:`render_waterfall` (:class:`SpanRow`).
+
+Zero-code: :class:`kafkascope.instrumentor.KafkascopeInstrumentor` (for
+``opentelemetry-instrument``). Tests: :mod:`kafkascope.testing` (the ``capotel`` fixture). The
+``kafkascope`` command: :mod:`kafkascope.cli`.
 """
 
 from __future__ import annotations
 
 from kafkascope._carrier import extract_context, inject_headers
-from kafkascope._config import Telemetry, configure
+from kafkascope._clients.aiokafka import TracedAIOKafkaProducer
+from kafkascope._clients.confluent import TracedConfluentProducer
+from kafkascope._clients.kafka_python import TracedProducer
+from kafkascope._configure import Telemetry, configure
 from kafkascope._dead_letter import dead_letter
 from kafkascope._handlers import (
     ProcessSpan,
@@ -27,11 +39,9 @@ from kafkascope._logs import (
     TextFormatter,
     instrument_logging,
 )
-from kafkascope._producer import TracedProducer
-from kafkascope._producer_aiokafka import TracedAIOKafkaProducer
-from kafkascope._producer_confluent import TracedConfluentProducer
 from kafkascope._records import RecordView, register_record_adapter
 from kafkascope._version import __version__
+from kafkascope._waterfall import SpanRow, render_waterfall, rows_from_jaeger, rows_from_spans
 
 __all__ = [
     "LOG_FIELD_DEFAULTS",
@@ -40,6 +50,7 @@ __all__ = [
     "MessageLogFilter",
     "ProcessSpan",
     "RecordView",
+    "SpanRow",
     "Telemetry",
     "TextFormatter",
     "TracedAIOKafkaProducer",
@@ -55,6 +66,9 @@ __all__ = [
     "process_batch_span",
     "process_span",
     "register_record_adapter",
+    "render_waterfall",
+    "rows_from_jaeger",
+    "rows_from_spans",
     "traced_batch_handler",
     "traced_handler",
 ]

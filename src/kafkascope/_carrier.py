@@ -302,12 +302,6 @@ def _utf8(text: str, what: str) -> bytes:
         raise TypeError(f"{what} {text!r:.80} is not valid Unicode") from exc
 
 
-def has_header(headers: Iterable[tuple[str, object]], names: Iterable[str]) -> bool:
-    """Whether any of ``names`` (lower-case) is already among the header keys."""
-    wanted = set(names)
-    return any(key.lower() in wanted for key, _ in headers)
-
-
 def inject_headers(
     headers: Headers = None, *, context: Context | None = None
 ) -> list[tuple[str, bytes | None]]:

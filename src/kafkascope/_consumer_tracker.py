@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from kafkascope import _internal, _settings
+from kafkascope import _errors, _settings
 from kafkascope._lag import observe_lag
-from kafkascope._spans import ProcessOptions, ProcessScope
+from kafkascope._process import ProcessOptions, ProcessScope
 
 Describe = Callable[[Any], tuple[str | None, str | None]]
 """``consumer -> (group, "host:port")`` for one client."""
@@ -32,6 +32,10 @@ def description(group: object, servers: object) -> tuple[str | None, str | None]
         group if isinstance(group, str) else None,
         servers if isinstance(servers, str) else None,
     )
+
+
+def _as_is(result: Any) -> Any:
+    return result
 
 
 class ConsumerState:
@@ -77,15 +81,11 @@ class ConsumerTracker:
             if _settings.current().lag:
                 state.lag = observe_lag(consumer, group=group, meter_provider=self.meter_provider)
         except Exception as exc:
-            _internal.report("instrumented consumer", exc)
+            _errors.report("instrumented consumer", exc)
             return None
         with self._lock:
             self._states[consumer] = state
         return state
-
-    def existing(self, consumer: Any) -> ConsumerState | None:
-        """The consumer's state if it has fetched before."""
-        return self._states.get(consumer)
 
     @staticmethod
     def end(state: ConsumerState) -> None:
@@ -99,7 +99,50 @@ class ConsumerTracker:
         for state in list(self._states.values()):
             self.end(state)
 
-    def enter_call(self, consumer: Any, fetches: bool, describe: Describe) -> ConsumerState | None:
+    def call(
+        self,
+        consumer: Any,
+        single: bool | None,
+        describe: Describe,
+        call: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        records: Callable[[Any], Any] = _as_is,
+    ) -> Any:
+        """``call(*args, **kwargs)`` on ``consumer``, then a span for the records it handed out
+        (``single`` True for one record, False for a batch, None for a call that hands out
+        none); ``records`` picks them from the call's result."""
+        state = self._enter(consumer, single is not None, describe)
+        if state is None:
+            return call(*args, **kwargs)
+        try:
+            result = call(*args, **kwargs)
+        finally:
+            state.busy = False
+        self._open(state, records(result), single)
+        return result
+
+    async def call_async(
+        self,
+        consumer: Any,
+        single: bool | None,
+        describe: Describe,
+        call: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """:meth:`call` for a coroutine method, awaited in the caller's task."""
+        state = self._enter(consumer, single is not None, describe)
+        if state is None:
+            return await call(*args, **kwargs)
+        try:
+            result = await call(*args, **kwargs)
+        finally:
+            state.busy = False
+        self._open(state, result, single)
+        return result
+
+    def _enter(self, consumer: Any, fetches: bool, describe: Describe) -> ConsumerState | None:
         """Before a call into ``consumer``: end its open span; return the state to trace this
         call with, or None when the call is nested in another traced call or not traced."""
         state = self._states.get(consumer)
@@ -114,10 +157,7 @@ class ConsumerTracker:
         return state
 
     @staticmethod
-    def leave_call(state: ConsumerState, result: Any, *, single: bool | None) -> None:
-        """After the call: open a span for what it returned (``single`` True for one record,
-        False for a batch, None when the call hands out no records)."""
-        state.busy = False
+    def _open(state: ConsumerState, result: Any, single: bool | None) -> None:
         if single is None or not result or not is_instrumentation_enabled():
             return
         state.scope = state.options.begin(result) if single else state.options.begin_batch(result)

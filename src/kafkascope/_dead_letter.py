@@ -8,17 +8,14 @@ from opentelemetry import propagate, trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, TracerProvider
 
-from kafkascope import _internal, _metrics
+from kafkascope import _errors, _metrics
 from kafkascope import _semconv as sc
 from kafkascope._carrier import normalise_headers
-from kafkascope._producer import (
-    SendOptions,
-    TracedProducer,
-    send_in_span,
-    server_of_bootstrap,
-    traced_headers,
-)
+from kafkascope._clients.kafka_python import TracedProducer, bootstrap_of, send_in_span
 from kafkascope._records import view
+from kafkascope._send import SendOptions, traced_headers
+from kafkascope._telemetry import error_type as error_type_of
+from kafkascope._telemetry import server_of_bootstrap
 
 HEADER_PREFIX: Final = "kafkascope.dlq."
 """Prefix of the headers :func:`dead_letter` adds: ``error.type``, ``error.message``,
@@ -96,14 +93,11 @@ def dead_letter(
     target = topic or (f"{original.topic}.dlq" if original and original.topic else None)
     if not target:
         raise ValueError("dead_letter needs topic= when the record has no topic")
-    error_type = _internal.error_type(error)
+    error_type = error_type_of(error)
     failed = trace.get_current_span().get_span_context()
     observer = None
     try:
-        config = getattr(raw, "config", None)
-        address, port = server_of_bootstrap(
-            config.get("bootstrap_servers") if isinstance(config, dict) else None
-        )
+        address, port = server_of_bootstrap(bootstrap_of(raw))
         options = SendOptions(
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
@@ -112,19 +106,12 @@ def dead_letter(
         )
         links = [Link(failed, {sc.ERROR_TYPE: error_type})] if failed.is_valid else []
         observer = options.start(target, original.key if original else None, None, links)
-        instruments = _metrics.for_provider(meter_provider)
-        instruments.dead_lettered.add(
-            1,
-            {
-                sc.MESSAGING_SYSTEM: sc.KAFKA,
-                sc.MESSAGING_DESTINATION_NAME: target,
-                sc.DEAD_LETTER_SOURCE: str(original.topic if original else None),
-                sc.ERROR_TYPE: error_type,
-            },
+        _metrics.for_provider(meter_provider).observe_dead_letter(
+            topic=target, source=original.topic if original else None, error_type=error_type
         )
         headers: Any = traced_headers(observer, _headers(record, error, error_type))
     except Exception as exc:
-        _internal.report("dead letter", exc)
+        _errors.report("dead letter", exc)
         headers = None
     return send_in_span(
         observer,

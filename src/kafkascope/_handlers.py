@@ -12,12 +12,12 @@ from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import Span, TracerProvider
 
+from kafkascope._process import ProcessOptions, ProcessScope
+from kafkascope._records import record_argument
 from kafkascope._settings import ParentPolicy, check_bool
-from kafkascope._spans import ProcessOptions, ProcessScope
 
 P = ParamSpec("P")
 R = TypeVar("R")
-Handler = Callable[P, R]
 
 
 def _check_function(func: object, decorator: str) -> None:
@@ -28,18 +28,6 @@ def _check_function(func: object, decorator: str) -> None:
             f"@{decorator} cannot wrap the generator function {func!r}: the span would end "
             "before the generator runs; decorate the function that consumes it instead"
         )
-
-
-def _record_from(args: tuple[Any, ...]) -> Any:
-    # The record is the first argument, or the second for a method (after self).
-    try:
-        if args and hasattr(args[0], "topic") and hasattr(args[0], "offset"):
-            return args[0]
-    except Exception:  # a proxy whose attribute access raises is not a record
-        return args[1] if len(args) > 1 else None
-    if len(args) > 1:
-        return args[1]
-    return args[0] if args else None
 
 
 def _batch_from(args: tuple[Any, ...]) -> Any:
@@ -143,7 +131,7 @@ def traced_handler(
     )
 
     def start(args: tuple[Any, ...]) -> ProcessScope | None:
-        return options.begin(_record_from(args))
+        return options.begin(record_argument(args))
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         _check_function(fn, "traced_handler")

@@ -10,14 +10,14 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from kafkascope import _internal
+from kafkascope import _errors
 from kafkascope import _semconv as sc
-from kafkascope._version import __version__
+from kafkascope._telemetry import ProviderCache, messaging_attributes, meter_for
 
 PartitionLag = tuple[str, int, int]
 """``(topic, partition, lag)``."""
@@ -89,8 +89,8 @@ def _reader_for(consumer: Any) -> Any:
     )
 
 
-def _group_of(consumer: Any) -> str | None:
-    """The consumer's group id where the client exposes it (not confluent-kafka)."""
+def consumer_group(consumer: Any) -> str | None:
+    """The consumer's group id where the client exposes it (not confluent-kafka's)."""
     config = getattr(consumer, "config", None)
     found = config.get("group_id") if isinstance(config, dict) else None
     if found is None and _is_aiokafka(consumer):
@@ -134,13 +134,7 @@ class LagObserver:
             return []
         out: list[Observation] = []
         for topic, partition, lag in lags:
-            attrs: dict[str, str] = {
-                sc.MESSAGING_SYSTEM: sc.KAFKA,
-                sc.MESSAGING_DESTINATION_NAME: topic,
-                sc.MESSAGING_DESTINATION_PARTITION_ID: str(partition),
-            }
-            if self.group is not None:
-                attrs[sc.MESSAGING_CONSUMER_GROUP_NAME] = self.group
+            attrs = messaging_attributes(topic=topic, partition=partition, group=self.group)
             out.append(Observation(lag, attrs))
         return out
 
@@ -156,8 +150,7 @@ class _Registry:
     def __init__(self, meter_provider: metrics.MeterProvider) -> None:
         self._observers: list[LagObserver] = []
         self._lock = threading.Lock()
-        meter = meter_provider.get_meter("kafkascope", __version__, schema_url=sc.SCHEMA_URL)
-        meter.create_observable_gauge(
+        meter_for(meter_provider).create_observable_gauge(
             sc.CONSUMER_LAG,
             callbacks=[self._observe],
             unit="{message}",
@@ -184,14 +177,11 @@ class _Registry:
             except RuntimeError:
                 continue  # the consumer thread changed its assignment mid-read: next time
             except Exception as exc:
-                _internal.report("consumer lag", exc)
+                _errors.report("consumer lag", exc)
         return out
 
 
-_registries: weakref.WeakKeyDictionary[metrics.MeterProvider, _Registry] = (
-    weakref.WeakKeyDictionary()
-)
-_registries_lock = threading.Lock()
+_registries: Final[ProviderCache[_Registry]] = ProviderCache(_Registry)
 
 
 def observe_lag(
@@ -219,33 +209,8 @@ def observe_lag(
         TypeError: ``consumer`` is of a client kafkascope cannot read lag from.
     """
     if group is None:
-        group = _group_of(consumer)
-    registry = _registry_for(meter_provider)
+        group = consumer_group(consumer)
+    registry = _registries.get(meter_provider)
     observer = LagObserver(registry, consumer, group)
     registry.add(observer)
     return observer
-
-
-_first_global: metrics.MeterProvider | None = None
-
-
-def _registry_for(meter_provider: metrics.MeterProvider | None) -> _Registry:
-    """The registry of ``meter_provider`` (default: the global one), created once.
-
-    Until a MeterProvider is set globally the API hands out a proxy that later forwards to it,
-    gauge included. A second gauge of the same name on that provider would be ignored by the
-    SDK (with its consumers), so the provider set later reuses the proxy's registry.
-    """
-    global _first_global
-    current = metrics.get_meter_provider()
-    provider = meter_provider if meter_provider is not None else current
-    with _registries_lock:
-        if _first_global is None:
-            _first_global = current
-        registry = _registries.get(provider)
-        if registry is None and provider is current and _first_global is not current:
-            registry = _registries.get(_first_global)
-        if registry is None:
-            registry = _Registry(provider)
-        _registries[provider] = registry
-    return registry

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Iterable
 from typing import Final
 
@@ -12,7 +11,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import Attributes
 
 from kafkascope import _semconv as sc
-from kafkascope._version import __version__
+from kafkascope._telemetry import ProviderCache, messaging_attributes, meter_for
 
 TIME_IN_QUEUE_BUCKETS: Final = (*sc.DURATION_BUCKETS, 30.0, 60.0, 300.0, 900.0, 3600.0)
 _MAX_CACHED_ATTRIBUTE_SETS: Final = 4096
@@ -53,7 +52,7 @@ class MessagingMetrics:
     def __init__(self, meter_provider: metrics.MeterProvider) -> None:
         # Nothing would be recorded: callers skip measuring altogether.
         self.noop = isinstance(meter_provider, metrics.NoOpMeterProvider)
-        meter = meter_provider.get_meter("kafkascope", __version__, schema_url=sc.SCHEMA_URL)
+        meter = meter_for(meter_provider)
         self.process_duration = meter.create_histogram(
             sc.METRIC_PROCESS_DURATION,
             unit="s",
@@ -89,7 +88,61 @@ class MessagingMetrics:
         )
         self._attributes: dict[AttrKey, Attributes] = {}
 
-    def attributes(
+    def observe_process(
+        self,
+        *,
+        topic: str | None,
+        group: str | None,
+        server_address: str | None,
+        server_port: int | None,
+        error_type: str | None,
+        duration: float,
+        messages: int,
+        waits: Iterable[tuple[str | None, str, float]] = (),
+    ) -> None:
+        """One processed message or batch: its duration, its messages, and each message's
+        time in queue as ``(topic, timestamp type, seconds)``."""
+        key, attrs = self._attributes_of(
+            sc.OPERATION_PROCESS, topic, group, error_type, server_address, server_port
+        )
+        self.process_duration.record(duration, attrs)
+        self.consumed_messages.add(messages, key, attrs)
+        for wait_topic, timestamp_type, seconds in waits:
+            _, wait_attrs = self._attributes_of(
+                sc.OPERATION_PROCESS,
+                wait_topic,
+                group,
+                None,
+                server_address,
+                server_port,
+                timestamp_type,
+            )
+            self.time_in_queue.record(seconds, wait_attrs)
+
+    def observe_send(
+        self,
+        *,
+        topic: str,
+        server_address: str | None,
+        server_port: int | None,
+        error_type: str | None,
+        duration: float,
+    ) -> None:
+        """One send, acknowledged or failed."""
+        key, attrs = self._attributes_of(
+            sc.OPERATION_SEND, topic, None, error_type, server_address, server_port
+        )
+        self.operation_duration.record(duration, attrs)
+        self.sent_messages.add(1, key, attrs)
+
+    def observe_dead_letter(self, *, topic: str, source: str | None, error_type: str) -> None:
+        """One message sent to the dead-letter ``topic`` from the topic ``source``."""
+        attrs = messaging_attributes(topic=topic)
+        attrs[sc.DEAD_LETTER_SOURCE] = str(source)
+        attrs[sc.ERROR_TYPE] = error_type
+        self.dead_lettered.add(1, attrs)
+
+    def _attributes_of(
         self,
         operation: str,
         topic: str | None,
@@ -112,21 +165,15 @@ class MessagingMetrics:
         cached = self._attributes.get(key)
         if cached is not None:
             return key, cached
-        attrs: dict[str, str | int] = {
-            sc.MESSAGING_SYSTEM: sc.KAFKA,
-            sc.MESSAGING_OPERATION_NAME: operation,
-            sc.MESSAGING_OPERATION_TYPE: operation,
-        }
-        if topic is not None:
-            attrs[sc.MESSAGING_DESTINATION_NAME] = topic
-        if group is not None:
-            attrs[sc.MESSAGING_CONSUMER_GROUP_NAME] = group
+        attrs = messaging_attributes(
+            operation,
+            topic=topic,
+            group=group,
+            server_address=server_address,
+            server_port=server_port,
+        )
         if error_type is not None:
             attrs[sc.ERROR_TYPE] = error_type
-        if server_address is not None:
-            attrs[sc.SERVER_ADDRESS] = server_address
-        if server_port is not None:
-            attrs[sc.SERVER_PORT] = server_port
         if timestamp_type is not None:
             attrs[sc.TIMESTAMP_TYPE] = timestamp_type
         if len(self._attributes) < _MAX_CACHED_ATTRIBUTE_SETS:
@@ -134,35 +181,9 @@ class MessagingMetrics:
         return key, attrs
 
 
-_by_provider: weakref.WeakKeyDictionary[metrics.MeterProvider, MessagingMetrics] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-_last: tuple[metrics.MeterProvider, MessagingMetrics] | None = None
-_first_global: metrics.MeterProvider | None = None
-_lock = threading.Lock()
+_cache: Final = ProviderCache(MessagingMetrics)
 
 
 def for_provider(meter_provider: metrics.MeterProvider | None) -> MessagingMetrics:
     """The instruments for ``meter_provider`` (default: the global one), created on first use."""
-    global _last, _first_global
-    provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
-    last = _last
-    if last is not None and last[0] is provider:
-        return last[1]
-    with _lock:
-        current = metrics.get_meter_provider()
-        if _first_global is None:
-            _first_global = current
-        found = _by_provider.get(provider)
-        if found is None and provider is current and _first_global is not current:
-            # Instruments made on the API's proxy before a provider was set globally forward to
-            # this provider; making them again would register the observable counters twice,
-            # and the SDK keeps only the first callback.
-            found = _by_provider.get(_first_global)
-        if found is None:
-            found = MessagingMetrics(provider)
-        _by_provider[provider] = found
-        _last = (provider, found)
-    return found
+    return _cache.get(meter_provider)

@@ -42,6 +42,7 @@ class RecordView:
 
     def __init__(
         self,
+        *,
         topic: str | None,
         partition: int | None,
         offset: int | None,
@@ -112,14 +113,14 @@ def adapt_attributes(record: Any) -> RecordView:
     ``headers``, ``timestamp`` (ms) and optionally ``timestamp_type``: kafka-python's and
     aiokafka's ``ConsumerRecord`` and :func:`kafkascope.testing.make_record`."""
     return RecordView(
-        _topic(_field(record, "topic")),
-        _int_or_none(_field(record, "partition")),
-        _int_or_none(_field(record, "offset")),
-        _field(record, "key"),
-        _field(record, "headers"),
-        _timestamp(_field(record, "timestamp")),
-        _int_or_none(_field(record, "timestamp_type")) == _KP_LOG_APPEND_TIME,
-        _field(record, "value") is None,
+        topic=_topic(_field(record, "topic")),
+        partition=_int_or_none(_field(record, "partition")),
+        offset=_int_or_none(_field(record, "offset")),
+        key=_field(record, "key"),
+        headers=_field(record, "headers"),
+        timestamp_ms=_timestamp(_field(record, "timestamp")),
+        log_append_time=_int_or_none(_field(record, "timestamp_type")) == _KP_LOG_APPEND_TIME,
+        tombstone=_field(record, "value") is None,
     )
 
 
@@ -128,14 +129,14 @@ def adapt_namedtuple(record: Any) -> RecordView:
     reads cannot raise, so they skip :func:`adapt_attributes`' guards; values are still
     checked."""
     return RecordView(
-        _topic(record.topic),
-        _int_or_none(record.partition),
-        _int_or_none(record.offset),
-        record.key,
-        record.headers,
-        _timestamp(getattr(record, "timestamp", None)),
-        _int_or_none(getattr(record, "timestamp_type", 0)) == _KP_LOG_APPEND_TIME,
-        record.value is None,
+        topic=_topic(record.topic),
+        partition=_int_or_none(record.partition),
+        offset=_int_or_none(record.offset),
+        key=record.key,
+        headers=record.headers,
+        timestamp_ms=_timestamp(getattr(record, "timestamp", None)),
+        log_append_time=_int_or_none(getattr(record, "timestamp_type", 0)) == _KP_LOG_APPEND_TIME,
+        tombstone=record.value is None,
     )
 
 
@@ -151,14 +152,14 @@ def adapt_methods(record: Any) -> RecordView:
         ts_type = _int_or_none(stamp[0])
         ts = _timestamp(stamp[1])
     return RecordView(
-        _topic(_call(record, "topic")),
-        _int_or_none(_call(record, "partition")),
-        _int_or_none(_call(record, "offset")),
-        _call(record, "key"),
-        _call(record, "headers"),
-        ts if ts_type is not None and ts_type != _CK_NOT_AVAILABLE else None,
-        ts_type == _CK_LOG_APPEND_TIME,
-        _call(record, "value") is None,
+        topic=_topic(_call(record, "topic")),
+        partition=_int_or_none(_call(record, "partition")),
+        offset=_int_or_none(_call(record, "offset")),
+        key=_call(record, "key"),
+        headers=_call(record, "headers"),
+        timestamp_ms=ts if ts_type is not None and ts_type != _CK_NOT_AVAILABLE else None,
+        log_append_time=ts_type == _CK_LOG_APPEND_TIME,
+        tombstone=_call(record, "value") is None,
     )
 
 
@@ -203,6 +204,19 @@ def adapter_for(record: object) -> RecordAdapter | None:
         return adapt_attributes  # instances with per-object attributes (SimpleNamespace, ...)
     _adapters[record_type] = adapter
     return adapter
+
+
+def record_argument(args: tuple[Any, ...]) -> Any:
+    """The record among a handler's arguments: the first, or the second for a method (after
+    ``self``). A first argument with ``topic`` and ``offset`` is the record."""
+    try:
+        if args and hasattr(args[0], "topic") and hasattr(args[0], "offset"):
+            return args[0]
+    except Exception:  # a proxy whose attribute access raises is not a record
+        return args[1] if len(args) > 1 else None
+    if len(args) > 1:
+        return args[1]
+    return args[0] if args else None
 
 
 def view(record: object) -> RecordView | None:

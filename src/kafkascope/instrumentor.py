@@ -22,15 +22,17 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from kafkascope import _instrument_aiokafka, _instrument_confluent, _instrument_kafka_python
+from kafkascope._clients import aiokafka as _aiokafka
+from kafkascope._clients import confluent as _confluent
+from kafkascope._clients import kafka_python as _kafka_python
 from kafkascope._consumer_tracker import ConsumerTracker
 from kafkascope._logs import MessageLogFilter, correlate_otel_log_handlers
 
 _KAFKA_PYTHON: Final = "kafka-python >= 2.1.0, < 4"
 _CLIENTS: Final[dict[str, ModuleType]] = {
-    "kafka": _instrument_kafka_python,
-    "aiokafka": _instrument_aiokafka,
-    "confluent_kafka": _instrument_confluent,
+    "kafka": _kafka_python,
+    "aiokafka": _aiokafka,
+    "confluent_kafka": _confluent,
 }
 
 

@@ -13,35 +13,22 @@ the global OpenTelemetry providers during one test, in memory::
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
-from opentelemetry import _logs, metrics, trace
-from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.metrics import (
-    Counter,
-    Histogram,
-    MeterProvider,
-    ObservableCounter,
-    ObservableGauge,
-    ObservableUpDownCounter,
-    UpDownCounter,
-)
+from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.metrics.export import (
-    AggregationTemporality,
     Gauge,
     HistogramDataPoint,
-    InMemoryMetricReader,
     NumberDataPoint,
 )
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 from kafkascope import _semconv as sc
+from kafkascope._capture import Backend, install_backend
 from kafkascope._carrier import Headers
 from kafkascope._logs import instrument_logging
 
@@ -140,70 +127,10 @@ def _merge(old: MetricPoint | None, new: MetricPoint, gauge: bool) -> MetricPoin
     )
 
 
-class _Capture(SpanProcessor):
-    """Sends finished spans to the current test's list; nothing outside a test."""
-
-    def __init__(self) -> None:
-        self.spans: list[ReadableSpan] | None = None
-
-    def on_end(self, span: ReadableSpan) -> None:
-        if self.spans is not None:
-            self.spans.append(span)
-
-
-@dataclass
-class _Backend:
-    """Providers installed globally once per session; tests switch what they capture into."""
-
-    span_capture: _Capture
-    logs: InMemoryLogRecordExporter
-    reader: InMemoryMetricReader | None
-    logger_provider: LoggerProvider
-
-
-_backend: _Backend | None = None
-_DELTA = {
-    Counter: AggregationTemporality.DELTA,
-    UpDownCounter: AggregationTemporality.DELTA,
-    Histogram: AggregationTemporality.DELTA,
-    ObservableCounter: AggregationTemporality.DELTA,
-    ObservableUpDownCounter: AggregationTemporality.DELTA,
-    ObservableGauge: AggregationTemporality.DELTA,
-}
-
-
-def _install_backend() -> _Backend:
-    global _backend
-    if _backend is not None:
-        return _backend
-    resource = Resource.create({"service.name": "capotel"})
-    capture = _Capture()
-    tracer_provider = trace.get_tracer_provider()
-    if not isinstance(tracer_provider, TracerProvider):
-        tracer_provider = TracerProvider(resource=resource)
-        trace.set_tracer_provider(tracer_provider)
-    tracer_provider.add_span_processor(capture)
-
-    reader: InMemoryMetricReader | None = None
-    meter_provider = metrics.get_meter_provider()
-    if not isinstance(meter_provider, MeterProvider):
-        reader = InMemoryMetricReader(preferred_temporality=_DELTA)  # type: ignore[arg-type]
-        metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[reader]))
-
-    log_exporter = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
-    logger_provider = _logs.get_logger_provider()
-    if not isinstance(logger_provider, LoggerProvider):
-        logger_provider = LoggerProvider(resource=resource)
-        _logs.set_logger_provider(logger_provider)
-    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
-    _backend = _Backend(capture, log_exporter, reader, logger_provider)
-    return _backend
-
-
 class Capotel:
     """Spans, metrics and logs captured during one test. Use through the ``capotel`` fixture."""
 
-    def __init__(self, backend: _Backend) -> None:
+    def __init__(self, backend: Backend) -> None:
         self._backend = backend
         self._spans: list[ReadableSpan] = []
         self._points: dict[tuple[str, frozenset[tuple[str, Any]]], MetricPoint] = {}
@@ -323,7 +250,7 @@ def _point(name: str, unit: str, point: Any) -> MetricPoint:
 @pytest.fixture
 def capotel() -> Iterator[Capotel]:
     """Capture the spans, metrics and logs the code under test emits, in memory."""
-    backend = _install_backend()
+    backend = install_backend()
     root = logging.getLogger()
     had_handlers = list(root.handlers)
     handler = instrument_logging(backend.logger_provider)
@@ -430,8 +357,3 @@ def assert_messaging_attributes(
             f"span {span.name!r} breaks the messaging conventions: {'; '.join(problems)}; "
             f"attributes: {attrs}"
         )
-
-
-def spans_by_kind(spans: Sequence[ReadableSpan], kind: SpanKind) -> list[ReadableSpan]:
-    """The spans of one kind, in order."""
-    return [s for s in spans if s.kind == kind]

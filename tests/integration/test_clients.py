@@ -26,10 +26,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from kafkascope import TracedProducer, observe_lag, traced_handler
+from kafkascope import (
+    TracedAIOKafkaProducer,
+    TracedConfluentProducer,
+    TracedProducer,
+    observe_lag,
+    traced_handler,
+)
 from kafkascope import _semconv as sc
-from kafkascope._producer_aiokafka import TracedAIOKafkaProducer
-from kafkascope._producer_confluent import TracedConfluentProducer
 from kafkascope.testing import (
     Capotel,
     assert_messaging_attributes,

@@ -13,7 +13,7 @@ from opentelemetry import trace
 
 from kafkascope import TracedProducer, configure, traced_handler
 from kafkascope import _semconv as sc
-from kafkascope._exporter_logs import EXPORTER_LOGGERS
+from kafkascope._quiet_exporters import EXPORTER_LOGGERS
 from kafkascope.testing import make_record
 
 from . import _kafka_clients as clients

@@ -7,7 +7,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 from kafkascope import TracedProducer, dead_letter, extract_context, inject_headers, process_span
 from kafkascope import _semconv as sc
 from kafkascope.testing import assert_linked, assert_parent, make_record
-from tests.unit.test_producer import RecordingProducer, _ack
+
+from ._producers import RecordingProducer, ack
 
 
 def _failed_record():
@@ -31,7 +32,7 @@ def test_dead_letter_continues_the_trace_links_the_failed_span_and_carries_the_e
 
     with pytest.raises(ValueError, match="card declined"):
         handle()
-    _ack(futures[0])
+    ack(futures[0])
     failed = capotel.span("process orders")
     send = capotel.span("send orders.dlq")
     assert failed.status.status_code is StatusCode.ERROR

@@ -26,6 +26,8 @@ from kafkascope import (
 from kafkascope import _semconv as sc
 from kafkascope.testing import Capotel, FakeRecord, make_record
 
+from ._producers import RecordingProducer
+
 SECRET = "s3cr3t-card-4111111111111111"
 REDACTED = "[key redacted]"
 log = logging.getLogger("privacy.app")
@@ -153,29 +155,6 @@ def test_process_span_leaks_nothing(capotel, keys_off, batch):
     _assert_no_secret(capotel)
 
 
-class StandInProducer:
-    """Stands in for KafkaProducer: keeps what send() got, returns a future resolved later."""
-
-    def __init__(self) -> None:
-        self.config = {"bootstrap_servers": "kafka.internal:9094"}
-        self.sent: list[dict[str, Any]] = []
-        self.futures: list[Future] = []
-
-    def send(
-        self,
-        topic: str,
-        value: Any = None,
-        key: Any = None,
-        headers: Any = None,
-        partition: Any = None,
-        timestamp_ms: Any = None,
-    ) -> Future:
-        self.sent.append({"topic": topic, "value": value, "key": key, "headers": headers})
-        future = Future()
-        self.futures.append(future)
-        return future
-
-
 def _ack(future: Future) -> None:
     future.success(RecordMetadata("invoices", 2, None, 17, 0, None, 1, 1, 0))
 
@@ -186,7 +165,7 @@ def _fail(future: Future) -> None:
 
 @pytest.mark.parametrize("resolve", [_ack, _fail])
 def test_traced_producer_leaks_nothing(capotel, keys_off, resolve: Callable[[Future], None]):
-    inner = StandInProducer()
+    inner = RecordingProducer()
     producer = TracedProducer(inner)
     with trace.get_tracer("app").start_as_current_span("request"):
         log.info("handled request, sending")
@@ -209,7 +188,7 @@ def test_a_key_hook_records_only_the_redacted_key(capotel):
     _settings.update(capture_key=True, key_hook=lambda key: REDACTED if SECRET in key else key)
     handle = traced_handler(group="billing")(_handle_body)
     handle(_record())
-    inner = StandInProducer()
+    inner = RecordingProducer()
     TracedProducer(inner).send("invoices", b"{}", key=SECRET.encode())
     _ack(inner.futures[0])
     _assert_no_secret(capotel)

@@ -15,6 +15,13 @@ def test_all_lists_every_public_name_and_only_existing_ones():
     assert set(kafkascope.__all__) == public | {"__version__"}
 
 
+def test_all_is_sorted_constants_then_classes_then_functions():
+    def isort_style(name: str) -> tuple[int, str]:
+        return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+    assert kafkascope.__all__ == sorted(kafkascope.__all__, key=isort_style)
+
+
 def test_every_public_name_has_a_docstring():
     missing = [
         name

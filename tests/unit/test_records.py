@@ -116,7 +116,17 @@ def test_a_registered_adapter_teaches_a_new_client(capotel):
             self.subject = subject
 
     register_record_adapter(
-        Envelope, lambda e: RecordView(e.subject, 0, 1, None, None, None, False, False)
+        Envelope,
+        lambda e: RecordView(
+            topic=e.subject,
+            partition=0,
+            offset=1,
+            key=None,
+            headers=None,
+            timestamp_ms=None,
+            log_append_time=False,
+            tombstone=False,
+        ),
     )
 
     @traced_handler

@@ -1,39 +1,14 @@
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from kafka.errors import KafkaTimeoutError
-from kafka.future import Future
-from kafka.producer.future import RecordMetadata
 from opentelemetry.trace import SpanKind, StatusCode
 
 from kafkascope import TracedProducer, extract_context, traced_handler
 from kafkascope import _semconv as sc
 from kafkascope.testing import assert_messaging_attributes, assert_parent, make_record
 
-
-class RecordingProducer:
-    """Stands in for KafkaProducer's send(): keeps what it was given, returns a real future."""
-
-    def __init__(self) -> None:
-        self.config = {"bootstrap_servers": "kafka.internal:9094"}
-        self.sent: list[dict[str, Any]] = []
-        self.futures: list[Future] = []
-        self.flushed = False
-
-    def send(self, topic, value=None, key=None, headers=None, partition=None, timestamp_ms=None):
-        self.sent.append({"topic": topic, "value": value, "key": key, "headers": headers})
-        future = Future()
-        self.futures.append(future)
-        return future
-
-    def flush(self) -> None:
-        self.flushed = True
-
-
-def _ack(future: Future, partition: int = 2, offset: int = 17) -> None:
-    future.success(RecordMetadata("orders", partition, None, offset, 0, None, 1, 1, 0))
+from ._producers import RecordingProducer, ack
 
 
 def test_send_span_lasts_until_the_broker_acknowledges(capotel):
@@ -42,7 +17,7 @@ def test_send_span_lasts_until_the_broker_acknowledges(capotel):
     future = producer.send("orders", b"{}", key=b"k1")
     assert future is inner.futures[0]
     assert capotel.spans == []
-    _ack(future)
+    ack(future)
     send = capotel.span("send orders")
     assert send.kind is SpanKind.PRODUCER
     assert_messaging_attributes(
@@ -61,7 +36,7 @@ def test_send_span_lasts_until_the_broker_acknowledges(capotel):
 def test_send_injects_the_send_span_context(capotel):
     inner = RecordingProducer()
     TracedProducer(inner).send("orders", b"{}", headers=[("app", b"1")])
-    _ack(inner.futures[0])
+    ack(inner.futures[0])
     headers = inner.sent[0]["headers"]
     assert headers[0] == ("app", b"1")
 
@@ -119,7 +94,7 @@ def test_send_metrics_count_and_time_acknowledged_sends(capotel):
     for _ in range(3):
         producer.send("orders", b"{}")
     for future in inner.futures:
-        _ack(future)
+        ack(future)
     attrs = {sc.MESSAGING_DESTINATION_NAME: "orders", sc.MESSAGING_OPERATION_NAME: "send"}
     assert capotel.metric(sc.METRIC_CLIENT_SENT_MESSAGES, attrs).value == 3
     duration = capotel.metric(sc.METRIC_CLIENT_OPERATION_DURATION, attrs)

@@ -28,10 +28,10 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from kafkascope import _exporters, _internal, _settings
-from kafkascope._exporter_logs import quiet_exporter_logs
+from kafkascope import _exporters, _settings
 from kafkascope._exporters import Protocol
 from kafkascope._logs import instrument_logging
+from kafkascope._quiet_exporters import quiet_exporter_logs
 from kafkascope._settings import KeyHook, ParentPolicy
 
 
@@ -239,14 +239,3 @@ def _flush_on_sigterm(telemetry: Telemetry) -> None:
 
 
 _SIGTERM_FLUSH_MILLIS: Final = 5_000
-
-
-def configured() -> Telemetry | None:
-    """The telemetry set up by the first global :func:`configure` call, if any."""
-    return _configured
-
-
-def _reset_for_tests() -> None:
-    global _configured
-    _configured = None
-    _internal.reset_reported()

@@ -43,12 +43,3 @@ def reset_reported() -> None:
     """Forget which failures were logged (for tests)."""
     with _lock:
         _reported.clear()
-
-
-def error_type(exc: BaseException) -> str:
-    """The fully qualified class name of ``exc``; builtins keep their bare name."""
-    cls = type(exc)
-    module = cls.__module__
-    if module == "builtins":
-        return cls.__qualname__
-    return f"{module}.{cls.__qualname__}"

@@ -1,8 +1,15 @@
-"""``TracedConfluentProducer``: a confluent-kafka ``Producer`` whose messages are traced.
+"""confluent-kafka: :class:`TracedConfluentProducer`, and the zero-code hooks.
 
 confluent-kafka reports each message's outcome to a delivery callback, called from ``poll()`` or
 ``flush()`` on the caller's thread; the send span ends there. confluent-kafka itself is only
-imported when a delivery fails, so kafkascope does not depend on it.
+imported when a delivery fails or the instrumentor runs, so kafkascope does not depend on it.
+
+``Producer`` and ``Consumer`` are C types whose methods cannot be wrapped in place, so the
+instrumentor replaces ``confluent_kafka.Producer``/``Consumer`` with traced subclasses while it is
+active. ``opentelemetry-instrument`` instruments before the application is imported, so
+``from confluent_kafka import Consumer`` in the application gets the traced class; an
+application that imported the classes before instrumenting keeps the untraced ones (wrap those
+with :class:`~kafkascope.TracedConfluentProducer` and ``@traced_handler``).
 """
 
 from __future__ import annotations
@@ -10,13 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from kafkascope import _internal
+from kafkascope import _errors
 from kafkascope._carrier import Headers
-from kafkascope._producer import ProducerWrapper, SendObserver, traced_headers
-from kafkascope._spans import parse_server
+from kafkascope._consumer_tracker import ConsumerTracker, description
+from kafkascope._send import ProducerWrapper, SendObserver, traced_headers
+from kafkascope._telemetry import parse_server
 
 DeliveryCallback = Callable[[Any, Any], object]
 """``(err, msg)``: confluent-kafka's delivery report callback."""
@@ -136,12 +145,12 @@ class _DeliveryReport:
         try:
             partition = msg.partition() if msg is not None else None
             if err is None:
-                self._observer.finish(partition, msg.offset() if msg is not None else None)
+                self._observer.delivered(partition, msg.offset() if msg is not None else None)
             else:
-                self._observer.finish(partition, None, _exception(err), _kafka_error_name(err))
+                self._observer.failed(_exception(err), _kafka_error_name(err), partition=partition)
         except Exception as exc:
-            _internal.report("delivery report", exc)
-            self._observer.done(None)
+            _errors.report("delivery report", exc)
+            self._observer.abandon()
         if self._callback is not None:
             self._callback(err, msg)  # its exceptions surface from poll()/flush(), as without us
 
@@ -166,3 +175,103 @@ def _error_name(exc: BaseException) -> str | None:
     """librdkafka's error name for a ``KafkaException``; None for other exceptions."""
     args: tuple[object, ...] = exc.args
     return _kafka_error_name(args[0]) if len(args) == 1 else None
+
+
+_originals: dict[str, type] = {}
+
+
+def _settings_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    config = args[0] if args and isinstance(args[0], dict) else {}
+    return {**config, **kwargs}
+
+
+def _describe(consumer: Any) -> tuple[str | None, str | None]:
+    described: tuple[str | None, str | None] = getattr(
+        consumer, "_kafkascope_described", (None, None)
+    )
+    return described
+
+
+def _records(result: Any) -> Any:
+    """A fetched message, or the messages of a batch, without the error events."""
+    if isinstance(result, list):
+        return [m for m in result if m is not None and m.error() is None]
+    return result if result is not None and result.error() is None else None
+
+
+def instrument(tracker: ConsumerTracker) -> None:
+    """Replace ``confluent_kafka.Producer`` and ``Consumer`` with traced subclasses."""
+    import confluent_kafka
+
+    producer_type: type = confluent_kafka.Producer
+    consumer_type: type = confluent_kafka.Consumer
+    _originals.update(Producer=producer_type, Consumer=consumer_type)
+
+    class _ProduceOf:
+        """Presents the base class's ``produce`` of one producer to the traced wrapper."""
+
+        def __init__(self, producer: Any) -> None:
+            self.produce = getattr(producer_type, "produce").__get__(producer)  # noqa: B009
+
+    class Producer(producer_type):  # type: ignore[misc]
+        """confluent_kafka.Producer, traced by kafkascope."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._kafkascope: TracedConfluentProducer | None = None
+            try:
+                config = _settings_of(args, kwargs)
+                servers = config.get("bootstrap.servers")
+                self._kafkascope = TracedConfluentProducer(
+                    _ProduceOf(self),
+                    server=servers if isinstance(servers, str) and servers else None,
+                    on_delivery=config.get("on_delivery"),
+                    tracer_provider=tracker.tracer_provider,
+                    meter_provider=tracker.meter_provider,
+                )
+            except Exception as exc:
+                _errors.report("instrumented confluent-kafka producer", exc)
+
+        def produce(self, *args: Any, **kwargs: Any) -> Any:
+            traced = self._kafkascope
+            if traced is None or not is_instrumentation_enabled():
+                return super().produce(*args, **kwargs)
+            return traced.produce(*args, **kwargs)
+
+    class Consumer(consumer_type):  # type: ignore[misc]
+        """confluent_kafka.Consumer, traced by kafkascope."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            try:
+                config = _settings_of(args, kwargs)
+                self._kafkascope_described = description(
+                    config.get("group.id"), config.get("bootstrap.servers")
+                )
+            except Exception as exc:
+                _errors.report("instrumented confluent-kafka consumer", exc)
+
+        def poll(self, *args: Any, **kwargs: Any) -> Any:
+            return tracker.call(self, True, _describe, super().poll, args, kwargs, _records)
+
+        def consume(self, *args: Any, **kwargs: Any) -> Any:
+            return tracker.call(self, False, _describe, super().consume, args, kwargs, _records)
+
+        def commit(self, *args: Any, **kwargs: Any) -> Any:
+            return tracker.call(self, None, _describe, super().commit, args, kwargs)
+
+        def close(self, *args: Any, **kwargs: Any) -> Any:
+            return tracker.call(self, None, _describe, super().close, args, kwargs)
+
+    Producer.__module__ = Consumer.__module__ = "confluent_kafka"
+    setattr(confluent_kafka, "Producer", Producer)  # noqa: B010 - the module's class is replaced
+    setattr(confluent_kafka, "Consumer", Consumer)  # noqa: B010
+
+
+def uninstrument() -> None:
+    """Put confluent-kafka's own classes back."""
+    import confluent_kafka
+
+    for name, original in _originals.items():
+        setattr(confluent_kafka, name, original)
+    _originals.clear()

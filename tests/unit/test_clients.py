@@ -1,4 +1,4 @@
-"""TracedConfluentProducer and TracedAIOKafkaProducer without a broker, and aiokafka lag."""
+"""TracedConfluentProducer and TracedAIOKafkaProducer without a broker."""
 
 from __future__ import annotations
 
@@ -6,60 +6,27 @@ import asyncio
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaTimeoutError
 from aiokafka.structs import RecordMetadata, TopicPartition
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
+from kafkascope import (
+    TracedAIOKafkaProducer,
+    TracedConfluentProducer,
+    extract_context,
+    inject_headers,
+    traced_handler,
+)
 from kafkascope import _semconv as sc
-from kafkascope import extract_context, inject_headers, observe_lag, traced_handler
-from kafkascope._producer_aiokafka import TracedAIOKafkaProducer
-from kafkascope._producer_confluent import TracedConfluentProducer
 from kafkascope.testing import assert_messaging_attributes, assert_parent, make_record
+
+from ._producers import FakeMessage, RecordingAIOProducer, RecordingConfluentProducer
 
 # A port nothing listens on: librdkafka queues messages and keeps retrying the connection
 # (quietly: it would log each refused connection to stderr).
 NOWHERE = {"bootstrap.servers": "127.0.0.1:1", "log_level": 0}
-
-
-# ---------------------------------------------------------------- confluent-kafka
-class FakeMessage:
-    """The parts of confluent-kafka's delivered ``Message`` a delivery report reads."""
-
-    def __init__(self, partition: int | None = 0, offset: int | None = 0) -> None:
-        self._partition = partition
-        self._offset = offset
-
-    def partition(self) -> int | None:
-        return self._partition
-
-    def offset(self) -> int | None:
-        return self._offset
-
-
-class RecordingConfluentProducer:
-    """Stands in for ``Producer.produce()``: keeps each call, reports deliveries on demand."""
-
-    def __init__(self) -> None:
-        self.produced: list[dict[str, Any]] = []
-        self.flushed = False
-
-    def produce(self, topic, value=None, key=None, partition=-1, **kwargs):
-        self.produced.append(
-            {"topic": topic, "value": value, "key": key, "partition": partition, **kwargs}
-        )
-
-    def deliver(self, index: int = 0, err: Any = None, msg: Any = None) -> None:
-        self.produced[index]["on_delivery"](err, msg if msg is not None else FakeMessage())
-
-    def flush(self, timeout: float = -1) -> int:
-        self.flushed = True
-        return 0
-
-    def __len__(self) -> int:
-        return 7
 
 
 def _calls() -> tuple[list[tuple[Any, Any]], Any]:
@@ -253,31 +220,6 @@ def test_confluent_wrapper_checks_its_arguments():
 
 
 # ---------------------------------------------------------------- aiokafka
-class RecordingAIOProducer:
-    """Stands in for ``AIOKafkaProducer``: ``send()`` returns a future the test resolves."""
-
-    def __init__(self) -> None:
-        self.client = type("Client", (), {"_bootstrap_servers": ["kafka-a:9095", "kafka-b:9095"]})
-        self.sent: list[dict[str, Any]] = []
-        self.futures: list[asyncio.Future[Any]] = []
-        self.entered = self.exited = False
-
-    async def send(
-        self, topic, value=None, key=None, partition=None, timestamp_ms=None, headers=None
-    ):
-        self.sent.append({"topic": topic, "value": value, "key": key, "headers": headers})
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.futures.append(future)
-        return future
-
-    async def __aenter__(self):
-        self.entered = True
-        return self
-
-    async def __aexit__(self, *exc_info):
-        self.exited = True
-
-
 def _metadata(partition: int = 1, offset: int = 5) -> RecordMetadata:
     return RecordMetadata("orders", partition, TopicPartition("orders", partition), offset, 0, 0, 0)
 
@@ -397,37 +339,3 @@ def test_aiokafka_wrapping_something_without_send_is_a_type_error():
 
 
 # ---------------------------------------------------------------- aiokafka lag
-@pytest.mark.asyncio
-async def test_aiokafka_lag_is_read_from_the_consumers_own_state(capotel):
-    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", group_id="billing")
-    observer = observe_lag(consumer)
-    try:
-        tp = TopicPartition("orders", 0)
-        consumer.assign([tp])
-        # What the fetcher records from a fetch response and a consumed batch (no broker here).
-        state = consumer._subscription.subscription.assignment.state_value(tp)
-        state.seek(4)
-        state.highwater = 10
-        lag = capotel.metric(sc.CONSUMER_LAG, {sc.MESSAGING_DESTINATION_NAME: "orders"})
-        assert lag.value == 6
-        assert lag.attributes == {
-            sc.MESSAGING_SYSTEM: "kafka",
-            sc.MESSAGING_DESTINATION_NAME: "orders",
-            sc.MESSAGING_DESTINATION_PARTITION_ID: "0",
-            sc.MESSAGING_CONSUMER_GROUP_NAME: "billing",
-        }
-    finally:
-        await consumer.stop()
-    capotel.clear()
-    assert [p for p in capotel.metrics() if p.name == sc.CONSUMER_LAG] == []
-    observer.close()
-
-
-def test_confluent_consumer_lag_is_observed_until_the_consumer_is_closed(capotel):
-    # confluent-kafka's Consumer cannot be weakly referenced, unlike the other clients'.
-    consumer = Consumer({**NOWHERE, "group.id": "billing"})
-    observer = observe_lag(consumer, group="billing")
-    assert observer.observations() == []  # nothing assigned yet
-    consumer.close()
-    assert observer.observations() == []
-    assert observer._consumer() is None  # released: it is not held after close

@@ -8,90 +8,33 @@ into user code: instrumentation failures are reported once and the handler runs 
 from __future__ import annotations
 
 import time
-import weakref
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextvars import Token
-from typing import Final
+from typing import TypeAlias
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from kafkascope import _internal, _metrics, _settings
+from kafkascope import _errors, _metrics, _settings, _telemetry
 from kafkascope import _semconv as sc
 from kafkascope._carrier import extract_context
 from kafkascope._message import MessageFields, current_message
 from kafkascope._records import RecordView, view
 from kafkascope._settings import ParentPolicy, Settings
-from kafkascope._version import __version__
+from kafkascope._telemetry import (
+    message_key,
+    messaging_attributes,
+    parse_server,
+    record_error,
+    tracer_for,
+)
 
-_INVALID_CONTEXT: Final = trace.set_span_in_context(trace.INVALID_SPAN, Context())
-_tracers: weakref.WeakKeyDictionary[TracerProvider, trace.Tracer] = weakref.WeakKeyDictionary()
-
-
-_last_tracer: tuple[TracerProvider, trace.Tracer] | None = None
-
-
-def tracer_for(tracer_provider: TracerProvider | None) -> trace.Tracer:
-    """kafkascope's tracer on ``tracer_provider`` (default: the global one), cached."""
-    global _last_tracer
-    provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
-    last = _last_tracer
-    if last is not None and last[0] is provider:
-        return last[1]
-    found = _tracers.get(provider)
-    if found is None:
-        found = _tracers[provider] = provider.get_tracer(
-            "kafkascope", __version__, schema_url=sc.SCHEMA_URL
-        )
-    _last_tracer = (provider, found)
-    return found
-
-
-def parse_server(server: object, setting: str = "server") -> tuple[str | None, int | None]:
-    """Split ``"host:port"`` (the first of a bootstrap list) into address and port."""
-    if server is None:
-        return None, None
-    if not isinstance(server, str) or not server.strip():
-        raise TypeError(f"{setting} must be a 'host:port' string or None, got {server!r}")
-    first = server.split(",")[0].strip()
-    host, sep, port = first.rpartition(":")
-    if not sep:
-        return first, None
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{setting}={server!r} has an invalid port {port!r}")
-    return host.strip("[]") or None, int(port)
-
-
-def message_key(key: object, settings: Settings, capture: bool | None) -> str | None:
-    """The key to record: UTF-8 text only, through the redaction hook, unless capture is off."""
-    if not (settings.capture_key if capture is None else capture) or key is None:
-        return None
-    if isinstance(key, bytes):
-        try:
-            text = key.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    elif isinstance(key, str):
-        try:
-            key.encode("utf-8")
-        except UnicodeEncodeError:
-            return None  # lone surrogates: not exportable
-        text = key
-    else:
-        return None
-    hook = settings.key_hook
-    if hook is None:
-        return text
-    try:
-        redacted = hook(text)
-    except Exception as exc:
-        _internal.report("key_hook", exc)
-        return None
-    return redacted if isinstance(redacted, str) else None
+_Start: TypeAlias = tuple[Context, list[Link], dict[str, AttributeValue]]
+"""A span's parent context, links and attributes."""
 
 
 def _time_in_queue(record: RecordView, now_ms: float) -> float | None:
@@ -147,7 +90,7 @@ class ProcessOptions:
             scope.enter()
             return scope
         except Exception as exc:
-            _internal.report("process span start", exc)
+            _errors.report("process span start", exc)
             return None
 
     def begin_batch(self, records: Iterable[object]) -> ProcessScope | None:
@@ -162,7 +105,7 @@ class ProcessOptions:
             scope.enter()
             return scope
         except Exception as exc:
-            _internal.report("batch span start", exc)
+            _errors.report("batch span start", exc)
             return None
 
 
@@ -209,68 +152,13 @@ class ProcessScope:
         """Start the span and make it current."""
         options = self._options
         settings = _settings.current()
-        records = self._records
         self._start = time.perf_counter()
         self._start_ms = time.time() * 1000.0
         ambient = otel_context.get_current()
-        ambient_sc = trace.get_current_span(ambient).get_span_context()
-        links: list[Link] = []
-        attrs: dict[str, AttributeValue] = {
-            sc.MESSAGING_SYSTEM: sc.KAFKA,
-            sc.MESSAGING_OPERATION_NAME: sc.OPERATION_PROCESS,
-            sc.MESSAGING_OPERATION_TYPE: sc.OPERATION_PROCESS,
-        }
         if self.batch:
-            parent = ambient
-            topics = {r.topic for r in records}
-            self._topic = topics.pop() if len(topics) == 1 else None
-            for record in records:
-                producer = trace.get_current_span(
-                    extract_context(record.headers, trust_baggage=settings.trust_baggage)
-                ).get_span_context()
-                if producer.is_valid:
-                    links.append(Link(producer, _link_attributes(record)))
-            attrs[sc.MESSAGING_BATCH_MESSAGE_COUNT] = len(records)
+            parent, links, attrs = self._batch_start(ambient, settings)
         else:
-            record = records[0]
-            self._topic = record.topic
-            policy = options.parent or settings.parent
-            producer_ctx = extract_context(record.headers, trust_baggage=settings.trust_baggage)
-            producer = trace.get_current_span(producer_ctx).get_span_context()
-            if producer.is_valid:
-                links.append(Link(producer))
-            if policy == "producer":
-                if producer.is_valid:
-                    parent = producer_ctx
-                    if ambient_sc.is_valid:
-                        links.append(Link(ambient_sc))
-                else:
-                    parent = ambient
-            elif policy == "links":
-                parent = trace.set_span_in_context(trace.INVALID_SPAN, producer_ctx)
-            else:
-                parent = ambient
-            if record.partition is not None:
-                attrs[sc.MESSAGING_DESTINATION_PARTITION_ID] = str(record.partition)
-            if record.offset is not None:
-                attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
-            key = message_key(record.key, settings, options.capture_key)
-            if key is not None:
-                attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key
-            if record.tombstone:
-                attrs[sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE] = True
-            waited = self._waited = _time_in_queue(record, self._start_ms)
-            if waited is not None:
-                attrs[sc.TIME_IN_QUEUE] = waited
-                attrs[sc.TIMESTAMP_TYPE] = _timestamp_type(record)
-        if self._topic is not None:
-            attrs[sc.MESSAGING_DESTINATION_NAME] = self._topic
-        if options.group is not None:
-            attrs[sc.MESSAGING_CONSUMER_GROUP_NAME] = options.group
-        if options.server_address is not None:
-            attrs[sc.SERVER_ADDRESS] = options.server_address
-        if options.server_port is not None:
-            attrs[sc.SERVER_PORT] = options.server_port
+            parent, links, attrs = self._single_start(ambient, settings)
         span = tracer_for(options.tracer_provider).start_span(
             sc.process_span_name(self._topic),
             context=parent,
@@ -282,7 +170,7 @@ class ProcessScope:
         )
         self.span = span
         self._token = otel_context.attach(trace.set_span_in_context(span, parent))
-        first = records[0] if len(records) == 1 else None
+        first = self._records[0] if len(self._records) == 1 else None
         self._message_token = current_message.set(
             MessageFields(
                 self._topic,
@@ -293,26 +181,81 @@ class ProcessScope:
         )
         return span
 
+    def _attributes(self, partition: int | None = None) -> dict[str, AttributeValue]:
+        options = self._options
+        return messaging_attributes(
+            sc.OPERATION_PROCESS,
+            topic=self._topic,
+            partition=partition,
+            group=options.group,
+            server_address=options.server_address,
+            server_port=options.server_port,
+        )
+
+    def _batch_start(self, ambient: Context, settings: Settings) -> _Start:
+        """A batch continues the ambient context and links to each message's producer."""
+        records = self._records
+        topics = {r.topic for r in records}
+        self._topic = topics.pop() if len(topics) == 1 else None
+        links: list[Link] = []
+        for record in records:
+            producer = trace.get_current_span(
+                extract_context(record.headers, trust_baggage=settings.trust_baggage)
+            ).get_span_context()
+            if producer.is_valid:
+                links.append(Link(producer, _link_attributes(record)))
+        attrs = self._attributes()
+        attrs[sc.MESSAGING_BATCH_MESSAGE_COUNT] = len(records)
+        return ambient, links, attrs
+
+    def _single_start(self, ambient: Context, settings: Settings) -> _Start:
+        """One message: the parent is chosen by the parent policy, the producer is linked."""
+        options = self._options
+        record = self._records[0]
+        self._topic = record.topic
+        producer_ctx = extract_context(record.headers, trust_baggage=settings.trust_baggage)
+        producer = trace.get_current_span(producer_ctx).get_span_context()
+        links = [Link(producer)] if producer.is_valid else []
+        parent = ambient
+        policy = options.parent or settings.parent
+        if policy == "producer" and producer.is_valid:
+            parent = producer_ctx
+            ambient_sc = trace.get_current_span(ambient).get_span_context()
+            if ambient_sc.is_valid:
+                links.append(Link(ambient_sc))
+        elif policy == "links":
+            parent = trace.set_span_in_context(trace.INVALID_SPAN, producer_ctx)
+        attrs = self._attributes(record.partition)
+        if record.offset is not None:
+            attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
+        key = message_key(record.key, settings, options.capture_key)
+        if key is not None:
+            attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key
+        if record.tombstone:
+            attrs[sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE] = True
+        waited = self._waited = _time_in_queue(record, self._start_ms)
+        if waited is not None:
+            attrs[sc.TIME_IN_QUEUE] = waited
+            attrs[sc.TIMESTAMP_TYPE] = _timestamp_type(record)
+        return parent, links, attrs
+
     def finish(self, exc: BaseException | None) -> None:
         """Record the handler's outcome, end the span, restore the context. Never raises."""
         span = self.span
         error_type: str | None = None
         try:
             if exc is not None:
-                error_type = _internal.error_type(exc)
-                if span.is_recording():
-                    span.record_exception(exc)
-                    span.set_attribute(sc.ERROR_TYPE, error_type)
-                    span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
+                error_type = _telemetry.error_type(exc)
+                record_error(span, exc, error_type)
         except Exception as internal:
-            _internal.report("process span error", internal)
+            _errors.report("process span error", internal)
         finally:
             self._restore_context()
         try:
             span.end()
             self._observe(error_type)
         except Exception as internal:
-            _internal.report("process span end", internal)
+            _errors.report("process span end", internal)
 
     def _restore_context(self) -> None:
         try:
@@ -328,30 +271,23 @@ class ProcessScope:
         instruments = _metrics.for_provider(options.meter_provider)
         if instruments.noop:
             return
-        key, attrs = instruments.attributes(
-            sc.OPERATION_PROCESS,
-            self._topic,
-            options.group,
-            error_type,
-            options.server_address,
-            options.server_port,
+        instruments.observe_process(
+            topic=self._topic,
+            group=options.group,
+            server_address=options.server_address,
+            server_port=options.server_port,
+            error_type=error_type,
+            duration=time.perf_counter() - self._start,
+            messages=len(self._records),
+            waits=self._waits(),
         )
-        instruments.process_duration.record(time.perf_counter() - self._start, attrs)
-        instruments.consumed_messages.add(len(self._records), key, attrs)
+
+    def _waits(self) -> Iterator[tuple[str | None, str, float]]:
         for record in self._records:
             # A single record's wait was computed for its span attribute already.
             waited = _time_in_queue(record, self._start_ms) if self.batch else self._waited
             if waited is not None:
-                _, tiq_attrs = instruments.attributes(
-                    sc.OPERATION_PROCESS,
-                    record.topic,
-                    options.group,
-                    None,
-                    options.server_address,
-                    options.server_port,
-                    _timestamp_type(record),
-                )
-                instruments.time_in_queue.record(waited, tiq_attrs)
+                yield record.topic, _timestamp_type(record), waited
 
 
 def _link_attributes(record: RecordView) -> dict[str, AttributeValue]:

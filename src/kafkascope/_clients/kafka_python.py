@@ -1,0 +1,178 @@
+"""kafka-python: :class:`TracedProducer`, and the zero-code hooks that wrap ``KafkaProducer.send``
+and the consumer's ``__next__``/``poll``/``commit``/``close`` in place (unwrapped the same way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
+
+from kafkascope import _errors
+from kafkascope._carrier import Headers
+from kafkascope._clients import unwrap_in_place, wrap_in_place
+from kafkascope._consumer_tracker import ConsumerTracker, description
+from kafkascope._lag import consumer_group
+from kafkascope._send import ProducerWrapper, SendObserver, SendOptions, send_hook, traced_headers
+from kafkascope._telemetry import server_of_bootstrap
+
+CONSUMER_METHODS: Final = {"__next__": True, "poll": False, "commit": None, "close": None}
+"""Wrapped consumer methods: True hands out one record, False a batch, None none."""
+
+
+def bootstrap_of(client: Any) -> object:
+    """The ``bootstrap_servers`` setting of a ``KafkaProducer`` or ``KafkaConsumer``."""
+    config = getattr(client, "config", None)
+    return config.get("bootstrap_servers") if isinstance(config, dict) else None
+
+
+class TracedProducer(ProducerWrapper):
+    """Wraps a ``kafka.KafkaProducer``: same ``send()`` signature and return value.
+
+    Each send gets a ``send {topic}`` PRODUCER span that lasts until the broker acknowledges or
+    the send fails, and its context is injected into the record's headers with the global
+    propagator (unless the headers already carry one). Every other attribute and method is the
+    wrapped producer's.
+
+    Args:
+        producer: the ``KafkaProducer`` to wrap.
+        capture_key: record the UTF-8 message key (default: the configured setting).
+        tracer_provider: default, the global one.
+        meter_provider: default, the global one.
+    """
+
+    def __init__(
+        self,
+        producer: Any,
+        *,
+        capture_key: bool | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> None:
+        super().__init__(
+            producer,
+            method="send",
+            server=server_of_bootstrap(bootstrap_of(producer)),
+            capture_key=capture_key,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
+
+    def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        headers: Headers = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> Any:
+        """Send like ``KafkaProducer.send`` and return its future, traced."""
+        return _send(
+            self._options, self._producer.send, topic, value, key, headers, partition, timestamp_ms
+        )
+
+
+def _send(
+    options: SendOptions,
+    send: Callable[..., Any],
+    topic: str,
+    value: Any = None,
+    key: Any = None,
+    headers: Headers = None,
+    partition: int | None = None,
+    timestamp_ms: int | None = None,
+) -> Any:
+    """``KafkaProducer.send``'s signature, traced by ``options``."""
+    observer = options.start(topic, key, partition)
+    # With contrib's kafka-python instrumentation also active, its wrapper of
+    # KafkaProducer.send injects (without checking for a traceparent); injecting here too
+    # would put two on the record. Our span is current while the inner send runs, so
+    # contrib's span and the context it injects are its children: one trace either way.
+    out_headers = headers if contrib_kafka_active() else traced_headers(observer, headers)
+    return send_in_span(
+        observer,
+        lambda: send(
+            topic,
+            value=value,
+            key=key,
+            headers=out_headers,
+            partition=partition,
+            timestamp_ms=timestamp_ms,
+        ),
+    )
+
+
+def send_in_span(observer: SendObserver | None, send: Callable[[], Any]) -> Any:
+    """Call a kafka-python ``send`` with the send span current, and complete the span from the
+    future it returns (or from the exception it raises)."""
+    token = (
+        otel_context.attach(trace.set_span_in_context(observer.span))
+        if observer is not None
+        else None
+    )
+    try:
+        future = send()
+    except BaseException as exc:
+        if observer is not None:
+            observer.failed(exc)
+        raise
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+    if observer is not None:
+        try:
+            future.add_callback(observer.acknowledged)
+            future.add_errback(observer.failed)
+        except Exception as exc:
+            _errors.report("send callbacks", exc)
+            observer.abandon()
+    return future
+
+
+_contrib: Any = None
+
+
+def contrib_kafka_active() -> bool:
+    """Whether contrib's ``opentelemetry-instrumentation-kafka-python`` is instrumenting."""
+    global _contrib
+    if _contrib is None:
+        try:
+            from opentelemetry.instrumentation.kafka import KafkaInstrumentor
+
+            _contrib = KafkaInstrumentor()
+        except Exception:  # not installed, or failing to import: it cannot be active
+            _contrib = False
+    return bool(_contrib and _contrib.is_instrumented_by_opentelemetry)
+
+
+def describe(consumer: Any) -> tuple[str | None, str | None]:
+    """Group and bootstrap servers of a ``KafkaConsumer``."""
+    return description(consumer_group(consumer), bootstrap_of(consumer))
+
+
+def instrument(tracker: ConsumerTracker) -> None:
+    """Wrap kafka-python's producer and consumer."""
+    send = send_hook(
+        tracker.tracer_provider,
+        tracker.meter_provider,
+        lambda producer: server_of_bootstrap(bootstrap_of(producer)),
+        _send,
+    )
+
+    def consumer_call(single: bool | None) -> Callable[..., Any]:
+        def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+            return tracker.call(instance, single, describe, wrapped, args, kwargs)
+
+        return wrapper
+
+    wrap_in_place("kafka", "KafkaProducer", send, "KafkaConsumer", CONSUMER_METHODS, consumer_call)
+
+
+def uninstrument() -> None:
+    """Undo :func:`instrument`."""
+    unwrap_in_place("kafka", "KafkaProducer", "KafkaConsumer", CONSUMER_METHODS)
