@@ -118,7 +118,7 @@ class Pipeline:
                 OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
                 # kafkascope's instrumentor traces kafka-python; the contrib one would add spans
                 # that end before the loop body runs.
-                OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="kafka",
+                OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="kafka,confluent_kafka,aiokafka",
             )
         return env
 

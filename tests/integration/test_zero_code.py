@@ -45,7 +45,7 @@ def _run(service: str, script: str, *args: str, **env: str) -> list[dict[str, An
         OTEL_METRICS_EXPORTER="none",
         OTEL_LOGS_EXPORTER="console",
         OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
-        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="kafka",
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="kafka,confluent_kafka,aiokafka",
         PYTHONPATH=str(APPS),
     )
     full.update(env)
