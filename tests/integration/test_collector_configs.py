@@ -137,6 +137,7 @@ def test_alert_rules_and_their_tests_name_only_kafkascope_metrics() -> None:
         names = set(re.findall(r"\b(?:messaging|kafkascope)_[a-z_]+\b", path.read_text()))
         labels = {"messaging_consumer_group_name", "messaging_destination_name"}
         labels |= {"messaging_destination_partition_id", "kafkascope_message_timestamp_type"}
+        assert names - labels, f"{path.name}: no metric found"
         assert names - labels <= KAFKASCOPE_METRICS, path.name
 
 
@@ -270,6 +271,7 @@ def test_compose_services_have_pinned_images(compose: dict[str, Any]) -> None:
 
 
 def test_compose_mounts_exist_in_collector_dir(compose: dict[str, Any]) -> None:
+    configured = set()
     for name, service in compose["services"].items():
         for target, source in mounts(service).items():
             assert (COLLECTOR_DIR / source).is_file(), f"{name}: {source} -> {target}"
@@ -277,6 +279,8 @@ def test_compose_mounts_exist_in_collector_dir(compose: dict[str, Any]) -> None:
             match = re.match(r"--config(?:\.file)?=(/etc/\S+)", str(arg))
             if match:
                 assert match.group(1) in mounts(service), f"{name}: {arg} is not mounted"
+                configured.add(name)
+    assert configured == {"collector", "jaeger", "prometheus"}
 
 
 def test_compose_mounts_the_files_the_configs_name(compose: dict[str, Any]) -> None:
@@ -423,7 +427,9 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
 
 
 def test_dashboard_queries_are_accepted_by_prometheus(prometheus: Prometheus) -> None:
-    for where, expr in queries():
+    found = queries()
+    assert len(found) >= len(dashboard()["panels"]) > 0  # each panel has a query at least
+    for where, expr in found:
         promql = expr.replace("$__rate_interval", "1m")
         promql = re.sub(r"\$\{?\w+\}?", ".*", promql)
         url = f"{prometheus.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"

@@ -67,6 +67,7 @@ def test_backend_down_nothing_raises_memory_stays_bounded_and_warnings_are_few(
     assert len(handled) == 20_300
     assert grown_mb < 40
     exporter_warnings = [r for r in caplog.records if r.name in EXPORTER_LOGGERS]
+    assert exporter_warnings, "the exporters reported nothing: the backend was never tried"
     kinds = {(r.name, str(r.msg)[:60]) for r in exporter_warnings}
     assert len(exporter_warnings) == len(kinds)  # one of each kind, never one per attempt
     assert not [r for r in caplog.records if r.name == "kafkascope"]

@@ -107,7 +107,8 @@ def test_one_trace_across_two_services_with_handler_logs_and_nested_spans(
             sc.SERVER_PORT: kafka_broker.port,
         },
     )
-    assert process.attributes[sc.TIME_IN_QUEUE] >= 0
+    # Clamped at zero, so only the upper bound can fail: sent moments before it was consumed.
+    assert 0 <= process.attributes[sc.TIME_IN_QUEUE] < 30
     line = capotel.log("charging order order-1").log_record
     assert (line.trace_id, line.span_id) == (process.context.trace_id, process.context.span_id)
     assert line.attributes[sc.MESSAGING_KAFKA_OFFSET] == metadata.offset

@@ -100,6 +100,12 @@ def test_trace_prints_a_summary_line_then_the_waterfall(
     assert first.endswith(" ms, services audit, billing, orders")
     expected = render_waterfall(rows_from_jaeger(json.loads(FIXTURE.read_text())["data"][0]))
     assert rest == expected + "\n"
+    # What the waterfall is, independently of the renderer: one line per span, as a tree.
+    lines = rest.splitlines()
+    assert len(lines) == 8
+    assert lines[0].startswith("orders: POST /orders ")
+    assert lines[1].startswith("  orders: send orders ")
+    assert lines[-1].startswith("      audit: process orders ")
     assert jaeger.requests == [f"/api/traces/{TRACE_ID}"]
 
 

@@ -314,6 +314,7 @@ def test_batch_handler_links_every_message(capotel):
     assert handle(records) == 3
     process = capotel.span("process orders")
     sends = capotel.spans_named("send orders")
+    assert len(sends) == 3
     assert len(process.links) == 3
     for send in sends:
         assert_linked(process, send)

@@ -466,10 +466,12 @@ def _is_traceparent_key(key: object) -> bool:
 @example(headers=[("k", "\ud800")])
 @example(headers=[("\ud800", b"v")])
 def test_inject_headers_returns_sendable_pairs_or_raises_type_error(headers):
+    expected = _as_sent(headers)
     try:
         out = inject_headers(headers)
     except TypeError:
         event("TypeError")
+        assert expected is None, f"refused headers a client can send: {headers!r:.200}"
         return
     event("sent")
     assert isinstance(out, list)
@@ -480,6 +482,46 @@ def test_inject_headers_returns_sendable_pairs_or_raises_type_error(headers):
         assert type(name) is str
         name.encode("utf-8")  # sendable: Kafka clients encode header names as UTF-8
         assert value is None or type(value) is bytes
+    # No span is current here, so nothing is added: the headers come back as clients send them.
+    assert out == expected
+
+
+def _as_sent(headers: Any) -> list[tuple[str, bytes | None]] | None:
+    """``headers`` as a Kafka client sends them, or None if a client cannot send them: a list,
+    tuple or dict of pairs whose keys are text (or UTF-8 bytes) and whose values are None,
+    bytes-like or text, all of it encodable as UTF-8."""
+    if headers is None:
+        return []
+    if isinstance(headers, dict):
+        pairs = list(headers.items())
+    elif isinstance(headers, list | tuple):
+        pairs = list(headers)
+    else:
+        return None
+    sent: list[tuple[str, bytes | None]] = []
+    for pair in pairs:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            return None
+        key, value = pair
+        try:
+            if type(key) is bytes:
+                name = key.decode("utf-8")
+            elif type(key) is str:
+                name = key
+                key.encode("utf-8")
+            else:
+                return None
+            if value is None:
+                sent.append((name, None))
+            elif type(value) is str:
+                sent.append((name, value.encode("utf-8")))
+            elif isinstance(value, bytes | bytearray | memoryview):
+                sent.append((name, bytes(value)))
+            else:
+                return None
+        except UnicodeError:
+            return None
+    return sent
 
 
 # ---------------------------------------------------------------- records and handlers
@@ -506,7 +548,8 @@ FOUND_RECORDS = [
 @example(spec=FOUND_RECORDS[3])
 @example(spec=FOUND_RECORDS[4])
 def test_every_record_shape_reads_into_a_view_without_raising(spec):
-    got = view(spec.build())
+    record = spec.build()
+    got = view(record)
     assert got is not None
     event(f"{spec.client}: topic {got.topic is not None}, offset {got.offset is not None}")
     assert got.topic is None or type(got.topic) is str
@@ -515,6 +558,41 @@ def test_every_record_shape_reads_into_a_view_without_raising(spec):
     assert got.timestamp_ms is None or got.timestamp_ms >= 0
     assert type(got.log_append_time) is bool
     assert type(got.tombstone) is bool
+    # What was read is what the record holds, wherever that is an int or text that fits.
+    held = [_held(record, spec.client, name) for name in ("topic", "partition", "offset")]
+    assert (got.topic, got.partition, got.offset) == (
+        _fitting_topic(held[0]),
+        _fitting_int(held[1]),
+        _fitting_int(held[2]),
+    )
+
+
+def _held(record: Any, client: str, name: str) -> Any:
+    """A field as the client's record hands it out (confluent-kafka: through a method)."""
+    return getattr(record, name)() if client == "confluent" else getattr(record, name, None)
+
+
+def _fitting_int(raw: Any) -> int | None:
+    """An int field as telemetry should read it: its int value in int64 range, else None."""
+    if not isinstance(raw, int) or isinstance(raw, bool):
+        return None
+    value = int.__index__(raw)
+    return value if -(2**63) <= value < 2**63 else None
+
+
+def _fitting_topic(raw: Any) -> str | None:
+    """A topic as telemetry should read it: non-empty text of at most Kafka's 249 characters
+    that exporters can encode, else None."""
+    if not isinstance(raw, str):
+        return None
+    text = str.__str__(raw)
+    if not 0 < str.__len__(text) <= 249:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return text
 
 
 def _expected_spans(record: object, policy: str = "producer") -> int:
