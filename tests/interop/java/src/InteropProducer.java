@@ -34,7 +34,7 @@ public final class InteropProducer {
     try (KafkaProducer<String, String> producer = new KafkaProducer<>(props);
         Scope scope = baggage.build().makeCurrent()) {
       for (int i = 0; i < count; i++) {
-        RecordMetadata sent = producer.send(new ProducerRecord<>(topic, "java-" + i)).get();
+        RecordMetadata sent = producer.send(new ProducerRecord<>(topic, "{\"order\": " + i + "}")).get();
         System.out.println(
             "{\"topic\":" + Report.quote(sent.topic())
                 + ",\"partition\":" + sent.partition()
