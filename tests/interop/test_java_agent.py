@@ -187,3 +187,181 @@ def test_java_producer_to_unmodified_script_under_opentelemetry_instrument(
     process = one(spans, service=consumer, kind="consumer")
     assert process.parent_id == send.span_id
     assert process.name == f"process {topic}"
+
+
+def test_python_relay_forwarding_headers_between_java_services(
+    kafka_broker: KafkaBroker,
+    java_apps: JavaApps,
+    python_service: Callable[[str], TracerProvider],
+    traces: Traces,
+    naming: str,
+    unique: str,
+) -> None:
+    inbound = kafka_broker.create_topic(f"in-{unique}")
+    outbound = kafka_broker.create_topic(f"out-{unique}")
+    producer, relay, consumer = (
+        f"java-orders-{unique}",
+        f"py-enrich-{unique}",
+        f"java-ship-{unique}",
+    )
+    reader = java_apps.start(
+        "InteropConsumer",
+        kafka_broker.bootstrap_servers,
+        outbound,
+        f"ship-{unique}",
+        "1",
+        "60",
+        "ship-consumer",
+        service=consumer,
+        naming=naming,
+    )
+    java_apps.run(
+        "InteropProducer",
+        kafka_broker.bootstrap_servers,
+        inbound,
+        "1",
+        "tenant=acme",
+        "orders-producer",
+        service=producer,
+        naming=naming,
+    )
+    provider = python_service(relay)
+    sender = TracedProducer(
+        KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers, linger_ms=0),
+        tracer_provider=provider,
+    )
+
+    @traced_handler(group="enrich", tracer_provider=provider)
+    def enrich(record: Any) -> None:
+        # The enrichment pattern: forward what came in, headers included.
+        sender.send(outbound, record.value + b" enriched", headers=record.headers).get(timeout=30)
+
+    try:
+        consume(kafka_broker.bootstrap_servers, inbound, f"enrich-{unique}", 1, enrich)
+    finally:
+        sender.close()
+    lines = reader.wait()
+
+    spans = traces.of_service(consumer, spans=4)
+    java_send = one(spans, service=producer, kind="producer")
+    py_process = one(spans, service=relay, kind="consumer")
+    py_send = one(spans, service=relay, kind="producer")
+    java_process = one(spans, service=consumer, kind="consumer")
+    assert py_process.parent_id == java_send.span_id
+    assert py_send.parent_id == py_process.span_id
+    assert java_process.parent_id == py_send.span_id
+    assert len({s.trace_id for s in spans}) == 1
+    assert [name for name, _ in lines[0]["headers"]].count("traceparent") == 1
+    assert lines[0]["baggage"] == {"tenant": "acme"}
+
+
+def test_java_relay_between_python_services(
+    kafka_broker: KafkaBroker,
+    java_apps: JavaApps,
+    python_service: Callable[[str], TracerProvider],
+    traces: Traces,
+    naming: str,
+    unique: str,
+) -> None:
+    inbound = kafka_broker.create_topic(f"in-{unique}")
+    outbound = kafka_broker.create_topic(f"out-{unique}")
+    producer, relay, consumer = f"py-orders-{unique}", f"java-enrich-{unique}", f"py-ship-{unique}"
+    forwarder = java_apps.start(
+        "InteropRelay",
+        kafka_broker.bootstrap_servers,
+        inbound,
+        outbound,
+        f"enrich-{unique}",
+        "1",
+        "60",
+        "enrich",
+        service=relay,
+        naming=naming,
+    )
+    sender = TracedProducer(
+        KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers, linger_ms=0),
+        tracer_provider=python_service(producer),
+    )
+    token = context.attach(baggage.set_baggage("tenant", "acme"))
+    try:
+        sender.send(inbound, b'{"order": 1}').get(timeout=30)
+    finally:
+        context.detach(token)
+        sender.close()
+    seen: list[dict[str, Any]] = []
+    handle = _py_handler(python_service(consumer), "ship", seen)
+    consume(kafka_broker.bootstrap_servers, outbound, f"ship-{unique}", 1, handle, timeout=60)
+    forwarder.wait()
+
+    spans = traces.of_service(producer, spans=4)
+    py_send = one(spans, service=producer, kind="producer")
+    java_process = one(spans, service=relay, kind="consumer")
+    java_send = one(spans, service=relay, kind="producer")
+    py_process = one(spans, service=consumer, kind="consumer")
+    assert java_process.parent_id == py_send.span_id
+    assert java_send.parent_id == java_process.span_id
+    assert py_process.parent_id == java_send.span_id
+    assert len({s.trace_id for s in spans}) == 1
+    assert seen[0]["tenant"] == "acme"
+
+
+STALE = (0xA1 << 120 | 1, 0x0A)
+FRESH = (0xB2 << 120 | 2, 0x0B)
+
+
+def _traceparent(ids: tuple[int, int]) -> bytes:
+    return f"00-{ids[0]:032x}-{ids[1]:016x}-01".encode()
+
+
+def test_record_with_two_traceparents_is_read_by_both_sides_as_the_last(
+    kafka_broker: KafkaBroker,
+    java_apps: JavaApps,
+    python_service: Callable[[str], TracerProvider],
+    traces: Traces,
+    naming: str,
+    unique: str,
+) -> None:
+    topic = kafka_broker.create_topic(f"dup-{unique}")
+    java_consumer, py_consumer = f"java-dup-{unique}", f"py-dup-{unique}"
+    # What a relay that appends leaves behind: the stale hop's fields, then the fresh hop's.
+    headers = [
+        ("traceparent", _traceparent(STALE)),
+        ("baggage", b"tenant=stale,region=eu"),
+        ("traceparent", _traceparent(FRESH)),
+        ("baggage", b"tenant=fresh"),
+    ]
+    plain = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers, linger_ms=0)
+    try:
+        plain.send(topic, b'{"order": 1}', headers=headers).get(timeout=30)
+    finally:
+        plain.close()
+    lines = java_apps.run(
+        "InteropConsumer",
+        kafka_broker.bootstrap_servers,
+        topic,
+        f"java-dup-{unique}",
+        "1",
+        "60",
+        "dup-consumer",
+        service=java_consumer,
+        naming=naming,
+    )
+    seen: list[dict[str, Any]] = []
+    consume(
+        kafka_broker.bootstrap_servers,
+        topic,
+        f"py-dup-{unique}",
+        1,
+        _py_handler(python_service(py_consumer), "dup", seen),
+    )
+
+    fresh_trace, fresh_span = format(FRESH[0], "032x"), format(FRESH[1], "016x")
+    java_process = one(
+        traces.of_service(java_consumer, spans=1), service=java_consumer, kind="consumer"
+    )
+    py_process = one(traces.of_service(py_consumer, spans=1), service=py_consumer, kind="consumer")
+    assert (java_process.trace_id, java_process.parent_id) == (fresh_trace, fresh_span)
+    assert (py_process.trace_id, py_process.parent_id) == (fresh_trace, fresh_span)
+    assert lines[0]["trace_id"] == seen[0]["trace_id"] == fresh_trace
+    assert lines[0]["baggage"] == {"tenant": "fresh"}
+    assert seen[0]["tenant"] == "fresh"
