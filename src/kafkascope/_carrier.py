@@ -5,6 +5,17 @@ as a mapping; keys may be ``str`` or ``bytes``, values ``bytes``, ``str`` or ``N
 
 Inbound headers are untrusted: whatever the propagators in ``OTEL_PROPAGATORS`` do with them,
 extraction reads a bounded amount of text and yields bounded baggage (the limits below).
+
+A repeated header: the last one counts. Kafka keeps headers in order and lets a name repeat, so
+a record can carry a stale ``traceparent`` ahead of a fresh one (a relay that appended its own,
+or retries piling them up). The OpenTelemetry Java agent reads ``Headers.lastHeader``; reading
+the last here too makes both sides of a mixed fleet pick the same parent. The same holds for
+every propagation field, ``tracestate`` and ``baggage`` included: the last hop's injector wrote
+its ``traceparent``, ``tracestate`` and ``baggage`` together, so they belong together. Repeated
+``baggage`` headers are not merged: a merge would bring back entries the last hop dropped or
+changed and mix stale values with fresh ones; the last ``baggage`` header is the whole baggage.
+If the last header of a name cannot be read (not UTF-8, over :data:`MAX_VALUE_BYTES`), that
+field is absent: an earlier, stale value is never used instead.
 """
 
 from __future__ import annotations
@@ -28,13 +39,6 @@ Headers: TypeAlias = (
 MAX_VALUE_BYTES: Final = 8192
 """Header values longer than this many UTF-8 bytes are ignored by extraction (W3C baggage's
 own limit for the whole header)."""
-MAX_VALUES_PER_KEY: Final = 8
-"""At most this many values of one header key are read (duplicates beyond are ignored)."""
-MAX_BYTES_PER_KEY: Final = 8192
-"""At most this many UTF-8 bytes are read for one header key across its duplicates (counting
-a ``,`` between values, as a propagator joining them would): values past it are ignored, so
-``baggage`` or ``tracestate`` repeated in many headers can never add up to more than one
-maximal header."""
 MAX_KEYS: Final = 128
 """At most this many header names (the first ones, in order) are reported to propagators that
 enumerate the headers (Jaeger's ``uberctx-*`` and OpenTracing's ``ot-baggage-*`` baggage):
@@ -48,6 +52,9 @@ per entry (the W3C limit for a ``baggage`` header)."""
 BAGGAGE_HEADER: Final = "baggage"
 BAGGAGE_PREFIXES: Final = ("uberctx-", "ot-baggage-")
 """Header-name prefixes that carry baggage in the Jaeger and OpenTracing formats."""
+
+
+_ABSENT: Final = object()
 
 
 def _text(value: object) -> str | None:
@@ -111,6 +118,8 @@ def _pairs(carrier: object) -> Iterable[Any]:
 class HeaderGetter(Getter[Any]):
     """Reads propagation fields from Kafka headers, case-insensitively; never raises.
 
+    A repeated name gives the value of its last header only (see the module's docstring).
+
     Args:
         ignore: lower-case header names to treat as absent (e.g. ``{"baggage"}``).
         ignore_prefixes: lower-case header-name prefixes to treat as absent.
@@ -128,12 +137,12 @@ class HeaderGetter(Getter[Any]):
         )
 
     def get(self, carrier: Any, key: str) -> list[str] | None:
+        """The value of the last header named ``key`` (in any case), as a one-item list."""
         wanted = key.lower()
         if self._ignored(wanted):
             return None
-        found: list[str] | None = None
+        last: object = _ABSENT
         size = len(wanted)
-        total = 0
         try:
             # Lists of pairs are what every client returns: skip the Mapping check for them.
             pairs = carrier if type(carrier) is list else _pairs(carrier)
@@ -146,25 +155,16 @@ class HeaderGetter(Getter[Any]):
                     header_key = _name(header_key)
                     if header_key is None:
                         continue
-                if header_key != wanted and (
-                    len(header_key) != size or header_key.lower() != wanted
+                if header_key == wanted or (
+                    len(header_key) == size and header_key.lower() == wanted
                 ):
-                    continue
-                text = _text(value)
-                if text is None:
-                    continue
-                total += _size(text) + (found is not None)
-                if total > MAX_BYTES_PER_KEY:
-                    break
-                if found is None:
-                    found = [text]
-                else:
-                    found.append(text)
-                    if len(found) >= MAX_VALUES_PER_KEY:
-                        break
+                    last = value
         except Exception:
-            return found
-        return found
+            return None  # a carrier that fails while iterated: nothing in it is trusted
+        if last is _ABSENT:
+            return None
+        text = _text(last)  # decoded only once, for the header that counts
+        return None if text is None else [text]
 
     def keys(self, carrier: Any) -> list[str]:
         names: list[str] = []

@@ -57,15 +57,46 @@ def test_bad_carriers_give_a_context_without_a_span(headers):
     assert not _span_context(extract_context(headers)).is_valid
 
 
-def test_first_of_duplicate_traceparents_wins():
-    other = f"00-{1:032x}-{2:016x}-01"
-    headers = [("traceparent", TRACEPARENT.encode()), ("traceparent", other.encode())]
-    assert _span_context(extract_context(headers)).trace_id == TRACE_ID
+def test_last_of_duplicate_traceparents_wins_as_with_the_java_agent():
+    stale = f"00-{1:032x}-{2:016x}-01"
+    headers = [("traceparent", stale.encode()), ("traceparent", TRACEPARENT.encode())]
+    remote = _span_context(extract_context(headers))
+    assert (remote.trace_id, remote.span_id) == (TRACE_ID, SPAN_ID)
 
 
-def test_getter_bounds_values_per_key():
-    headers = [("k", b"v")] * 100
-    assert HeaderGetter().get(headers, "k") == ["v"] * 8
+def test_last_of_duplicate_traceparents_wins_whatever_their_case():
+    stale = f"00-{1:032x}-{2:016x}-01"
+    headers = [("traceparent", stale.encode()), ("Traceparent", TRACEPARENT.encode())]
+    assert _span_context(extract_context(headers)).span_id == SPAN_ID
+
+
+def test_tracestate_is_the_last_header_not_the_stale_ones_joined():
+    stale = f"00-{1:032x}-{2:016x}-01"
+    headers = [
+        ("traceparent", stale.encode()),
+        ("tracestate", b"old=1"),
+        ("traceparent", TRACEPARENT.encode()),
+        ("tracestate", b"new=2"),
+    ]
+    assert dict(_span_context(extract_context(headers)).trace_state) == {"new": "2"}
+
+
+def test_repeated_baggage_is_the_last_header_whole_not_merged():
+    from opentelemetry import baggage
+
+    headers = [("baggage", b"tenant=stale,region=eu"), ("baggage", b"tenant=fresh")]
+    assert dict(baggage.get_all(extract_context(headers))) == {"tenant": "fresh"}
+
+
+def test_an_unreadable_last_traceparent_is_absent_not_the_stale_one():
+    stale = f"00-{1:032x}-{2:016x}-01"
+    headers = [("traceparent", stale.encode()), ("traceparent", b"\xff\xfe")]
+    assert not _span_context(extract_context(headers)).is_valid
+
+
+def test_getter_gives_only_the_last_value_of_a_repeated_key():
+    headers = [("k", f"v{i}".encode()) for i in range(100)]
+    assert HeaderGetter().get(headers, "k") == ["v99"]
     assert HeaderGetter().keys(headers) == ["k"] * 100
 
 
