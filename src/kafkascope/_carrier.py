@@ -308,13 +308,38 @@ def has_header(headers: Iterable[tuple[str, object]], names: Iterable[str]) -> b
     return any(key.lower() in wanted for key, _ in headers)
 
 
+def replace_fields(
+    headers: Iterable[tuple[str, bytes | None]],
+    injected: Iterable[tuple[str, bytes]],
+    fields: Iterable[str],
+) -> list[tuple[str, bytes | None]]:
+    """A new header list: ``headers`` less every propagation field, then ``injected``.
+
+    A header is dropped when its name, in any case, is one of ``fields`` (the configured
+    propagator's, say ``traceparent``, ``tracestate``, ``baggage``) or one that ``injected``
+    sets. Kafka header names are case-sensitive and the Java agent removes only the exact name,
+    but extraction here matches names in any case: a ``Traceparent`` left in place would be read
+    as the same field, so it goes too. Every other header keeps its place; neither input is
+    modified.
+    """
+    fresh = list(injected)
+    drop = {name.lower() for name in fields} | {name.lower() for name, _ in fresh}
+    kept: list[tuple[str, bytes | None]] = [pair for pair in headers if pair[0].lower() not in drop]
+    return kept + fresh
+
+
 def inject_headers(
     headers: Headers = None, *, context: Context | None = None
 ) -> list[tuple[str, bytes | None]]:
-    """Return a copy of ``headers`` with the current trace context added for sending.
+    """Return a copy of ``headers`` with the current trace context set for sending.
 
-    The global propagator is used, so ``OTEL_PROPAGATORS`` is honoured. A propagation field that
-    is already present (say, a ``traceparent`` set by another instrumentation) is not added twice.
+    The global propagator is used, so ``OTEL_PROPAGATORS`` is honoured. Its fields replace any
+    already in ``headers`` (say, the inbound ``traceparent`` of a record being forwarded with its
+    headers): every header named in the propagator's ``fields`` is removed, in any case, and
+    the injected ones are appended, so the span of ``context`` is always the next hop's parent,
+    as the Java agent's ``Headers.remove`` + ``add`` does. A field the propagator has no value
+    for (no baggage) is removed too: the headers then say exactly what ``context`` holds. When
+    nothing is injected at all (no span, tracing disabled) the headers are sent as they are.
 
     Args:
         headers: existing headers, as a list of pairs or a mapping (not modified).
@@ -325,11 +350,11 @@ def inject_headers(
     """
     out = normalise_headers(headers)
     fresh: list[tuple[str, bytes]] = []
-    propagate.inject(fresh, context=context, setter=_LIST_SETTER)
-    if fresh:
-        present = {key.lower() for key, _ in out}
-        out.extend(pair for pair in fresh if pair[0].lower() not in present)
-    return out
+    propagator = propagate.get_global_textmap()
+    propagator.inject(fresh, context=context, setter=_LIST_SETTER)
+    if not fresh:
+        return out
+    return replace_fields(out, fresh, propagator.fields)
 
 
 _LIST_SETTER: Final = ListSetter()
