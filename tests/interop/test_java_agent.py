@@ -51,6 +51,7 @@ def _py_handler(
                 "trace_id": format(span.trace_id, "032x"),
                 "span_id": format(span.span_id, "016x"),
                 "tenant": baggage.get_baggage("tenant"),
+                "region": baggage.get_baggage("region"),
             }
         )
 
@@ -363,5 +364,6 @@ def test_record_with_two_traceparents_is_read_by_both_sides_as_the_last(
     assert (java_process.trace_id, java_process.parent_id) == (fresh_trace, fresh_span)
     assert (py_process.trace_id, py_process.parent_id) == (fresh_trace, fresh_span)
     assert lines[0]["trace_id"] == seen[0]["trace_id"] == fresh_trace
-    assert lines[0]["baggage"] == {"tenant": "fresh"}
-    assert seen[0]["tenant"] == "fresh"
+    # Repeated baggage headers combine, a later entry winning: the agent and kafkascope alike.
+    assert lines[0]["baggage"] == {"tenant": "fresh", "region": "eu"}
+    assert (seen[0]["tenant"], seen[0]["region"]) == ("fresh", "eu")

@@ -88,9 +88,18 @@ def test_tracestate_is_the_last_header_not_the_stale_ones_joined():
     assert dict(_span_context(extract_context(headers)).trace_state) == {"new": "2"}
 
 
-def test_repeated_baggage_is_the_last_header_whole_not_merged():
-    headers = [("baggage", b"tenant=stale,region=eu"), ("baggage", b"tenant=fresh")]
-    assert dict(baggage.get_all(extract_context(headers))) == {"tenant": "fresh"}
+def test_repeated_baggage_headers_combine_and_a_later_entry_wins_as_with_the_java_agent():
+    headers = [("baggage", b"tenant=stale,region=eu"), ("Baggage", b"tenant=fresh")]
+    assert dict(baggage.get_all(extract_context(headers))) == {"tenant": "fresh", "region": "eu"}
+
+
+def test_combined_baggage_keeps_the_latest_headers_that_fit_one_header():
+    # Three 3 KiB entries (under the SDK's 4 KiB per entry) make more than one 8 KiB header.
+    a, b, c = ("a=" + "x" * 3000, "b=" + "y" * 3000, "c=" + "z" * 3000)
+    headers = [("baggage", a.encode()), ("baggage", b.encode()), ("baggage", b"\xff")]
+    headers.append(("baggage", c.encode()))
+    assert HeaderGetter().get(headers, "baggage") == [f"{b},{c}"]
+    assert dict(baggage.get_all(extract_context(headers))) == {"b": "y" * 3000, "c": "z" * 3000}
 
 
 def test_an_unreadable_last_traceparent_is_absent_not_the_stale_one():
