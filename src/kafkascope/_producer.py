@@ -268,8 +268,8 @@ class TracedProducer(ProducerWrapper):
 
     Each send gets a ``send {topic}`` PRODUCER span that lasts until the broker acknowledges or
     the send fails, and its context is injected into the record's headers with the global
-    propagator (unless the headers already carry one). Every other attribute and method is the
-    wrapped producer's.
+    propagator, replacing any propagation headers already there. Every other attribute and
+    method is the wrapped producer's.
 
     Args:
         producer: the ``KafkaProducer`` to wrap.

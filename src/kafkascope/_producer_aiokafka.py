@@ -23,9 +23,9 @@ class TracedAIOKafkaProducer(ProducerWrapper):
 
     Each send gets a ``send {topic}`` PRODUCER span that lasts until the broker acknowledges or
     the send fails, and its context is injected into the record's headers with the global
-    propagator (unless the headers already carry one). ``async with`` works as on the wrapped
-    producer and yields this wrapper. Every other attribute and method is the wrapped producer's
-    (``send_batch()`` is not traced).
+    propagator, replacing any propagation headers already there. ``async with`` works as on the
+    wrapped producer and yields this wrapper. Every other attribute and method is the wrapped
+    producer's (``send_batch()`` is not traced).
 
     Args:
         producer: the ``AIOKafkaProducer`` to wrap.

@@ -28,9 +28,10 @@ class TracedConfluentProducer(ProducerWrapper):
     Each ``produce()`` gets a ``send {topic}`` PRODUCER span that lasts until its delivery
     report (served by ``poll()`` or ``flush()``); a failed delivery is recorded on the span, with
     librdkafka's error name (``MSG_SIZE_TOO_LARGE``, ``_MSG_TIMED_OUT``, ...) as ``error.type``.
-    The span's context is injected into the message headers with the global propagator (unless
-    they already carry one). Your delivery callback is still called with ``(err, msg)``. Every
-    other attribute and method is the wrapped producer's (``produce_batch()`` is not traced).
+    The span's context is injected into the message headers with the global propagator,
+    replacing any propagation headers already there. Your delivery callback is still called with
+    ``(err, msg)``. Every other attribute and method is the wrapped producer's
+    (``produce_batch()`` is not traced).
 
     confluent-kafka calls a per-message callback *instead of* the ``on_delivery`` set in the
     producer's configuration, and a ``Producer`` does not reveal its configuration: pass that
