@@ -66,6 +66,8 @@ def instrument(tracker: ConsumerTracker) -> None:
                 self._kafkascope = TracedConfluentProducer(
                     _ProduceOf(self),
                     server=servers.split(",")[0] if isinstance(servers, str) and servers else None,
+                    # librdkafka's own default when the configuration names none.
+                    client_id=config.get("client.id") or "rdkafka",
                     on_delivery=config.get("on_delivery"),
                     tracer_provider=tracker.tracer_provider,
                     meter_provider=tracker.meter_provider,

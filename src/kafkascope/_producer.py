@@ -32,6 +32,7 @@ class SendOptions:
 
     __slots__ = (
         "capture_key",
+        "client_id",
         "meter_provider",
         "server_address",
         "server_port",
@@ -46,7 +47,9 @@ class SendOptions:
         meter_provider: MeterProvider | None = None,
         server_address: str | None = None,
         server_port: int | None = None,
+        client_id: str | None = None,
     ) -> None:
+        self.client_id = client_id if isinstance(client_id, str) and client_id else None
         self.capture_key = (
             _settings.check_bool(capture_key, "capture_key") if capture_key is not None else None
         )
@@ -77,6 +80,8 @@ class SendOptions:
                 attrs[sc.SERVER_ADDRESS] = self.server_address
             if self.server_port is not None:
                 attrs[sc.SERVER_PORT] = self.server_port
+            if self.client_id is not None:
+                attrs[sc.MESSAGING_CLIENT_ID] = self.client_id
             span = tracer_for(self.tracer_provider).start_span(
                 sc.send_span_name(topic_name),
                 kind=SpanKind.PRODUCER,
@@ -213,6 +218,7 @@ class ProducerWrapper:
         capture_key: bool | None,
         tracer_provider: TracerProvider | None,
         meter_provider: MeterProvider | None,
+        client_id: str | None = None,
     ) -> None:
         if not callable(getattr(producer, method, None)):
             raise TypeError(
@@ -225,6 +231,7 @@ class ProducerWrapper:
             meter_provider=meter_provider,
             server_address=server[0],
             server_port=server[1],
+            client_id=client_id,
         )
 
     @property
@@ -290,6 +297,7 @@ class TracedProducer(ProducerWrapper):
             producer,
             method="send",
             server=_server_of(producer),
+            client_id=_config_of(producer).get("client_id"),
             capture_key=capture_key,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
@@ -340,10 +348,13 @@ def contrib_kafka_active() -> bool:
     return bool(_contrib and _contrib.is_instrumented_by_opentelemetry)
 
 
-def _server_of(producer: Any) -> tuple[str | None, int | None]:
+def _config_of(producer: Any) -> dict[str, Any]:
     config = getattr(producer, "config", None)
-    servers = config.get("bootstrap_servers") if isinstance(config, dict) else None
-    return server_of_bootstrap(servers)
+    return config if isinstance(config, dict) else {}
+
+
+def _server_of(producer: Any) -> tuple[str | None, int | None]:
+    return server_of_bootstrap(_config_of(producer).get("bootstrap_servers"))
 
 
 def server_of_bootstrap(servers: object) -> tuple[str | None, int | None]:

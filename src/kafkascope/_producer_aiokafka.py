@@ -58,6 +58,8 @@ class TracedAIOKafkaProducer(ProducerWrapper):
             producer,
             method="send",
             server=(address, port),
+            # aiokafka keeps the client id only on its client, as a private attribute.
+            client_id=getattr(getattr(producer, "client", None), "_client_id", None),
             capture_key=capture_key,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,

@@ -41,6 +41,8 @@ class TracedConfluentProducer(ProducerWrapper):
     Args:
         producer: the ``confluent_kafka.Producer`` to wrap.
         server: ``"host:port"`` of the bootstrap server for ``server.address``/``server.port``.
+        client_id: the producer's ``client.id``, recorded as ``messaging.client.id`` (a
+            ``Producer`` does not reveal it; the zero-code instrumentation passes it itself).
         on_delivery: the delivery callback configured on ``producer``, if any.
         capture_key: record the UTF-8 message key (default: the configured setting).
         tracer_provider: default, the global one.
@@ -56,17 +58,21 @@ class TracedConfluentProducer(ProducerWrapper):
         producer: Any,
         *,
         server: str | None = None,
+        client_id: str | None = None,
         on_delivery: DeliveryCallback | None = None,
         capture_key: bool | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
+        if client_id is not None and not isinstance(client_id, str):
+            raise TypeError(f"client_id must be a str, got {type(client_id).__name__}")
         if on_delivery is not None and not callable(on_delivery):
             raise TypeError(f"on_delivery must be callable, got {on_delivery!r}")
         super().__init__(
             producer,
             method="produce",
             server=parse_server(server),
+            client_id=client_id,
             capture_key=capture_key,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
