@@ -14,7 +14,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwr
 from wrapt import wrap_function_wrapper
 
 from kafkascope import _internal
-from kafkascope._consumer_tracker import ConsumerTracker, description
+from kafkascope._consumer_tracker import ConsumerTracker, Described, description
 from kafkascope._producer_aiokafka import TracedAIOKafkaProducer
 
 CONSUMER_METHODS: Final = {
@@ -36,11 +36,13 @@ class _Unwrapped:
         self.send = send
 
 
-def describe(consumer: Any) -> tuple[str | None, str | None]:
-    """Group and bootstrap servers of an ``AIOKafkaConsumer``."""
+def describe(consumer: Any) -> Described:
+    """Group, bootstrap servers and client id of an ``AIOKafkaConsumer``."""
+    client = getattr(consumer, "_client", None)
     return description(
         getattr(consumer, "_group_id", None),
-        getattr(getattr(consumer, "_client", None), "_bootstrap_servers", None),
+        getattr(client, "_bootstrap_servers", None),
+        getattr(client, "_client_id", None),
     )
 
 

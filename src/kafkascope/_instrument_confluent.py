@@ -15,7 +15,7 @@ from typing import Any
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from kafkascope import _internal
-from kafkascope._consumer_tracker import ConsumerTracker, description
+from kafkascope._consumer_tracker import ConsumerTracker, Described, description
 from kafkascope._producer_confluent import TracedConfluentProducer
 
 _originals: dict[str, type] = {}
@@ -26,10 +26,8 @@ def _config(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**config, **kwargs}
 
 
-def _describe(consumer: Any) -> tuple[str | None, str | None]:
-    described: tuple[str | None, str | None] = getattr(
-        consumer, "_kafkascope_described", (None, None)
-    )
+def _describe(consumer: Any) -> Described:
+    described: Described = getattr(consumer, "_kafkascope_described", (None, None, None))
     return described
 
 
@@ -89,7 +87,9 @@ def instrument(tracker: ConsumerTracker) -> None:
             try:
                 config = _config(args, kwargs)
                 self._kafkascope_described = description(
-                    config.get("group.id"), config.get("bootstrap.servers")
+                    config.get("group.id"),
+                    config.get("bootstrap.servers"),
+                    config.get("client.id") or "rdkafka",
                 )
             except Exception as exc:
                 _internal.report("instrumented confluent-kafka consumer", exc)

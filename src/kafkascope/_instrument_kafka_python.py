@@ -10,7 +10,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwr
 from wrapt import wrap_function_wrapper
 
 from kafkascope import _internal
-from kafkascope._consumer_tracker import ConsumerTracker, description
+from kafkascope._consumer_tracker import ConsumerTracker, Described, description
 from kafkascope._producer import TracedProducer
 
 CONSUMER_METHODS: Final = {"__next__": True, "poll": False, "commit": None, "close": None}
@@ -27,12 +27,14 @@ class _Unwrapped:
         self.send = send
 
 
-def describe(consumer: Any) -> tuple[str | None, str | None]:
-    """Group and bootstrap servers of a ``KafkaConsumer``."""
+def describe(consumer: Any) -> Described:
+    """Group, bootstrap servers and client id of a ``KafkaConsumer``."""
     config = getattr(consumer, "config", None)
     if not isinstance(config, dict):
-        return None, None
-    return description(config.get("group_id"), config.get("bootstrap_servers"))
+        return None, None, None
+    return description(
+        config.get("group_id"), config.get("bootstrap_servers"), config.get("client_id")
+    )
 
 
 def instrument(tracker: ConsumerTracker) -> None:

@@ -109,6 +109,7 @@ class ProcessOptions:
 
     __slots__ = (
         "capture_key",
+        "client_id",
         "group",
         "meter_provider",
         "parent",
@@ -126,7 +127,9 @@ class ProcessOptions:
         capture_key: bool | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        client_id: str | None = None,
     ) -> None:
+        self.client_id = client_id if isinstance(client_id, str) and client_id else None
         self.group = _settings.check_group(group)
         self.parent = _settings.check_parent(parent) if parent is not None else None
         self.server_address, self.server_port = parse_server(server)
@@ -271,6 +274,8 @@ class ProcessScope:
             attrs[sc.SERVER_ADDRESS] = options.server_address
         if options.server_port is not None:
             attrs[sc.SERVER_PORT] = options.server_port
+        if options.client_id is not None:
+            attrs[sc.MESSAGING_CLIENT_ID] = options.client_id
         span = tracer_for(options.tracer_provider).start_span(
             sc.process_span_name(self._topic),
             context=parent,

@@ -461,3 +461,54 @@ def test_zero_code_confluent_producer_records_its_client_id(capotel, kafka_broke
         instrumentor.uninstrument()
     ids = [s.attributes.get(sc.MESSAGING_CLIENT_ID) for s in capotel.spans_named(f"send {topic}")]
     assert ids == ["orders-rd", "rdkafka"]  # librdkafka's default when none is configured
+
+
+@pytest.mark.asyncio
+async def test_zero_code_consumers_record_their_client_id(capotel, kafka_broker, topic):
+    from kafkascope.instrumentor import KafkascopeInstrumentor
+
+    servers = kafka_broker.bootstrap_servers
+    raw = clients.producer(servers)
+    try:
+        raw.send(topic, b"m").get(timeout=WAIT)
+    finally:
+        raw.close(timeout=10)
+    instrumentor = KafkascopeInstrumentor()
+    instrumentor.instrument()
+    try:
+        import confluent_kafka
+
+        py = KafkaConsumer(
+            topic,
+            bootstrap_servers=servers,
+            group_id=_group(),
+            client_id="billing-py",
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=int(WAIT * 1000),
+        )
+        next(iter(py))
+        py.close()
+        rd = confluent_kafka.Consumer(
+            {"bootstrap.servers": servers, "group.id": _group(), "client.id": "billing-rd"}
+        )
+        rd.assign([ConfluentPartition(topic, 0, OFFSET_BEGINNING)])
+        assert _confluent_poll(rd, topic) is not None
+        rd.close()
+        aio = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=servers,
+            group_id=_group(),
+            client_id="billing-aio",
+            auto_offset_reset="earliest",
+        )
+        await aio.start()
+        try:
+            await asyncio.wait_for(aio.getone(), WAIT)
+        finally:
+            await aio.stop()
+    finally:
+        instrumentor.uninstrument()
+    ids = {
+        s.attributes.get(sc.MESSAGING_CLIENT_ID) for s in capotel.spans_named(f"process {topic}")
+    }
+    assert ids == {"billing-py", "billing-rd", "billing-aio"}
