@@ -3,6 +3,8 @@
 #   - a virtual environment in .venv with kafkascope (editable) and its dev extras, at the
 #     versions pinned in constraints.txt;
 #   - the Apache Kafka broker jars from Maven Central (scripts/fetch_kafka.sh);
+#   - the OpenTelemetry Java agent and kafka-clients from Maven Central, and the interop tests'
+#     Java apps compiled with javac (scripts/fetch_java.sh);
 #   - Prometheus and promtool from Debian's package (scripts/install_prometheus.sh);
 #   - the OpenTelemetry Collector and Jaeger v2, built with Go (scripts/build_collector.sh,
 #     scripts/build_jaeger.sh; the first build takes several minutes).
@@ -35,6 +37,7 @@ else
 fi
 
 bash scripts/fetch_kafka.sh >/dev/null
+bash scripts/fetch_java.sh >/dev/null
 bash scripts/install_prometheus.sh
 # Both print the binary's path on stdout (devstack reads it); here only their [..] progress shows.
 bash scripts/build_collector.sh >/dev/null

@@ -5,6 +5,19 @@ as a mapping; keys may be ``str`` or ``bytes``, values ``bytes``, ``str`` or ``N
 
 Inbound headers are untrusted: whatever the propagators in ``OTEL_PROPAGATORS`` do with them,
 extraction reads a bounded amount of text and yields bounded baggage (the limits below).
+
+A repeated header, as the OpenTelemetry Java agent reads it, so both sides of a mixed fleet agree.
+Kafka keeps headers in order and lets a name repeat, so a record can carry a stale
+``traceparent`` ahead of a fresh one (a relay that appended its own, or retries piling them up):
+
+- ``traceparent``, ``tracestate`` and every other field: the last header counts (the agent's
+  ``Headers.lastHeader``). If it cannot be read (not UTF-8, over :data:`MAX_VALUE_BYTES`), the
+  field is absent: an earlier, stale value is never used instead.
+- ``baggage``: the headers are combined in order, an entry of a later header overriding the same
+  key of an earlier one (the W3C baggage spec allows several ``baggage`` headers to be combined,
+  and the agent 2.33 reads them all; measured by ``tests/interop``). The combination keeps the
+  latest headers that fit in :data:`MAX_VALUE_BYTES`, the size the SDK's baggage propagator
+  accepts in one header; unreadable ones are skipped.
 """
 
 from __future__ import annotations
@@ -28,13 +41,6 @@ Headers: TypeAlias = (
 MAX_VALUE_BYTES: Final = 8192
 """Header values longer than this many UTF-8 bytes are ignored by extraction (W3C baggage's
 own limit for the whole header)."""
-MAX_VALUES_PER_KEY: Final = 8
-"""At most this many values of one header key are read (duplicates beyond are ignored)."""
-MAX_BYTES_PER_KEY: Final = 8192
-"""At most this many UTF-8 bytes are read for one header key across its duplicates (counting
-a ``,`` between values, as a propagator joining them would): values past it are ignored, so
-``baggage`` or ``tracestate`` repeated in many headers can never add up to more than one
-maximal header."""
 MAX_KEYS: Final = 128
 """At most this many header names (the first ones, in order) are reported to propagators that
 enumerate the headers (Jaeger's ``uberctx-*`` and OpenTracing's ``ot-baggage-*`` baggage):
@@ -48,6 +54,9 @@ per entry (the W3C limit for a ``baggage`` header)."""
 BAGGAGE_HEADER: Final = "baggage"
 BAGGAGE_PREFIXES: Final = ("uberctx-", "ot-baggage-")
 """Header-name prefixes that carry baggage in the Jaeger and OpenTracing formats."""
+
+
+_ABSENT: Final = object()
 
 
 def _text(value: object) -> str | None:
@@ -111,6 +120,9 @@ def _pairs(carrier: object) -> Iterable[Any]:
 class HeaderGetter(Getter[Any]):
     """Reads propagation fields from Kafka headers, case-insensitively; never raises.
 
+    A repeated name gives the value of its last header only, ``baggage`` excepted: its headers
+    come back joined with ``,`` (see the module's docstring).
+
     Args:
         ignore: lower-case header names to treat as absent (e.g. ``{"baggage"}``).
         ignore_prefixes: lower-case header-name prefixes to treat as absent.
@@ -128,12 +140,14 @@ class HeaderGetter(Getter[Any]):
         )
 
     def get(self, carrier: Any, key: str) -> list[str] | None:
+        """The value of the last header named ``key`` (in any case), as a one-item list."""
         wanted = key.lower()
         if self._ignored(wanted):
             return None
-        found: list[str] | None = None
+        if wanted == BAGGAGE_HEADER:
+            return _combined(carrier)
+        last: object = _ABSENT
         size = len(wanted)
-        total = 0
         try:
             # Lists of pairs are what every client returns: skip the Mapping check for them.
             pairs = carrier if type(carrier) is list else _pairs(carrier)
@@ -146,25 +160,16 @@ class HeaderGetter(Getter[Any]):
                     header_key = _name(header_key)
                     if header_key is None:
                         continue
-                if header_key != wanted and (
-                    len(header_key) != size or header_key.lower() != wanted
+                if header_key == wanted or (
+                    len(header_key) == size and header_key.lower() == wanted
                 ):
-                    continue
-                text = _text(value)
-                if text is None:
-                    continue
-                total += _size(text) + (found is not None)
-                if total > MAX_BYTES_PER_KEY:
-                    break
-                if found is None:
-                    found = [text]
-                else:
-                    found.append(text)
-                    if len(found) >= MAX_VALUES_PER_KEY:
-                        break
+                    last = value
         except Exception:
-            return found
-        return found
+            return None  # a carrier that fails while iterated: nothing in it is trusted
+        if last is _ABSENT:
+            return None
+        text = _text(last)  # decoded only once, for the header that counts
+        return None if text is None else [text]
 
     def keys(self, carrier: Any) -> list[str]:
         names: list[str] = []
@@ -183,6 +188,35 @@ class HeaderGetter(Getter[Any]):
         except Exception:
             return names
         return names
+
+
+def _combined(carrier: Any) -> list[str] | None:
+    """Every readable ``baggage`` header, joined in order; the latest that fit in
+    :data:`MAX_VALUE_BYTES` together."""
+    values: list[str] = []
+    try:
+        pairs = carrier if type(carrier) is list else _pairs(carrier)
+        for pair in pairs:
+            try:
+                header_key, value = pair
+            except (TypeError, ValueError):
+                continue
+            name = header_key if type(header_key) is str else _name(header_key)
+            if name is None or len(name) != len(BAGGAGE_HEADER) or name.lower() != BAGGAGE_HEADER:
+                continue
+            text = _text(value)
+            if text:
+                values.append(text)
+    except Exception:
+        return None
+    kept: list[str] = []
+    size = -1  # "," between values
+    for text in reversed(values):
+        size += _size(text) + 1
+        if size > MAX_VALUE_BYTES:
+            break
+        kept.append(text)
+    return [",".join(reversed(kept))] if kept else None
 
 
 class ListSetter(Setter[list[tuple[str, bytes]]]):
@@ -302,13 +336,38 @@ def _utf8(text: str, what: str) -> bytes:
         raise TypeError(f"{what} {text!r:.80} is not valid Unicode") from exc
 
 
+def replace_fields(
+    headers: Iterable[tuple[str, bytes | None]],
+    injected: Iterable[tuple[str, bytes]],
+    fields: Iterable[str],
+) -> list[tuple[str, bytes | None]]:
+    """A new header list: ``headers`` less every propagation field, then ``injected``.
+
+    A header is dropped when its name, in any case, is one of ``fields`` (the configured
+    propagator's, say ``traceparent``, ``tracestate``, ``baggage``) or one that ``injected``
+    sets. Kafka header names are case-sensitive and the Java agent removes only the exact name,
+    but extraction here matches names in any case: a ``Traceparent`` left in place would be read
+    as the same field, so it goes too. Every other header keeps its place; neither input is
+    modified.
+    """
+    fresh = list(injected)
+    drop = {name.lower() for name in fields} | {name.lower() for name, _ in fresh}
+    kept: list[tuple[str, bytes | None]] = [pair for pair in headers if pair[0].lower() not in drop]
+    return kept + fresh
+
+
 def inject_headers(
     headers: Headers = None, *, context: Context | None = None
 ) -> list[tuple[str, bytes | None]]:
-    """Return a copy of ``headers`` with the current trace context added for sending.
+    """Return a copy of ``headers`` with the current trace context set for sending.
 
-    The global propagator is used, so ``OTEL_PROPAGATORS`` is honoured. A propagation field that
-    is already present (say, a ``traceparent`` set by another instrumentation) is not added twice.
+    The global propagator is used, so ``OTEL_PROPAGATORS`` is honoured. Its fields replace any
+    already in ``headers`` (say, the inbound ``traceparent`` of a record being forwarded with its
+    headers): every header named in the propagator's ``fields`` is removed, in any case, and
+    the injected ones are appended, so the span of ``context`` is always the next hop's parent,
+    as the Java agent's ``Headers.remove`` + ``add`` does. A field the propagator has no value
+    for (no baggage) is removed too: the headers then say exactly what ``context`` holds. When
+    nothing is injected at all (no span, tracing disabled) the headers are sent as they are.
 
     Args:
         headers: existing headers, as a list of pairs or a mapping (not modified).
@@ -319,11 +378,11 @@ def inject_headers(
     """
     out = normalise_headers(headers)
     fresh: list[tuple[str, bytes]] = []
-    propagate.inject(fresh, context=context, setter=_LIST_SETTER)
-    if fresh:
-        present = {key.lower() for key, _ in out}
-        out.extend(pair for pair in fresh if pair[0].lower() not in present)
-    return out
+    propagator = propagate.get_global_textmap()
+    propagator.inject(fresh, context=context, setter=_LIST_SETTER)
+    if not fresh:
+        return out
+    return replace_fields(out, fresh, propagator.fields)
 
 
 _LIST_SETTER: Final = ListSetter()

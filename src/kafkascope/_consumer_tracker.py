@@ -20,17 +20,21 @@ from kafkascope import _errors, _settings
 from kafkascope._lag import observe_lag
 from kafkascope._process import ProcessOptions, ProcessScope
 
-Describe = Callable[[Any], tuple[str | None, str | None]]
-"""``consumer -> (group, "host:port")`` for one client."""
+Described = tuple[str | None, str | None, str | None]
+"""A consumer's group, bootstrap servers and client id, each None where unknown."""
+Describe = Callable[[Any], Described]
+"""``consumer -> (group, "host:port", client id)`` for one client."""
 
 
-def description(group: object, servers: object) -> tuple[str | None, str | None]:
-    """``(group, "host:port,...")`` from a client's raw settings, dropping what is not text."""
+def description(group: object, servers: object, client_id: object = None) -> Described:
+    """``(group, "host:port,...", client id)`` from a client's raw settings, dropping what is
+    not text."""
     if isinstance(servers, list | tuple):
         servers = ",".join(str(s) for s in servers)
     return (
         group if isinstance(group, str) else None,
         servers if isinstance(servers, str) else None,
+        client_id if isinstance(client_id, str) else None,
     )
 
 
@@ -69,11 +73,12 @@ class ConsumerTracker:
         if found is not None:
             return found
         try:
-            group, server = describe(consumer)
+            group, server, client_id = describe(consumer)
             state = ConsumerState(
                 ProcessOptions(
                     group=group or None,
                     server=server or None,
+                    client_id=client_id,
                     tracer_provider=self.tracer_provider,
                     meter_provider=self.meter_provider,
                 )

@@ -52,6 +52,7 @@ class ProcessOptions:
 
     __slots__ = (
         "capture_key",
+        "client_id",
         "group",
         "meter_provider",
         "parent",
@@ -69,7 +70,9 @@ class ProcessOptions:
         capture_key: bool | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        client_id: str | None = None,
     ) -> None:
+        self.client_id = client_id if isinstance(client_id, str) and client_id else None
         self.group = _settings.check_group(group)
         self.parent = _settings.check_parent(parent) if parent is not None else None
         self.server_address, self.server_port = parse_server(server)
@@ -190,6 +193,7 @@ class ProcessScope:
             group=options.group,
             server_address=options.server_address,
             server_port=options.server_port,
+            client_id=options.client_id,
         )
 
     def _batch_start(self, ambient: Context, settings: Settings) -> _Start:

@@ -32,6 +32,7 @@ class SendOptions:
 
     __slots__ = (
         "capture_key",
+        "client_id",
         "meter_provider",
         "server_address",
         "server_port",
@@ -46,7 +47,9 @@ class SendOptions:
         meter_provider: MeterProvider | None = None,
         server_address: str | None = None,
         server_port: int | None = None,
+        client_id: object = None,
     ) -> None:
+        self.client_id = client_id if isinstance(client_id, str) and client_id else None
         self.capture_key = (
             _settings.check_bool(capture_key, "capture_key") if capture_key is not None else None
         )
@@ -68,6 +71,7 @@ class SendOptions:
                 partition=_partition(partition),
                 server_address=self.server_address,
                 server_port=self.server_port,
+                client_id=self.client_id,
             )
             key_text = message_key(key, _settings.current(), self.capture_key)
             if key_text is not None:
@@ -202,6 +206,7 @@ class ProducerWrapper:
         capture_key: bool | None,
         tracer_provider: TracerProvider | None,
         meter_provider: MeterProvider | None,
+        client_id: object = None,
     ) -> None:
         if not callable(getattr(producer, method, None)):
             raise TypeError(
@@ -214,6 +219,7 @@ class ProducerWrapper:
             meter_provider=meter_provider,
             server_address=server[0],
             server_port=server[1],
+            client_id=client_id,
         )
 
     @property
@@ -230,12 +236,13 @@ def send_hook(
     meter_provider: MeterProvider | None,
     server_of: Callable[[Any], tuple[str | None, int | None]],
     traced_send: Callable[..., Any],
+    client_id_of: Callable[[Any], object],
 ) -> Callable[[Callable[..., Any], Any, Any, Any], Any]:
     """A ``wrapt`` wrapper of a client's ``send`` method for zero-code instrumentation.
 
     ``traced_send(options, send, *args, **kwargs)`` sends with the client's signature; each
-    producer instance gets its :class:`SendOptions` (``server_of`` reads its bootstrap setting)
-    on its first send, held weakly.
+    producer instance gets its :class:`SendOptions` (``server_of`` reads its bootstrap setting,
+    ``client_id_of`` its client id) on its first send, held weakly.
     """
     producers: weakref.WeakKeyDictionary[Any, SendOptions] = weakref.WeakKeyDictionary()
 
@@ -251,6 +258,7 @@ def send_hook(
                     meter_provider=meter_provider,
                     server_address=address,
                     server_port=port,
+                    client_id=client_id_of(instance),
                 )
         except Exception as exc:
             _errors.report(f"instrumented {type(instance).__name__}.send", exc)

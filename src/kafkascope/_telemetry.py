@@ -91,6 +91,7 @@ def messaging_attributes(
     group: str | None = None,
     server_address: str | None = None,
     server_port: int | None = None,
+    client_id: str | None = None,
 ) -> dict[str, AttributeValue]:
     """``messaging.system`` and those of the other base attributes that are known."""
     attrs: dict[str, AttributeValue] = {sc.MESSAGING_SYSTEM: sc.KAFKA}
@@ -107,6 +108,8 @@ def messaging_attributes(
         attrs[sc.SERVER_ADDRESS] = server_address
     if server_port is not None:
         attrs[sc.SERVER_PORT] = server_port
+    if client_id is not None:
+        attrs[sc.MESSAGING_CLIENT_ID] = client_id
     return attrs
 
 

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka import TopicPartition as ConfluentPartition
 from devstack.kafka import KafkaBroker
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from opentelemetry.instrumentation.kafka import KafkaInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -420,3 +420,99 @@ def test_confluent_consumer_lag(capotel, kafka_broker: KafkaBroker, topic):
     finally:
         observer.close()
         consumer.close()
+
+
+# ---------------------------------------------------------------- client id
+@pytest.mark.asyncio
+async def test_every_producer_records_its_own_client_id(capotel, kafka_broker: KafkaBroker, topic):
+    servers = kafka_broker.bootstrap_servers
+    named = KafkaProducer(bootstrap_servers=servers, client_id="orders-py", linger_ms=0)
+    unnamed = KafkaProducer(bootstrap_servers=servers, linger_ms=0)
+    try:
+        TracedProducer(named).send(topic, b"a").get(timeout=WAIT)
+        TracedProducer(unnamed).send(topic, b"b").get(timeout=WAIT)
+    finally:
+        named.close(timeout=10)
+        unnamed.close(timeout=10)
+    rd = TracedConfluentProducer(
+        Producer({"bootstrap.servers": servers, "client.id": "orders-rd"}), client_id="orders-rd"
+    )
+    rd.produce(topic, b"c")
+    assert rd.flush(WAIT) == 0
+    aio = AIOKafkaProducer(bootstrap_servers=servers, client_id="orders-aio")
+    async with TracedAIOKafkaProducer(aio) as producer:
+        await asyncio.wait_for(producer.send_and_wait(topic, b"d"), WAIT)
+    ids = [s.attributes.get(sc.MESSAGING_CLIENT_ID) for s in capotel.spans_named(f"send {topic}")]
+    assert ids[0] == "orders-py"
+    assert str(ids[1]).startswith("kafka-python-producer-")  # kafka-python's own default
+    assert ids[2:] == ["orders-rd", "orders-aio"]
+
+
+def test_zero_code_confluent_producer_records_its_client_id(capotel, kafka_broker, topic):
+    from kafkascope.instrumentor import KafkascopeInstrumentor
+
+    instrumentor = KafkascopeInstrumentor()
+    instrumentor.instrument()
+    try:
+        import confluent_kafka
+
+        servers = kafka_broker.bootstrap_servers
+        for config in ({"client.id": "orders-rd"}, {}):
+            producer = confluent_kafka.Producer({"bootstrap.servers": servers, **config})
+            producer.produce(topic, b"m")
+            assert producer.flush(WAIT) == 0
+    finally:
+        instrumentor.uninstrument()
+    ids = [s.attributes.get(sc.MESSAGING_CLIENT_ID) for s in capotel.spans_named(f"send {topic}")]
+    assert ids == ["orders-rd", "rdkafka"]  # librdkafka's default when none is configured
+
+
+@pytest.mark.asyncio
+async def test_zero_code_consumers_record_their_client_id(capotel, kafka_broker, topic):
+    from kafkascope.instrumentor import KafkascopeInstrumentor
+
+    servers = kafka_broker.bootstrap_servers
+    raw = clients.producer(servers)
+    try:
+        raw.send(topic, b"m").get(timeout=WAIT)
+    finally:
+        raw.close(timeout=10)
+    instrumentor = KafkascopeInstrumentor()
+    instrumentor.instrument()
+    try:
+        import confluent_kafka
+
+        py = KafkaConsumer(
+            topic,
+            bootstrap_servers=servers,
+            group_id=_group(),
+            client_id="billing-py",
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=int(WAIT * 1000),
+        )
+        next(iter(py))
+        py.close()
+        rd = confluent_kafka.Consumer(
+            {"bootstrap.servers": servers, "group.id": _group(), "client.id": "billing-rd"}
+        )
+        rd.assign([ConfluentPartition(topic, 0, OFFSET_BEGINNING)])
+        assert _confluent_poll(rd, topic) is not None
+        rd.close()
+        aio = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=servers,
+            group_id=_group(),
+            client_id="billing-aio",
+            auto_offset_reset="earliest",
+        )
+        await aio.start()
+        try:
+            await asyncio.wait_for(aio.getone(), WAIT)
+        finally:
+            await aio.stop()
+    finally:
+        instrumentor.uninstrument()
+    ids = {
+        s.attributes.get(sc.MESSAGING_CLIENT_ID) for s in capotel.spans_named(f"process {topic}")
+    }
+    assert ids == {"billing-py", "billing-rd", "billing-aio"}

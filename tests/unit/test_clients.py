@@ -81,16 +81,17 @@ def test_confluent_injects_the_send_span_context_after_existing_headers(capotel,
     assert_parent(capotel.span("process orders"), capotel.span("send orders"))
 
 
-def test_confluent_keeps_a_traceparent_already_in_the_headers(capotel):
+def test_confluent_replaces_a_traceparent_already_in_the_headers(capotel):
     with trace.get_tracer("upstream").start_as_current_span("upstream"):
-        upstream = inject_headers()
+        upstream = inject_headers([("app", b"1")])
     inner = RecordingConfluentProducer()
     TracedConfluentProducer(inner).produce("orders", b"{}", headers=upstream)
     inner.deliver()
     sent = inner.produced[0]["headers"]
-    assert [key for key, _ in sent].count("traceparent") == 1
+    assert [key for key, _ in sent] == ["app", "traceparent"]
     remote = trace.get_current_span(extract_context(sent)).get_span_context()
-    assert remote.span_id == capotel.span("upstream").context.span_id
+    assert remote.span_id == capotel.span("send orders").context.span_id
+    assert [key for key, _ in upstream] == ["app", "traceparent"]
 
 
 def test_confluent_partition_given_to_produce_is_on_the_span_and_minus_one_is_not(capotel):

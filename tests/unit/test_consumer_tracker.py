@@ -17,8 +17,8 @@ class Consumer:
     """Any object the tracker can key by: a client's consumer stands here."""
 
 
-def _describe(consumer: Any) -> tuple[str | None, str | None]:
-    return "billing", "kafka.internal:9094"
+def _describe(consumer: Any) -> tuple[str | None, str | None, str | None]:
+    return "billing", "kafka.internal:9094", "billing-1"
 
 
 @pytest.fixture

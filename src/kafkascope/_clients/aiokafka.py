@@ -20,7 +20,7 @@ from opentelemetry.trace import TracerProvider
 from kafkascope import _errors
 from kafkascope._carrier import Headers
 from kafkascope._clients import unwrap_in_place, wrap_in_place
-from kafkascope._consumer_tracker import ConsumerTracker, description
+from kafkascope._consumer_tracker import ConsumerTracker, Described, description
 from kafkascope._lag import consumer_group
 from kafkascope._send import ProducerWrapper, SendOptions, send_hook, traced_headers
 from kafkascope._telemetry import parse_server, server_of_bootstrap
@@ -39,6 +39,13 @@ def bootstrap_of(client: Any) -> object:
     """The ``bootstrap_servers`` setting of an ``AIOKafkaProducer`` or ``AIOKafkaConsumer``."""
     inner = getattr(client, "client", None) or getattr(client, "_client", None)
     return getattr(inner, "_bootstrap_servers", None)
+
+
+def client_id_of(client: Any) -> object:
+    """The client id of an ``AIOKafkaProducer`` or ``AIOKafkaConsumer`` (aiokafka keeps it only
+    on its inner client, as a private attribute)."""
+    inner = getattr(client, "client", None) or getattr(client, "_client", None)
+    return getattr(inner, "_client_id", None)
 
 
 class TracedAIOKafkaProducer(ProducerWrapper):
@@ -78,6 +85,7 @@ class TracedAIOKafkaProducer(ProducerWrapper):
             server=parse_server(server)
             if server is not None
             else server_of_bootstrap(bootstrap_of(producer)),
+            client_id=client_id_of(producer),
             capture_key=capture_key,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
@@ -158,9 +166,9 @@ async def _send(
     return future
 
 
-def describe(consumer: Any) -> tuple[str | None, str | None]:
+def describe(consumer: Any) -> Described:
     """Group and bootstrap servers of an ``AIOKafkaConsumer``."""
-    return description(consumer_group(consumer), bootstrap_of(consumer))
+    return description(consumer_group(consumer), bootstrap_of(consumer), client_id_of(consumer))
 
 
 def instrument(tracker: ConsumerTracker) -> None:
@@ -170,6 +178,7 @@ def instrument(tracker: ConsumerTracker) -> None:
         tracker.meter_provider,
         lambda producer: server_of_bootstrap(bootstrap_of(producer)),
         _send,
+        client_id_of,
     )
 
     def consumer_call(single: bool | None) -> Callable[..., Any]:

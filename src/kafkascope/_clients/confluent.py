@@ -23,7 +23,7 @@ from opentelemetry.trace import TracerProvider
 
 from kafkascope import _errors
 from kafkascope._carrier import Headers
-from kafkascope._consumer_tracker import ConsumerTracker, description
+from kafkascope._consumer_tracker import ConsumerTracker, Described, description
 from kafkascope._send import ProducerWrapper, SendObserver, traced_headers
 from kafkascope._telemetry import parse_server
 
@@ -37,9 +37,10 @@ class TracedConfluentProducer(ProducerWrapper):
     Each ``produce()`` gets a ``send {topic}`` PRODUCER span that lasts until its delivery
     report (served by ``poll()`` or ``flush()``); a failed delivery is recorded on the span, with
     librdkafka's error name (``MSG_SIZE_TOO_LARGE``, ``_MSG_TIMED_OUT``, ...) as ``error.type``.
-    The span's context is injected into the message headers with the global propagator (unless
-    they already carry one). Your delivery callback is still called with ``(err, msg)``. Every
-    other attribute and method is the wrapped producer's (``produce_batch()`` is not traced).
+    The span's context is injected into the message headers with the global propagator,
+    replacing any propagation headers already there. Your delivery callback is still called with
+    ``(err, msg)``. Every other attribute and method is the wrapped producer's
+    (``produce_batch()`` is not traced).
 
     confluent-kafka calls a per-message callback *instead of* the ``on_delivery`` set in the
     producer's configuration, and a ``Producer`` does not reveal its configuration: pass that
@@ -49,6 +50,8 @@ class TracedConfluentProducer(ProducerWrapper):
     Args:
         producer: the ``confluent_kafka.Producer`` to wrap.
         server: ``"host:port"`` of the bootstrap server for ``server.address``/``server.port``.
+        client_id: the producer's ``client.id``, recorded as ``messaging.client.id`` (a
+            ``Producer`` does not reveal it; the zero-code instrumentation passes it itself).
         on_delivery: the delivery callback configured on ``producer``, if any.
         capture_key: record the UTF-8 message key (default: the configured setting).
         tracer_provider: default, the global one.
@@ -64,17 +67,21 @@ class TracedConfluentProducer(ProducerWrapper):
         producer: Any,
         *,
         server: str | None = None,
+        client_id: str | None = None,
         on_delivery: DeliveryCallback | None = None,
         capture_key: bool | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
+        if client_id is not None and not isinstance(client_id, str):
+            raise TypeError(f"client_id must be a str, got {type(client_id).__name__}")
         if on_delivery is not None and not callable(on_delivery):
             raise TypeError(f"on_delivery must be callable, got {on_delivery!r}")
         super().__init__(
             producer,
             method="produce",
             server=parse_server(server),
+            client_id=client_id,
             capture_key=capture_key,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
@@ -185,10 +192,12 @@ def _settings_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any
     return {**config, **kwargs}
 
 
-def _describe(consumer: Any) -> tuple[str | None, str | None]:
-    described: tuple[str | None, str | None] = getattr(
-        consumer, "_kafkascope_described", (None, None)
-    )
+_LIBRDKAFKA_CLIENT_ID = "rdkafka"
+"""librdkafka's own ``client.id`` when the configuration names none."""
+
+
+def _describe(consumer: Any) -> Described:
+    described: Described = getattr(consumer, "_kafkascope_described", (None, None, None))
     return described
 
 
@@ -225,6 +234,7 @@ def instrument(tracker: ConsumerTracker) -> None:
                 self._kafkascope = TracedConfluentProducer(
                     _ProduceOf(self),
                     server=servers if isinstance(servers, str) and servers else None,
+                    client_id=config.get("client.id") or _LIBRDKAFKA_CLIENT_ID,
                     on_delivery=config.get("on_delivery"),
                     tracer_provider=tracker.tracer_provider,
                     meter_provider=tracker.meter_provider,
@@ -246,7 +256,9 @@ def instrument(tracker: ConsumerTracker) -> None:
             try:
                 config = _settings_of(args, kwargs)
                 self._kafkascope_described = description(
-                    config.get("group.id"), config.get("bootstrap.servers")
+                    config.get("group.id"),
+                    config.get("bootstrap.servers"),
+                    config.get("client.id") or _LIBRDKAFKA_CLIENT_ID,
                 )
             except Exception as exc:
                 _errors.report("instrumented confluent-kafka consumer", exc)

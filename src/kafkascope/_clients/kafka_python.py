@@ -15,7 +15,7 @@ from opentelemetry.trace import TracerProvider
 from kafkascope import _errors
 from kafkascope._carrier import Headers
 from kafkascope._clients import unwrap_in_place, wrap_in_place
-from kafkascope._consumer_tracker import ConsumerTracker, description
+from kafkascope._consumer_tracker import ConsumerTracker, Described, description
 from kafkascope._lag import consumer_group
 from kafkascope._send import ProducerWrapper, SendObserver, SendOptions, send_hook, traced_headers
 from kafkascope._telemetry import server_of_bootstrap
@@ -28,6 +28,12 @@ def bootstrap_of(client: Any) -> object:
     """The ``bootstrap_servers`` setting of a ``KafkaProducer`` or ``KafkaConsumer``."""
     config = getattr(client, "config", None)
     return config.get("bootstrap_servers") if isinstance(config, dict) else None
+
+
+def client_id_of(client: Any) -> object:
+    """The ``client_id`` setting of a ``KafkaProducer`` or ``KafkaConsumer``."""
+    config = getattr(client, "config", None)
+    return config.get("client_id") if isinstance(config, dict) else None
 
 
 class TracedProducer(ProducerWrapper):
@@ -57,6 +63,7 @@ class TracedProducer(ProducerWrapper):
             producer,
             method="send",
             server=server_of_bootstrap(bootstrap_of(producer)),
+            client_id=client_id_of(producer),
             capture_key=capture_key,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
@@ -150,9 +157,9 @@ def contrib_kafka_active() -> bool:
     return bool(_contrib and _contrib.is_instrumented_by_opentelemetry)
 
 
-def describe(consumer: Any) -> tuple[str | None, str | None]:
-    """Group and bootstrap servers of a ``KafkaConsumer``."""
-    return description(consumer_group(consumer), bootstrap_of(consumer))
+def describe(consumer: Any) -> Described:
+    """Group, bootstrap servers and client id of a ``KafkaConsumer``."""
+    return description(consumer_group(consumer), bootstrap_of(consumer), client_id_of(consumer))
 
 
 def instrument(tracker: ConsumerTracker) -> None:
@@ -162,6 +169,7 @@ def instrument(tracker: ConsumerTracker) -> None:
         tracker.meter_provider,
         lambda producer: server_of_bootstrap(bootstrap_of(producer)),
         _send,
+        client_id_of,
     )
 
     def consumer_call(single: bool | None) -> Callable[..., Any]:
