@@ -24,13 +24,13 @@ PALETTE: Final = (
 ERROR_COLOUR: Final = "#d62728"
 TOPIC_FILL: Final = "#eeeeee"
 
-_NODE_W, _NODE_H, _COL_W, _ROW_H = 170, 40, 230, 64
+_NODE_W, _NODE_H, _COL_W, _ROW_H = 140, 40, 270, 64
 
 _STYLE: Final = """
 body { font: 14px system-ui, sans-serif; margin: 16px; color: #222; background: #fff; }
 h1 { font-size: 18px; margin: 0 0 8px; } h2 { font-size: 16px; margin: 18px 0 6px; }
 .meta { color: #555; margin-bottom: 8px; }
-svg text { font: 12px system-ui, sans-serif; }
+svg text { font: 11px system-ui, sans-serif; }
 .wf { border-top: 1px solid #ccc; }
 .row { display: flex; align-items: center; height: 22px; border-bottom: 1px solid #f0f0f0;
   cursor: pointer; }
@@ -126,7 +126,7 @@ def topology_svg(topology: Topology, *, rates: bool = True) -> str:
         for i, node in enumerate(nodes):
             where[node] = (20 + col * _COL_W, 20 + i * _ROW_H)
     width = 40 + (max(columns) + 1) * _COL_W
-    height = 40 + max(len(n) for n in columns.values()) * _ROW_H
+    height = 70 + max(len(n) for n in columns.values()) * _ROW_H
     parts = [
         f'<svg id="map" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}">',
@@ -139,18 +139,22 @@ def topology_svg(topology: Topology, *, rates: bool = True) -> str:
         (x1, y1), (x2, y2) = where[src], where[dst]
         x1, y1, x2, y2 = x1 + _NODE_W, y1 + _NODE_H // 2, x2, y2 + _NODE_H // 2
         mid = (x1 + x2) / 2
+        # An edge past the next column dips under the row, not through the nodes it passes.
+        dip = 0 if abs(x2 - x1) <= _COL_W else _NODE_H // 2 + 12
         stroke = ERROR_COLOUR if edge.dead_letter else "#555"
         dash = ' stroke-dasharray="6 4"' if edge.dead_letter else ""
         parts.append(
             f'<path class="edge" data-from="{_e(edge.source)}" data-to="{_e(edge.target)}" '
-            f'd="M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}" fill="none" stroke="{stroke}" '
+            f'd="M{x1},{y1} C{mid},{y1 + 2 * dip} {mid},{y2 + 2 * dip} {x2},{y2}" '
+            f'fill="none" stroke="{stroke}" '
             f'stroke-width="2"{dash} marker-end="url(#arrow)"><title>{_e(edge.source)} → '
             f"{_e(edge.target)}: {_e(_edge_text(edge, rates=rates))}</title></path>"
         )
-        parts.append(
-            f'<text x="{mid}" y="{(y1 + y2) / 2 - 6}" text-anchor="middle" fill="#333">'
-            f"{_e(_edge_text(edge, rates=rates))}</text>"
-        )
+        if rates:  # a trace's page has the durations in its waterfall
+            parts.append(
+                f'<text x="{x1 + 6}" y="{y1 - 6 + (dip and _NODE_H)}" fill="#333">'
+                f"{_e(_edge_text(edge, rates=rates))}</text>"
+            )
     for (kind, name), (x, y) in where.items():
         if kind == "service":
             fill, ink, radius, label = colours[name], "#fff", 10, name
@@ -160,7 +164,7 @@ def topology_svg(topology: Topology, *, rates: bool = True) -> str:
             f'<g class="node {kind}" data-name="{_e(name)}"><rect x="{x}" y="{y}" '
             f'width="{_NODE_W}" height="{_NODE_H}" rx="{radius}" fill="{fill}" stroke="#444"/>'
             f'<text x="{x + _NODE_W / 2}" y="{y + _NODE_H / 2 + 4}" text-anchor="middle" '
-            f'fill="{ink}">{_e(label if len(label) <= 24 else label[:23] + "…")}</text>'
+            f'fill="{ink}">{_e(label if len(label) <= 22 else label[:21] + "…")}</text>'
             f"<title>{_e(kind)} {_e(name)}</title></g>"
         )
     parts.append("</svg>")

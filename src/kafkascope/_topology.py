@@ -14,6 +14,7 @@ in error) and are replaced by Prometheus's where it has the series (:func:`with_
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
@@ -234,6 +235,17 @@ def topology_from_jaeger(traces: Iterable[Mapping[str, Any]], *, window_seconds:
     )
 
 
+def only_topics(topology: Topology, pattern: re.Pattern[str]) -> Topology:
+    """``topology`` with only the edges of topics ``pattern`` finds (``re.search``)."""
+    edges = tuple(e for e in topology.edges if pattern.search(e.topic))
+    return replace(
+        topology,
+        edges=edges,
+        services=tuple(sorted({e.service for e in edges})),
+        topics=tuple(sorted({e.topic for e in edges})),
+    )
+
+
 def _continues_failed_process(span: Mapping[str, Any], by_id: Mapping[str, Any]) -> bool:
     for reference in span.get("references") or []:
         other = by_id.get(str(reference.get("spanID")))
@@ -252,7 +264,9 @@ def with_prometheus(topology: Topology, query: PromQuery) -> Topology:
     """``topology`` with Prometheus's figures on every edge it has series for.
 
     Series are matched by ``job`` (the service's ``service.name``) and
-    ``messaging_destination_name``. Consume edges take the rate of
+    ``messaging_destination_name``. A series' count in the window is its last value less its
+    value at the window's start (all of it when the series began in the window: a restarted
+    service has a new ``instance``, hence new series). Consume edges take the rate of
     ``messaging_client_consumed_messages_total``, the p95 of
     ``messaging_process_duration_seconds`` and the share of its observations with an
     ``error_type``; send edges take the rate of ``messaging_client_sent_messages_total``, the p95
@@ -275,13 +289,19 @@ def with_prometheus(topology: Topology, query: PromQuery) -> Topology:
                 found[key] = value
         return found
 
+    def increase(selector: str, by: str = _BY) -> str:
+        # What each series counted in the window: its last value less its value at the window's
+        # start, or all of it when the series began inside the window (rate() and increase()
+        # drop a new series' first value, which for a short-lived or bursty service is most).
+        last = f"last_over_time({selector}[{window}])"
+        return f"sum by ({by}) ({last} - ({selector} offset {window} or {last} * 0))"
+
     def rate(metric: str, matcher: str = "") -> dict[tuple[str, str], float]:
-        return by_series(f"sum by ({_BY}) (rate({metric}{matcher}[{window}]))")
+        counted = by_series(increase(metric + matcher))
+        return {key: value / topology.window_seconds for key, value in counted.items()}
 
     def quantile(metric: str) -> dict[tuple[str, str], float]:
-        return by_series(
-            f"histogram_quantile(0.95, sum by (le, {_BY}) (rate({metric}_bucket[{window}])))"
-        )
+        return by_series(f"histogram_quantile(0.95, {increase(metric + '_bucket', 'le, ' + _BY)})")
 
     figures = {
         CONSUMES: (
@@ -297,14 +317,15 @@ def with_prometheus(topology: Topology, query: PromQuery) -> Topology:
             rate("messaging_client_operation_duration_seconds_count", '{error_type!=""}'),
         ),
     }
-    dead_topics = {topic for _, topic in rate("kafkascope_messages_dead_lettered_total")}
+    dead = rate("kafkascope_messages_dead_lettered_total")
+    dead_topics = {topic for (_, topic), value in dead.items() if value > 0}
     edges = []
     for edge in topology.edges:
         key = (edge.service, edge.topic)
         messages, p95s, observed, failed = figures[edge.direction]
-        dead = edge.dead_letter or (edge.direction == SENDS and edge.topic in dead_topics)
+        dead_letter = edge.dead_letter or (edge.direction == SENDS and edge.topic in dead_topics)
         if key not in messages:
-            edges.append(replace(edge, dead_letter=dead))
+            edges.append(replace(edge, dead_letter=dead_letter))
             continue
         edges.append(
             replace(
@@ -314,7 +335,7 @@ def with_prometheus(topology: Topology, query: PromQuery) -> Topology:
                 error_ratio=failed.get(key, 0.0) / observed[key]
                 if observed.get(key)
                 else edge.error_ratio,
-                dead_letter=dead,
+                dead_letter=dead_letter,
                 figures_from="prometheus",
             )
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 import urllib.parse
@@ -14,7 +15,7 @@ from typing import Final
 
 from kafkascope._backends import jaeger_traces, prometheus_query, prometheus_ready
 from kafkascope._html_report import topology_page
-from kafkascope._topology import Topology, topology_from_jaeger, with_prometheus
+from kafkascope._topology import Topology, only_topics, topology_from_jaeger, with_prometheus
 from kafkascope._topology_render import render_mermaid, render_text
 
 PROMETHEUS_URL_ENV: Final = "KAFKASCOPE_PROMETHEUS_URL"
@@ -37,6 +38,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _regex(text: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {text!r}: {exc}") from None
+
+
 def add_arguments(parser: argparse.ArgumentParser, *, seconds: Callable[[str], float]) -> None:
     """The topology command's own options (``--jaeger`` and ``--timeout`` are the caller's)."""
     parser.add_argument(
@@ -52,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, seconds: Callable[[str], f
         type=_positive_int,
         default=500,
         help="at most N traces per service from Jaeger's search (default: 500)",
+    )
+    parser.add_argument(
+        "--topics",
+        metavar="REGEX",
+        type=_regex,
+        help="only the edges of topics whose name matches REGEX (re.search)",
     )
     parser.add_argument(
         "--prometheus",
@@ -81,9 +95,12 @@ def build_topology(
     limit: int,
     timeout: float,
     prometheus_url: str | None = None,
+    topics: re.Pattern[str] | None = None,
     now: float | None = None,
 ) -> Topology:
     """The topology of the last ``since`` seconds up to ``now`` (default: the current time).
+
+    With ``topics``, only the edges of the topics it matches (``re.search``) are kept.
 
     Raises:
         ValueError: a URL is not http(s).
@@ -100,6 +117,8 @@ def build_topology(
         timeout=timeout,
     )
     topology = topology_from_jaeger(traces, window_seconds=since)
+    if topics is not None:
+        topology = only_topics(topology, topics)
     if prometheus is not None:
         problem = prometheus_ready(prometheus, timeout=timeout)
         if problem is None:
@@ -119,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         timeout=args.timeout,
         prometheus_url=args.prometheus,
+        topics=args.topics,
     )
     if args.json:
         print(json.dumps(topology.to_json(), indent=2))
