@@ -6,6 +6,7 @@
 #   - the OpenTelemetry Java agent and kafka-clients from Maven Central, and the interop tests'
 #     Java apps compiled with javac (scripts/fetch_java.sh);
 #   - Prometheus and promtool from Debian's package (scripts/install_prometheus.sh);
+#   - headless Chromium from Debian's package, for the HTML page tests (scripts/install_chromium.sh);
 #   - the OpenTelemetry Collector and Jaeger v2, built with Go (scripts/build_collector.sh,
 #     scripts/build_jaeger.sh; the first build takes several minutes).
 # A second run only checks stamps and returns in seconds.
@@ -39,6 +40,7 @@ fi
 bash scripts/fetch_kafka.sh >/dev/null
 bash scripts/fetch_java.sh >/dev/null
 bash scripts/install_prometheus.sh
+bash scripts/install_chromium.sh >/dev/null
 # Both print the binary's path on stdout (devstack reads it); here only their [..] progress shows.
 bash scripts/build_collector.sh >/dev/null
 bash scripts/build_jaeger.sh >/dev/null

@@ -23,6 +23,8 @@ from devstack.stack import Stack
 from examples.pipeline.launcher import Pipeline, placed_orders
 from examples.pipeline.readback import flows, render_flows, trace_rows, trace_tree
 from examples.pipeline.service import declined
+from kafkascope._topology_cli import build_topology
+from kafkascope._topology_render import render_text
 
 SPANS_OF_A_DECLINED_ORDER = 10
 """place order, send; process, lookup customer, send; process, authorize payment, send to the
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(stack: Stack, workdir: Path, *, seconds: float, rate: float) -> int:
     """Run the pipeline on ``stack`` and print what the telemetry backends hold."""
     ends = stack.endpoints
+    began = time.time()
     pipeline = Pipeline(ends, workdir)
     with pipeline:
         pipeline.start()
@@ -101,6 +104,16 @@ def run(stack: Stack, workdir: Path, *, seconds: float, rate: float) -> int:
         for record in logs:
             body = record.get("body", {}).get("stringValue", "")
             print(f"  {record.get('severityText', ''):<7} {body}")
+        window = time.time() - began
+        topology = build_topology(
+            ends.jaeger_url,
+            since=window,
+            limit=5000,
+            timeout=10,
+            prometheus_url=ends.prometheus_url,
+        )
+        print(f"\ntopology of the run, as `kafkascope topology --since {window:.0f}` draws it:\n")
+        print(render_text(topology))
     complete = len(services) == 4 and seen["billing"] == len(placed)
     return 0 if complete else 1
 

@@ -31,6 +31,7 @@ from kafkascope._handlers import (
     traced_batch_handler,
     traced_handler,
 )
+from kafkascope._health import ConsumerHealth, observe_health
 from kafkascope._lag import LagObserver, observe_lag
 from kafkascope._logs import (
     LOG_FIELD_DEFAULTS,
@@ -45,6 +46,7 @@ from kafkascope._waterfall import SpanRow, render_waterfall, rows_from_jaeger, r
 
 __all__ = [
     "LOG_FIELD_DEFAULTS",
+    "ConsumerHealth",
     "JsonFormatter",
     "LagObserver",
     "MessageLogFilter",
@@ -62,6 +64,7 @@ __all__ = [
     "extract_context",
     "inject_headers",
     "instrument_logging",
+    "observe_health",
     "observe_lag",
     "process_batch_span",
     "process_span",

@@ -13,9 +13,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Final
 
-from kafkascope import _settings
+from kafkascope import _settings, _topology_cli
+from kafkascope._backends import BackendError
+from kafkascope._html_report import trace_page
 from kafkascope._semconv import SCHEMA_URL
 from kafkascope._version import __version__
 from kafkascope._waterfall import SpanRow, render_waterfall, rows_from_jaeger
@@ -156,6 +159,9 @@ def _trace_command(args: argparse.Namespace) -> int:
         raise _CommandError(
             f"unexpected trace from Jaeger at {base_url}: {exc}", EXIT_UNAVAILABLE
         ) from None
+    if args.html is not None:
+        args.html.write_text(trace_page(trace, trace_id=trace_id), encoding="utf-8")
+        print(f"kafkascope: wrote {args.html}", file=sys.stderr)
     if args.json:
         print(json.dumps([_row_json(row) for row in rows], indent=2))
         return EXIT_OK
@@ -203,8 +209,47 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument(
         "--json", action="store_true", help="print the spans as JSON rows instead of a waterfall"
     )
+    trace.add_argument(
+        "--html", metavar="FILE", type=Path, help="also write the trace as a self-contained page"
+    )
     trace.set_defaults(func=_trace_command)
+    _add_topology(sub)
     return parser
+
+
+def _topology_command(args: argparse.Namespace) -> int:
+    try:
+        return _topology_cli.run(args)
+    except ValueError as exc:
+        raise _CommandError(str(exc), EXIT_USAGE) from None
+    except BackendError as exc:
+        raise _CommandError(str(exc), EXIT_UNAVAILABLE) from None
+
+
+def _add_topology(sub: Any) -> None:
+    topology = sub.add_parser(
+        "topology",
+        help="print the map service -> topic -> service from the traces of a time window",
+        description=_topology_cli.DESCRIPTION,
+        epilog=f"exit status: {EXIT_OK} shown, {EXIT_USAGE} bad arguments, {EXIT_UNAVAILABLE} "
+        "Jaeger unreachable or its answer unusable.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    topology.add_argument(
+        "--jaeger",
+        metavar="URL",
+        default=os.environ.get(JAEGER_URL_ENV) or DEFAULT_JAEGER_URL,
+        help=f"Jaeger's query service (default: ${JAEGER_URL_ENV} or {DEFAULT_JAEGER_URL})",
+    )
+    topology.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_seconds,
+        default=10.0,
+        help="give up on each request after this long (default: 10)",
+    )
+    _topology_cli.add_arguments(topology, seconds=_positive_seconds)
+    topology.set_defaults(func=_topology_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

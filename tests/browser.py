@@ -1,0 +1,162 @@
+"""A real headless Chromium (Debian's, installed by scripts/install_chromium.sh) for page tests,
+and a PNG decoder (stdlib zlib) to check what the screenshots show."""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def chromium_binary() -> str:
+    """The Chromium path printed by scripts/install_chromium.sh (which installs it if needed)."""
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "install_chromium.sh")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def run_chromium(binary: str, profile: Path, *args: str, timeout: float = 60.0) -> str:
+    """Run headless Chromium with its own profile; its stdout. Stopped by its PID on timeout."""
+    command = [
+        binary,
+        "--headless",
+        "--no-sandbox",  # root in the test container
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--force-device-scale-factor=1",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the group Chromium's own PID leads
+        proc.communicate()
+        raise
+    if proc.returncode != 0:
+        raise RuntimeError(f"chromium exited {proc.returncode}: {err.decode()[-2000:]}")
+    return out.decode("utf-8", errors="replace")
+
+
+def screenshot(binary: str, page: Path, png: Path, *, width: int, height: int) -> Image:
+    """The page as Chromium renders it in a ``width`` x ``height`` window."""
+    run_chromium(
+        binary,
+        png.parent / f"{png.stem}-profile",
+        f"--window-size={width},{height}",
+        f"--screenshot={png}",
+        page.resolve().as_uri(),
+    )
+    return decode_png(png.read_bytes())
+
+
+def dump_dom(binary: str, url: str, profile: Path) -> str:
+    """The DOM after the page's scripts ran, serialised."""
+    return run_chromium(binary, profile, "--virtual-time-budget=2000", "--dump-dom", url)
+
+
+class Image:
+    """Decoded 8-bit RGB(A) pixels; ``pixel(x, y)`` is ``(r, g, b)``."""
+
+    def __init__(self, width: int, height: int, channels: int, rows: list[bytes]) -> None:
+        self.width, self.height, self.channels, self.rows = width, height, channels, rows
+
+    def pixel(self, x: int, y: int) -> tuple[int, int, int]:
+        i = x * self.channels
+        row = self.rows[y]
+        return row[i], row[i + 1], row[i + 2]
+
+
+def decode_png(data: bytes) -> Image:
+    """Decode a non-interlaced 8-bit RGB or RGBA PNG (what Chromium writes)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            idat += body
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    if depth != 8 or colour not in (2, 6) or interlace != 0:
+        raise ValueError(f"unsupported PNG: depth {depth}, colour type {colour}, {interlace=}")
+    channels = 3 if colour == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    rows: list[bytes] = []
+    previous = bytearray(stride)
+    for y in range(height):
+        start = y * (stride + 1)
+        kind = raw[start]
+        line = bytearray(raw[start + 1 : start + 1 + stride])
+        for i in range(stride):
+            left = line[i - channels] if i >= channels else 0
+            up = previous[i]
+            corner = previous[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                near = left if pa <= pb and pa <= pc else up if pb <= pc else corner
+                line[i] = (line[i] + near) & 0xFF
+        rows.append(bytes(line))
+        previous = line
+    return Image(width, height, channels, rows)
+
+
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    """``"#1f77b4"`` as ``(31, 119, 180)``."""
+    value = colour.lstrip("#")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+Run = tuple[int, int, int]
+"""``(x, first y, length)`` of a vertical run of one colour."""
+
+
+def vertical_runs(image: Image, colour: str, *, tolerance: int = 8, step: int = 2) -> list[Run]:
+    """The vertical runs of ``colour`` in every ``step``-th column.
+
+    A filled box of height h gives runs of about h: the map's nodes and the waterfall's bars
+    are told apart by their heights.
+    """
+    want = hex_rgb(colour)
+    runs: list[Run] = []
+    for x in range(0, image.width, step):
+        run = 0
+        for y in range(image.height):
+            r, g, b = image.pixel(x, y)
+            if (
+                abs(r - want[0]) <= tolerance
+                and abs(g - want[1]) <= tolerance
+                and abs(b - want[2]) <= tolerance
+            ):
+                run += 1
+            elif run:
+                runs.append((x, y - run, run))
+                run = 0
+        if run:
+            runs.append((x, image.height - run, run))
+    return runs

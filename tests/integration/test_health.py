@@ -1,0 +1,202 @@
+"""observe_health against a real kafka-python consumer on the real broker, asked over real HTTP
+while its poll loop runs, stops, or retries one message forever."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from devstack.kafka import KafkaBroker
+from kafka import KafkaConsumer
+
+from kafkascope import ConsumerHealth, observe_health
+from tests.integration._kafka_clients import consumer, producer
+
+pytestmark = pytest.mark.integration
+
+
+def probe(health: ConsumerHealth) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(health.url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def probe_until(
+    health: ConsumerHealth, ok: Callable[[int, dict[str, Any]], bool], *, timeout: float = 20.0
+) -> tuple[int, dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, report = probe(health)
+        if ok(status, report) or time.monotonic() > deadline:
+            return status, report
+        time.sleep(0.1)
+
+
+class PollLoop:
+    """The user's poll loop, on its own thread, until ``stop()``."""
+
+    def __init__(self, found: KafkaConsumer, handle: Callable[[Any], object] = print) -> None:
+        self.consumer, self.handle = found, handle
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopped.is_set():
+            for records in self.consumer.poll(timeout_ms=100).values():
+                for record in records:
+                    self.handle(record)
+
+    def stop(self) -> float:
+        self.stopped.set()
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive()
+        return time.monotonic()
+
+
+@pytest.fixture
+def consumers() -> Iterator[list[KafkaConsumer]]:
+    made: list[KafkaConsumer] = []
+    yield made
+    for found in made:
+        found.close()
+
+
+def test_healthy_while_polling_then_503_once_the_poll_loop_stops(
+    kafka_broker: KafkaBroker, topic_factory: Callable[..., str], consumers: list[KafkaConsumer]
+):
+    topic = topic_factory()
+    sent = producer(kafka_broker.bootstrap_servers)
+    for i in range(3):
+        sent.send(topic, f"m{i}".encode())
+    sent.flush()
+    sent.close()
+    found = consumer(kafka_broker.bootstrap_servers, topic, f"g-{uuid.uuid4().hex[:8]}")
+    consumers.append(found)
+    seen: list[Any] = []
+    with observe_health(found, port=0, stalled_after=1.5) as health:
+        loop = PollLoop(found, seen.append)
+        status, report = probe_until(health, lambda s, r: s == 200 and len(seen) == 3)
+        assert (status, len(seen)) == (200, 3), report
+        assert report["assigned_partitions"] == 1
+        assert report["reasons"] == []
+        stopped = loop.stop()
+        status, report = probe_until(health, lambda s, r: s != 200, timeout=10)
+        waited = time.monotonic() - stopped
+    assert status == 503
+    assert report["seconds_since_poll"] > 1.5
+    assert waited > 1.5 - 0.15  # the loop's last poll began up to its 100 ms timeout earlier
+    [reason] = report["reasons"]
+    assert reason.startswith("poll loop stalled: no poll for ")
+    assert report["healthy"] is False
+
+
+def test_503_when_no_partition_is_assigned_for_too_long(
+    kafka_broker: KafkaBroker, consumers: list[KafkaConsumer]
+):
+    found = KafkaConsumer(
+        bootstrap_servers=kafka_broker.bootstrap_servers, group_id=f"g-{uuid.uuid4().hex[:8]}"
+    )
+    consumers.append(found)
+    found.subscribe([f"missing-{uuid.uuid4().hex[:8]}"])  # the broker creates no topic
+    with observe_health(found, port=0, unassigned_after=1.5, stalled_after=30) as health:
+        loop = PollLoop(found)
+        try:
+            first, _ = probe(health)
+            status, report = probe_until(health, lambda s, r: s != 200, timeout=10)
+        finally:
+            loop.stop()
+    assert first == 200  # not yet too long
+    assert status == 503
+    [reason] = report["reasons"]  # the loop still polls: only the assignment is wrong
+    assert reason.startswith("no partitions assigned for ")
+    assert report["assigned_partitions"] == 0
+
+
+def test_503_when_a_message_is_retried_forever_while_the_lag_grows(
+    kafka_broker: KafkaBroker, topic_factory: Callable[..., str], consumers: list[KafkaConsumer]
+):
+    topic = topic_factory()
+    sent = producer(kafka_broker.bootstrap_servers)
+    sent.send(topic, b"poison").get(timeout=10)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    found = consumer(kafka_broker.bootstrap_servers, topic, group, max_poll_records=1)
+    consumers.append(found)
+    handled: list[int] = []
+
+    def retry_forever(record: Any) -> None:  # the handler fails, the loop seeks back to retry
+        handled.append(record.offset)
+        found.seek(_partition(record), record.offset)
+
+    with observe_health(found, port=0, no_progress_after=1.5, stalled_after=30) as health:
+        loop = PollLoop(found, retry_forever)
+        try:
+            status, report = probe_until(health, lambda s, r: s == 200 and bool(handled))
+            assert status == 200, report
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:  # traffic keeps arriving behind the poison
+                sent.send(topic, b"more")
+                status, report = probe(health)
+                if status != 200:
+                    break
+                time.sleep(0.1)
+        finally:
+            loop.stop()
+            sent.close()
+    assert status == 503, report
+    [reason] = report["reasons"]
+    assert reason.startswith("no progress for ")
+    assert " while the lag grew from " in reason
+    assert report["lag"] > 1
+    assert set(handled) == {0}
+
+
+def _partition(record: Any) -> Any:
+    from kafka import TopicPartition
+
+    return TopicPartition(record.topic, record.partition)
+
+
+def test_a_port_in_use_is_an_error_at_configuration(
+    kafka_broker: KafkaBroker, consumers: list[KafkaConsumer]
+):
+    found = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap_servers, group_id="g-port")
+    consumers.append(found)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError, match="in use"):
+            observe_health(found, port=taken.getsockname()[1])
+
+
+def test_a_beat_keeps_a_consumer_without_group_polling_alive(
+    kafka_broker: KafkaBroker, topic_factory: Callable[..., str], consumers: list[KafkaConsumer]
+):
+    # Without group_id kafka-python keeps no poll time: only beat() says the loop is alive.
+    from kafka import TopicPartition
+
+    topic = topic_factory()
+    found = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap_servers)
+    consumers.append(found)
+    found.assign([TopicPartition(topic, 0)])
+    with observe_health(found, port=0, stalled_after=1.0) as health:
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            found.poll(timeout_ms=100)
+            health.beat()
+        status, report = probe(health)
+        assert (status, report["reasons"]) == (200, [])
+        time.sleep(1.2)
+        status, report = probe(health)
+    assert status == 503
+    assert report["reasons"][0].startswith("poll loop stalled")
