@@ -23,8 +23,7 @@ from devstack.stack import Stack
 from examples.pipeline.launcher import Pipeline, placed_orders
 from examples.pipeline.readback import flows, render_flows, trace_rows, trace_tree
 from examples.pipeline.service import declined
-from kafkascope._topology_cli import build_topology
-from kafkascope._topology_render import render_text
+from kafkascope import build_topology, render_topology
 
 SPANS_OF_A_DECLINED_ORDER = 10
 """place order, send; process, lookup customer, send; process, authorize payment, send to the
@@ -113,7 +112,7 @@ def run(stack: Stack, workdir: Path, *, seconds: float, rate: float) -> int:
             prometheus_url=ends.prometheus_url,
         )
         print(f"\ntopology of the run, as `kafkascope topology --since {window:.0f}` draws it:\n")
-        print(render_text(topology))
+        print(render_topology(topology))
     complete = len(services) == 4 and seen["billing"] == len(placed)
     return 0 if complete else 1
 

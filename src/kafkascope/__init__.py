@@ -9,7 +9,10 @@ Consume side: :func:`traced_handler`, :func:`traced_batch_handler`, :func:`proce
 :func:`configure` (a :class:`Telemetry`). Logs: :class:`MessageLogFilter`,
 :class:`TextFormatter`, :class:`JsonFormatter`, :func:`instrument_logging`,
 :data:`LOG_FIELD_DEFAULTS`. Traces in a terminal: :func:`rows_from_spans`,
-:func:`rows_from_jaeger`, :func:`render_waterfall` (:class:`SpanRow`).
+:func:`rows_from_jaeger`, :func:`render_waterfall` (:class:`SpanRow`). The pipeline's map
+from Jaeger (and Prometheus): :func:`build_topology` (a :class:`Topology`),
+:func:`render_topology`, :func:`render_topology_mermaid`. Probes: :func:`observe_health` (a
+:class:`ConsumerHealth`).
 
 Zero-code: :class:`kafkascope.instrumentor.KafkascopeInstrumentor` (for
 ``opentelemetry-instrument``). Tests: :mod:`kafkascope.testing` (the ``capotel`` fixture). The
@@ -41,6 +44,10 @@ from kafkascope._logs import (
     instrument_logging,
 )
 from kafkascope._records import RecordView, register_record_adapter
+from kafkascope._topology import Topology
+from kafkascope._topology_cli import build_topology
+from kafkascope._topology_render import render_mermaid as render_topology_mermaid
+from kafkascope._topology_render import render_text as render_topology
 from kafkascope._version import __version__
 from kafkascope._waterfall import SpanRow, render_waterfall, rows_from_jaeger, rows_from_spans
 
@@ -55,10 +62,12 @@ __all__ = [
     "SpanRow",
     "Telemetry",
     "TextFormatter",
+    "Topology",
     "TracedAIOKafkaProducer",
     "TracedConfluentProducer",
     "TracedProducer",
     "__version__",
+    "build_topology",
     "configure",
     "dead_letter",
     "extract_context",
@@ -69,6 +78,8 @@ __all__ = [
     "process_batch_span",
     "process_span",
     "register_record_adapter",
+    "render_topology",
+    "render_topology_mermaid",
     "render_waterfall",
     "rows_from_jaeger",
     "rows_from_spans",

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from kafkascope import _internal
+from kafkascope import _errors
 
 Partition = tuple[str, int]
 
@@ -171,7 +171,7 @@ def _handler(health: ConsumerHealth) -> type[http.server.BaseHTTPRequestHandler]
                 status = 200 if healthy else 503
             except Exception as exc:
                 status, report = 500, {"healthy": False, "reasons": [f"check failed: {exc!r}"]}
-                _internal.report("consumer health", exc)
+                _errors.report("consumer health", exc)
             body = json.dumps(report).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
