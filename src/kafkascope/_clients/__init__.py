@@ -13,8 +13,42 @@ from typing import Any
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
+from kafkascope._consumer_tracker import ConsumerTracker, Describe, Described, description
+from kafkascope._lag import consumer_group
+from kafkascope._send import send_hook
+from kafkascope._telemetry import server_of_bootstrap
+
 Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
 """A ``wrapt`` wrapper: ``(wrapped, instance, args, kwargs)``."""
+
+
+Setting = Callable[[Any], object]
+"""Reads one setting (bootstrap servers, client id) off a client's producer or consumer."""
+
+
+def describer(bootstrap_of: Setting, client_id_of: Setting) -> Describe:
+    """``consumer -> (group, bootstrap servers, client id)`` for a pure-Python client."""
+
+    def describe(consumer: Any) -> Described:
+        return description(consumer_group(consumer), bootstrap_of(consumer), client_id_of(consumer))
+
+    return describe
+
+
+def traced_send_hook(
+    tracker: ConsumerTracker,
+    bootstrap_of: Setting,
+    client_id_of: Setting,
+    traced_send: Callable[..., Any],
+) -> Wrapper:
+    """The zero-code ``send`` wrapper of a pure-Python client, with the tracker's providers."""
+    return send_hook(
+        tracker.tracer_provider,
+        tracker.meter_provider,
+        lambda producer: server_of_bootstrap(bootstrap_of(producer)),
+        traced_send,
+        client_id_of,
+    )
 
 
 def wrap_in_place(

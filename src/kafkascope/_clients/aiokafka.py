@@ -19,10 +19,9 @@ from opentelemetry.trace import TracerProvider
 
 from kafkascope import _errors
 from kafkascope._carrier import Headers
-from kafkascope._clients import unwrap_in_place, wrap_in_place
-from kafkascope._consumer_tracker import ConsumerTracker, Described, description
-from kafkascope._lag import consumer_group
-from kafkascope._send import ProducerWrapper, SendOptions, send_hook, traced_headers
+from kafkascope._clients import describer, traced_send_hook, unwrap_in_place, wrap_in_place
+from kafkascope._consumer_tracker import ConsumerTracker
+from kafkascope._send import ProducerWrapper, SendOptions, traced_headers
 from kafkascope._telemetry import parse_server, server_of_bootstrap
 
 CONSUMER_METHODS: Final = {
@@ -166,20 +165,13 @@ async def _send(
     return future
 
 
-def describe(consumer: Any) -> Described:
-    """Group and bootstrap servers of an ``AIOKafkaConsumer``."""
-    return description(consumer_group(consumer), bootstrap_of(consumer), client_id_of(consumer))
+describe = describer(bootstrap_of, client_id_of)
+"""Group, bootstrap servers and client id of a aiokafka consumer."""
 
 
 def instrument(tracker: ConsumerTracker) -> None:
     """Wrap aiokafka's producer and consumer."""
-    send = send_hook(
-        tracker.tracer_provider,
-        tracker.meter_provider,
-        lambda producer: server_of_bootstrap(bootstrap_of(producer)),
-        _send,
-        client_id_of,
-    )
+    send = traced_send_hook(tracker, bootstrap_of, client_id_of, _send)
 
     def consumer_call(single: bool | None) -> Callable[..., Any]:
         async def wrapper(

@@ -14,10 +14,9 @@ from opentelemetry.trace import TracerProvider
 
 from kafkascope import _errors
 from kafkascope._carrier import Headers
-from kafkascope._clients import unwrap_in_place, wrap_in_place
-from kafkascope._consumer_tracker import ConsumerTracker, Described, description
-from kafkascope._lag import consumer_group
-from kafkascope._send import ProducerWrapper, SendObserver, SendOptions, send_hook, traced_headers
+from kafkascope._clients import describer, traced_send_hook, unwrap_in_place, wrap_in_place
+from kafkascope._consumer_tracker import ConsumerTracker
+from kafkascope._send import ProducerWrapper, SendObserver, SendOptions, traced_headers
 from kafkascope._telemetry import server_of_bootstrap
 
 CONSUMER_METHODS: Final = {"__next__": True, "poll": False, "commit": None, "close": None}
@@ -157,20 +156,13 @@ def contrib_kafka_active() -> bool:
     return bool(_contrib and _contrib.is_instrumented_by_opentelemetry)
 
 
-def describe(consumer: Any) -> Described:
-    """Group, bootstrap servers and client id of a ``KafkaConsumer``."""
-    return description(consumer_group(consumer), bootstrap_of(consumer), client_id_of(consumer))
+describe = describer(bootstrap_of, client_id_of)
+"""Group, bootstrap servers and client id of a kafka-python consumer."""
 
 
 def instrument(tracker: ConsumerTracker) -> None:
     """Wrap kafka-python's producer and consumer."""
-    send = send_hook(
-        tracker.tracer_provider,
-        tracker.meter_provider,
-        lambda producer: server_of_bootstrap(bootstrap_of(producer)),
-        _send,
-        client_id_of,
-    )
+    send = traced_send_hook(tracker, bootstrap_of, client_id_of, _send)
 
     def consumer_call(single: bool | None) -> Callable[..., Any]:
         def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
