@@ -67,13 +67,24 @@ func pick(id pcommon.TraceID, backends []backend) int {
 	best, bestScore := 0, uint64(0)
 	for i, b := range backends {
 		h := fnv.New64a()
-		_, _ = h.Write(id[:])
 		_, _ = h.Write([]byte(b.host))
-		if score := h.Sum64(); i == 0 || score > bestScore {
+		_, _ = h.Write(id[:])
+		if score := mix(h.Sum64()); i == 0 || score > bestScore {
 			best, bestScore = i, score
 		}
 	}
 	return best
+}
+
+// mix is the splitmix64 finalizer: FNV alone spreads host names that differ only in their
+// last characters (ports) unevenly over the backends.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
 }
 
 // splitByBackend copies each span into the part of its backend, keeping resource and scope.
