@@ -24,17 +24,23 @@ GATEWAY_CONFIG = GATEWAY_DIR / "gateway.yaml"
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?P<labels>\{[^}]*\})?\s+(?P<value>\S+)")
 
 
-def metric_sum(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples called ``name`` in a Prometheus text exposition whose labels match."""
-    total = 0.0
+def metric_samples(text: str, name: str, **labels: str) -> list[float]:
+    """The values of the samples called ``name`` in a Prometheus text exposition whose labels
+    include ``labels``."""
+    values = []
     for line in text.splitlines():
         match = _SAMPLE.match(line)
         if match is None or match["name"] != name:
             continue
         label_text = match["labels"] or ""
         if all(f'{key}="{value}"' in label_text for key, value in labels.items()):
-            total += float(match["value"])
-    return total
+            values.append(float(match["value"]))
+    return values
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples called ``name`` whose labels include ``labels`` (0 if none)."""
+    return sum(metric_samples(text, name, **labels))
 
 
 class Node:
