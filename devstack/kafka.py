@@ -129,9 +129,13 @@ def create_topics(
     topics: Mapping[str, int],
     *,
     configs: Mapping[str, str] | None = None,
+    replication_factor: int = 1,
     timeout: float = 30,
 ) -> None:
     """Create ``topics`` (name -> partitions) and return once a consumer would see them.
+
+    ``replication_factor`` is 1 for the single broker; a cluster passes its size
+    (``devstack.cluster.KafkaCluster.create_topics``).
 
     Visible means: the admin client's describe shows a leader for every partition, *and* a
     plain client's metadata request (what a subscribing consumer's group leader assigns from)
@@ -139,7 +143,10 @@ def create_topics(
     """
     specs: dict[str, Any] = {}
     for name, partitions in topics.items():
-        spec: dict[str, Any] = {"num_partitions": partitions, "replication_factor": 1}
+        spec: dict[str, Any] = {
+            "num_partitions": partitions,
+            "replication_factor": replication_factor,
+        }
         if configs:
             spec["configs"] = dict(configs)
         specs[name] = spec

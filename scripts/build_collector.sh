@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the kafkascope dev collector (otelcol-kafkascope) with the OpenTelemetry Collector
 # Builder (ocb), from the Go module proxy only, idempotently and cached:
-#   ${KAFKASCOPE_CACHE:-$HOME/.cache/kafkascope}/otelcol/<version>/otelcol-kafkascope
+#   ${KAFKASCOPE_CACHE:-$HOME/.cache/kafkascope}/otelcol/<version>-<hash>/otelcol-kafkascope
+# (<hash>: the first 12 hex digits of the manifest's and local components' sha256)
 # The manifest is devstack/collector/builder-config.yaml; its dist.version is the builder's and
 # the components' version. GOPATH, GOMODCACHE and GOCACHE live under the cache too, so a rebuild
 # after a manifest change is quick and a rerun with an unchanged manifest returns at once.
@@ -25,10 +26,23 @@ minor="${BASH_REMATCH[1]}"
 stable="1.$((minor - 94)).0"
 
 command -v sha256sum >/dev/null 2>&1 || die "missing tool: sha256sum (coreutils)"
-dir="$cache/otelcol/$version"
+# Components built from this repository ("path:" entries, relative to the manifest's folder)
+# are part of what is built: their sources count in the stamp like the manifest does.
+manifest_dir="$(cd "$(dirname "$manifest")" && pwd)"
+local_paths=()
+while read -r rel; do
+  [ -d "$manifest_dir/$rel" ] || die "path: $rel in $manifest is not a folder beside the manifest"
+  local_paths+=("$manifest_dir/$rel")
+done < <(sed -n 's/^[[:space:]]*path:[[:space:]]*\.\/\([^[:space:]#]*\).*/\1/p' "$manifest")
+want="$( { sha256sum "$manifest" | cut -d' ' -f1
+           if [ "${#local_paths[@]}" -gt 0 ]; then
+             find "${local_paths[@]}" -type f | LC_ALL=C sort | xargs sha256sum | sed "s|$manifest_dir/||"
+           fi; } | sha256sum | cut -d' ' -f1)"
+# One folder per manifest (and local sources): worktrees or branches with different manifests
+# share the Go caches but never overwrite each other's binary.
+dir="$cache/otelcol/$version-${want:0:12}"
 bin="$dir/$name"
 stamp="$dir/.manifest.sha256"
-want="$(sha256sum "$manifest" | cut -d' ' -f1)"
 
 cached() { [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; }
 if cached; then
@@ -87,7 +101,8 @@ work="$dir/build"
 rm -rf "$work" "$dir/tmp"
 mkdir -p "$work" "$dir/tmp"
 export TMPDIR="$dir/tmp"  # the builder leaves empty otelcol-distribution* dirs in the temp dir
-sed "s|^\([[:space:]]*output_path:\).*|\1 $work|" "$manifest" > "$dir/builder-config.yaml"
+sed -e "s|^\([[:space:]]*output_path:\).*|\1 $work|" \
+    -e "s|^\([[:space:]]*path:[[:space:]]*\)\./|\1$manifest_dir/|" "$manifest" > "$dir/builder-config.yaml"
 log="$dir/build.log"
 : > "$log"
 run_builder() {  # run the builder with the given extra flags, log to $log, progress to stderr
