@@ -7,9 +7,12 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 CACHE_DIR = Path(os.environ.get("KAFKASCOPE_CACHE", Path.home() / ".cache" / "kafkascope"))
 
@@ -119,3 +122,51 @@ class ManagedProcess:
             except ProcessLookupError:
                 pass
         self._log.close()
+
+
+class Server:
+    """What every devstack server shares: :meth:`stop` (by its own PID), and use as a context
+    manager that stops it on the way out. Subclasses with one process set ``process``."""
+
+    process: ManagedProcess
+
+    def stop(self) -> None:
+        """Stop the server's process (SIGTERM to its own PID, SIGKILL after 15 s)."""
+        self.process.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def run_script(script: Path, *, what: str, timeout: float | None = None) -> Path:
+    """Run one of the project's set-up scripts (cached and idempotent) and return the path it
+    prints last on stdout. Its progress lines (stderr) go to our stderr; it sees our
+    ``KAFKASCOPE_CACHE``."""
+    env = dict(os.environ, KAFKASCOPE_CACHE=str(CACHE_DIR))
+    try:
+        done = subprocess.run(
+            ["bash", str(script)],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            timeout=timeout,
+            check=False,
+            text=True,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ServerError(f"{what}: {script.name} took over {timeout}s") from exc
+    sys.stderr.flush()
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise ServerError(
+            f"{what}: {script.name} failed with code {done.returncode}; its [..] lines say why"
+        )
+    return Path(lines[-1])

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from devstack._process import CACHE_DIR, ServerError, free_port
+from devstack._process import ServerError, free_port, run_script
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS_DIR = REPO_ROOT / "scripts"
@@ -20,28 +19,9 @@ def build_binary(script: str, *, what: str, timeout: float | None = None) -> Pat
     """Run ``scripts/<script>`` (cached and idempotent) and return the binary path it prints.
 
     When the binary is cached this returns at once; otherwise the script builds it from the Go
-    module proxy, which the first time takes minutes. Its progress lines go to our stderr.
+    module proxy, which the first time takes minutes.
     """
-    env = dict(os.environ)
-    env["KAFKASCOPE_CACHE"] = str(CACHE_DIR)
-    try:
-        done = subprocess.run(
-            ["bash", str(SCRIPTS_DIR / script)],
-            stdout=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            timeout=timeout,
-            check=False,
-            text=True,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ServerError(f"building {what} with scripts/{script} took over {timeout}s") from exc
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        raise ServerError(
-            f"scripts/{script} failed with code {done.returncode}; its [..] lines above say why"
-        )
-    binary = Path(lines[-1])
+    binary = run_script(SCRIPTS_DIR / script, what=f"building {what}", timeout=timeout)
     if not os.access(binary, os.X_OK):
         raise ServerError(f"scripts/{script} reported {binary}, which is not an executable")
     return binary

@@ -18,10 +18,9 @@ import subprocess
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from devstack._process import ServerError
+from devstack._process import Server, ServerError
 from devstack._support import free_ports
 from devstack.kafka import (
     _TOOL_JVM_OPTIONS,
@@ -29,9 +28,7 @@ from devstack.kafka import (
     KafkaBroker,
     _new_cluster_id,
     create_topics,
-    fetch_kafka,
-    kafka_jars_present,
-    kafka_libs_dir,
+    kafka_libs,
 )
 
 CLUSTER_JVM_OPTIONS = ("-Xms128m", "-Xmx384m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
@@ -120,7 +117,7 @@ class ClusterNode(KafkaBroker):
         self._launch(timeout)
 
 
-class KafkaCluster:
+class KafkaCluster(Server):
     """Three :class:`ClusterNode` processes forming one KRaft cluster; build with :meth:`start`."""
 
     def __init__(self, nodes: list[ClusterNode]) -> None:
@@ -141,7 +138,7 @@ class KafkaCluster:
         The nodes are launched together (none is ready before a majority of the controllers
         is up). On failure every node that started is stopped again.
         """
-        libs = kafka_libs_dir() if kafka_jars_present() else fetch_kafka()
+        libs = kafka_libs()
         workdir = Path(workdir).resolve()
         ports = free_ports(2 * size)
         broker_ports, controller_ports = ports[:size], ports[size:]
@@ -269,14 +266,3 @@ class KafkaCluster:
             thread.start()
         for thread in threads:
             thread.join()
-
-    def __enter__(self) -> KafkaCluster:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

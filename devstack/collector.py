@@ -22,10 +22,9 @@ import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from devstack._process import ManagedProcess, ServerError, port_open
+from devstack._process import ManagedProcess, Server, ServerError, port_open
 from devstack._support import REPO_ROOT, build_binary, free_ports, http_get, write_config
 
 BINARY_NAME = "otelcol-kafkascope"
@@ -160,7 +159,7 @@ def shipped_config_env(
     }
 
 
-class Collector:
+class Collector(Server):
     """A running otelcol-kafkascope process on free 127.0.0.1 ports; stop it with ``stop()``."""
 
     def __init__(
@@ -306,18 +305,3 @@ class Collector:
                     for record in scope_logs.get("logRecords", []):
                         records.append({**record, "resource": resource})
         return records
-
-    def stop(self) -> None:
-        """Stop the collector (SIGTERM to its own PID, SIGKILL after 15 s)."""
-        self.process.stop()
-
-    def __enter__(self) -> Collector:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

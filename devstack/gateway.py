@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from types import TracebackType
 
-from devstack._process import ManagedProcess, ServerError, port_open
+from devstack._process import ManagedProcess, Server, ServerError, port_open
 from devstack._support import REPO_ROOT, free_ports, http_get
 from devstack.collector import collector_binary, validate_config
 
@@ -43,7 +42,7 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
     return sum(metric_samples(text, name, **labels))
 
 
-class Node:
+class Node(Server):
     """One running Collector of the tier (an agent or a gateway)."""
 
     def __init__(
@@ -101,12 +100,8 @@ class Node:
         """The last lines of this Collector's own log."""
         return self.process.log_tail(lines)
 
-    def stop(self) -> None:
-        """SIGTERM to its own PID (SIGKILL after 15 s)."""
-        self.process.stop()
 
-
-class GatewayTier:
+class GatewayTier(Server):
     """Agents and gateways running ``collector/gateway/``'s configs; build with :meth:`start`."""
 
     def __init__(self, agents: list[Node], gateways: list[Node]) -> None:
@@ -221,14 +216,3 @@ class GatewayTier:
         """Stop the agents first (they flush to the gateways), then the gateways."""
         for node in self.agents + self.gateways:
             node.stop()
-
-    def __enter__(self) -> GatewayTier:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -17,10 +17,9 @@ import json
 import time
 import urllib.parse
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from devstack._process import ManagedProcess, ServerError, port_open
+from devstack._process import ManagedProcess, Server, ServerError, port_open
 from devstack._support import REPO_ROOT, build_binary, free_ports, http_get, write_config
 
 STORAGE = "memstore"
@@ -120,7 +119,7 @@ def shipped_config_env(
     }
 
 
-class Jaeger:
+class Jaeger(Server):
     """A running Jaeger v2 process on free 127.0.0.1 ports; stop it with ``stop()``."""
 
     def __init__(
@@ -277,18 +276,3 @@ class Jaeger:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"trace {trace_id_hex} not in Jaeger in {timeout:.0f}s: {last}")
             time.sleep(0.2)
-
-    def stop(self) -> None:
-        """Stop Jaeger (SIGTERM to its own PID, SIGKILL after 15 s)."""
-        self.process.stop()
-
-    def __enter__(self) -> Jaeger:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

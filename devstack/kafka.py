@@ -1,7 +1,7 @@
 """A real single-node Apache Kafka 4.x broker (KRaft, broker + controller in one JVM).
 
 The jars come from Maven Central (``scripts/fetch_kafka.sh``, versions pinned in
-``devstack/kafka/pom.xml``) and are cached under ``CACHE_DIR/kafka/<version>/libs``.
+``devstack/builds/kafka-pom.xml``) and are cached under ``CACHE_DIR/kafka/<version>/libs``.
 :meth:`KafkaBroker.start` writes ``server.properties`` and ``log4j2.properties`` into a work
 directory, formats the storage there, runs ``kafka.Kafka`` bound to 127.0.0.1 on free ports and
 returns once a kafka-python admin client can list the topics.
@@ -10,25 +10,26 @@ returns once a kafka-python admin client can list the topics.
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer
 
-from devstack._process import CACHE_DIR, ManagedProcess, ServerError, free_port, port_open
+from devstack._process import (
+    ManagedProcess,
+    Server,
+    ServerError,
+    free_port,
+    port_open,
+    run_script,
+)
 
 _HERE = Path(__file__).resolve().parent
-KAFKA_POM = _HERE / "kafka" / "pom.xml"
-"""The POM that pins the Kafka and Log4j versions; ``scripts/fetch_kafka.sh`` reads it."""
 FETCH_SCRIPT = _HERE.parent / "scripts" / "fetch_kafka.sh"
 """Downloads the broker's runtime jars from Maven Central (cached, idempotent)."""
 
@@ -38,7 +39,6 @@ DEFAULT_JVM_OPTIONS = ("-Xms256m", "-Xmx768m", "-XX:TieredStopAtLevel=1")
 benchmarks pass ``jvm_options=("-Xms1g", "-Xmx1g")`` (full JIT) to :meth:`KafkaBroker.start`."""
 _TOOL_JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 
-_POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 _ADMIN_TIMEOUT_MS = 5000
 
 _LOG4J2_PROPERTIES = """\
@@ -59,51 +59,10 @@ logger.request.level = WARN
 """
 
 
-def kafka_version() -> str:
-    """The Kafka version pinned in ``devstack/kafka/pom.xml``."""
-    element = ET.parse(KAFKA_POM).getroot().find("m:properties/m:kafka.version", _POM_NS)
-    if element is None or not (element.text or "").strip():
-        raise ServerError(f"no <kafka.version> property in {KAFKA_POM}")
-    return (element.text or "").strip()
-
-
-def kafka_libs_dir(version: str | None = None) -> Path:
-    """Where ``scripts/fetch_kafka.sh`` puts the runtime jars of ``version`` (default: pinned)."""
-    return CACHE_DIR / "kafka" / (version or kafka_version()) / "libs"
-
-
-def kafka_jars_present(version: str | None = None) -> bool:
-    """Whether the cache holds a complete download for the current POM (as the script checks)."""
-    version = version or kafka_version()
-    libs = kafka_libs_dir(version)
-    try:
-        stamp = (libs.parent / ".fetched").read_text().strip()
-    except OSError:
-        return False
-    want = hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()
-    return stamp == want and (libs / f"kafka_2.13-{version}.jar").is_file()
-
-
-def fetch_kafka(*, timeout: float = 900) -> Path:
-    """Run ``scripts/fetch_kafka.sh`` (quick when cached) and return the libs directory."""
-    env = dict(os.environ, KAFKASCOPE_CACHE=str(CACHE_DIR))
-    try:
-        done = subprocess.run(
-            ["bash", str(FETCH_SCRIPT)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ServerError(f"{FETCH_SCRIPT} did not finish within {timeout:.0f}s") from exc
-    sys.stderr.write(done.stderr)
-    if done.returncode != 0:
-        raise ServerError(
-            f"{FETCH_SCRIPT} failed with exit code {done.returncode}:\n{done.stderr.strip()}"
-        )
-    return Path(done.stdout.strip().splitlines()[-1])
+def kafka_libs(*, timeout: float = 900) -> Path:
+    """The broker's runtime jars: ``scripts/fetch_kafka.sh`` (the one place that reads the
+    POM and checks the cache) fetches them if needed and names the folder; quick when cached."""
+    return run_script(FETCH_SCRIPT, what="Kafka's jars", timeout=timeout)
 
 
 def _java() -> str:
@@ -210,7 +169,7 @@ def subscribe_once_visible(
     consumer.subscribe(list(topics), listener=listener)
 
 
-class KafkaBroker:
+class KafkaBroker(Server):
     """One Kafka 4.x process acting as broker and KRaft controller, on 127.0.0.1.
 
     Create it with :meth:`start`; stop it with :meth:`stop` (or use it as a context manager).
@@ -264,7 +223,7 @@ class KafkaBroker:
         Raises :class:`ServerError`, with the tail of the broker log, if the broker exits or is
         not ready within ``timeout`` seconds.
         """
-        libs = kafka_libs_dir() if kafka_jars_present() else fetch_kafka()
+        libs = kafka_libs()
         workdir.mkdir(parents=True, exist_ok=True)
         broker = cls(
             workdir,
@@ -305,17 +264,6 @@ class KafkaBroker:
         else:
             self.stop()
         self._launch(timeout)
-
-    def __enter__(self) -> KafkaBroker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

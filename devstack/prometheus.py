@@ -14,10 +14,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from devstack._process import ManagedProcess, ServerError, free_port
+from devstack._process import ManagedProcess, Server, ServerError, free_port
 
 HOST = "127.0.0.1"
 
@@ -56,7 +55,7 @@ def scrape_config(
     return "\n".join(lines) + "\n"
 
 
-class Prometheus:
+class Prometheus(Server):
     """One running Prometheus, stopped by its own PID."""
 
     def __init__(self, process: ManagedProcess, port: int, config_path: Path) -> None:
@@ -142,18 +141,3 @@ class Prometheus:
         """Active scrape targets with their health."""
         active: list[dict[str, Any]] = self._get("/api/v1/targets", {})["activeTargets"]
         return active
-
-    def stop(self) -> None:
-        """Stop the server by its PID."""
-        self.process.stop()
-
-    def __enter__(self) -> Prometheus:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

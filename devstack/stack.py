@@ -33,7 +33,7 @@ from pathlib import Path
 from devstack._process import ManagedProcess, ServerError
 from devstack.collector import Collector, collector_binary
 from devstack.jaeger import Jaeger, jaeger_binary
-from devstack.kafka import KafkaBroker, fetch_kafka, kafka_jars_present
+from devstack.kafka import KafkaBroker, kafka_libs
 from devstack.prometheus import Prometheus, prometheus_binary
 
 BUILD_TIMEOUT = 3600.0
@@ -148,9 +148,7 @@ class Stack:
         if not _java_available():
             raise ServerError("missing tool: java (a Java 17+ runtime is needed to run Kafka)")
         prometheus_binary()  # raises naming the missing tool
-        if not kafka_jars_present():
-            say("fetching the Kafka broker's jars from Maven Central (scripts/fetch_kafka.sh)")
-            fetch_kafka()
+        kafka_libs()  # fetched from Maven Central by scripts/fetch_kafka.sh unless cached
         jaeger_exe = _binary("jaeger", "Jaeger v2 (scripts/build_jaeger.sh)")
         collector_exe = _binary("collector", "the Collector (scripts/build_collector.sh)")
 

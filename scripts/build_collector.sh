@@ -3,7 +3,7 @@
 # Builder (ocb), from the Go module proxy only, idempotently and cached:
 #   ${KAFKASCOPE_CACHE:-$HOME/.cache/kafkascope}/otelcol/<version>-<hash>/otelcol-kafkascope
 # (<hash>: the first 12 hex digits of the manifest's and local components' sha256)
-# The manifest is devstack/collector/builder-config.yaml; its dist.version is the builder's and
+# The manifest is devstack/builds/otelcol/builder-config.yaml; its dist.version is the builder's and
 # the components' version. GOPATH, GOMODCACHE and GOCACHE live under the cache too, so a rebuild
 # after a manifest change is quick and a rerun with an unchanged manifest returns at once.
 # Progress goes to stderr as "[collector] ..." lines; the binary's path is printed on stdout.
@@ -14,7 +14,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 say() { printf '[collector] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-manifest="${OTELCOL_BUILDER_CONFIG:-$here/devstack/collector/builder-config.yaml}"
+manifest="${OTELCOL_BUILDER_CONFIG:-$here/devstack/builds/otelcol/builder-config.yaml}"
 [ -f "$manifest" ] || die "builder manifest not found: $manifest"
 cache="${KAFKASCOPE_CACHE:-$HOME/.cache/kafkascope}"
 name="otelcol-kafkascope"
@@ -60,32 +60,10 @@ while read -r mod ver; do
   [ "$ver" = "$exp" ] || die "$mod is $ver in $manifest; the aligned set for builder v$version needs $exp"
 done < <(sed -n 's/^[[:space:]]*-[[:space:]]*gomod:[[:space:]]*\([^[:space:]]*\)[[:space:]]*\([^[:space:]#]*\).*/\1 \2/p' "$manifest")
 
-GO="$(command -v go || true)"
-if [ -z "$GO" ] && [ -x "${GOROOT:-/usr/local/go}/bin/go" ]; then GO="${GOROOT:-/usr/local/go}/bin/go"; fi
-[ -n "$GO" ] || die "missing tool: go (the Go toolchain, 1.25 or newer, is needed to build the collector; install it and put it on PATH)"
-export PATH="$(dirname "$GO"):$PATH"
-
-mkdir -p "$dir"
-# One build at a time per version (parallel test sessions share the cache).
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$dir/.lock"
-  if ! flock -n 9; then
-    say "another build of $version is running; waiting for it"
-    flock 9
-  fi
-  if cached; then
-    say "cached at $bin"
-    printf '%s\n' "$bin"
-    exit 0
-  fi
-fi
-
-export GOPATH="$cache/go"
-export GOMODCACHE="$cache/go/pkg/mod"
-export GOCACHE="$cache/go/build-cache"
-export GOFLAGS="${GOFLAGS:--buildvcs=false}"
-export CGO_ENABLED=0
-nice_cmd=(nice -n "${KAFKASCOPE_NICE:-15}")
+# shellcheck source=scripts/_go_build.sh
+source "$here/scripts/_go_build.sh"
+need_go "the collector"
+build_lock "$dir" "$bin" cached
 start=$SECONDS
 
 tools="$cache/go/tools/builder-v$version"

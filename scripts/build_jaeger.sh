@@ -20,19 +20,12 @@ default_version="v1.76.0"
 cache="${KAFKASCOPE_CACHE:-$HOME/.cache/kafkascope}"
 version="${JAEGER_VERSION:-$default_version}"
 
-GO="$(command -v go || true)"
-if [ -z "$GO" ] && [ -x "${GOROOT:-/usr/local/go}/bin/go" ]; then GO="${GOROOT:-/usr/local/go}/bin/go"; fi
-need_go() {
-  [ -n "$GO" ] || die "missing tool: go (the Go toolchain, 1.25 or newer, is needed to build Jaeger; install it and put it on PATH)"
-}
-export GOPATH="$cache/go"
-export GOMODCACHE="$cache/go/pkg/mod"
-export GOCACHE="$cache/go/build-cache"
-export GOFLAGS="${GOFLAGS:--buildvcs=false}"
-export CGO_ENABLED=0
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/_go_build.sh
+source "$here/scripts/_go_build.sh"
 
 if [ "$version" = "latest" ]; then
-  need_go
+  need_go Jaeger
   version="$("$GO" list -m -f '{{.Version}}' "$module@latest")" || die "could not ask the Go module proxy for $module@latest"
   say "the proxy's latest $module is $version"
 fi
@@ -45,28 +38,15 @@ if [ -x "$bin" ]; then
   exit 0
 fi
 
-need_go
-export PATH="$(dirname "$GO"):$PATH"
-mkdir -p "$dir"
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$dir/.lock"
-  if ! flock -n 9; then
-    say "another build of $version is running; waiting for it"
-    flock 9
-  fi
-  if [ -x "$bin" ]; then
-    say "cached at $bin"
-    printf '%s\n' "$bin"
-    exit 0
-  fi
-fi
+need_go Jaeger
+cached() { [ -x "$bin" ]; }
+build_lock "$dir" "$bin" cached
 
 major="${BASH_REMATCH[1]}" minor="${BASH_REMATCH[2]}" patch="${BASH_REMATCH[3]}"
 v2=""
 if [ "$major" = 1 ] && [ "$minor" -ge 63 ]; then v2="v2.$((minor - 63)).$patch"; fi
 ldflags="-s -w"
 [ -n "$v2" ] && ldflags="$ldflags -X $module/internal/version.latestVersion=$v2"
-nice_cmd=(nice -n "${KAFKASCOPE_NICE:-15}")
 log="$dir/build.log"
 : > "$log"
 start=$SECONDS

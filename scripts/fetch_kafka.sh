@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Downloads the runtime jars of the Apache Kafka broker from Maven Central into
 #   ${KAFKASCOPE_CACHE:-$HOME/.cache/kafkascope}/kafka/<kafka-version>/libs
-# as listed by devstack/kafka/pom.xml (which pins the Kafka and Log4j versions).
+# as listed by devstack/builds/kafka-pom.xml (which pins the Kafka and Log4j versions).
 # Idempotent: a stamp file holding the POM's checksum marks a complete download, so a second
 # run returns at once. Progress goes to stderr, prefixed "[kafka]"; the libs directory is
 # printed on stdout.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-pom="$here/devstack/kafka/pom.xml"
+pom="$here/devstack/builds/kafka-pom.xml"
 say() { printf '[kafka] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "missing tool: $1 ($2)"; }

@@ -10,19 +10,14 @@ import subprocess
 import zlib
 from pathlib import Path
 
+from devstack._process import run_script
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def chromium_binary() -> str:
     """The Chromium path printed by scripts/install_chromium.sh (which installs it if needed)."""
-    done = subprocess.run(
-        ["bash", str(REPO / "scripts" / "install_chromium.sh")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
+    return str(run_script(REPO / "scripts" / "install_chromium.sh", what="Chromium", timeout=600))
 
 
 def run_chromium(binary: str, profile: Path, *args: str, timeout: float = 60.0) -> str:

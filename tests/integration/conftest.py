@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from devstack.kafka import KafkaBroker, fetch_kafka, kafka_jars_present
+from devstack.kafka import KafkaBroker
 
 _broker_log_key = pytest.StashKey[str]()
 
@@ -22,8 +22,6 @@ def kafka_broker(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[KafkaBroker]:
     """A running single-node Kafka broker for the whole session, on free 127.0.0.1 ports."""
-    if not kafka_jars_present():
-        fetch_kafka()
     broker = KafkaBroker.start(tmp_path_factory.mktemp("kafka"))
     pytestconfig.stash[_broker_log_key] = str(broker.log_path)
     print(

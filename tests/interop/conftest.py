@@ -28,7 +28,7 @@ import pytest
 from devstack._process import CACHE_DIR, ManagedProcess, ServerError
 from devstack._support import SCRIPTS_DIR
 from devstack.jaeger import Jaeger
-from devstack.kafka import KafkaBroker, fetch_kafka, kafka_jars_present
+from devstack.kafka import KafkaBroker
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -45,8 +45,6 @@ APP_TIMEOUT = 90.0
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """One Kafka broker for the interop session, on free 127.0.0.1 ports."""
-    if not kafka_jars_present():
-        fetch_kafka()
     broker = KafkaBroker.start(tmp_path_factory.mktemp("kafka"))
     try:
         yield broker
