@@ -3,6 +3,7 @@ body, batch spans for poll(), suppression, clean uninstrument."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -183,3 +184,38 @@ def test_uninstrument_restores_confluent_and_aiokafka():
     for name in ("__anext__", "getone", "getmany", "commit", "stop"):
         assert not hasattr(vars(aiokafka.AIOKafkaConsumer)[name], "__wrapped__")
     assert not hasattr(vars(aiokafka.AIOKafkaProducer)["send"], "__wrapped__")
+
+
+def test_zero_code_reports_time_lag_and_forwards_the_pipeline_stamp(
+    capotel, instrumented, kafka_broker, topic
+):
+    """An unmodified relay: its consumer's time lag, and its sends carrying the stamp of the
+    chain's first send (the instrumented producer) on to the next topic."""
+    _send(kafka_broker.bootstrap_servers, topic, 3)
+    kafka_broker.create_topic(f"{topic}.out")
+    consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=10_000)
+    relay = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers)
+    forwarded = []
+    try:
+        for record in consumer:
+            if record.offset == 0:
+                # one processed, two waiting: the time lag is the processed record's age
+                consumer_lag = capotel.time_lag(topic, 0)
+                assert 0.0 <= consumer_lag < 30.0
+                age = time.time() - record.timestamp / 1000
+                assert consumer_lag == pytest.approx(age, abs=1.0)
+            relay.send(f"{topic}.out", b"x").get(timeout=30)
+            forwarded.append(dict(record.headers)["kafkascope-pipeline-start"])
+            if record.offset == 2:
+                break
+        assert capotel.time_lag(topic, 0) == 0.0
+    finally:
+        relay.close(timeout=10)
+        consumer.close()
+    processed = capotel.spans_named(f"process {topic}")
+    assert all(p.attributes[sc.PIPELINE_LATENCY] >= 0 for p in processed)
+    relayed = capotel.spans_named(f"send {topic}.out")
+    assert len(relayed) == 3
+    assert all(stamp.endswith(f";{topic}".encode()) for stamp in forwarded)
+    point = capotel.pipeline_latency(**{sc.PIPELINE_ORIGIN: topic})
+    assert point.count == 3
