@@ -187,6 +187,10 @@ def test_time_lag_grows_while_a_consumer_stalls_and_reads_zero_once_caught_up(
         # It catches up: the time lag falls to 0.
         consume(stalled, stalled_group, 7)
         assert prom.wait_for(time_lag(stalled_group), lambda v: v == 0) == 0
+        # Revoked, the partition is no longer reported and its series goes stale.
+        stalled.unsubscribe()
+        count = f"count({time_lag(stalled_group)})"
+        assert prom.wait_for(count, lambda v: v is None) is None
     finally:
         for observer in observers:
             observer.close()
