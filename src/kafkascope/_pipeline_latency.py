@@ -201,14 +201,34 @@ def stamp_headers(headers: list[tuple[str, bytes | None]], topic: str) -> None:
         _errors.report("pipeline stamp", exc)
 
 
+_origin_suffix: dict[str, bytes | None] = {}
+"""``;topic`` as bytes per topic sent to (None: not a topic name), so a send formats one int."""
+
+
+def _suffix(topic: str) -> bytes | None:
+    found = _origin_suffix.get(topic, b"")
+    if found == b"":
+        found = b";" + topic.encode("ascii") if _TOPIC.fullmatch(topic) else None
+        if len(_origin_suffix) < 4096:
+            _origin_suffix[topic] = found
+    return found
+
+
 def _stamp(headers: list[tuple[str, bytes | None]], topic: str) -> None:
     stamp = current_stamp.get()
+    ours = False
+    for pair in headers:
+        if pair[0] == HEADER:
+            ours = True
+            break
     if stamp is None:
-        if headers and find(headers, time.time() * 1000.0) is not None:
+        now_ms = time.time() * 1000.0
+        if ours and find(headers, now_ms) is not None:
             return
-        if _TOPIC.fullmatch(topic) is None:
+        suffix = _suffix(topic)
+        if suffix is None:
             return
-        stamp = b"%d;%s" % (int(time.time() * 1000.0), topic.encode("ascii"))
-    if headers:
-        headers[:] = [pair for pair in headers if pair[0].lower() != HEADER]
+        stamp = b"%d" % int(now_ms) + suffix
+    if ours:
+        headers[:] = [pair for pair in headers if pair[0] != HEADER]
     headers.append((HEADER, stamp))
