@@ -383,7 +383,16 @@ def test_dashboard_is_grafana_json_with_the_panels_we_promise() -> None:
     board = dashboard()
     assert board["uid"] == "kafkascope-consumers"
     titles = " | ".join(panel["title"].lower() for panel in board["panels"])
-    for topic in ("throughput", "error rate", "p95", "p99", "time in queue", "lag"):
+    for topic in (
+        "throughput",
+        "error rate",
+        "p95",
+        "p99",
+        "time in queue",
+        "lag",
+        "time lag",
+        "end-to-end",
+    ):
         assert topic in titles, topic
     ids = [panel["id"] for panel in board["panels"]]
     assert len(ids) == len(set(ids))
