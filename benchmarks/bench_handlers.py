@@ -43,6 +43,7 @@ from benchmarks.harness import (
     cost_ratio,
     interleaved,
     passes,
+    per_message,
     print_table,
     print_targets,
     target_line,
@@ -55,6 +56,9 @@ from kafkascope import (
     traced_batch_handler,
     traced_handler,
 )
+from kafkascope._records import view
+from kafkascope._time_lag import note_processed
+from kafkascope.testing import pipeline_stamp
 
 __all__ = ["bare", "records", "tracer_provider"]
 
@@ -71,6 +75,7 @@ FULL = "@traced_handler, traces+metrics+logs"
 FULL_NO_EXEMPLARS = "@traced_handler, traces+metrics+logs, exemplars off"
 FULL_UNSAMPLED = "@traced_handler, traces+metrics+logs, not sampled"
 BATCH = f"@traced_batch_handler ({BATCH_SIZE}/batch), per message"
+FULL_STAMPED = "@traced_handler, traces+metrics+logs, pipeline-stamped records"
 
 
 def records(count: int) -> list[Any]:
@@ -230,7 +235,27 @@ def cpu_variants(batch: Sequence[Any]) -> dict[str, Pass]:
     )(bare)
     variants = passes(single, lambda: batch)
     variants[BATCH] = lambda: in_batches(batched, batch, BATCH_SIZE)
+    # The same records with a pipeline stamp: each also records kafkascope.pipeline.latency.
+    stamped = [
+        r._replace(headers=[*r.headers, pipeline_stamp(r.timestamp - 20, r.topic)]) for r in batch
+    ]
+    full_stamped = handler(sampled, metered())
+    variants[FULL_STAMPED] = lambda: per_message(full_stamped, stamped)
     return variants
+
+
+def time_lag_note_line(batch: Sequence[Any], calls: int) -> str:
+    """ns per message of noting a processed record's timestamp for the time lag (part of every
+    process span above), against the all-signals handler's cost."""
+    views = [v for v in map(view, batch[:calls]) if v is not None]
+
+    def note() -> float:
+        start = time.perf_counter_ns()
+        for record in views:
+            note_processed("bench", (record,))
+        return (time.perf_counter_ns() - start) / len(views)
+
+    return f"{interleaved({'note': note}, 5)['note']:.0f}"
 
 
 def extraction_line(batch: Sequence[Any], calls: int) -> str:
@@ -317,6 +342,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "batch handler per message / single, all signals", ratio(BATCH, FULL), 0.15
             ),
         ]
+    )
+    stamp_cost = medians[FULL_STAMPED] - medians[FULL]
+    print(
+        f"  pipeline latency (stamped records: parse the stamp, one histogram measurement, "
+        f"span attribute, context variable): {stamp_cost:.0f} ns/msg, all signals "
+        f"{ratio(FULL_STAMPED, FULL):.2f}x with it"
+    )
+    note_ns = time_lag_note_line(batch, min(messages, 5_000))
+    print(
+        f"  time lag (note of the processed timestamp, in every variant above): {note_ns} ns/msg, "
+        f"{float(note_ns) / (medians[FULL] - medians[BARE]):.3f} of the all-signals cost; the "
+        "gauge itself is computed at collection time"
     )
     exemplar_cost = medians[FULL] - medians[FULL_NO_EXEMPLARS]
     print(

@@ -43,6 +43,7 @@ from benchmarks.harness import (
     tracer_provider,
 )
 from kafkascope import TracedAIOKafkaProducer, TracedConfluentProducer, TracedProducer
+from kafkascope._pipeline_latency import current_stamp, stamp_headers
 
 BARE = "uninstrumented"
 CONTRIB = "contrib"
@@ -308,8 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     rounds = args.rounds or (3 if args.quick else 9)
     batch = messages(count)
     lines = []
+    full_cost: dict[str, float] = {}
     for client, variants in CLIENTS.items():
         medians = interleaved(variants(batch), rounds)
+        full_cost[client] = medians[FULL] - medians[BARE]
         print_table(
             f"{client}: CPU cost per message, {count} sends, median of {rounds} interleaved rounds",
             medians,
@@ -328,7 +331,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  {label:58} {cost_ratio(medians, TRACING, CONTRIB, BARE):6.2f}  (no target)"
         )
     print_targets(lines)
+    print(stamp_line(batch, rounds, min(full_cost.values())))
     return 0
+
+
+def stamp_line(batch: Sequence[Message], rounds: int, full_cost: float) -> str:
+    """ns per send of the pipeline stamp (part of every traced send above): a new chain's
+    stamp, and an inbound one forwarded inside a process span."""
+    topic = "orders"
+    headers = [[("traceparent", b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01")] for _ in batch]
+
+    def new_chain() -> float:
+        start = time.perf_counter_ns()
+        for h in headers:
+            stamp_headers(list(h), topic)
+        return (time.perf_counter_ns() - start) / len(headers)
+
+    def forwarded() -> float:
+        token = current_stamp.set(b"1800000000000;orders")
+        try:
+            return new_chain()
+        finally:
+            current_stamp.reset(token)
+
+    medians = interleaved({"new": new_chain, "forwarded": forwarded}, rounds)
+    return (
+        f"  pipeline stamp per traced send: {medians['new']:.0f} ns starting a chain, "
+        f"{medians['forwarded']:.0f} ns forwarding one (in every traced variant above): "
+        f"{medians['new'] / full_cost:.3f} of the cheapest client's all-signals send cost"
+    )
 
 
 if __name__ == "__main__":

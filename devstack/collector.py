@@ -93,7 +93,10 @@ def collector_config(
         },
         "exporters": {
             "otlp_grpc/jaeger": {"endpoint": jaeger_otlp_endpoint, "tls": {"insecure": True}},
-            "prometheus": {"endpoint": f"127.0.0.1:{prometheus_port}"},
+            "prometheus": {
+                "endpoint": f"127.0.0.1:{prometheus_port}",
+                "enable_open_metrics": True,  # exemplars (as collector/otelcol-config.yaml)
+            },
             "file/logs": {"path": str(logs_path), "format": "json", "flush_interval": "100ms"},
             "debug": {"verbosity": "basic"},
         },

@@ -87,6 +87,7 @@ class Prometheus(Server):
                 f"--web.listen-address={HOST}:{port}",
                 "--storage.tsdb.retention.time=1d",
                 "--web.enable-lifecycle",
+                "--enable-feature=exemplar-storage",
             ],
             log_path=workdir / "prometheus.log",
         )
@@ -116,6 +117,14 @@ class Prometheus(Server):
         """Instant query; the result vector."""
         result: list[dict[str, Any]] = self._get("/api/v1/query", {"query": promql})["result"]
         return result
+
+    def exemplars(self, promql: str, *, start: float, end: float) -> list[dict[str, Any]]:
+        """``/api/v1/query_exemplars`` over ``[start, end]`` (Unix seconds): one entry per
+        series, ``{"seriesLabels": ..., "exemplars": [{"labels", "value", "timestamp"}]}``."""
+        data: list[dict[str, Any]] = self._get(
+            "/api/v1/query_exemplars", {"query": promql, "start": str(start), "end": str(end)}
+        )
+        return data
 
     def scalar(self, promql: str) -> float | None:
         """The single value of an instant query, or None when the result is empty."""

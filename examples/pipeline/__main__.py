@@ -2,8 +2,10 @@
 
 ``python -m examples.pipeline`` (or ``bash scripts/demo.sh``) starts Kafka, Jaeger v2, the
 OpenTelemetry Collector and Prometheus on free 127.0.0.1 ports, runs the pipeline for a few
-seconds, then prints one declined order's trace as Jaeger stores it and the messaging metrics
-as Prometheus scraped them from the Collector. Everything is stopped by PID at the end.
+seconds, then prints one declined order's trace as Jaeger stores it, the messaging metrics
+as Prometheus scraped them from the Collector, each consumer's time lag, the end-to-end latency
+per stage, and the slowest exemplar's trace (an order held for review on purpose). Everything
+is stopped by PID at the end.
 """
 
 from __future__ import annotations
@@ -21,9 +23,19 @@ from devstack._process import ServerError
 from devstack.stack import Stack
 
 from examples.pipeline.launcher import Pipeline, placed_orders
-from examples.pipeline.readback import flows, render_flows, trace_rows, trace_tree
-from examples.pipeline.service import declined
-from kafkascope import build_topology, render_topology
+from examples.pipeline.readback import (
+    flows,
+    render_flows,
+    render_stages,
+    render_time_lags,
+    slowest_exemplar,
+    stages,
+    time_lags,
+    trace_rows,
+    trace_tree,
+)
+from examples.pipeline.service import REVIEW_SECONDS, declined, held_for_review
+from kafkascope import build_topology, describe_exemplar, render_topology
 
 SPANS_OF_A_DECLINED_ORDER = 10
 """place order, send; process, lookup customer, send; process, authorize payment, send to the
@@ -64,6 +76,7 @@ def run(stack: Stack, workdir: Path, *, seconds: float, rate: float) -> int:
         time.sleep(seconds)
         # Rates over the last 10 s while orders still flow (scrapes are 1 s apart).
         rows = flows(stack.prometheus, window="10s")
+        lags = time_lags(stack.prometheus, window="10s")
         orders.stop()
         placed = placed_orders(orders)
         failing = sum(1 for o in placed if declined(o["n"]))
@@ -93,6 +106,8 @@ def run(stack: Stack, workdir: Path, *, seconds: float, rate: float) -> int:
         )
         print(f"\nPrometheus ({ends.prometheus_url}), scraping the Collector; last 10 s:\n")
         print(render_flows(rows))
+        print("\neach consumer's time lag (age of its oldest unprocessed message), while flowing:")
+        print(render_time_lags(lags))
         totals = _totals(stack, len(placed), failing)
         print(f"\ntotals, per Prometheus once the last export was scraped: {totals}")
         logs = sorted(
@@ -113,8 +128,33 @@ def run(stack: Stack, workdir: Path, *, seconds: float, rate: float) -> int:
         )
         print(f"\ntopology of the run, as `kafkascope topology --since {window:.0f}` draws it:\n")
         print(render_topology(topology))
+        held = sum(1 for o in placed if held_for_review(o["n"]))
+        print(
+            "\nend to end latency per stage, from each chain's first send to the handler's start "
+            f"({held} orders held {REVIEW_SECONDS:.0f} s for review on purpose):"
+        )
+        print(render_stages(stages(stack.prometheus, window=f"{seconds + 60:.0f}s")))
+        _show_exemplar(stack, placed, window_s=seconds + 60)
     complete = len(services) == 4 and seen["billing"] == len(placed)
     return 0 if complete else 1
+
+
+def _show_exemplar(stack: Stack, placed: list[dict[str, Any]], *, window_s: float) -> None:
+    """The slowest end-to-end exemplar Prometheus holds, and its trace from Jaeger."""
+    exemplar = slowest_exemplar(stack.prometheus, window_s=window_s)
+    if exemplar is None:
+        print("\nno exemplar in Prometheus (is exemplar storage on?)")
+        return
+    order = next((o for o in placed if o["trace_id"] == exemplar.trace_id), None)
+    which = f"order {order['order_id']}" if order else "a message of no order placed here"
+    held = " (held for review)" if order and held_for_review(order["n"]) else ""
+    print(
+        f"\nslowest exemplar of kafkascope.pipeline.latency: {describe_exemplar(exemplar)}\n"
+        f"exemplar trace id {exemplar.trace_id}: {which}{held}; as Jaeger has it "
+        f"(kafkascope slowest --prometheus {stack.endpoints.prometheus_url} "
+        f"--jaeger {stack.endpoints.jaeger_url}):\n"
+    )
+    print(trace_tree(trace_rows(stack.jaeger, exemplar.trace_id, min_spans=1)))
 
 
 def _totals(stack: Stack, placed: int, failing: int) -> str:

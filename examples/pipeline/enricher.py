@@ -1,14 +1,19 @@
 """The ``enricher`` service: each order from ``{prefix}orders``, handled in its own
 ``process_span``, gets its customer looked up (a nested span) and goes on to
 ``{prefix}orders.enriched`` through ``TracedProducer``: one trace from orders downstream.
+An order held for review is forwarded ``REVIEW_SECONDS`` later from a timer thread that runs in
+a copy of the handler's context, so its send still continues the trace and carries the
+chain's pipeline stamp (its end-to-end latency downstream shows the wait).
 
     python -m examples.pipeline.enricher --bootstrap HOST:PORT [--prefix P] [--outcomes FILE]
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
+import threading
 import time
 import zlib
 from typing import Any
@@ -20,6 +25,7 @@ from opentelemetry import trace
 import kafkascope
 from examples.pipeline.service import (
     CONSUMER_OPTIONS,
+    REVIEW_SECONDS,
     Outcomes,
     Stop,
     Topics,
@@ -63,6 +69,7 @@ def main() -> int:
         KafkaProducer(bootstrap_servers=args.bootstrap, acks="all", linger_ms=5)
     )
     said_ready = False
+    held: list[threading.Timer] = []
     try:
         while not stop:
             batch: dict[Any, list[Any]] = consumer.poll(timeout_ms=200)
@@ -74,7 +81,20 @@ def main() -> int:
                     with kafkascope.process_span(record, group=group, server=args.bootstrap):
                         order = json.loads(record.value)
                         order["customer"] = lookup_customer(order["customer_id"])
-                        producer.send(topics.enriched, json.dumps(order).encode(), key=record.key)
+                        body, key = json.dumps(order).encode(), record.key
+
+                        def forward(body: bytes = body, key: Any = key) -> None:
+                            producer.send(topics.enriched, body, key=key)
+
+                        if order.get("review"):
+                            # The handler's context (its span, the pipeline stamp) goes along.
+                            timer = threading.Timer(
+                                REVIEW_SECONDS, contextvars.copy_context().run, args=(forward,)
+                            )
+                            timer.start()
+                            held.append(timer)
+                        else:
+                            forward()
                         log.info(
                             "enriched order %s: customer tier %s",
                             order["order_id"],
@@ -83,6 +103,8 @@ def main() -> int:
                     outcomes.write(order_id=order["order_id"], status="enriched")
     finally:
         consumer.close()
+        for timer in held:
+            timer.join(REVIEW_SECONDS + 5)
         producer.flush(timeout=30)
         producer.close(timeout=10)
         outcomes.close()

@@ -32,7 +32,9 @@ def telemetry_env(endpoints: Endpoints) -> dict[str, str]:
     return {
         "OTEL_EXPORTER_OTLP_ENDPOINT": endpoints.otlp_endpoint,
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+        # Twice Prometheus's scrape interval (1 s): the SDK sends each exemplar in one export
+        # only, and the Collector serves it until the next, so every exemplar gets scraped.
+        "OTEL_METRIC_EXPORT_INTERVAL": "2000",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "OTEL_BLRP_SCHEDULE_DELAY": "200",
         "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=demo",

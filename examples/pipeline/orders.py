@@ -22,6 +22,7 @@ from examples.pipeline.service import (
     Topics,
     arguments,
     declined,
+    held_for_review,
     log_to_stderr,
 )
 
@@ -36,6 +37,7 @@ def order(n: int) -> dict[str, object]:
         "customer_id": f"C-{n % 7:03d}",
         "amount": round(10 + (n * 7.31) % 90, 2),
         "card": DECLINED_CARD if declined(n) else f"4242-4242-4242-{n % 10_000:04d}",
+        "review": held_for_review(n),
     }
 
 

@@ -65,6 +65,19 @@ def declined(n: int) -> bool:
     return n % 5 == 0
 
 
+REVIEW_SECONDS = 3.0
+"""How long the enricher holds an order for review before forwarding it."""
+
+
+def held_for_review(n: int) -> bool:
+    """Whether order number ``n`` is held for review (slow on purpose): 7, 57, 107, ...
+
+    The enricher forwards it :data:`REVIEW_SECONDS` late from a timer, without holding up the
+    orders behind it, so its end-to-end latency downstream stands out alone in its bucket.
+    """
+    return n % 50 == 7
+
+
 def arguments(description: str, *extra: tuple[str, dict[str, Any]]) -> argparse.Namespace:
     """``--bootstrap``, ``--prefix`` and ``--outcomes``, plus ``extra`` options."""
     parser = argparse.ArgumentParser(description=description)

@@ -12,7 +12,8 @@ Consume side: :func:`traced_handler`, :func:`traced_batch_handler`, :func:`proce
 :func:`rows_from_jaeger`, :func:`render_waterfall` (:class:`SpanRow`). The pipeline's map
 from Jaeger (and Prometheus): :func:`build_topology` (a :class:`Topology`),
 :func:`render_topology`, :func:`render_topology_mermaid`. Probes: :func:`observe_health` (a
-:class:`ConsumerHealth`).
+:class:`ConsumerHealth`). From a Prometheus bucket to its trace: :func:`fetch_exemplars`,
+:func:`slowest_exemplar`, :func:`describe_exemplar` (:class:`Exemplar`).
 
 Zero-code: :class:`kafkascope.instrumentor.KafkascopeInstrumentor` (for
 ``opentelemetry-instrument``). Tests: :mod:`kafkascope.testing` (the ``capotel`` fixture). The
@@ -44,6 +45,9 @@ from kafkascope._logs import (
     instrument_logging,
 )
 from kafkascope._records import RecordView, register_record_adapter
+from kafkascope._slowest import Exemplar, fetch_exemplars
+from kafkascope._slowest import describe as describe_exemplar
+from kafkascope._slowest import slowest as slowest_exemplar
 from kafkascope._topology import Topology
 from kafkascope._topology_cli import build_topology
 from kafkascope._topology_render import render_mermaid as render_topology_mermaid
@@ -54,6 +58,7 @@ from kafkascope._waterfall import SpanRow, render_waterfall, rows_from_jaeger, r
 __all__ = [
     "LOG_FIELD_DEFAULTS",
     "ConsumerHealth",
+    "Exemplar",
     "JsonFormatter",
     "LagObserver",
     "MessageLogFilter",
@@ -70,7 +75,9 @@ __all__ = [
     "build_topology",
     "configure",
     "dead_letter",
+    "describe_exemplar",
     "extract_context",
+    "fetch_exemplars",
     "inject_headers",
     "instrument_logging",
     "observe_health",
@@ -83,6 +90,7 @@ __all__ = [
     "render_waterfall",
     "rows_from_jaeger",
     "rows_from_spans",
+    "slowest_exemplar",
     "traced_batch_handler",
     "traced_handler",
 ]

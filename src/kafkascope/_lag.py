@@ -18,6 +18,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from kafkascope import _errors
 from kafkascope import _semconv as sc
 from kafkascope._telemetry import ProviderCache, messaging_attributes, meter_for
+from kafkascope._time_lag import TimeLagEstimator
 
 PartitionLag = tuple[str, int, int]
 """``(topic, partition, lag)``."""
@@ -118,24 +119,36 @@ class LagObserver:
         self._registry = registry
         self._read = _reader_for(consumer)
         self._consumer = _reference(consumer)
+        self._time_lag = TimeLagEstimator()
         self.group = group
 
-    def observations(self) -> Iterable[Observation]:
-        """Current lag per assigned partition."""
+    def _lags(self) -> list[PartitionLag]:
         consumer = self._consumer()
         # kafka-python's and aiokafka's consumers say they are closed; confluent's raise.
         if consumer is None or getattr(consumer, "_closed", False) is True:
             self.close()
             return []
         try:
-            lags = list(self._read(consumer))
+            return list(self._read(consumer))
         except ConsumerClosedError:
             self.close()
             return []
+
+    def observations(self) -> Iterable[Observation]:
+        """Current lag per assigned partition."""
         out: list[Observation] = []
-        for topic, partition, lag in lags:
+        for topic, partition, lag in self._lags():
             attrs = messaging_attributes(topic=topic, partition=partition, group=self.group)
             out.append(Observation(lag, attrs))
+        return out
+
+    def time_lag_observations(self) -> Iterable[Observation]:
+        """Current time lag (seconds) per assigned partition, where it can be estimated
+        (:mod:`kafkascope._time_lag`)."""
+        out: list[Observation] = []
+        for topic, partition, seconds in self._time_lag.estimates(self.group, self._lags()):
+            attrs = messaging_attributes(topic=topic, partition=partition, group=self.group)
+            out.append(Observation(seconds, attrs))
         return out
 
     def close(self) -> None:
@@ -157,6 +170,13 @@ class _Registry:
             description="Messages between a partition's high-water mark and the consumer's "
             "position.",
         )
+        meter_for(meter_provider).create_observable_gauge(
+            sc.CONSUMER_TIME_LAG,
+            callbacks=[self._observe_time],
+            unit="s",
+            description="Age of the oldest record the consumer has not processed yet; 0 when "
+            "caught up (an upper bound, see kafkascope's README).",
+        )
 
     def add(self, observer: LagObserver) -> None:
         with self._lock:
@@ -168,16 +188,24 @@ class _Registry:
                 self._observers.remove(observer)
 
     def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        return self._collect(LagObserver.observations, "consumer lag")
+
+    def _observe_time(self, options: CallbackOptions) -> Iterable[Observation]:
+        return self._collect(LagObserver.time_lag_observations, "consumer time lag")
+
+    def _collect(
+        self, read: Callable[[LagObserver], Iterable[Observation]], where: str
+    ) -> list[Observation]:
         with self._lock:
             observers = list(self._observers)
         out: list[Observation] = []
         for observer in observers:
             try:
-                out.extend(observer.observations())
+                out.extend(read(observer))
             except RuntimeError:
                 continue  # the consumer thread changed its assignment mid-read: next time
             except Exception as exc:
-                _errors.report("consumer lag", exc)
+                _errors.report(where, exc)
         return out
 
 
@@ -191,7 +219,9 @@ def observe_lag(
     meter_provider: metrics.MeterProvider | None = None,
 ) -> LagObserver:
     """Report ``consumer``'s lag per assigned partition as the gauge
-    ``kafkascope.consumer.lag`` (unit ``{message}``).
+    ``kafkascope.consumer.lag`` (unit ``{message}``), and its age as the gauge
+    ``kafkascope.consumer.time_lag`` (unit ``s``, an upper bound estimated without network:
+    see :mod:`kafkascope._time_lag`).
 
     Call once after creating the consumer. The value is read when metrics are collected, from
     the high-water marks and positions the client already holds: no extra request to the broker.

@@ -19,7 +19,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from kafkascope import _errors, _metrics, _settings, _telemetry
+from kafkascope import _errors, _metrics, _pipeline_latency, _settings, _telemetry, _time_lag
 from kafkascope import _semconv as sc
 from kafkascope._carrier import extract_context
 from kafkascope._message import MessageFields, current_message
@@ -125,6 +125,7 @@ class ProcessScope:
     """One open process span: current in the context until :meth:`finish`."""
 
     __slots__ = (
+        "_chain_token",
         "_message_token",
         "_options",
         "_records",
@@ -146,6 +147,7 @@ class ProcessScope:
         self.span: Span = trace.INVALID_SPAN
         self._token: Token[Context] | None = None
         self._message_token: Token[MessageFields | None] | None = None
+        self._chain_token: Token[bytes | None] | None = None
         self._start = 0.0
         self._topic: str | None = None
         self._start_ms = 0.0
@@ -181,6 +183,10 @@ class ProcessScope:
                 first.offset if first is not None else None,
                 options.group,
             )
+        )
+        _time_lag.note_processed(options.group, self._records)
+        self._chain_token = _pipeline_latency.begin(
+            self._records, span, options.group, self._start_ms, options.meter_provider
         )
         return span
 
@@ -267,6 +273,7 @@ class ProcessScope:
                 current_message.reset(self._message_token)
         except ValueError:
             current_message.set(None)  # reset from another context (async generators)
+        _pipeline_latency.end(self._chain_token)
         if self._token is not None:
             otel_context.detach(self._token)
 

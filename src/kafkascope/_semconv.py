@@ -68,3 +68,14 @@ def process_span_name(topic: str | None) -> str:
 def send_span_name(topic: str) -> str:
     """``send {topic}``."""
     return f"{OPERATION_SEND} {topic}"
+
+
+CONSUMER_TIME_LAG: Final = "kafkascope.consumer.time_lag"
+"""Seconds since the oldest record the consumer has not processed yet was written (gauge)."""
+PIPELINE_LATENCY: Final = "kafkascope.pipeline.latency"
+"""Seconds from the first traced send of a chain to the start of a handler (histogram and span
+attribute)."""
+PIPELINE_ORIGIN: Final = "kafkascope.pipeline.origin"
+"""Attribute: the topic the first traced send of the chain went to."""
+PIPELINE_HEADER: Final = "kafkascope-pipeline-start"
+"""Record header carrying a chain's start: ``<epoch milliseconds>;<origin topic>`` in ASCII."""

@@ -18,7 +18,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
 
-from kafkascope import _errors, _metrics, _settings, _telemetry
+from kafkascope import _errors, _metrics, _pipeline_latency, _settings, _telemetry
 from kafkascope import _semconv as sc
 from kafkascope._carrier import Headers, inject_headers
 from kafkascope._telemetry import message_key, messaging_attributes, record_error, tracer_for
@@ -96,7 +96,9 @@ def traced_headers(observer: SendObserver | None, headers: Headers) -> Any:
     if observer is None:
         return headers
     try:
-        return inject_headers(headers, context=trace.set_span_in_context(observer.span))
+        out = inject_headers(headers, context=trace.set_span_in_context(observer.span))
+        _pipeline_latency.stamp_headers(out, observer.topic)
+        return out
     except TypeError:
         return headers  # the application's own bad headers: the client reports them
     except Exception as exc:

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from kafkascope import _settings, _topology_cli
+from kafkascope import _settings, _slowest, _topology_cli
 from kafkascope._backends import BackendError
 from kafkascope._html_report import trace_page
 from kafkascope._semconv import SCHEMA_URL
@@ -25,6 +26,8 @@ from kafkascope._waterfall import SpanRow, render_waterfall, rows_from_jaeger
 
 DEFAULT_JAEGER_URL: Final = "http://127.0.0.1:16686"
 JAEGER_URL_ENV: Final = "KAFKASCOPE_JAEGER_URL"
+DEFAULT_PROMETHEUS_URL: Final = "http://127.0.0.1:9090"
+PROMETHEUS_URL_ENV: Final = "KAFKASCOPE_PROMETHEUS_URL"
 
 EXIT_OK: Final = 0
 EXIT_NOT_FOUND: Final = 1
@@ -140,6 +143,51 @@ def fetch_jaeger_trace(base_url: str, trace_id: str, *, timeout: float) -> dict[
     return trace
 
 
+def _http_base_url(url: str, what: str, option: str, env: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _CommandError(
+            f"not an http(s) URL for {what}: {url!r} (from {option} or {env})", EXIT_USAGE
+        )
+    return url.rstrip("/")
+
+
+def _slowest_command(args: argparse.Namespace) -> int:
+    try:
+        metric = _slowest.metric_name(args.metric)
+        window = _slowest.window_seconds(args.window)
+    except ValueError as exc:
+        raise _CommandError(str(exc), EXIT_USAGE) from None
+    prometheus = _http_base_url(args.prometheus, "Prometheus", "--prometheus", PROMETHEUS_URL_ENV)
+    jaeger = _jaeger_base_url(args.jaeger)
+    end = time.time()
+    try:
+        found = _slowest.fetch_exemplars(
+            prometheus, f"{metric}_bucket", start=end - window, end=end, timeout=args.timeout
+        )
+    except _slowest.PrometheusError as exc:
+        raise _CommandError(str(exc), EXIT_UNAVAILABLE) from None
+    chosen = _slowest.slowest(found)
+    if chosen is None:
+        raise _CommandError(
+            f"Prometheus at {prometheus} has no exemplar of {metric} in the last {args.window} "
+            "(exemplars need the Collector's prometheus exporter with enable_open_metrics and "
+            "Prometheus with --enable-feature=exemplar-storage)",
+            EXIT_NOT_FOUND,
+        )
+    print(f"slowest exemplar of {metric} in the last {args.window}: {_slowest.describe(chosen)}")
+    print(f"trace {chosen.trace_id} (kafkascope trace {chosen.trace_id})")
+    trace = fetch_jaeger_trace(jaeger, chosen.trace_id, timeout=args.timeout)
+    try:
+        rows = sorted(rows_from_jaeger(trace), key=lambda r: (r.start_ns, r.span_id))
+    except ValueError as exc:
+        raise _CommandError(
+            f"unexpected trace from Jaeger at {jaeger}: {exc}", EXIT_UNAVAILABLE
+        ) from None
+    print(render_waterfall(rows))
+    return EXIT_OK
+
+
 def _row_json(row: SpanRow) -> dict[str, Any]:
     shown = dataclasses.asdict(row)
     shown["links"] = list(row.links)
@@ -214,6 +262,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     trace.set_defaults(func=_trace_command)
     _add_topology(sub)
+    slowest = sub.add_parser(
+        "slowest",
+        help="show the trace of the slowest message Prometheus holds an exemplar of",
+        description="Ask Prometheus (/api/v1/query_exemplars) for the exemplars of a latency\n"
+        "histogram over a window, pick the slowest one of the slowest bucket, and print\n"
+        "that message's trace from Jaeger as a waterfall.",
+        epilog=f"exit status: {EXIT_OK} shown, {EXIT_NOT_FOUND} no exemplar in the window or "
+        f"Jaeger has not that trace,\n{EXIT_USAGE} bad arguments, {EXIT_UNAVAILABLE} Prometheus or "
+        "Jaeger unreachable or an answer unusable.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    slowest.add_argument(
+        "--metric",
+        default="pipeline-latency",
+        help=f"{', '.join(_slowest.METRICS)} (default: pipeline-latency), or a histogram's "
+        "Prometheus name",
+    )
+    slowest.add_argument(
+        "--window", default="15m", help="how far back to look: 90s, 15m, 1h (default: 15m)"
+    )
+    slowest.add_argument(
+        "--prometheus",
+        metavar="URL",
+        default=os.environ.get(PROMETHEUS_URL_ENV) or DEFAULT_PROMETHEUS_URL,
+        help=f"Prometheus (default: ${PROMETHEUS_URL_ENV} or {DEFAULT_PROMETHEUS_URL})",
+    )
+    slowest.add_argument(
+        "--jaeger",
+        metavar="URL",
+        default=os.environ.get(JAEGER_URL_ENV) or DEFAULT_JAEGER_URL,
+        help=f"Jaeger's query service (default: ${JAEGER_URL_ENV} or {DEFAULT_JAEGER_URL})",
+    )
+    slowest.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_seconds,
+        default=10.0,
+        help="give up on each server after this long (default: 10)",
+    )
+    slowest.set_defaults(func=_slowest_command)
     return parser
 
 

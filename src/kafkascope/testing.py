@@ -42,6 +42,7 @@ __all__ = [
     "assert_same_trace",
     "capotel",
     "make_record",
+    "pipeline_stamp",
 ]
 
 
@@ -86,6 +87,13 @@ def make_record(
         timestamp=timestamp,
         timestamp_type=1 if log_append_time else 0,
     )
+
+
+def pipeline_stamp(sent_ms: float, origin: str) -> tuple[str, bytes]:
+    """The header a chain's first traced send adds: the chain started at ``sent_ms``
+    (milliseconds since the epoch) by a send to the topic ``origin``. Add it to a record's
+    ``headers`` to test a handler's ``kafkascope.pipeline.latency``."""
+    return sc.PIPELINE_HEADER, b"%d;%s" % (int(sent_ms), origin.encode("ascii"))
 
 
 # ---------------------------------------------------------------- metric read model
@@ -134,6 +142,7 @@ class Capotel:
         self._backend = backend
         self._spans: list[ReadableSpan] = []
         self._points: dict[tuple[str, frozenset[tuple[str, Any]]], MetricPoint] = {}
+        self._exemplars: dict[str, list[tuple[str, float]]] = {}
         self._start()
 
     def _start(self) -> None:
@@ -192,6 +201,11 @@ class Capotel:
                 for metric in scope_metrics.metrics:
                     gauge = isinstance(metric.data, Gauge)
                     for point in metric.data.data_points:
+                        for exemplar in getattr(point, "exemplars", None) or ():
+                            if exemplar.trace_id:
+                                self._exemplars.setdefault(metric.name, []).append(
+                                    (format(exemplar.trace_id, "032x"), float(exemplar.value))
+                                )
                         new = _point(metric.name, metric.unit or "", point)
                         key = (metric.name, frozenset(new.attributes.items()))
                         old = self._points.get(key)
@@ -222,10 +236,36 @@ class Capotel:
         }
         return replace(total, attributes=common)
 
+    def pipeline_latency(self, **attributes: Any) -> MetricPoint:
+        """The ``kafkascope.pipeline.latency`` histogram, summed over the streams whose
+        attributes include ``attributes`` (say ``{"kafkascope.pipeline.origin": "orders"}``
+        passed as ``**{...}``)."""
+        return self.metric(sc.PIPELINE_LATENCY, attributes)
+
+    def time_lag(self, topic: str, partition: int) -> float:
+        """The last ``kafkascope.consumer.time_lag`` of one partition, in seconds (collects
+        metrics now). Fails when the partition has no value."""
+        point = self.metric(
+            sc.CONSUMER_TIME_LAG,
+            {
+                sc.MESSAGING_DESTINATION_NAME: topic,
+                sc.MESSAGING_DESTINATION_PARTITION_ID: str(partition),
+            },
+        )
+        assert point.value is not None
+        return point.value
+
+    def exemplars(self, name: str) -> list[tuple[str, float]]:
+        """``(trace id as 32 hex digits, value)`` of every exemplar of the metric ``name``
+        exported so far (collects metrics now)."""
+        self.metrics()
+        return list(self._exemplars.get(name, ()))
+
     def clear(self) -> None:
         """Forget everything captured so far."""
         self._spans.clear()
         self._points.clear()
+        self._exemplars.clear()
         self._start()
 
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from devstack.stack import Stack
 from examples.pipeline.launcher import Pipeline
-from examples.pipeline.service import Topics, declined
+from examples.pipeline.service import REVIEW_SECONDS, Topics, declined, held_for_review
 
+from kafkascope._slowest import fetch_exemplars, slowest
 from kafkascope._waterfall import SpanRow, rows_from_jaeger
 from tests.e2e.conftest import running_pipeline
 
@@ -229,3 +230,47 @@ def test_collector_outage_changes_no_results_and_telemetry_resumes(
         order["trace_id"], min_spans=DECLINED_ORDER_SPANS, timeout=30
     )
     assert {row.service for row in rows_from_jaeger(trace)} == SERVICES
+
+
+def test_the_slowest_exemplar_leads_to_the_trace_of_an_order_slow_on_purpose(
+    stack: Stack, pipeline_factory: Callable[[], Pipeline]
+):
+    """Prometheus's exemplar of the slowest end-to-end latency bucket is the trace id of an order
+    the enricher held for review, and Jaeger has that trace, showing the wait."""
+    pipeline = pipeline_factory()
+    started = time.time()
+    placed = pipeline.place_orders(60, first=1)
+    held = {o["trace_id"]: o for o in placed if held_for_review(o["n"])}
+    assert sorted(o["n"] for o in held.values()) == [7, 57]
+    failures = sum(1 for o in placed if declined(o["n"]))
+    pipeline.wait_for_outcomes({"enricher": 60, "billing": 60, "audit": 60 + failures}, timeout=60)
+    promql = (
+        "kafkascope_pipeline_latency_seconds_bucket"
+        f'{{job="billing",messaging_destination_name="{pipeline.topics.enriched}"}}'
+    )
+    deadline = time.monotonic() + 30
+    chosen = None
+    while time.monotonic() < deadline:
+        found = fetch_exemplars(
+            stack.prometheus.url, promql, start=started - 5, end=time.time(), timeout=10
+        )
+        chosen = slowest(found)
+        if chosen is not None and chosen.value >= REVIEW_SECONDS:
+            break
+        time.sleep(1)
+    assert chosen is not None, "no exemplar of billing's end-to-end latency in Prometheus"
+    assert chosen.trace_id in held, (chosen, sorted(held))
+    assert REVIEW_SECONDS <= chosen.value < REVIEW_SECONDS + 5
+    assert chosen.series["kafkascope_pipeline_origin"] == pipeline.topics.orders
+    # The fast orders' exemplars sit in lower buckets.
+    assert all(e.value < 1.0 for e in found if e.trace_id not in held)
+
+    trace = stack.jaeger.wait_for_trace(chosen.trace_id, min_spans=8, timeout=30)
+    rows = {(r.service, r.name): r for r in rows_from_jaeger(trace)}
+    enrich = rows[("enricher", f"process {pipeline.topics.orders}")]
+    forward = rows[("enricher", f"send {pipeline.topics.enriched}")]
+    billing = rows[("billing", f"process {pipeline.topics.enriched}")]
+    assert (forward.start_ns - enrich.start_ns) / 1e9 >= REVIEW_SECONDS  # held, on purpose
+    raw = next(s for s in trace["spans"] if s["spanID"] == billing.span_id)
+    tags = {tag["key"]: tag["value"] for tag in raw.get("tags", [])}
+    assert tags["kafkascope.pipeline.latency"] == pytest.approx(chosen.value, abs=0.01)

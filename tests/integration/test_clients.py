@@ -31,6 +31,7 @@ from kafkascope import (
     TracedConfluentProducer,
     TracedProducer,
     observe_lag,
+    process_span,
     traced_handler,
 )
 from kafkascope import _semconv as sc
@@ -417,6 +418,65 @@ def test_confluent_consumer_lag(capotel, kafka_broker: KafkaBroker, topic):
         for _ in range(3):
             _confluent_poll(consumer, topic)
         assert _lag(capotel, topic, group) == 0
+    finally:
+        observer.close()
+        consumer.close()
+
+
+def _time_lag(capotel: Capotel, topic: str) -> float:
+    return capotel.time_lag(topic, 0)
+
+
+@pytest.mark.asyncio
+async def test_aiokafka_consumer_time_lag(capotel, kafka_broker: KafkaBroker, topic):
+    _fill(kafka_broker.bootstrap_servers, topic, 5)
+    group = _group()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    consumer.assign([TopicPartition(topic, 0)])
+    await consumer.start()
+    observer = observe_lag(consumer)
+    try:
+        for _ in range(2):
+            record = await asyncio.wait_for(consumer.getone(), WAIT)
+            with process_span(record, group=group):
+                pass
+        age = time.time() - record.timestamp / 1000
+        assert _time_lag(capotel, topic) == pytest.approx(age, abs=1.0)
+        for _ in range(3):
+            with process_span(await asyncio.wait_for(consumer.getone(), WAIT), group=group):
+                pass
+        assert _time_lag(capotel, topic) == 0.0
+        consumer.unsubscribe()
+        assert list(observer.time_lag_observations()) == []  # revoked: no longer reported
+    finally:
+        observer.close()
+        await consumer.stop()
+
+
+def test_confluent_consumer_time_lag(capotel, kafka_broker: KafkaBroker, topic):
+    _fill(kafka_broker.bootstrap_servers, topic, 5)
+    group = _group()
+    consumer = _confluent_consumer(kafka_broker.bootstrap_servers, group)
+    observer = observe_lag(consumer, group=group)
+    try:
+        consumer.assign([ConfluentPartition(topic, 0, OFFSET_BEGINNING)])
+        for _ in range(2):
+            msg = _confluent_poll(consumer, topic)
+            with process_span(msg, group=group):
+                pass
+        age = time.time() - msg.timestamp()[1] / 1000
+        assert _time_lag(capotel, topic) == pytest.approx(age, abs=1.0)
+        for _ in range(3):
+            with process_span(_confluent_poll(consumer, topic), group=group):
+                pass
+        assert _time_lag(capotel, topic) == 0.0
+        consumer.unassign()
+        assert list(observer.time_lag_observations()) == []
     finally:
         observer.close()
         consumer.close()

@@ -34,9 +34,10 @@ from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExp
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
 
 from kafkascope import process_span
-from kafkascope.testing import make_record
+from kafkascope.testing import make_record, pipeline_stamp
 
 pytestmark = pytest.mark.integration
 
@@ -57,12 +58,14 @@ KAFKASCOPE_METRICS = frozenset(
                 "messaging_process_duration_seconds",
                 "messaging_client_operation_duration_seconds",
                 "kafkascope_message_time_in_queue_seconds",
+                "kafkascope_pipeline_latency_seconds",
             )
             for suffix in ("bucket", "sum", "count")
         ),
         "messaging_client_consumed_messages_total",
         "messaging_client_sent_messages_total",
         "kafkascope_consumer_lag",
+        "kafkascope_consumer_time_lag_seconds",
     }
 )
 # Their attributes as labels, plus what the exporter and Prometheus add.
@@ -81,6 +84,7 @@ KAFKASCOPE_LABELS = frozenset(
         "server_address",
         "server_port",
         "kafkascope_message_timestamp_type",
+        "kafkascope_pipeline_origin",
     }
 )
 
@@ -124,7 +128,7 @@ def test_prometheus_config_and_its_rule_files_are_valid(promtool: str) -> None:
 
 def test_alert_rules_are_valid(promtool: str) -> None:
     out = run_tool(promtool, "check", "rules", ALERTS)
-    assert "SUCCESS: 7 rules found" in out
+    assert "SUCCESS: 8 rules found" in out
 
 
 def test_alert_rules_fire_and_stay_silent_as_their_tests_say(promtool: str) -> None:
@@ -146,7 +150,7 @@ def test_every_alert_is_tested_firing_and_silent() -> None:
     tests = ALERTS_TEST.read_text()
     silent = set(re.findall(r"alertname: (\w+)\n\s+exp_alerts: \[\]", tests))
     firing = set(re.findall(r"alertname: (\w+)\n\s+exp_alerts:\n", tests))
-    assert len(alerts) == 7
+    assert len(alerts) == 8
     assert alerts == silent == firing
 
 
@@ -379,7 +383,16 @@ def test_dashboard_is_grafana_json_with_the_panels_we_promise() -> None:
     board = dashboard()
     assert board["uid"] == "kafkascope-consumers"
     titles = " | ".join(panel["title"].lower() for panel in board["panels"])
-    for topic in ("throughput", "error rate", "p95", "p99", "time in queue", "lag"):
+    for topic in (
+        "throughput",
+        "error rate",
+        "p95",
+        "p99",
+        "time in queue",
+        "lag",
+        "time lag",
+        "end-to-end",
+    ):
         assert topic in titles, topic
     ids = [panel["id"] for panel in board["panels"]]
     assert len(ids) == len(set(ids))
@@ -402,6 +415,7 @@ def test_dashboard_queries_name_only_metrics_and_labels_kafkascope_emits() -> No
             "messaging_process_duration_seconds",
             "messaging_client_operation_duration_seconds",
             "kafkascope_message_time_in_queue_seconds",
+            "kafkascope_pipeline_latency_seconds",
         )
         for s in ("sum", "count")
     }
@@ -456,21 +470,46 @@ def test_collector_exposes_kafkascope_metrics_under_the_listed_names(tmp_path: P
         provider = MeterProvider(
             resource=Resource.create({"service.name": "billing"}), metric_readers=[reader]
         )
-        record = make_record("orders", b"{}", timestamp=int(time.time() * 1000) - 30)
+        now = time.time() * 1000
+        record = make_record(
+            "orders", b"{}", timestamp=int(now) - 30, headers=[pipeline_stamp(now - 2000, "cart")]
+        )
+        tracer = TracerProvider().get_tracer("test")
         try:
-            with process_span(record, group="billing", meter_provider=provider):
+            with (
+                tracer.start_as_current_span("poll") as poll,
+                process_span(record, group="billing", meter_provider=provider),
+            ):
                 pass
             provider.force_flush()
+            deadline = time.monotonic() + 15
+            names: set[str] = set()
+            while time.monotonic() < deadline:
+                text = collector.scrape()
+                names = set(re.findall(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{", text, re.MULTILINE))
+                if "messaging_process_duration_seconds_bucket" in names:
+                    break
+                time.sleep(0.2)
+            # Asked for OpenMetrics (as Prometheus asks), the exporter adds the exemplars: the
+            # pipeline latency's carries the trace of the process span it was recorded in. Only
+            # until the next export replaces the point: the SDK sends each exemplar once (so the
+            # provider is shut down, exporting again, only after this read).
+            request = urllib.request.Request(
+                collector.prometheus_metrics_url,
+                headers={"Accept": "application/openmetrics-text;version=1.0.0"},
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:
+                openmetrics = response.read().decode()
         finally:
             provider.shutdown()
-        deadline = time.monotonic() + 15
-        names: set[str] = set()
-        while time.monotonic() < deadline:
-            text = collector.scrape()
-            names = set(re.findall(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{", text, re.MULTILINE))
-            if "messaging_process_duration_seconds_bucket" in names:
-                break
-            time.sleep(0.2)
+    trace_id = format(poll.get_span_context().trace_id, "032x")
+    (exemplar,) = re.findall(
+        r"^kafkascope_pipeline_latency_seconds_bucket\{.*\} \d+ # \{(.*)\} ([0-9.e+-]+)",
+        openmetrics,
+        re.MULTILINE,
+    )
+    assert f'trace_id="{trace_id}"' in exemplar[0]
+    assert 2.0 <= float(exemplar[1]) < 10.0
     ours = {name for name in names if name != "target_info"}
     assert ours == {
         "messaging_process_duration_seconds_bucket",
@@ -480,6 +519,9 @@ def test_collector_exposes_kafkascope_metrics_under_the_listed_names(tmp_path: P
         "kafkascope_message_time_in_queue_seconds_bucket",
         "kafkascope_message_time_in_queue_seconds_sum",
         "kafkascope_message_time_in_queue_seconds_count",
+        "kafkascope_pipeline_latency_seconds_bucket",
+        "kafkascope_pipeline_latency_seconds_sum",
+        "kafkascope_pipeline_latency_seconds_count",
     }
     assert ours <= KAFKASCOPE_METRICS
     assert re.search(r'\bjob="billing"', text)

@@ -3,6 +3,7 @@ body, batch spans for poll(), suppression, clean uninstrument."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -183,3 +184,100 @@ def test_uninstrument_restores_confluent_and_aiokafka():
     for name in ("__anext__", "getone", "getmany", "commit", "stop"):
         assert not hasattr(vars(aiokafka.AIOKafkaConsumer)[name], "__wrapped__")
     assert not hasattr(vars(aiokafka.AIOKafkaProducer)["send"], "__wrapped__")
+
+
+def test_zero_code_reports_time_lag_and_forwards_the_pipeline_stamp(
+    capotel, instrumented, kafka_broker, topic
+):
+    """An unmodified relay: its consumer's time lag, and its sends carrying the stamp of the
+    chain's first send (the instrumented producer) on to the next topic."""
+    _send(kafka_broker.bootstrap_servers, topic, 3)
+    kafka_broker.create_topic(f"{topic}.out")
+    consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=10_000)
+    relay = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers)
+    forwarded = []
+    try:
+        for record in consumer:
+            if record.offset == 0:
+                # one processed, two waiting: the time lag is the processed record's age
+                consumer_lag = capotel.time_lag(topic, 0)
+                assert 0.0 <= consumer_lag < 30.0
+                age = time.time() - record.timestamp / 1000
+                assert consumer_lag == pytest.approx(age, abs=1.0)
+            relay.send(f"{topic}.out", b"x").get(timeout=30)
+            forwarded.append(dict(record.headers)["kafkascope-pipeline-start"])
+            if record.offset == 2:
+                break
+        assert capotel.time_lag(topic, 0) == 0.0
+    finally:
+        relay.close(timeout=10)
+        consumer.close()
+    processed = capotel.spans_named(f"process {topic}")
+    assert all(p.attributes[sc.PIPELINE_LATENCY] >= 0 for p in processed)
+    relayed = capotel.spans_named(f"send {topic}.out")
+    assert len(relayed) == 3
+    assert all(stamp.endswith(f";{topic}".encode()) for stamp in forwarded)
+    point = capotel.pipeline_latency(**{sc.PIPELINE_ORIGIN: topic})
+    assert point.count == 3
+
+
+def test_zero_code_time_lag_of_confluent_and_aiokafka_consumers(
+    capotel, instrumented, kafka_broker, topic
+):
+    """Unmodified confluent-kafka and aiokafka consumers under the instrumentor: while behind,
+    the time lag is the age of the last record handed out; caught up, 0."""
+    import asyncio
+
+    import aiokafka
+    import confluent_kafka
+
+    _send(kafka_broker.bootstrap_servers, topic, 3)
+    servers = kafka_broker.bootstrap_servers
+    confluent = confluent_kafka.Consumer(
+        {
+            "bootstrap.servers": servers,
+            "group.id": f"g-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        confluent.assign(
+            [confluent_kafka.TopicPartition(topic, 0, confluent_kafka.OFFSET_BEGINNING)]
+        )
+        msg = None
+        deadline = time.monotonic() + 30
+        while msg is None and time.monotonic() < deadline:
+            msg = confluent.poll(0.5)
+        assert msg is not None
+        assert msg.error() is None
+        age = time.time() - msg.timestamp()[1] / 1000
+        assert capotel.time_lag(topic, 0) == pytest.approx(age, abs=1.0)
+        for _ in range(2):
+            assert confluent.poll(10) is not None
+        assert capotel.time_lag(topic, 0) == 0.0
+    finally:
+        confluent.close()
+    capotel.clear()
+
+    async def aio() -> None:
+        consumer = aiokafka.AIOKafkaConsumer(
+            bootstrap_servers=servers,
+            group_id=f"g-{uuid.uuid4().hex[:6]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        consumer.assign([aiokafka.TopicPartition(topic, 0)])
+        await consumer.start()
+        try:
+            record = await asyncio.wait_for(consumer.getone(), 30)
+            # getone() hands out one record of the fetched batch: two wait
+            age = time.time() - record.timestamp / 1000
+            assert capotel.time_lag(topic, 0) == pytest.approx(age, abs=1.0)
+            for _ in range(2):
+                await asyncio.wait_for(consumer.getone(), 30)
+            assert capotel.time_lag(topic, 0) == 0.0
+        finally:
+            await consumer.stop()
+
+    asyncio.run(aio())

@@ -16,7 +16,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import start_http_server
 
-from kafkascope import TracedProducer, observe_lag, traced_handler
+from kafkascope import TracedProducer, observe_lag, process_span, traced_handler
 
 from . import _kafka_clients as clients
 
@@ -128,3 +128,71 @@ def test_consumer_lag_gauge_follows_the_consumer(scraped, kafka_broker, topic):
     finally:
         observer.close()
         consumer.close()
+
+
+def test_time_lag_grows_while_a_consumer_stalls_and_reads_zero_once_caught_up(
+    scraped, kafka_broker, topic
+):
+    raw = clients.producer(kafka_broker.bootstrap_servers)
+    for i in range(10):
+        raw.send(topic, str(i).encode())
+    raw.flush()
+    raw.close(timeout=10)
+    provider = scraped.meter_provider
+    stalled_group = f"stalled-{uuid.uuid4().hex[:6]}"
+    caught_up_group = f"caught-up-{uuid.uuid4().hex[:6]}"
+    stalled = clients.consumer(
+        kafka_broker.bootstrap_servers, topic, stalled_group, max_poll_records=3
+    )
+    caught_up = clients.consumer(kafka_broker.bootstrap_servers, topic, caught_up_group)
+    observers = [
+        observe_lag(stalled, meter_provider=provider),
+        observe_lag(caught_up, meter_provider=provider),
+    ]
+    prom = scraped.prometheus
+
+    def time_lag(group: str) -> str:
+        return (
+            f'kafkascope_consumer_time_lag_seconds{{messaging_destination_name="{topic}",'
+            f'messaging_consumer_group_name="{group}"}}'
+        )
+
+    def consume(consumer, group: str, wanted: int) -> None:
+        got = 0
+        for _ in range(40):
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    with process_span(record, group=group, meter_provider=provider):
+                        got += 1
+            if got >= wanted:
+                return
+        raise AssertionError(f"{group} consumed {got} of {wanted}")
+
+    try:
+        consume(stalled, stalled_group, 3)  # then it stops polling: 7 messages wait
+        consume(caught_up, caught_up_group, 10)
+        first = prom.wait_for(time_lag(stalled_group), lambda v: v is not None)
+        assert first is not None
+        # Stalled, its oldest waiting message keeps ageing, second for second.
+        later = prom.wait_for(time_lag(stalled_group), lambda v: v is not None and v > first + 3)
+        assert later is not None
+        assert later > first + 3
+        assert prom.wait_for(time_lag(caught_up_group), lambda v: v == 0) == 0
+        assert (
+            prom.scalar(
+                f'kafkascope_consumer_lag{{messaging_consumer_group_name="{stalled_group}"}}'
+            )
+            == 7
+        )
+        # It catches up: the time lag falls to 0.
+        consume(stalled, stalled_group, 7)
+        assert prom.wait_for(time_lag(stalled_group), lambda v: v == 0) == 0
+        # Revoked, the partition is no longer reported and its series goes stale.
+        stalled.unsubscribe()
+        count = f"count({time_lag(stalled_group)})"
+        assert prom.wait_for(count, lambda v: v is None) is None
+    finally:
+        for observer in observers:
+            observer.close()
+        stalled.close()
+        caught_up.close()

@@ -156,6 +156,9 @@ def test_other_clients_unmodified_are_traced_from_send_to_loop_body(
     sends = {s["context"]["span_id"]: s for s in sent if s["name"] == f"send {topic}"}
     assert len(sends) == 2
     processed = [s for s in _spans(objects) if s["name"] == f"process {topic}"]
+    # The unmodified producer stamped the chain's start; each process span measured from it.
+    assert processed
+    assert all(p["attributes"]["kafkascope.pipeline.latency"] >= 0 for p in processed)
     if consume_mode == "consume":  # a batch fetch: one span linking every message
         assert {link["context"]["span_id"] for p in processed for link in p["links"]} == set(sends)
     else:

@@ -9,7 +9,9 @@ exported, with whatever varies from run to run normalised away:
   parents, links, exemplars, injected headers and log fields keep their relationships;
 - timestamps are dropped, and so are the sums and buckets of the duration histograms;
 - a positive time in queue (an ancient record) becomes ``"<positive>"``; exception stacktraces
-  are dropped.
+  are dropped;
+- the pipeline latency (span attribute) becomes ``"<seconds>"``, and the pipeline stamp header's
+  time ``"<ms>;topic"`` (its origin topic is kept).
 
 ``test_golden_telemetry`` compares it with ``data/golden_telemetry.json``. To re-record on
 purpose (after a deliberate change of what kafkascope exports)::
@@ -70,6 +72,7 @@ FUTURE_MS = 4_102_444_800_000  # 2100-01-01: the time in queue is clamped to exa
 ANCIENT_MS = 978_307_200_000  # 2001-01-01: beyond the last time-in-queue bucket
 DETERMINISTIC_HISTOGRAMS = frozenset({"kafkascope.message.time_in_queue"})
 VARYING_ATTRIBUTES = frozenset({"kafkascope.message.time_in_queue"})
+WALL_CLOCK_ATTRIBUTES = frozenset({"kafkascope.pipeline.latency"})
 
 Json = dict[str, Any]
 
@@ -418,6 +421,8 @@ def _attributes(attributes: Mapping[str, Any] | None) -> Json:
     for key, value in sorted((attributes or {}).items()):
         if key in VARYING_ATTRIBUTES and value:
             out[key] = "<positive>"
+        elif key in WALL_CLOCK_ATTRIBUTES:
+            out[key] = "<seconds>"
         elif key != "exception.stacktrace":
             out[key] = _value(value)
     return out
@@ -524,6 +529,8 @@ def _injected(headers: Sequence[tuple[str, Any]], labels: _Labels) -> list[list[
         text = value.decode() if isinstance(value, bytes) else value
         if key == "traceparent" and isinstance(text, str):
             text = labels.traceparent(text)
+        elif key == "kafkascope-pipeline-start" and isinstance(text, str):
+            text = "<ms>;" + text.partition(";")[2]
         out.append([key, text])
     return out
 

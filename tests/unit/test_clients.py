@@ -71,7 +71,7 @@ def test_confluent_injects_the_send_span_context_after_existing_headers(capotel,
     inner.deliver()
     sent = inner.produced[0]["headers"]
     assert sent[0] == ("app", b"1")
-    assert [key for key, _ in sent] == ["app", "traceparent"]
+    assert [key for key, _ in sent] == ["app", "traceparent", "kafkascope-pipeline-start"]
 
     @traced_handler
     def handle(record):
@@ -88,7 +88,7 @@ def test_confluent_replaces_a_traceparent_already_in_the_headers(capotel):
     TracedConfluentProducer(inner).produce("orders", b"{}", headers=upstream)
     inner.deliver()
     sent = inner.produced[0]["headers"]
-    assert [key for key, _ in sent] == ["app", "traceparent"]
+    assert [key for key, _ in sent] == ["app", "traceparent", "kafkascope-pipeline-start"]
     remote = trace.get_current_span(extract_context(sent)).get_span_context()
     assert remote.span_id == capotel.span("send orders").context.span_id
     assert [key for key, _ in upstream] == ["app", "traceparent"]
@@ -265,7 +265,7 @@ async def test_aiokafka_send_and_wait_returns_the_metadata_and_injects_the_conte
     _later(inner.futures[0].set_result, _metadata(0, 9))
     assert await waiting == _metadata(0, 9)
     headers = inner.sent[0]["headers"]
-    assert [key for key, _ in headers] == ["app", "traceparent"]
+    assert [key for key, _ in headers] == ["app", "traceparent", "kafkascope-pipeline-start"]
     remote = trace.get_current_span(extract_context(headers)).get_span_context()
     send = capotel.span("send orders")
     assert remote.span_id == send.context.span_id

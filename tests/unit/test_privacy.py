@@ -178,10 +178,12 @@ def test_traced_producer_leaks_nothing(capotel, keys_off, resolve: Callable[[Fut
     resolve(inner.futures[0])
     _assert_no_secret(capotel)
     assert capotel.spans_named("send invoices")
-    # What goes to Kafka is the application's own, plus the trace context only.
+    # What goes to Kafka is the application's own, plus the trace context and the pipeline
+    # stamp (a time and the topic name) only.
     sent = inner.sent[0]
     added = [k for k, _ in sent["headers"][2:]]
-    assert added == ["traceparent"]
+    assert added == ["traceparent", "kafkascope-pipeline-start"]
+    assert sent["headers"][-1][1].partition(b";")[2] == b"invoices"
 
 
 def test_a_key_hook_records_only_the_redacted_key(capotel):

@@ -1,0 +1,177 @@
+"""From a latency histogram in Prometheus to the trace of one slow message: its exemplars.
+
+:func:`fetch_exemplars` asks Prometheus's ``/api/v1/query_exemplars`` for the exemplars of a
+histogram's buckets over a window; :func:`slowest` picks, in the slowest bucket that has any, the
+slowest exemplar. Each carries the ``trace_id`` of the process span it was recorded in (the
+Collector's prometheus exporter serves them in OpenMetrics; Prometheus keeps them with
+``--enable-feature=exemplar-storage``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+METRICS: Final = {
+    "pipeline-latency": "kafkascope_pipeline_latency_seconds",
+    "processing-time": "messaging_process_duration_seconds",
+    "time-in-queue": "kafkascope_message_time_in_queue_seconds",
+}
+"""Short names of kafkascope's histograms for ``kafkascope slowest --metric``, as Prometheus
+names them."""
+
+_WINDOW: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_METRIC_NAME: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+class PrometheusError(Exception):
+    """Prometheus could not be asked, or its answer was unusable."""
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    """One exemplar of a histogram bucket: the measurement and the trace it was taken in."""
+
+    trace_id: str
+    span_id: str | None
+    value: float
+    timestamp: float
+    bucket: float
+    """The bucket's upper bound (``le``), ``math.inf`` for the last."""
+    series: Mapping[str, str]
+    """The bucket series' labels (``job``, ``messaging_consumer_group_name``, ...)."""
+
+
+def window_seconds(text: str) -> float:
+    """``"90s"``, ``"15m"``, ``"1h"``, ``"2d"`` as seconds.
+
+    Raises:
+        ValueError: not a positive duration in one of those units.
+    """
+    match = _WINDOW.fullmatch(text.strip())
+    if match is None or float(match.group(1)) <= 0:
+        raise ValueError(f"not a duration such as 90s, 15m, 1h: {text!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def metric_name(choice: str) -> str:
+    """A ``--metric`` choice (a short name of :data:`METRICS` or a histogram's Prometheus name,
+    with or without ``_bucket``) as the histogram's Prometheus name.
+
+    Raises:
+        ValueError: neither.
+    """
+    name = METRICS.get(choice, choice)
+    name = name.removesuffix("_bucket")
+    if not _METRIC_NAME.fullmatch(name):
+        raise ValueError(
+            f"not a metric: {choice!r} (one of {', '.join(METRICS)}, or a histogram's name)"
+        )
+    return name
+
+
+def _bound(text: object) -> float | None:
+    try:
+        return float(str(text))  # "+Inf" reads as inf
+    except ValueError:
+        return None
+
+
+def parse_exemplars(data: object) -> list[Exemplar]:
+    """The exemplars of a ``query_exemplars`` answer's ``data`` that carry a trace id."""
+    out: list[Exemplar] = []
+    for series in data if isinstance(data, list) else ():
+        labels = series.get("seriesLabels") if isinstance(series, dict) else None
+        if not isinstance(labels, dict):
+            continue
+        bucket = _bound(labels.get("le"))
+        if bucket is None:
+            continue
+        for exemplar in series.get("exemplars") or ():
+            ex_labels = exemplar.get("labels") if isinstance(exemplar, dict) else None
+            trace_id = ex_labels.get("trace_id") if isinstance(ex_labels, dict) else None
+            value = _bound(exemplar.get("value")) if isinstance(exemplar, dict) else None
+            if not isinstance(trace_id, str) or value is None:
+                continue
+            span_id = ex_labels.get("span_id") if isinstance(ex_labels, dict) else None
+            out.append(
+                Exemplar(
+                    trace_id=trace_id,
+                    span_id=span_id if isinstance(span_id, str) else None,
+                    value=value,
+                    timestamp=float(exemplar.get("timestamp") or 0.0),
+                    bucket=bucket,
+                    series={str(k): str(v) for k, v in labels.items()},
+                )
+            )
+    return out
+
+
+def slowest(exemplars: Iterable[Exemplar]) -> Exemplar | None:
+    """The slowest exemplar of the slowest bucket holding any; None when there are none."""
+    return max(exemplars, key=lambda e: (e.bucket, e.value), default=None)
+
+
+def fetch_exemplars(
+    base_url: str, promql: str, *, start: float, end: float, timeout: float
+) -> list[Exemplar]:
+    """``GET {base_url}/api/v1/query_exemplars`` for ``promql`` over ``[start, end]``.
+
+    Raises:
+        PrometheusError: Prometheus unreachable, or an error or non-JSON answer.
+    """
+    query = urllib.parse.urlencode({"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}"})
+    url = f"{base_url}/api/v1/query_exemplars?{query}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body = response.read()
+    except urllib.error.HTTPError as err:
+        raise PrometheusError(
+            f"Prometheus at {base_url} answered {err.code}: {_error_of(err.read())}"
+        ) from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise PrometheusError(
+            f"cannot reach Prometheus at {base_url}: {reason or type(exc).__name__}"
+        ) from None
+    try:
+        answer: Any = json.loads(body)
+    except ValueError:
+        raise PrometheusError(f"{url} did not answer JSON; is {base_url} Prometheus?") from None
+    if not isinstance(answer, dict) or answer.get("status") != "success":
+        raise PrometheusError(f"Prometheus at {base_url} failed: {_error_of(body)}")
+    return parse_exemplars(answer.get("data"))
+
+
+def _error_of(body: bytes) -> str:
+    try:
+        answer = json.loads(body)
+        return str(answer.get("error") or answer)[:300]
+    except (ValueError, AttributeError):
+        return body[:300].decode("utf-8", errors="replace").strip()
+
+
+def describe(exemplar: Exemplar) -> str:
+    """One line saying where the exemplar was measured."""
+    labels = exemplar.series
+    parts = [
+        f"{key}={labels[name]}"
+        for key, name in (
+            ("service", "job"),
+            ("group", "messaging_consumer_group_name"),
+            ("topic", "messaging_destination_name"),
+            ("origin", "kafkascope_pipeline_origin"),
+        )
+        if name in labels
+    ]
+    bucket = "+Inf" if math.isinf(exemplar.bucket) else f"{exemplar.bucket:g}"
+    return f"{exemplar.value:.3f} s in bucket le={bucket} s, {' '.join(parts)}"
