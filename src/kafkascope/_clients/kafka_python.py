@@ -9,14 +9,17 @@ from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
+from wrapt import wrap_function_wrapper
 
 from kafkascope import _errors
 from kafkascope._carrier import Headers
 from kafkascope._clients import unwrap_in_place, wrap_in_place
 from kafkascope._consumer_tracker import ConsumerTracker, Described, description
 from kafkascope._lag import consumer_group
+from kafkascope._rebalance import subscribe_hook
 from kafkascope._send import ProducerWrapper, SendObserver, SendOptions, send_hook, traced_headers
 from kafkascope._telemetry import server_of_bootstrap
 
@@ -179,8 +182,14 @@ def instrument(tracker: ConsumerTracker) -> None:
         return wrapper
 
     wrap_in_place("kafka", "KafkaProducer", send, "KafkaConsumer", CONSUMER_METHODS, consumer_call)
+    wrap_function_wrapper(
+        "kafka", "KafkaConsumer.subscribe", subscribe_hook(tracker.meter_provider)
+    )
 
 
 def uninstrument() -> None:
     """Undo :func:`instrument`."""
     unwrap_in_place("kafka", "KafkaProducer", "KafkaConsumer", CONSUMER_METHODS)
+    import kafka
+
+    unwrap(kafka.KafkaConsumer, "subscribe")
