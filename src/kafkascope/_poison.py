@@ -13,6 +13,9 @@ carries the lineage in two headers, which other consumers ignore:
 * ``kafkascope-attempt``: the number of the attempt that failed and re-sent it (ASCII digits);
 * ``kafkascope-previous-attempt``: that attempt's process span, as a W3C ``traceparent``.
 
+Headers already carrying these are replaced, so forwarding a record's headers is safe. A
+:func:`kafkascope.dead_letter` send is the end of the lineage and carries neither.
+
 Nothing here is kept per message that succeeds at its first attempt: a lookup in an empty map,
 one context variable set and reset.
 """
@@ -38,6 +41,8 @@ from kafkascope._telemetry import ProviderCache, messaging_attributes, meter_for
 HEADER_ATTEMPT: Final = "kafkascope-attempt"
 HEADER_PREVIOUS: Final = "kafkascope-previous-attempt"
 LINK_PREVIOUS: Final = {"kafkascope.link.type": "previous_attempt"}
+DEAD_LETTER_PREFIX: Final = "kafkascope.dlq."
+"""Headers of :func:`kafkascope.dead_letter`: such a send is not a retry."""
 MAX_TRACKED: Final = 1024
 """Messages whose failures one handler remembers; the oldest are forgotten first."""
 MAX_CONTEXTS: Final = 32
@@ -239,6 +244,8 @@ def retry_headers(headers: Headers) -> Headers:
         for name, value in normalise_headers(headers)
         if name not in (HEADER_ATTEMPT, HEADER_PREVIOUS)
     ]
+    if any(name.startswith(DEAD_LETTER_PREFIX) for name, _ in out):
+        return headers  # a dead letter ends the lineage: it is not another attempt
     out.append((HEADER_ATTEMPT, str(attempt.number).encode()))
     out.append((HEADER_PREVIOUS, _traceparent(context)))
     return out

@@ -6,7 +6,7 @@ import logging
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from kafkascope import TracedProducer, _settings, traced_handler
+from kafkascope import TracedProducer, _settings, dead_letter, traced_handler
 from kafkascope import _semconv as sc
 from kafkascope._poison import HEADER_ATTEMPT, HEADER_PREVIOUS, MAX_TRACKED, Attempts
 from kafkascope._records import view
@@ -172,3 +172,17 @@ def test_a_send_outside_a_failure_carries_no_lineage(capotel):
     traced.send("out", b"v")
     for sent in producer.sent:
         assert HEADER_ATTEMPT not in dict(sent["headers"])
+
+
+def test_a_dead_letter_ends_the_lineage(capotel):
+    producer = RecordingProducer()
+
+    @traced_handler(group="billing")
+    def handle(record: object) -> None:
+        try:
+            raise BoomError("bad payload")
+        except BoomError as exc:
+            dead_letter(TracedProducer(producer), record, exc)
+
+    handle(make_record("orders", offset=7))
+    assert HEADER_ATTEMPT not in dict(producer.sent[0]["headers"])
