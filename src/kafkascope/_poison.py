@@ -113,8 +113,9 @@ class Attempts:
         """The attempt whose process ``span`` just started: numbered and linked when it is a
         retry. Current (for a retry sent from it) until :meth:`end`."""
         history = self._entries.get(_key(record)) if self._entries else None
-        if history is None and record.headers:
-            history = _from_headers(record.headers)
+        headers = record.headers
+        if history is None and headers and _may_carry_lineage(headers):
+            history = _from_headers(headers)
         attempt = Attempt(history, span)
         if history is not None:
             span.set_attribute(sc.MESSAGE_ATTEMPT, history.failures + 1)
@@ -207,6 +208,23 @@ def _parse_traceparent(text: str) -> SpanContext | None:
     except ValueError:
         return None
     return context if context.is_valid else None
+
+
+_ATTEMPT_NAMES: Final = frozenset({HEADER_ATTEMPT, HEADER_ATTEMPT.encode()})
+
+
+def _may_carry_lineage(headers: Headers) -> bool:
+    """A quick look for the attempt header in the clients' list of pairs (the per-message
+    path: most records carry none); other shapes are left to :func:`_from_headers`."""
+    if type(headers) is not list and not isinstance(headers, tuple):
+        return True
+    try:
+        for pair in headers:
+            if pair[0] in _ATTEMPT_NAMES:
+                return True
+    except Exception:  # pairs of an unknown shape: the full reader decides
+        return True
+    return False
 
 
 def _from_headers(headers: Headers) -> History | None:

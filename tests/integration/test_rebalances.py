@@ -14,7 +14,7 @@ import pytest
 from devstack.kafka import KafkaBroker, subscribe_once_visible
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
 from kafkascope import _semconv as sc
 from kafkascope import observe_lag, traced_rebalance_listener
@@ -58,12 +58,14 @@ class _Poller:
 
 def _points(reader: InMemoryMetricReader, name: str) -> list[tuple[dict[str, Any], Any]]:
     data = reader.get_metrics_data()
-    out = []
+    out: list[tuple[dict[str, Any], Any]] = []
     for rm in data.resource_metrics if data else ():
         for scope in rm.scope_metrics:
             for metric in scope.metrics:
                 if metric.name == name:
-                    out.extend((dict(p.attributes), p.value) for p in metric.data.data_points)
+                    for point in metric.data.data_points:
+                        assert isinstance(point, NumberDataPoint)
+                        out.append((dict(point.attributes or {}), point.value))
     return out
 
 
