@@ -233,3 +233,18 @@ def test_zero_code_kafka_python_subscribe_without_a_listener_installs_one(
         _assert_recorded(capotel, group, two_partitions, sc.REBALANCE_ASSIGNED)
     finally:
         consumer.close()
+
+
+def test_uninstrument_unwraps_subscribe() -> None:
+    import aiokafka
+    import kafka
+
+    instrumentor = KafkascopeInstrumentor()
+    instrumentor.instrument()
+    try:
+        assert hasattr(vars(kafka.KafkaConsumer)["subscribe"], "__wrapped__")
+        assert hasattr(vars(aiokafka.AIOKafkaConsumer)["subscribe"], "__wrapped__")
+    finally:
+        instrumentor.uninstrument()
+    assert not hasattr(vars(kafka.KafkaConsumer)["subscribe"], "__wrapped__")
+    assert not hasattr(vars(aiokafka.AIOKafkaConsumer)["subscribe"], "__wrapped__")
