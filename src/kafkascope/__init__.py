@@ -46,7 +46,7 @@ from kafkascope._logs import (
     TextFormatter,
     instrument_logging,
 )
-from kafkascope._rebalance import traced_rebalance_callbacks, traced_rebalance_listener
+from kafkascope._rebalance_listeners import traced_rebalance_callbacks, traced_rebalance_listener
 from kafkascope._records import RecordView, register_record_adapter
 from kafkascope._topology import Topology
 from kafkascope._topology_cli import build_topology

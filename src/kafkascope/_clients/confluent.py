@@ -24,7 +24,7 @@ from opentelemetry.trace import TracerProvider
 from kafkascope import _errors
 from kafkascope._carrier import Headers
 from kafkascope._consumer_tracker import ConsumerTracker, Described, description
-from kafkascope._rebalance import confluent_subscribe_args
+from kafkascope._rebalance_listeners import confluent_subscribe_args
 from kafkascope._send import ProducerWrapper, SendObserver, traced_headers
 from kafkascope._telemetry import parse_server
 

@@ -19,7 +19,7 @@ from kafkascope._carrier import Headers
 from kafkascope._clients import unwrap_in_place, wrap_in_place
 from kafkascope._consumer_tracker import ConsumerTracker, Described, description
 from kafkascope._lag import consumer_group
-from kafkascope._rebalance import subscribe_hook
+from kafkascope._rebalance_listeners import subscribe_hook
 from kafkascope._send import ProducerWrapper, SendObserver, SendOptions, send_hook, traced_headers
 from kafkascope._telemetry import server_of_bootstrap
 
