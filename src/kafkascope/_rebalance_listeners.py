@@ -236,7 +236,10 @@ def traced_rebalance_callbacks(
         user = on_lost if on_lost is not None else on_revoke
         return None if user is None else user(client, partitions)
 
-    return {"on_assign": assigned, "on_revoke": revoked, "on_lost": lost}
+    callbacks: dict[str, Callback] = {"on_assign": assigned, "on_revoke": revoked, "on_lost": lost}
+    for callback in callbacks.values():
+        callback.kafkascope_traced = True  # type: ignore[attr-defined]
+    return callbacks
 
 
 def _is_traced(listener: Any) -> bool:
@@ -291,6 +294,8 @@ def confluent_subscribe_args(
     for index, name in enumerate(names, start=1):
         if len(args) > index:
             given[name] = args[index]
+    if any(getattr(given.get(name), "kafkascope_traced", False) is True for name in names):
+        return args, kwargs  # the application used traced_rebalance_callbacks already
     try:
         callbacks = traced_rebalance_callbacks(
             consumer=consumer,

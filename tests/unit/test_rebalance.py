@@ -136,3 +136,31 @@ def test_aiokafka_listener_awaits_the_apps_coroutine_and_returns_its_result(capo
     asyncio.run(run())
     assigned = {sc.MESSAGING_CONSUMER_GROUP_NAME: "billing", sc.REBALANCE_TYPE: "assigned"}
     assert capotel.metric(sc.REBALANCES, assigned).value == 1
+
+
+def test_zero_code_does_not_wrap_callbacks_that_are_traced_already(confluent_consumer: Any) -> None:
+    from kafkascope._rebalance_listeners import confluent_subscribe_args
+
+    traced = traced_rebalance_callbacks(consumer=confluent_consumer, group="billing")
+    args, kwargs = confluent_subscribe_args(confluent_consumer, "billing", None, (["t"],), traced)
+    assert (args, kwargs) == ((["t"],), traced)
+    _, wrapped = confluent_subscribe_args(confluent_consumer, "billing", None, (["t"],), {})
+    assert set(wrapped) == {"on_assign", "on_revoke", "on_lost"}
+
+
+def test_zero_code_does_not_wrap_a_listener_that_is_traced_already(
+    capotel, kafka_consumer: KafkaConsumer
+) -> None:
+    from kafkascope._rebalance_listeners import subscribe_hook
+
+    traced = traced_rebalance_listener(consumer=kafka_consumer)
+    given: list[Any] = []
+
+    def subscribe(topics: Any = (), pattern: Any = None, listener: Any = None) -> None:
+        given.append(listener)
+
+    subscribe_hook(None)(subscribe, kafka_consumer, (["orders"],), {"listener": traced})
+    assert given == [traced]
+    given[0].on_partitions_assigned(set(PARTITIONS))
+    assigned = {sc.MESSAGING_CONSUMER_GROUP_NAME: "billing", sc.REBALANCE_TYPE: "assigned"}
+    assert capotel.metric(sc.REBALANCES, assigned).value == 1  # counted once
