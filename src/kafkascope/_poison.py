@@ -179,12 +179,19 @@ class Attempts:
             history.failures,
             ", ".join(trace_ids),
             extra={
-                sc.MESSAGING_DESTINATION_NAME: record.topic,
-                sc.MESSAGING_DESTINATION_PARTITION_ID: str(record.partition),
-                sc.MESSAGING_KAFKA_OFFSET: record.offset,
-                sc.MESSAGING_CONSUMER_GROUP_NAME: group,
-                sc.MESSAGE_ATTEMPT: history.failures,
-                sc.POISON_TRACE_IDS: trace_ids,
+                name: value
+                for name, value in (
+                    (sc.MESSAGING_DESTINATION_NAME, record.topic),
+                    (
+                        sc.MESSAGING_DESTINATION_PARTITION_ID,
+                        None if record.partition is None else str(record.partition),
+                    ),
+                    (sc.MESSAGING_KAFKA_OFFSET, record.offset),
+                    (sc.MESSAGING_CONSUMER_GROUP_NAME, group),
+                    (sc.MESSAGE_ATTEMPT, history.failures),
+                    (sc.POISON_TRACE_IDS, trace_ids),
+                )
+                if value is not None
             },
         )
 

@@ -94,6 +94,11 @@ def member_id(consumer: Any) -> str | None:
     return found if isinstance(found, str) and found else None
 
 
+def known(fields: dict[str, object]) -> dict[str, object]:
+    """Log ``extra`` fields without the unknown ones (None is not an attribute value)."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 def _partitions(partitions: Iterable[Any]) -> list[Partition]:
     return sorted((str(tp.topic), int(tp.partition)) for tp in partitions)
 
@@ -175,12 +180,14 @@ class RebalanceObserver:
                 member,
                 "lost" if lost else kind,
                 ", ".join(listed),
-                extra={
-                    sc.MESSAGING_CONSUMER_GROUP_NAME: self.group,
-                    sc.CONSUMER_MEMBER_ID: member,
-                    sc.REBALANCE_TYPE: kind,
-                    sc.REBALANCE_PARTITIONS: listed,
-                },
+                extra=known(
+                    {
+                        sc.MESSAGING_CONSUMER_GROUP_NAME: self.group,
+                        sc.CONSUMER_MEMBER_ID: member,
+                        sc.REBALANCE_TYPE: kind,
+                        sc.REBALANCE_PARTITIONS: listed,
+                    }
+                ),
             )
         except Exception as exc:
             _errors.report("rebalance", exc)

@@ -54,7 +54,11 @@ def test_the_apps_listener_runs_after_recording_and_its_exception_is_unchanged(
     assert capotel.metric(sc.REBALANCES, assigned).value == 1
     gauge = capotel.metric(sc.ASSIGNED_PARTITIONS, {sc.MESSAGING_CLIENT_ID: "c1"})
     assert gauge.value == 1  # two assigned, one revoked
-    assert "revoked partitions orders-0" in str(capotel.log("revoked partitions").log_record.body)
+    record = capotel.log("revoked partitions").log_record
+    assert "revoked partitions orders-0" in str(record.body)
+    # Not in a group yet: no member id, and no None offered as an attribute value.
+    assert sc.CONSUMER_MEMBER_ID not in (record.attributes or {})
+    assert (record.attributes or {})[sc.MESSAGING_CONSUMER_GROUP_NAME] == "billing"
 
 
 def test_lost_partitions_count_as_revoked_and_reach_the_apps_on_partitions_lost(
