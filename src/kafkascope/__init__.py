@@ -5,7 +5,10 @@ Consume side: :func:`traced_handler`, :func:`traced_batch_handler`, :func:`proce
 :func:`register_record_adapter` and :class:`RecordView`. Produce side: :class:`TracedProducer`
 (kafka-python), :class:`TracedConfluentProducer`, :class:`TracedAIOKafkaProducer`, and
 :func:`inject_headers` / :func:`extract_context` for anything else. Failures:
-:func:`dead_letter`. Consumer lag: :func:`observe_lag` (a :class:`LagObserver`). Set-up:
+:func:`dead_letter`; retries and poison messages are tracked by the handlers
+(``kafkascope.messages.poison``, ``kafkascope-attempt`` headers). Rebalances:
+:func:`traced_rebalance_listener` (kafka-python, aiokafka), :func:`traced_rebalance_callbacks`
+(confluent-kafka). Consumer lag: :func:`observe_lag` (a :class:`LagObserver`). Set-up:
 :func:`configure` (a :class:`Telemetry`). Logs: :class:`MessageLogFilter`,
 :class:`TextFormatter`, :class:`JsonFormatter`, :func:`instrument_logging`,
 :data:`LOG_FIELD_DEFAULTS`. Traces in a terminal: :func:`rows_from_spans`,
@@ -44,6 +47,7 @@ from kafkascope._logs import (
     TextFormatter,
     instrument_logging,
 )
+from kafkascope._rebalance_listeners import traced_rebalance_callbacks, traced_rebalance_listener
 from kafkascope._records import RecordView, register_record_adapter
 from kafkascope._slowest import Exemplar, fetch_exemplars
 from kafkascope._slowest import describe as describe_exemplar
@@ -93,4 +97,6 @@ __all__ = [
     "slowest_exemplar",
     "traced_batch_handler",
     "traced_handler",
+    "traced_rebalance_callbacks",
+    "traced_rebalance_listener",
 ]

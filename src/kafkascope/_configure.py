@@ -105,6 +105,7 @@ def configure(
     capture_key: bool | None = None,
     key_hook: KeyHook | None = None,
     trust_baggage: bool | None = None,
+    poison_attempts: int | None = None,
     set_global: bool = True,
     handle_sigterm: bool = True,
     quiet_exporter_errors: bool = True,
@@ -140,6 +141,8 @@ def configure(
         capture_key: record message keys (default true).
         key_hook: called with each key; returns what to record, or None to record nothing.
         trust_baggage: accept inbound ``baggage`` headers (default true).
+        poison_attempts: failed attempts in a row at one (topic, partition, offset) that make
+            it a poison message (default 3, or ``OTEL_PYTHON_KAFKASCOPE_POISON_ATTEMPTS``).
         set_global: make the providers global.
         quiet_exporter_errors: while the backend is down, let the OTLP exporters log the
             first failure of each kind and then one per 5 minutes, not one per attempt.
@@ -170,6 +173,9 @@ def configure(
         "trust_baggage": _settings.check_bool(trust_baggage, "trust_baggage")
         if trust_baggage is not None
         else base.trust_baggage,
+        "poison_attempts": _settings.check_attempts(poison_attempts)
+        if poison_attempts is not None
+        else base.poison_attempts,
     }
     with _configure_lock:
         if set_global and _configured is not None:

@@ -23,6 +23,7 @@ from kafkascope import _errors, _metrics, _pipeline_latency, _settings, _telemet
 from kafkascope import _semconv as sc
 from kafkascope._carrier import extract_context
 from kafkascope._message import MessageFields, current_message
+from kafkascope._poison import Attempt, Attempts
 from kafkascope._records import RecordView, view
 from kafkascope._settings import ParentPolicy, Settings
 from kafkascope._telemetry import (
@@ -51,6 +52,7 @@ class ProcessOptions:
     """A handler's options, validated once when the handler is decorated."""
 
     __slots__ = (
+        "attempts",
         "capture_key",
         "client_id",
         "group",
@@ -82,6 +84,7 @@ class ProcessOptions:
         _settings.check_providers(tracer_provider, meter_provider)
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
+        self.attempts = Attempts(self.group, meter_provider)
 
     def begin(self, record: object) -> ProcessScope | None:
         """Open the process span for one record; None when ``record`` is not a record."""
@@ -125,6 +128,7 @@ class ProcessScope:
     """One open process span: current in the context until :meth:`finish`."""
 
     __slots__ = (
+        "_attempt",
         "_chain_token",
         "_message_token",
         "_options",
@@ -152,6 +156,7 @@ class ProcessScope:
         self._topic: str | None = None
         self._start_ms = 0.0
         self._waited: float | None = None
+        self._attempt: Attempt | None = None
 
     def enter(self) -> Span:
         """Start the span and make it current."""
@@ -174,6 +179,8 @@ class ProcessScope:
             set_status_on_exception=False,
         )
         self.span = span
+        if not self.batch:
+            self._attempt = options.attempts.begin(self._records[0], span)
         self._token = otel_context.attach(trace.set_span_in_context(span, parent))
         first = self._records[0] if len(self._records) == 1 else None
         self._message_token = current_message.set(
@@ -254,6 +261,8 @@ class ProcessScope:
         span = self.span
         error_type: str | None = None
         try:
+            if self._attempt is not None:
+                self._options.attempts.end(self._records[0], self._attempt, exc)
             if exc is not None:
                 error_type = _telemetry.error_type(exc)
                 record_error(span, exc, error_type)

@@ -49,6 +49,28 @@ DEAD_LETTER_SOURCE: Final = "kafkascope.dead_letter.source"
 """Attribute: the topic a dead-lettered message was consumed from."""
 TIMESTAMP_TYPE: Final = "kafkascope.message.timestamp_type"
 """``create_time`` or ``log_append_time``: which clock the time in queue is measured from."""
+REBALANCES: Final = "kafkascope.consumer.rebalances"
+"""Partition assignments and revocations of a consumer (counter, by
+``kafkascope.rebalance.type``)."""
+REBALANCE_TYPE: Final = "kafkascope.rebalance.type"
+"""Attribute: ``assigned`` or ``revoked`` (lost partitions count as revoked)."""
+REBALANCE_ASSIGNED: Final = "assigned"
+REBALANCE_REVOKED: Final = "revoked"
+REBALANCE_PARTITIONS: Final = "kafkascope.rebalance.partitions"
+"""Log attribute: the partitions assigned or revoked, as ``topic-partition`` strings."""
+ASSIGNED_PARTITIONS: Final = "kafkascope.consumer.assigned_partitions"
+"""Partitions currently assigned to the process's consumers (gauge)."""
+CONSUMER_MEMBER_ID: Final = "kafkascope.consumer.member_id"
+"""Log attribute: the consumer's member id in its group."""
+POISON: Final = "kafkascope.messages.poison"
+"""Messages whose processing failed the configured number of times in a row (counter)."""
+MESSAGE_POISON: Final = "kafkascope.message.poison"
+"""Span attribute: true on the process span of an attempt that made the message poison, and
+on every later failed attempt."""
+MESSAGE_ATTEMPT: Final = "kafkascope.message.attempt"
+"""Span attribute: which attempt at processing this message the span is (1, 2, ...)."""
+POISON_TRACE_IDS: Final = "kafkascope.poison.trace_ids"
+"""Log attribute: the trace ids of the attempts at a poison message, oldest first."""
 
 # Bucket boundaries the messaging conventions advise for their duration histograms (seconds).
 DURATION_BUCKETS: Final = (

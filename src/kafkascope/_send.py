@@ -21,6 +21,7 @@ from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
 from kafkascope import _errors, _metrics, _pipeline_latency, _settings, _telemetry
 from kafkascope import _semconv as sc
 from kafkascope._carrier import Headers, inject_headers
+from kafkascope._poison import retry_headers
 from kafkascope._telemetry import message_key, messaging_attributes, record_error, tracer_for
 
 
@@ -96,7 +97,8 @@ def traced_headers(observer: SendObserver | None, headers: Headers) -> Any:
     if observer is None:
         return headers
     try:
-        out = inject_headers(headers, context=trace.set_span_in_context(observer.span))
+        out = retry_headers(headers)  # a retry's lineage, when sent from a failed attempt
+        out = inject_headers(out, context=trace.set_span_in_context(observer.span))
         _pipeline_latency.stamp_headers(out, observer.topic)
         return out
     except TypeError:

@@ -20,6 +20,7 @@ ENV_PARENT: Final = "OTEL_PYTHON_KAFKASCOPE_PARENT"
 ENV_CAPTURE_KEY: Final = "OTEL_PYTHON_KAFKASCOPE_CAPTURE_KEY"
 ENV_TRUST_BAGGAGE: Final = "OTEL_PYTHON_KAFKASCOPE_TRUST_BAGGAGE"
 ENV_LAG: Final = "OTEL_PYTHON_KAFKASCOPE_LAG"
+ENV_POISON_ATTEMPTS: Final = "OTEL_PYTHON_KAFKASCOPE_POISON_ATTEMPTS"
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
@@ -46,6 +47,25 @@ def check_bool(value: object, setting: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{setting} must be True or False, got {value!r}")
     return value
+
+
+def check_attempts(value: object, setting: str = "poison_attempts") -> int:
+    """Validate the number of failed attempts in a row that make a message poison (>= 1)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{setting}={value!r} is not a whole number of attempts >= 1")
+    return value
+
+
+def env_attempts(env: Mapping[str, str], name: str, default: int) -> int:
+    """Read a number of attempts; a value that is not one is an error."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a whole number of attempts >= 1") from None
+    return check_attempts(value, name)
 
 
 def check_key_hook(value: object, setting: str = "key_hook") -> KeyHook | None:
@@ -85,6 +105,9 @@ class Settings:
     key_hook: KeyHook | None = None
     trust_baggage: bool = True
     lag: bool = True
+    poison_attempts: int = 3
+    """Failed attempts in a row at one (topic, partition, offset) that make it a poison
+    message."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,6 +119,7 @@ class Settings:
             capture_key=env_bool(env, ENV_CAPTURE_KEY, True),
             trust_baggage=env_bool(env, ENV_TRUST_BAGGAGE, True),
             lag=env_bool(env, ENV_LAG, True),
+            poison_attempts=env_attempts(env, ENV_POISON_ATTEMPTS, 3),
         )
 
 

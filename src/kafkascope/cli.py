@@ -59,6 +59,7 @@ def _settings_command(_: argparse.Namespace) -> int:
         "capture_key": settings.capture_key,
         "trust_baggage": settings.trust_baggage,
         "lag": settings.lag,
+        "poison_attempts": settings.poison_attempts,
         "schema_url": SCHEMA_URL,
         "otel": {k: v for k, v in sorted(os.environ.items()) if k.startswith("OTEL_")},
     }

@@ -5,9 +5,11 @@ Produce side: each client's send is traced as :class:`~kafkascope.TracedProducer
 confluent-kafka and aiokafka wrappers) do. Consume side: each record a consumer hands out gets a
 ``process`` span that is current while the application's loop body runs and ends at the
 consumer's next call (next record, poll, commit, close) or when the loop ends; a fetch of many
-records gets one batch span with a link per record. kafka-python always; aiokafka and
-confluent-kafka when installed. Options come from ``OTEL_PYTHON_KAFKASCOPE_*`` (parent policy,
-key capture, lag gauge). Inside ``suppress_instrumentation()`` nothing is traced.
+records gets one batch span with a link per record. ``subscribe()`` wraps the application's
+rebalance listener (or callbacks), or installs one, so rebalances are logged and counted.
+kafka-python always; aiokafka and confluent-kafka when installed. Options come from
+``OTEL_PYTHON_KAFKASCOPE_*`` (parent policy, key capture, lag gauge). Inside
+``suppress_instrumentation()`` nothing is traced.
 """
 
 from __future__ import annotations

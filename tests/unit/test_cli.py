@@ -88,6 +88,18 @@ def test_settings_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(capsys, "settings")
     assert status == EXIT_OK
     assert json.loads(out)["parent"] == "producer"
+    assert json.loads(out)["poison_attempts"] == 3
+
+
+def test_settings_shows_the_poison_threshold_and_refuses_a_bad_one(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_PYTHON_KAFKASCOPE_POISON_ATTEMPTS", "5")
+    assert json.loads(run(capsys, "settings")[1])["poison_attempts"] == 5
+    monkeypatch.setenv("OTEL_PYTHON_KAFKASCOPE_POISON_ATTEMPTS", "many")
+    status, _, err = run(capsys, "settings")
+    assert status != EXIT_OK
+    assert "OTEL_PYTHON_KAFKASCOPE_POISON_ATTEMPTS='many'" in err
 
 
 def test_trace_prints_a_summary_line_then_the_waterfall(

@@ -14,13 +14,16 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Final
 
+from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
+from wrapt import wrap_function_wrapper
 
 from kafkascope import _errors
 from kafkascope._carrier import Headers
 from kafkascope._clients import describer, traced_send_hook, unwrap_in_place, wrap_in_place
 from kafkascope._consumer_tracker import ConsumerTracker
+from kafkascope._rebalance_listeners import subscribe_hook
 from kafkascope._send import ProducerWrapper, SendOptions, traced_headers
 from kafkascope._telemetry import parse_server, server_of_bootstrap
 
@@ -184,8 +187,14 @@ def instrument(tracker: ConsumerTracker) -> None:
     wrap_in_place(
         "aiokafka", "AIOKafkaProducer", send, "AIOKafkaConsumer", CONSUMER_METHODS, consumer_call
     )
+    wrap_function_wrapper(
+        "aiokafka", "AIOKafkaConsumer.subscribe", subscribe_hook(tracker.meter_provider)
+    )
 
 
 def uninstrument() -> None:
     """Undo :func:`instrument`."""
     unwrap_in_place("aiokafka", "AIOKafkaProducer", "AIOKafkaConsumer", CONSUMER_METHODS)
+    import aiokafka
+
+    unwrap(aiokafka.AIOKafkaConsumer, "subscribe")

@@ -24,6 +24,7 @@ from opentelemetry.trace import TracerProvider
 from kafkascope import _errors
 from kafkascope._carrier import Headers
 from kafkascope._consumer_tracker import ConsumerTracker, Described, description
+from kafkascope._rebalance_listeners import confluent_subscribe_args
 from kafkascope._send import ProducerWrapper, SendObserver, traced_headers
 from kafkascope._telemetry import parse_server
 
@@ -274,6 +275,13 @@ def instrument(tracker: ConsumerTracker) -> None:
 
         def close(self, *args: Any, **kwargs: Any) -> Any:
             return tracker.call(self, None, _describe, super().close, args, kwargs)
+
+        def subscribe(self, *args: Any, **kwargs: Any) -> Any:
+            if is_instrumentation_enabled():
+                args, kwargs = confluent_subscribe_args(
+                    self, _describe(self)[0], tracker.meter_provider, args, kwargs
+                )
+            return super().subscribe(*args, **kwargs)
 
     Producer.__module__ = Consumer.__module__ = "confluent_kafka"
     setattr(confluent_kafka, "Producer", Producer)  # noqa: B010 - the module's class is replaced

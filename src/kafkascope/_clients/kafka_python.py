@@ -9,13 +9,16 @@ from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
+from wrapt import wrap_function_wrapper
 
 from kafkascope import _errors
 from kafkascope._carrier import Headers
 from kafkascope._clients import describer, traced_send_hook, unwrap_in_place, wrap_in_place
 from kafkascope._consumer_tracker import ConsumerTracker
+from kafkascope._rebalance_listeners import subscribe_hook
 from kafkascope._send import ProducerWrapper, SendObserver, SendOptions, traced_headers
 from kafkascope._telemetry import server_of_bootstrap
 
@@ -171,8 +174,14 @@ def instrument(tracker: ConsumerTracker) -> None:
         return wrapper
 
     wrap_in_place("kafka", "KafkaProducer", send, "KafkaConsumer", CONSUMER_METHODS, consumer_call)
+    wrap_function_wrapper(
+        "kafka", "KafkaConsumer.subscribe", subscribe_hook(tracker.meter_provider)
+    )
 
 
 def uninstrument() -> None:
     """Undo :func:`instrument`."""
     unwrap_in_place("kafka", "KafkaProducer", "KafkaConsumer", CONSUMER_METHODS)
+    import kafka
+
+    unwrap(kafka.KafkaConsumer, "subscribe")

@@ -1,0 +1,191 @@
+"""Rebalances on the real broker: a second consumer joins a group and takes partitions from the
+first; counters, gauges and logs say so, and the lag of the revoked partitions is not reported."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from devstack.kafka import KafkaBroker, subscribe_once_visible
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
+
+from kafkascope import _semconv as sc
+from kafkascope import observe_lag, traced_rebalance_listener
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 4
+
+
+class _Recording(ConsumerRebalanceListener):  # type: ignore[misc]
+    """The application's own listener: must still see every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, set[int]]] = []
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.calls.append(("revoked", {tp.partition for tp in revoked}))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.calls.append(("assigned", {tp.partition for tp in assigned}))
+
+
+class _Poller:
+    """Polls one consumer on its own thread (a group member must poll to rejoin)."""
+
+    def __init__(self, consumer: KafkaConsumer) -> None:
+        self.consumer = consumer
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.consumer.poll(timeout_ms=100, max_records=1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        assert not self._thread.is_alive(), "the poll loop did not stop"
+
+
+def _points(reader: InMemoryMetricReader, name: str) -> list[tuple[dict[str, Any], Any]]:
+    data = reader.get_metrics_data()
+    out: list[tuple[dict[str, Any], Any]] = []
+    for rm in data.resource_metrics if data else ():
+        for scope in rm.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == name:
+                    for point in metric.data.data_points:
+                        assert isinstance(point, NumberDataPoint)
+                        out.append((dict(point.attributes or {}), point.value))
+    return out
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def metrics() -> Iterator[tuple[InMemoryMetricReader, MeterProvider]]:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    yield reader, provider
+    provider.shutdown()
+
+
+def test_a_second_member_takes_partitions_from_the_first_and_telemetry_says_so(
+    kafka_broker: KafkaBroker,
+    topic_factory: Callable[..., str],
+    metrics: tuple[InMemoryMetricReader, MeterProvider],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reader, provider = metrics
+    topic = topic_factory(partitions=PARTITIONS)
+    group = f"rebalance-{uuid.uuid4().hex[:8]}"
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers, acks="all")
+    try:
+        for partition in range(PARTITIONS):
+            for _ in range(5):
+                producer.send(topic, b"m", partition=partition)
+        producer.flush(timeout=30)
+    finally:
+        producer.close(timeout=10)
+
+    def consumer(name: str) -> KafkaConsumer:
+        return KafkaConsumer(
+            bootstrap_servers=kafka_broker.bootstrap_servers,
+            group_id=group,
+            client_id=name,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            heartbeat_interval_ms=500,
+            session_timeout_ms=10000,
+        )
+
+    first, second = consumer("first"), consumer("second")
+    mine = _Recording()
+    pollers: list[_Poller] = []
+    caplog.set_level(logging.INFO, logger="kafkascope.rebalance")
+    try:
+        observe_lag(first, meter_provider=provider)
+        subscribe_once_visible(
+            first,
+            topic,
+            listener=traced_rebalance_listener(mine, consumer=first, meter_provider=provider),
+        )
+        pollers.append(_Poller(first))
+
+        def lag_partitions() -> set[int]:
+            return {
+                int(str(attrs[sc.MESSAGING_DESTINATION_PARTITION_ID]))
+                for attrs, _ in _points(reader, sc.CONSUMER_LAG)
+                if attrs.get(sc.MESSAGING_DESTINATION_NAME) == topic
+            }
+
+        def assigned(client_id: str) -> int | None:
+            for attrs, value in _points(reader, sc.ASSIGNED_PARTITIONS):
+                if attrs.get(sc.MESSAGING_CLIENT_ID) == client_id:
+                    return int(value)
+            return None
+
+        _wait(lambda: lag_partitions() == set(range(PARTITIONS)), "first member lags on all")
+        assert assigned("first") == PARTITIONS
+
+        subscribe_once_visible(
+            second,
+            topic,
+            listener=traced_rebalance_listener(consumer=second, meter_provider=provider),
+        )
+        pollers.append(_Poller(second))
+        _wait(
+            lambda: assigned("first") == PARTITIONS // 2 and assigned("second") == PARTITIONS // 2,
+            "the partitions split between the two members",
+        )
+        kind, kept = mine.calls[-1]
+        assert kind == "assigned"
+        _wait(lambda: lag_partitions() == kept, "the lag of revoked partitions is gone")
+    finally:
+        for poller in pollers:
+            poller.stop()
+        first.close()
+        second.close()
+
+    # The application's listener saw the whole story (kafka-python also calls it with nothing
+    # revoked at the first join): all four, all revoked when the second joined, two kept.
+    story = [(kind, partitions) for kind, partitions in mine.calls if partitions]
+    assert story[:3] == [
+        ("assigned", set(range(PARTITIONS))),
+        ("revoked", set(range(PARTITIONS))),
+        ("assigned", kept),
+    ]
+    assert len(kept) == PARTITIONS // 2
+
+    counts = {
+        (attrs.get(sc.MESSAGING_CLIENT_ID), attrs[sc.REBALANCE_TYPE]): value
+        for attrs, value in _points(reader, sc.REBALANCES)
+        if attrs.get(sc.MESSAGING_CONSUMER_GROUP_NAME) == group
+    }
+    assert counts[("first", sc.REBALANCE_ASSIGNED)] >= 2
+    assert counts[("first", sc.REBALANCE_REVOKED)] >= 1
+    assert counts[("second", sc.REBALANCE_ASSIGNED)] >= 1
+
+    logs = [r for r in caplog.records if r.name == "kafkascope.rebalance"]
+    revoked = [r for r in logs if getattr(r, sc.REBALANCE_TYPE) == sc.REBALANCE_REVOKED]
+    assert revoked, [r.getMessage() for r in logs]
+    assert getattr(revoked[0], sc.MESSAGING_CONSUMER_GROUP_NAME) == group
+    assert getattr(revoked[0], sc.CONSUMER_MEMBER_ID)  # the member that lost them
+    assert getattr(revoked[0], sc.REBALANCE_PARTITIONS) == [
+        f"{topic}-{p}" for p in range(PARTITIONS)
+    ]
