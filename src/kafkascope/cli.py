@@ -242,19 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     trace.add_argument("trace_id", metavar="trace-id", help="the trace id, in hex")
-    trace.add_argument(
-        "--jaeger",
-        metavar="URL",
-        default=os.environ.get(JAEGER_URL_ENV) or DEFAULT_JAEGER_URL,
-        help=f"Jaeger's query service (default: ${JAEGER_URL_ENV} or {DEFAULT_JAEGER_URL})",
-    )
-    trace.add_argument(
-        "--timeout",
-        metavar="SECONDS",
-        type=_positive_seconds,
-        default=10.0,
-        help="give up on Jaeger after this long (default: 10)",
-    )
+    _add_jaeger_options(trace, timeout_for="Jaeger")
     trace.add_argument(
         "--json", action="store_true", help="print the spans as JSON rows instead of a waterfall"
     )
@@ -289,21 +277,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get(PROMETHEUS_URL_ENV) or DEFAULT_PROMETHEUS_URL,
         help=f"Prometheus (default: ${PROMETHEUS_URL_ENV} or {DEFAULT_PROMETHEUS_URL})",
     )
-    slowest.add_argument(
+    _add_jaeger_options(slowest, timeout_for="each server")
+    slowest.set_defaults(func=_slowest_command)
+    return parser
+
+
+def _add_jaeger_options(parser: argparse.ArgumentParser, *, timeout_for: str) -> None:
+    """``--jaeger URL`` and ``--timeout SECONDS``, shared by the commands that read Jaeger."""
+    parser.add_argument(
         "--jaeger",
         metavar="URL",
         default=os.environ.get(JAEGER_URL_ENV) or DEFAULT_JAEGER_URL,
         help=f"Jaeger's query service (default: ${JAEGER_URL_ENV} or {DEFAULT_JAEGER_URL})",
     )
-    slowest.add_argument(
+    parser.add_argument(
         "--timeout",
         metavar="SECONDS",
         type=_positive_seconds,
         default=10.0,
-        help="give up on each server after this long (default: 10)",
+        help=f"give up on {timeout_for} after this long (default: 10)",
     )
-    slowest.set_defaults(func=_slowest_command)
-    return parser
 
 
 def _topology_command(args: argparse.Namespace) -> int:
@@ -324,19 +317,7 @@ def _add_topology(sub: Any) -> None:
         "Jaeger unreachable or its answer unusable.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    topology.add_argument(
-        "--jaeger",
-        metavar="URL",
-        default=os.environ.get(JAEGER_URL_ENV) or DEFAULT_JAEGER_URL,
-        help=f"Jaeger's query service (default: ${JAEGER_URL_ENV} or {DEFAULT_JAEGER_URL})",
-    )
-    topology.add_argument(
-        "--timeout",
-        metavar="SECONDS",
-        type=_positive_seconds,
-        default=10.0,
-        help="give up on each request after this long (default: 10)",
-    )
+    _add_jaeger_options(topology, timeout_for="each request")
     _topology_cli.add_arguments(topology, seconds=_positive_seconds)
     topology.set_defaults(func=_topology_command)
 
