@@ -194,6 +194,25 @@ def test_handler_exception_is_recorded_and_reraised_unchanged(capotel):
     assert process.events[0].attributes["exception.message"] == "card expired"
 
 
+def test_failed_process_span_exception_event_has_no_deprecated_escaped_attribute(capotel):
+    @traced_handler
+    def handle(rec):
+        raise KeyError("sku")
+
+    with pytest.raises(KeyError):
+        handle(make_record("orders"))
+    (event,) = capotel.span("process orders").events
+    assert event.name == "exception"
+    assert set(event.attributes) == {
+        "exception.type",
+        "exception.message",
+        "exception.stacktrace",
+    }
+    assert event.attributes["exception.type"] == "KeyError"
+    assert event.attributes["exception.message"] == "'sku'"
+    assert 'raise KeyError("sku")' in event.attributes["exception.stacktrace"]
+
+
 def test_builtin_exception_error_type_is_the_bare_class_name(capotel):
     @traced_handler
     def handle(rec):
