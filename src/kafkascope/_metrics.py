@@ -106,6 +106,12 @@ class MessagingMetrics:
             sc.OPERATION_PROCESS, topic, group, error_type, server_address, server_port
         )
         self.process_duration.record(duration, attrs)
+        if error_type is not None:
+            # The conventions' error.type on consumed.messages means the delivery to the
+            # application failed, never the handler: the count goes to the stream without it.
+            key, attrs = self._attributes_of(
+                sc.OPERATION_PROCESS, topic, group, None, server_address, server_port
+            )
         self.consumed_messages.add(messages, key, attrs)
         for wait_topic, timestamp_type, seconds in waits:
             _, wait_attrs = self._attributes_of(

@@ -5,9 +5,11 @@ import time
 
 import pytest
 
+from kafkascope import TracedProducer, process_span, traced_batch_handler, traced_handler
 from kafkascope import _semconv as sc
-from kafkascope import process_span, traced_batch_handler, traced_handler
 from kafkascope.testing import make_record
+
+from ._producers import RecordingProducer, ack
 
 PROCESS = {sc.MESSAGING_OPERATION_NAME: "process", sc.MESSAGING_DESTINATION_NAME: "orders"}
 
@@ -60,6 +62,69 @@ def test_metric_attributes_have_no_high_cardinality_fields(capotel):
         assert sc.MESSAGING_KAFKA_MESSAGE_KEY not in point.attributes
         assert sc.MESSAGING_KAFKA_OFFSET not in point.attributes
         assert sc.MESSAGING_DESTINATION_PARTITION_ID not in point.attributes
+
+
+def test_no_messaging_metric_carries_the_partition(capotel):
+    """Decided (README, Metrics): no ``messaging.destination.partition.id`` on the four
+    messaging metrics, although Recommended: a series per partition multiplies the series of
+    every service and group by the topic's partitions, and the lag gauge is per partition."""
+
+    @traced_handler(group="billing")
+    def handle(rec):
+        return None
+
+    @traced_handler(group="billing")
+    def fail(rec):
+        raise ValueError("no")
+
+    for partition in range(3):
+        handle(make_record("orders", partition=partition))
+        with contextlib.suppress(ValueError):
+            fail(make_record("orders", partition=partition))
+    producer = TracedProducer(RecordingProducer())
+    for partition in range(3):
+        ack(producer.send("orders", b"{}", partition=partition), partition=partition)
+    points = [
+        p
+        for p in capotel.metrics()
+        if p.name
+        in {
+            sc.METRIC_PROCESS_DURATION,
+            sc.METRIC_CLIENT_CONSUMED_MESSAGES,
+            sc.METRIC_CLIENT_OPERATION_DURATION,
+            sc.METRIC_CLIENT_SENT_MESSAGES,
+        }
+    ]
+    assert {p.name for p in points} == {
+        sc.METRIC_PROCESS_DURATION,
+        sc.METRIC_CLIENT_CONSUMED_MESSAGES,
+        sc.METRIC_CLIENT_OPERATION_DURATION,
+        sc.METRIC_CLIENT_SENT_MESSAGES,
+    }
+    for point in points:
+        assert sc.MESSAGING_DESTINATION_PARTITION_ID not in point.attributes, point
+    # one series per outcome, whatever the partition
+    assert len([p for p in points if p.name == sc.METRIC_PROCESS_DURATION]) == 2
+    assert len([p for p in points if p.name == sc.METRIC_CLIENT_SENT_MESSAGES]) == 1
+
+
+def test_consumed_messages_count_failed_handlers_without_error_type(capotel):
+    """Decided (README, Metrics): a handler that raises did not make the delivery fail, so
+    ``messaging.client.consumed.messages`` carries no ``error.type``; the failure is on
+    ``messaging.process.duration`` (and the span)."""
+
+    @traced_handler(group="billing")
+    def handle(rec):
+        if rec.offset % 2:
+            raise ValueError("odd")
+
+    for offset in range(4):
+        with contextlib.suppress(ValueError):
+            handle(make_record("orders", offset=offset))
+    consumed = [p for p in capotel.metrics() if p.name == sc.METRIC_CLIENT_CONSUMED_MESSAGES]
+    assert [(p.value, sc.ERROR_TYPE in p.attributes) for p in consumed] == [(4, False)]
+    failed = capotel.metric(sc.METRIC_PROCESS_DURATION, {sc.ERROR_TYPE: "ValueError"})
+    assert failed.count == 2
 
 
 def test_batch_counts_every_message_and_times_the_batch_once(capotel):
