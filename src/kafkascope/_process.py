@@ -333,6 +333,9 @@ class ProcessScope:
             duration=time.perf_counter() - self._start,
             messages=len(self._records),
             waits=self._waits(instruments),
+            # Measured in the process span's context, though after it ended: an exemplar of
+            # these histograms then leads to this message's trace.
+            context=self._context,
         )
 
     def _waits(self, instruments: _metrics.MessagingMetrics) -> list[tuple[Attributes, float]]:

@@ -4,6 +4,11 @@ import contextlib
 import time
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from kafkascope import TracedProducer, process_span, traced_batch_handler, traced_handler
 from kafkascope import _semconv as sc
@@ -191,3 +196,43 @@ def test_batch_handler_without_metrics_leaves_counting_to_the_per_message_spans(
 def test_metrics_option_must_be_a_bool():
     with pytest.raises(TypeError, match="metrics"):
         traced_batch_handler(metrics="no")  # type: ignore[call-overload]
+
+
+def _exemplars(data, name):
+    return [
+        exemplar
+        for resource_metrics in data.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+        for exemplar in point.exemplars
+    ]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_histogram_exemplars_lead_to_the_process_span(batch):
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])  # the SDK's trace-based filter
+    record = make_record("orders", timestamp=int(time.time() * 1000) - 50)
+    if batch:
+        traced_batch_handler(tracer_provider=tracer_provider, meter_provider=meter_provider)(
+            lambda records: None
+        )([record])
+    else:
+        traced_handler(tracer_provider=tracer_provider, meter_provider=meter_provider)(
+            lambda rec: None
+        )(record)
+    (process,) = spans.get_finished_spans()
+    data = reader.get_metrics_data()  # once: a collection hands out the exemplars and resets
+    for name in (sc.METRIC_PROCESS_DURATION, sc.TIME_IN_QUEUE):
+        (exemplar,) = _exemplars(data, name)
+        assert (exemplar.trace_id, exemplar.span_id) == (
+            process.context.trace_id,
+            process.context.span_id,
+        ), name
+    meter_provider.shutdown()
+    tracer_provider.shutdown()
