@@ -21,7 +21,6 @@ from opentelemetry.util.types import Attributes, AttributeValue
 
 from kafkascope import _errors, _metrics, _settings, _telemetry
 from kafkascope import _semconv as sc
-from kafkascope._carrier import extract_context
 from kafkascope._fast_extract import extract_headers
 from kafkascope._message import MessageFields, current_message
 from kafkascope._records import RecordView, view
@@ -247,12 +246,21 @@ class ProcessScope:
         topics = {r.topic for r in records}
         self._topic = topics.pop() if len(topics) == 1 else None
         links: list[Link] = []
+        link_bases: dict[tuple[str | None, int | None], dict[str, AttributeValue]] = {}
         for record in records:
+            # A link needs the producer's span context only: its baggage is not read.
             producer = trace.get_current_span(
-                extract_context(record.headers, trust_baggage=settings.trust_baggage)
+                extract_headers(record.headers, trust_baggage=False)
             ).get_span_context()
             if producer.is_valid:
-                links.append(Link(producer, _link_attributes(record)))
+                where = (record.topic, record.partition)
+                base = link_bases.get(where)
+                if base is None:
+                    base = link_bases[where] = _link_base(record)
+                attrs = dict(base)
+                if record.offset is not None:
+                    attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
+                links.append(Link(producer, attrs))
         attrs = dict(self._options.span_base(self._topic, None))
         attrs[sc.MESSAGING_BATCH_MESSAGE_COUNT] = len(records)
         return ambient, links, attrs
@@ -356,12 +364,11 @@ class ProcessScope:
         return waits
 
 
-def _link_attributes(record: RecordView) -> dict[str, AttributeValue]:
+def _link_base(record: RecordView) -> dict[str, AttributeValue]:
+    """A batch link's attributes shared by the records of one topic and partition."""
     attrs: dict[str, AttributeValue] = {}
     if record.topic is not None:
         attrs[sc.MESSAGING_DESTINATION_NAME] = record.topic
     if record.partition is not None:
         attrs[sc.MESSAGING_DESTINATION_PARTITION_ID] = str(record.partition)
-    if record.offset is not None:
-        attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
     return attrs
