@@ -117,6 +117,13 @@ def _pairs(carrier: object) -> Iterable[Any]:
     return carrier  # type: ignore[return-value]
 
 
+text_of = _text
+"""A header value as extraction reads it: text, or None when it cannot be read."""
+name_of = _name
+pairs_of = _pairs
+"""The ``(key, value)`` pairs of a list or mapping of headers."""
+
+
 class HeaderGetter(Getter[Any]):
     """Reads propagation fields from Kafka headers, case-insensitively; never raises.
 
@@ -256,12 +263,14 @@ def extract_context(
             return extracted
         if not trust_baggage:
             return _replace_baggage(extracted, baggage.get_all(base))
-        return _bound_baggage(extracted, entries)
+        return bound_baggage(extracted, entries)
     except Exception:
         return base
 
 
-def _bound_baggage(ctx: Context, entries: Mapping[str, object]) -> Context:
+def bound_baggage(ctx: Context, entries: Mapping[str, object]) -> Context:
+    """``ctx`` with its baggage ``entries`` cut to the bounds (:data:`MAX_BAGGAGE_ENTRIES`,
+    :data:`MAX_BAGGAGE_BYTES`)."""
     kept: dict[str, object] = {}
     size = -1  # as a header: "name=value" per entry, "," between them
     for name, value in entries.items():

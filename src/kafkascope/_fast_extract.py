@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
+from opentelemetry import baggage as otel_baggage
 from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
@@ -30,7 +31,8 @@ from opentelemetry.propagators.textmap import Getter, TextMapPropagator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from kafkascope._carrier import MAX_VALUE_BYTES
+from kafkascope import _carrier
+from kafkascope._carrier import MAX_VALUE_BYTES, Headers
 
 TRACEPARENT: Final = "traceparent"
 TRACESTATE: Final = "tracestate"
@@ -169,3 +171,115 @@ def is_default_propagator(textmap: TextMapPropagator | None = None) -> bool:
     """
     current = textmap if textmap is not None else propagate.get_global_textmap()
     return _INSTALLED_IS_DEFAULT and current is _INSTALLED
+
+
+def _as_bytes(value: object) -> bytes | None:
+    """A header value as the bytes the carrier would read, or None."""
+    if isinstance(value, bytes) and type(value) is bytes:
+        return value
+    if value is None:
+        return None
+    text = _carrier.text_of(value)
+    return None if text is None else text.encode("utf-8")
+
+
+def extract_headers(headers: Headers, *, trust_baggage: bool = True) -> Context:
+    """What :func:`kafkascope.extract_context` returns for ``headers``, in one pass over them
+    when the global propagator is the default one (:func:`is_default_propagator`).
+
+    The pass keeps the last ``traceparent`` and ``tracestate`` (names in any case) and the
+    ``baggage`` headers, as the carrier's getter reads them, and hands them to
+    :func:`extract_w3c`; the baggage is bounded as :func:`~kafkascope.extract_context` bounds
+    it. Any other propagator goes through :func:`~kafkascope.extract_context`. Never raises.
+    """
+    if not is_default_propagator():
+        return _carrier.extract_context(headers, trust_baggage=trust_baggage)
+    traceparent: object = None
+    tracestate: object = None
+    bags = 0
+    bag: object = None
+    try:
+        pairs = headers if type(headers) is list else _carrier.pairs_of(headers)
+        for pair in pairs:
+            try:
+                name, value = pair
+            except (TypeError, ValueError):
+                continue
+            if type(name) is not str:
+                name = _carrier.name_of(name)
+                if name is None:
+                    continue
+            size = len(name)
+            if size == 11:
+                if name == TRACEPARENT or name.lower() == TRACEPARENT:
+                    traceparent = value
+            elif size == 10:
+                if name == TRACESTATE or name.lower() == TRACESTATE:
+                    tracestate = value
+            elif size == 7 and (name == BAGGAGE or name.lower() == BAGGAGE):
+                bags += 1
+                bag = value
+        baggage_value: bytes | None = None
+        if trust_baggage and bags:
+            if bags == 1 and type(bag) is bytes and bag:
+                baggage_value = _as_bytes(bag)
+            else:  # several, or not bytes: combined as the carrier's getter combines them
+                combined = _carrier.GETTER.get(headers, BAGGAGE)
+                baggage_value = combined[0].encode("utf-8") if combined else None
+        extracted = extract_w3c(_as_bytes(traceparent), _as_bytes(tracestate), baggage_value)
+        if baggage_value is None:
+            return extracted
+        entries = otel_baggage.get_all(extracted)
+        return _carrier.bound_baggage(extracted, entries) if entries else extracted
+    except Exception:
+        return Context()
+
+
+_PROPAGATION_FIELDS: Final = frozenset(FIELDS)
+
+
+def _plain_headers(headers: Headers) -> list[tuple[str, bytes | None]] | None:
+    """``headers`` less the propagation fields, when they are None or already a list of
+    ``(ASCII str, bytes | None)`` tuples (what ``normalise_headers`` would leave unchanged);
+    None for anything else."""
+    if headers is None:
+        return []
+    if type(headers) is not list:
+        return None
+    kept: list[tuple[str, bytes | None]] = []
+    for pair in headers:
+        if type(pair) is not tuple or len(pair) != 2:
+            return None
+        name, value = pair
+        if type(name) is not str or not name.isascii():
+            return None
+        if value is not None and type(value) is not bytes:
+            return None
+        if name.lower() not in _PROPAGATION_FIELDS:
+            kept.append(pair)
+    return kept
+
+
+def inject_span(headers: Headers, span: trace.Span) -> list[tuple[str, bytes | None]] | None:
+    """What ``inject_headers(headers, context=trace.set_span_in_context(span))`` returns, built
+    directly when that is only a ``traceparent``: the global propagator is the default one,
+    the span context has no trace state, there is no baggage in the current context, and the
+    headers are None or a list of ``(str, bytes)`` pairs. None when it does not apply (the
+    caller then uses ``inject_headers``).
+    """
+    if not is_default_propagator() or otel_baggage.get_all():
+        return None
+    span_context = span.get_span_context()
+    if span_context == trace.INVALID_SPAN_CONTEXT or span_context.trace_state:
+        return None
+    kept = _plain_headers(headers)
+    if kept is None:
+        return None
+    kept.append(
+        (
+            TRACEPARENT,
+            b"00-%032x-%016x-%02x"
+            % (span_context.trace_id, span_context.span_id, span_context.trace_flags),
+        )
+    )
+    return kept

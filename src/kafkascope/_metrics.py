@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from opentelemetry import metrics
+from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import Attributes
 
@@ -88,6 +89,41 @@ class MessagingMetrics:
         )
         self._attributes: dict[AttrKey, Attributes] = {}
 
+    def process_streams(
+        self,
+        topic: str | None,
+        group: str | None,
+        server_address: str | None,
+        server_port: int | None,
+    ) -> ProcessStreams:
+        """The attribute sets of one handler's messages on ``topic``, to keep and reuse."""
+        return ProcessStreams(self, topic, group, server_address, server_port)
+
+    def observe_processed(
+        self,
+        *,
+        streams: ProcessStreams,
+        error_type: str | None,
+        duration: float,
+        messages: int,
+        waits: Iterable[tuple[Attributes, float]] = (),
+        context: Context | None = None,
+    ) -> None:
+        """One processed message or batch on ``streams``: its duration, its messages, and each
+        message's time in queue as ``(attributes from streams.waited(), seconds)``.
+
+        ``context`` is the process span's: an exemplar then leads to that message's trace.
+        """
+        key, attrs = streams.ok
+        self.process_duration.record(
+            duration, attrs if error_type is None else streams.failed(error_type), context
+        )
+        # The conventions' error.type on consumed.messages means the delivery to the
+        # application failed, never the handler: every message counts in the stream without it.
+        self.consumed_messages.add(messages, key, attrs)
+        for wait_attrs, seconds in waits:
+            self.time_in_queue.record(seconds, wait_attrs, context)
+
     def observe_process(
         self,
         *,
@@ -99,25 +135,26 @@ class MessagingMetrics:
         duration: float,
         messages: int,
         waits: Iterable[tuple[str | None, str, float]] = (),
+        context: Context | None = None,
     ) -> None:
-        """One processed message or batch: its duration, its messages, and each message's
+        """:meth:`observe_processed` with the attributes built from their values, and each
         time in queue as ``(topic, timestamp type, seconds)``."""
-        key, attrs = self._attributes_of(
-            sc.OPERATION_PROCESS, topic, group, error_type, server_address, server_port
+        self.observe_processed(
+            streams=self.process_streams(topic, group, server_address, server_port),
+            error_type=error_type,
+            duration=duration,
+            messages=messages,
+            waits=[
+                (
+                    self.process_streams(wait_topic, group, server_address, server_port).waited(
+                        timestamp_type
+                    ),
+                    seconds,
+                )
+                for wait_topic, timestamp_type, seconds in waits
+            ],
+            context=context,
         )
-        self.process_duration.record(duration, attrs)
-        self.consumed_messages.add(messages, key, attrs)
-        for wait_topic, timestamp_type, seconds in waits:
-            _, wait_attrs = self._attributes_of(
-                sc.OPERATION_PROCESS,
-                wait_topic,
-                group,
-                None,
-                server_address,
-                server_port,
-                timestamp_type,
-            )
-            self.time_in_queue.record(seconds, wait_attrs)
 
     def observe_send(
         self,
@@ -129,9 +166,26 @@ class MessagingMetrics:
         duration: float,
     ) -> None:
         """One send, acknowledged or failed."""
-        key, attrs = self._attributes_of(
+        self.observe_sent(
+            stream=self.send_stream(topic, server_address, server_port, error_type),
+            duration=duration,
+        )
+
+    def send_stream(
+        self,
+        topic: str,
+        server_address: str | None,
+        server_port: int | None,
+        error_type: str | None,
+    ) -> tuple[AttrKey, Attributes]:
+        """The key and attributes of the sends to ``topic`` with this outcome, to reuse."""
+        return self.attributes_of(
             sc.OPERATION_SEND, topic, None, error_type, server_address, server_port
         )
+
+    def observe_sent(self, *, stream: tuple[AttrKey, Attributes], duration: float) -> None:
+        """One send on ``stream`` (from :meth:`send_stream`), acknowledged or failed."""
+        key, attrs = stream
         self.operation_duration.record(duration, attrs)
         self.sent_messages.add(1, key, attrs)
 
@@ -142,7 +196,7 @@ class MessagingMetrics:
         attrs[sc.ERROR_TYPE] = error_type
         self.dead_lettered.add(1, attrs)
 
-    def _attributes_of(
+    def attributes_of(
         self,
         operation: str,
         topic: str | None,
@@ -179,6 +233,52 @@ class MessagingMetrics:
         if len(self._attributes) < _MAX_CACHED_ATTRIBUTE_SETS:
             self._attributes[key] = attrs
         return key, attrs
+
+
+class ProcessStreams:
+    """The metric attribute sets of one handler's messages on one topic, built on first use:
+    the successful stream (also the consumed-messages count's), one per error type, one per
+    timestamp type for the time in queue."""
+
+    __slots__ = ("_failed", "_metrics", "_values", "_waited", "ok")
+
+    def __init__(
+        self,
+        metrics: MessagingMetrics,
+        topic: str | None,
+        group: str | None,
+        server_address: str | None,
+        server_port: int | None,
+    ) -> None:
+        self._metrics = metrics
+        self._values = (topic, group, server_address, server_port)
+        self.ok = metrics.attributes_of(
+            sc.OPERATION_PROCESS, topic, group, None, server_address, server_port
+        )
+        self._failed: dict[str, Attributes] = {}
+        self._waited: dict[str, Attributes] = {}
+
+    def failed(self, error_type: str) -> Attributes:
+        """The processing-time attributes of a message whose handler raised ``error_type``."""
+        found = self._failed.get(error_type)
+        if found is None:
+            topic, group, address, port = self._values
+            found = self._metrics.attributes_of(
+                sc.OPERATION_PROCESS, topic, group, error_type, address, port
+            )[1]
+            if len(self._failed) < _MAX_CACHED_ATTRIBUTE_SETS:
+                self._failed[error_type] = found
+        return found
+
+    def waited(self, timestamp_type: str) -> Attributes:
+        """The time-in-queue attributes for records with ``timestamp_type``."""
+        found = self._waited.get(timestamp_type)
+        if found is None:
+            topic, group, address, port = self._values
+            found = self._waited[timestamp_type] = self._metrics.attributes_of(
+                sc.OPERATION_PROCESS, topic, group, None, address, port, timestamp_type
+            )[1]
+        return found
 
 
 _cache: Final = ProviderCache(MessagingMetrics)

@@ -8,20 +8,20 @@ into user code: instrumentation failures are reported once and the handler runs 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextvars import Token
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
-from opentelemetry.util.types import AttributeValue
+from opentelemetry.util.types import Attributes, AttributeValue
 
 from kafkascope import _errors, _metrics, _pipeline_latency, _settings, _telemetry, _time_lag
 from kafkascope import _semconv as sc
-from kafkascope._carrier import extract_context
+from kafkascope._fast_extract import extract_headers
 from kafkascope._message import MessageFields, current_message
 from kafkascope._poison import Attempt, Attempts
 from kafkascope._records import RecordView, view
@@ -33,6 +33,10 @@ from kafkascope._telemetry import (
     record_error,
     tracer_for,
 )
+
+_MAX_CACHED: Final = 4096
+"""Topics, and partitions per topic, whose attributes a handler keeps (beyond: built each
+time)."""
 
 _Start: TypeAlias = tuple[Context, list[Link], dict[str, AttributeValue]]
 """A span's parent context, links and attributes."""
@@ -52,6 +56,9 @@ class ProcessOptions:
     """A handler's options, validated once when the handler is decorated."""
 
     __slots__ = (
+        "_instruments",
+        "_span_bases",
+        "_streams",
         "attempts",
         "capture_key",
         "client_id",
@@ -85,6 +92,49 @@ class ProcessOptions:
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self.attempts = Attempts(self.group, meter_provider)
+        # Per topic (then partition): what every message of it shares, built once.
+        self._span_bases: dict[str | None, dict[int | None, dict[str, AttributeValue]]] = {}
+        self._streams: dict[str | None, _metrics.ProcessStreams] = {}
+        self._instruments: _metrics.MessagingMetrics | None = None
+
+    def span_base(self, topic: str | None, partition: int | None) -> dict[str, AttributeValue]:
+        """The span attributes every message of ``topic`` and ``partition`` starts with (shared:
+        not to be modified)."""
+        by_partition = self._span_bases.get(topic)
+        if by_partition is None:
+            by_partition = {}
+            if len(self._span_bases) < _MAX_CACHED:
+                self._span_bases[topic] = by_partition
+        found = by_partition.get(partition)
+        if found is None:
+            found = messaging_attributes(
+                sc.OPERATION_PROCESS,
+                topic=topic,
+                partition=partition,
+                group=self.group,
+                server_address=self.server_address,
+                server_port=self.server_port,
+                client_id=self.client_id,
+            )
+            if len(by_partition) < _MAX_CACHED:
+                by_partition[partition] = found
+        return found
+
+    def streams(
+        self, instruments: _metrics.MessagingMetrics, topic: str | None
+    ) -> _metrics.ProcessStreams:
+        """The metric attribute sets of this handler's messages on ``topic``."""
+        if instruments is not self._instruments:
+            self._streams = {}  # another meter provider: its own instruments
+            self._instruments = instruments
+        found = self._streams.get(topic)
+        if found is None:
+            found = instruments.process_streams(
+                topic, self.group, self.server_address, self.server_port
+            )
+            if len(self._streams) < _MAX_CACHED:
+                self._streams[topic] = found
+        return found
 
     def begin(self, record: object) -> ProcessScope | None:
         """Open the process span for one record; None when ``record`` is not a record."""
@@ -130,6 +180,7 @@ class ProcessScope:
     __slots__ = (
         "_attempt",
         "_chain_token",
+        "_context",
         "_message_token",
         "_options",
         "_records",
@@ -150,6 +201,7 @@ class ProcessScope:
         self.batch = batch
         self.span: Span = trace.INVALID_SPAN
         self._token: Token[Context] | None = None
+        self._context: Context | None = None
         self._message_token: Token[MessageFields | None] | None = None
         self._chain_token: Token[bytes | None] | None = None
         self._start = 0.0
@@ -179,9 +231,13 @@ class ProcessScope:
             set_status_on_exception=False,
         )
         self.span = span
+        if not self.batch and span.is_recording():
+            # Only the span needs these: an unsampled message skips them (key decoding too).
+            span.set_attributes(self._message_attributes(settings))
         if not self.batch:
             self._attempt = options.attempts.begin(self._records[0], span)
-        self._token = otel_context.attach(trace.set_span_in_context(span, parent))
+        self._context = trace.set_span_in_context(span, parent)
+        self._token = otel_context.attach(self._context)
         first = self._records[0] if len(self._records) == 1 else None
         self._message_token = current_message.set(
             MessageFields(
@@ -197,31 +253,28 @@ class ProcessScope:
         )
         return span
 
-    def _attributes(self, partition: int | None = None) -> dict[str, AttributeValue]:
-        options = self._options
-        return messaging_attributes(
-            sc.OPERATION_PROCESS,
-            topic=self._topic,
-            partition=partition,
-            group=options.group,
-            server_address=options.server_address,
-            server_port=options.server_port,
-            client_id=options.client_id,
-        )
-
     def _batch_start(self, ambient: Context, settings: Settings) -> _Start:
         """A batch continues the ambient context and links to each message's producer."""
         records = self._records
         topics = {r.topic for r in records}
         self._topic = topics.pop() if len(topics) == 1 else None
         links: list[Link] = []
+        link_bases: dict[tuple[str | None, int | None], dict[str, AttributeValue]] = {}
         for record in records:
+            # A link needs the producer's span context only: its baggage is not read.
             producer = trace.get_current_span(
-                extract_context(record.headers, trust_baggage=settings.trust_baggage)
+                extract_headers(record.headers, trust_baggage=False)
             ).get_span_context()
             if producer.is_valid:
-                links.append(Link(producer, _link_attributes(record)))
-        attrs = self._attributes()
+                where = (record.topic, record.partition)
+                base = link_bases.get(where)
+                if base is None:
+                    base = link_bases[where] = _link_base(record)
+                attrs = dict(base)
+                if record.offset is not None:
+                    attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
+                links.append(Link(producer, attrs))
+        attrs = dict(self._options.span_base(self._topic, None))
         attrs[sc.MESSAGING_BATCH_MESSAGE_COUNT] = len(records)
         return ambient, links, attrs
 
@@ -230,7 +283,7 @@ class ProcessScope:
         options = self._options
         record = self._records[0]
         self._topic = record.topic
-        producer_ctx = extract_context(record.headers, trust_baggage=settings.trust_baggage)
+        producer_ctx = extract_headers(record.headers, trust_baggage=settings.trust_baggage)
         producer = trace.get_current_span(producer_ctx).get_span_context()
         links = [Link(producer)] if producer.is_valid else []
         parent = ambient
@@ -242,19 +295,26 @@ class ProcessScope:
                 links.append(Link(ambient_sc))
         elif policy == "links":
             parent = trace.set_span_in_context(trace.INVALID_SPAN, producer_ctx)
-        attrs = self._attributes(record.partition)
+        self._waited = _time_in_queue(record, self._start_ms)
+        # What samplers are given: the conventions' sampling-relevant attributes (system,
+        # operation, destination, partition, group, server, client id).
+        return parent, links, options.span_base(record.topic, record.partition)
+
+    def _message_attributes(self, settings: Settings) -> dict[str, AttributeValue]:
+        """The attributes of one message only: offset, key, tombstone, time in queue."""
+        record = self._records[0]
+        attrs: dict[str, AttributeValue] = {}
         if record.offset is not None:
             attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
-        key = message_key(record.key, settings, options.capture_key)
+        key = message_key(record.key, settings, self._options.capture_key)
         if key is not None:
             attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key
         if record.tombstone:
             attrs[sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE] = True
-        waited = self._waited = _time_in_queue(record, self._start_ms)
-        if waited is not None:
-            attrs[sc.TIME_IN_QUEUE] = waited
+        if self._waited is not None:
+            attrs[sc.TIME_IN_QUEUE] = self._waited
             attrs[sc.TIMESTAMP_TYPE] = _timestamp_type(record)
-        return parent, links, attrs
+        return attrs
 
     def finish(self, exc: BaseException | None) -> None:
         """Record the handler's outcome, end the span, restore the context. Never raises."""
@@ -291,31 +351,40 @@ class ProcessScope:
         instruments = _metrics.for_provider(options.meter_provider)
         if instruments.noop:
             return
-        instruments.observe_process(
-            topic=self._topic,
-            group=options.group,
-            server_address=options.server_address,
-            server_port=options.server_port,
+        instruments.observe_processed(
+            streams=options.streams(instruments, self._topic),
             error_type=error_type,
             duration=time.perf_counter() - self._start,
             messages=len(self._records),
-            waits=self._waits(),
+            waits=self._waits(instruments),
+            # Measured in the process span's context, though after it ended: an exemplar of
+            # these histograms then leads to this message's trace.
+            context=self._context,
         )
 
-    def _waits(self) -> Iterator[tuple[str | None, str, float]]:
+    def _waits(self, instruments: _metrics.MessagingMetrics) -> list[tuple[Attributes, float]]:
+        options = self._options
+        if not self.batch:
+            # A single record's wait was computed when its span started.
+            if self._waited is None:
+                return []
+            record = self._records[0]
+            streams = options.streams(instruments, self._topic)
+            return [(streams.waited(_timestamp_type(record)), self._waited)]
+        waits = []
         for record in self._records:
-            # A single record's wait was computed for its span attribute already.
-            waited = _time_in_queue(record, self._start_ms) if self.batch else self._waited
+            waited = _time_in_queue(record, self._start_ms)
             if waited is not None:
-                yield record.topic, _timestamp_type(record), waited
+                streams = options.streams(instruments, record.topic)
+                waits.append((streams.waited(_timestamp_type(record)), waited))
+        return waits
 
 
-def _link_attributes(record: RecordView) -> dict[str, AttributeValue]:
+def _link_base(record: RecordView) -> dict[str, AttributeValue]:
+    """A batch link's attributes shared by the records of one topic and partition."""
     attrs: dict[str, AttributeValue] = {}
     if record.topic is not None:
         attrs[sc.MESSAGING_DESTINATION_NAME] = record.topic
     if record.partition is not None:
         attrs[sc.MESSAGING_DESTINATION_PARTITION_ID] = str(record.partition)
-    if record.offset is not None:
-        attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
     return attrs

@@ -10,6 +10,7 @@ from typing import Final
 from opentelemetry.semconv._incubating.attributes import messaging_attributes as _msg
 from opentelemetry.semconv._incubating.metrics import messaging_metrics as _msg_metrics
 from opentelemetry.semconv.attributes import error_attributes as _error
+from opentelemetry.semconv.attributes import exception_attributes as _exception
 from opentelemetry.semconv.attributes import server_attributes as _server
 from opentelemetry.semconv.schemas import Schemas
 
@@ -25,6 +26,10 @@ MESSAGING_KAFKA_OFFSET: Final = _msg.MESSAGING_KAFKA_OFFSET
 MESSAGING_KAFKA_MESSAGE_KEY: Final = _msg.MESSAGING_KAFKA_MESSAGE_KEY
 MESSAGING_KAFKA_MESSAGE_TOMBSTONE: Final = _msg.MESSAGING_KAFKA_MESSAGE_TOMBSTONE
 ERROR_TYPE: Final = _error.ERROR_TYPE
+EXCEPTION_EVENT: Final = "exception"
+EXCEPTION_TYPE: Final = _exception.EXCEPTION_TYPE
+EXCEPTION_MESSAGE: Final = _exception.EXCEPTION_MESSAGE
+EXCEPTION_STACKTRACE: Final = _exception.EXCEPTION_STACKTRACE
 SERVER_ADDRESS: Final = _server.SERVER_ADDRESS
 SERVER_PORT: Final = _server.SERVER_PORT
 

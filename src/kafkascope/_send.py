@@ -11,18 +11,23 @@ import asyncio
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
+from opentelemetry.util.types import Attributes, AttributeValue
 
 from kafkascope import _errors, _metrics, _pipeline_latency, _settings, _telemetry
 from kafkascope import _semconv as sc
 from kafkascope._carrier import Headers, inject_headers
+from kafkascope._fast_extract import inject_span
 from kafkascope._poison import retry_headers
 from kafkascope._telemetry import message_key, messaging_attributes, record_error, tracer_for
+
+_MAX_CACHED: Final = 4096
+"""(topic, partition) pairs whose send-span attributes a producer keeps."""
 
 
 class SendOptions:
@@ -32,6 +37,9 @@ class SendOptions:
     """
 
     __slots__ = (
+        "_instruments",
+        "_span_bases",
+        "_streams",
         "capture_key",
         "client_id",
         "meter_provider",
@@ -59,32 +67,61 @@ class SendOptions:
         self.meter_provider = meter_provider
         self.server_address = server_address
         self.server_port = server_port
+        self._span_bases: dict[tuple[str, int | None], dict[str, AttributeValue]] = {}
+        self._streams: dict[tuple[str, str | None], tuple[_metrics.AttrKey, Attributes]] = {}
+        self._instruments: _metrics.MessagingMetrics | None = None
+
+    def send_stream(
+        self, instruments: _metrics.MessagingMetrics, topic: str, error_type: str | None
+    ) -> tuple[_metrics.AttrKey, Attributes]:
+        """The metric stream of this producer's sends to ``topic`` with this outcome."""
+        if instruments is not self._instruments:
+            self._streams = {}  # another meter provider
+            self._instruments = instruments
+        found = self._streams.get((topic, error_type))
+        if found is None:
+            found = instruments.send_stream(
+                topic, self.server_address, self.server_port, error_type
+            )
+            if len(self._streams) < _MAX_CACHED:
+                self._streams[(topic, error_type)] = found
+        return found
+
+    def _span_base(self, topic: str, partition: int | None) -> dict[str, AttributeValue]:
+        """The attributes every send to ``topic`` (and ``partition``) starts with: the
+        conventions' sampling-relevant ones, built once (shared: not to be modified)."""
+        found = self._span_bases.get((topic, partition))
+        if found is None:
+            found = messaging_attributes(
+                sc.OPERATION_SEND,
+                topic=topic,
+                partition=partition,
+                server_address=self.server_address,
+                server_port=self.server_port,
+                client_id=self.client_id,
+            )
+            if len(self._span_bases) < _MAX_CACHED:
+                self._span_bases[(topic, partition)] = found
+        return found
 
     def start(
         self, topic: object, key: object, partition: object, links: Sequence[Link] = ()
     ) -> SendObserver | None:
         """Start the ``send {topic}`` span of one message; None if that failed (reported)."""
         try:
-            topic_name = topic if isinstance(topic, str) else str(topic)
-            attrs = messaging_attributes(
-                sc.OPERATION_SEND,
-                topic=topic_name,
-                partition=_partition(partition),
-                server_address=self.server_address,
-                server_port=self.server_port,
-                client_id=self.client_id,
-            )
-            key_text = message_key(key, _settings.current(), self.capture_key)
-            if key_text is not None:
-                attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key_text
+            topic_name = topic if type(topic) is str else str(topic)
             span = tracer_for(self.tracer_provider).start_span(
                 sc.send_span_name(topic_name),
                 kind=SpanKind.PRODUCER,
-                attributes=attrs,
+                attributes=self._span_base(topic_name, _partition(partition)),
                 links=links,
                 record_exception=False,
                 set_status_on_exception=False,
             )
+            if span.is_recording():
+                key_text = message_key(key, _settings.current(), self.capture_key)
+                if key_text is not None:
+                    span.set_attribute(sc.MESSAGING_KAFKA_MESSAGE_KEY, key_text)
             return SendObserver(span, topic_name, self)
         except Exception as exc:
             _errors.report("send span start", exc)
@@ -98,9 +135,11 @@ def traced_headers(observer: SendObserver | None, headers: Headers) -> Any:
         return headers
     try:
         out = retry_headers(headers)  # a retry's lineage, when sent from a failed attempt
-        out = inject_headers(out, context=trace.set_span_in_context(observer.span))
-        _pipeline_latency.stamp_headers(out, observer.topic)
-        return out
+        sent = inject_span(out, observer.span)
+        if sent is None:
+            sent = inject_headers(out, context=trace.set_span_in_context(observer.span))
+        _pipeline_latency.stamp_headers(sent, observer.topic)
+        return sent
     except TypeError:
         return headers  # the application's own bad headers: the client reports them
     except Exception as exc:
@@ -186,13 +225,12 @@ class SendObserver:
         try:
             span.end()
             options = self._options
-            _metrics.for_provider(options.meter_provider).observe_send(
-                topic=self.topic,
-                server_address=options.server_address,
-                server_port=options.server_port,
-                error_type=error_type,
-                duration=time.perf_counter() - self._start,
-            )
+            instruments = _metrics.for_provider(options.meter_provider)
+            if not instruments.noop:
+                instruments.observe_sent(
+                    stream=options.send_stream(instruments, self.topic, error_type),
+                    duration=time.perf_counter() - self._start,
+                )
         except Exception as internal:
             _errors.report(where, internal)
 

@@ -5,6 +5,7 @@ recorded message key, and an error on a span."""
 from __future__ import annotations
 
 import threading
+import traceback
 import weakref
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -181,9 +182,27 @@ def error_type(exc: BaseException) -> str:
     return f"{module}.{cls.__qualname__}"
 
 
+def exception_event(exc: BaseException) -> dict[str, AttributeValue]:
+    """The attributes of the ``exception`` span event for ``exc``: type, message, stacktrace.
+
+    The SDK's ``record_exception`` would add ``exception.escaped`` too, deprecated by the
+    conventions (and always ``"False"`` there, though kafkascope re-raises): this is its event
+    without it.
+    """
+    cls = type(exc)
+    module = cls.__module__
+    return {
+        sc.EXCEPTION_TYPE: (
+            f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__
+        ),
+        sc.EXCEPTION_MESSAGE: str(exc),
+        sc.EXCEPTION_STACKTRACE: "".join(traceback.format_exception(exc)),
+    }
+
+
 def record_error(span: Span, exc: BaseException, error_type: str) -> None:
     """The exception event, ``error.type`` and ERROR status on ``span``, if it records."""
     if span.is_recording():
-        span.record_exception(exc)
+        span.add_event(sc.EXCEPTION_EVENT, exception_event(exc))
         span.set_attribute(sc.ERROR_TYPE, error_type)
         span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from opentelemetry import baggage, propagate, trace
+from opentelemetry import context as otel_context
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
@@ -226,3 +227,99 @@ def test_a_propagator_set_later_is_not_taken_for_the_default():
     finally:
         propagate.set_global_textmap(previous)
     assert not _fast_extract.is_default_propagator(TraceContextTextMapPropagator())
+
+
+HEADER_NAMES = st.sampled_from(
+    ["traceparent", "tracestate", "baggage", "TraceParent", "BAGGAGE", "Tracestate", "x-id"]
+)
+HEADER_VALUES = st.one_of(
+    st.none(),
+    traceparents(),
+    tracestates,
+    baggages,
+    hostile,
+    traceparents().map(lambda v: v.decode("utf-8", "surrogatepass")),
+    baggages.map(bytearray),
+    st.integers(),
+)
+header_lists = st.lists(
+    st.one_of(
+        st.tuples(HEADER_NAMES, HEADER_VALUES),
+        st.tuples(HEADER_NAMES.map(str.encode), HEADER_VALUES),
+        st.just(("x",)),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(headers=header_lists, trust_baggage=st.booleans(), as_mapping=st.booleans())
+@example([("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")], True, False)
+@example([("baggage", b"a=1"), ("Baggage", b"a=2,b=3")], True, False)
+@example([("baggage", b"")], True, False)
+def test_one_pass_extraction_equals_extract_context(headers, trust_baggage, as_mapping):
+    carrier: Any = dict(headers) if as_mapping and all(len(h) == 2 for h in headers) else headers
+    assert _fast_extract.is_default_propagator()
+    fast = _fast_extract.extract_headers(carrier, trust_baggage=trust_baggage)
+    expected = kafkascope.extract_context(carrier, trust_baggage=trust_baggage)
+    assert _view(fast)[:3] == _view(expected)[:3]
+
+
+def test_one_pass_extraction_uses_a_custom_propagator():
+    headers = [("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
+    previous = propagate.get_global_textmap()
+    propagate.set_global_textmap(W3CBaggagePropagator())  # no trace context at all
+    try:
+        extracted = _fast_extract.extract_headers(headers)
+    finally:
+        propagate.set_global_textmap(previous)
+    assert not trace.get_current_span(extracted).get_span_context().is_valid
+
+
+span_contexts = st.builds(
+    lambda trace_id, span_id, flags, state: trace.SpanContext(
+        trace_id, span_id, is_remote=False, trace_flags=trace.TraceFlags(flags), trace_state=state
+    ),
+    st.one_of(st.just(0), st.integers(1, 2**128 - 1)),
+    st.one_of(st.just(0), st.integers(1, 2**64 - 1)),
+    st.sampled_from([0, 1]),
+    st.one_of(st.just(trace.TraceState()), st.just(trace.TraceState([("rojo", "1")]))),
+)
+outbound_headers = st.one_of(
+    st.none(),
+    st.lists(
+        st.tuples(
+            st.one_of(HEADER_NAMES, st.text(max_size=6)),
+            st.one_of(st.none(), st.binary(max_size=8), st.text(max_size=4)),
+        ),
+        max_size=6,
+    ),
+    st.dictionaries(HEADER_NAMES, st.binary(max_size=8), max_size=3),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(headers=outbound_headers, span_context=span_contexts, with_baggage=st.booleans())
+@example([("traceparent", b"stale"), ("app", b"1")], trace.SpanContext(1, 2, False), False)
+def test_direct_injection_equals_inject_headers(headers, span_context, with_baggage):
+    span = trace.NonRecordingSpan(span_context)
+    ctx = baggage.set_baggage("tenant", "acme") if with_baggage else otel_context.get_current()
+    token = otel_context.attach(ctx)
+    try:
+        direct = _fast_extract.inject_span(headers, span)
+        try:
+            expected: Any = kafkascope.inject_headers(
+                headers, context=trace.set_span_in_context(span)
+            )
+        except TypeError as exc:
+            expected = exc
+    finally:
+        otel_context.detach(token)
+    if direct is not None:
+        assert direct == expected
+    simple = headers is None or (
+        isinstance(headers, list)
+        and all(isinstance(v, bytes | None) and k.isascii() for k, v in headers)
+    )
+    if simple and span_context.is_valid and not span_context.trace_state and not with_baggage:
+        assert direct is not None  # the common case takes the direct path

@@ -9,7 +9,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler
 from opentelemetry.trace import SpanKind, StatusCode
 
 from kafkascope import _semconv as sc
@@ -192,6 +192,25 @@ def test_handler_exception_is_recorded_and_reraised_unchanged(capotel):
     assert process.attributes[sc.ERROR_TYPE] == f"{expected_type}.<locals>.PaymentDeclinedError"
     assert [e.name for e in process.events] == ["exception"]
     assert process.events[0].attributes["exception.message"] == "card expired"
+
+
+def test_failed_process_span_exception_event_has_no_deprecated_escaped_attribute(capotel):
+    @traced_handler
+    def handle(rec):
+        raise KeyError("sku")
+
+    with pytest.raises(KeyError):
+        handle(make_record("orders"))
+    (event,) = capotel.span("process orders").events
+    assert event.name == "exception"
+    assert set(event.attributes) == {
+        "exception.type",
+        "exception.message",
+        "exception.stacktrace",
+    }
+    assert event.attributes["exception.type"] == "KeyError"
+    assert event.attributes["exception.message"] == "'sku'"
+    assert 'raise KeyError("sku")' in event.attributes["exception.stacktrace"]
 
 
 def test_builtin_exception_error_type_is_the_bare_class_name(capotel):
@@ -434,6 +453,66 @@ def test_key_hook_redacts_keys(capotel):
 
     handle(make_record("orders", key="customer-42"))
     assert capotel.span("process orders").attributes[sc.MESSAGING_KAFKA_MESSAGE_KEY] == "cus***"
+
+
+def test_unsampled_message_does_not_decode_or_redact_its_key():
+    from kafkascope import _settings
+
+    calls: list[str] = []
+
+    def hook(key: str) -> str:
+        calls.append(key)
+        return key
+
+    _settings.update(key_hook=hook)
+    exporter = InMemorySpanExporter()
+    sampled = TracerProvider()
+    sampled.add_span_processor(SimpleSpanProcessor(exporter))
+    for provider in (TracerProvider(sampler=ALWAYS_OFF), sampled):
+        traced_handler(tracer_provider=provider)(lambda rec: None)(
+            make_record("orders", key=b"customer-42")
+        )
+    assert calls == ["customer-42"]  # only for the sampled span
+    (span,) = exporter.get_finished_spans()
+    assert dict(span.attributes or {})[sc.MESSAGING_KAFKA_MESSAGE_KEY] == "customer-42"
+
+
+def test_samplers_are_given_the_sampling_relevant_attributes():
+    seen: list[dict[str, object]] = []
+
+    class Recording(Sampler):
+        def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None,
+                          links=None, trace_state=None):  # fmt: skip
+            seen.append(dict(attributes or {}))
+            return ALWAYS_ON.should_sample(parent_context, trace_id, name, kind, attributes)
+
+        def get_description(self) -> str:
+            return "recording"
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=Recording())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    handle = traced_handler(group="billing", server="kafka:9092", tracer_provider=provider)(
+        lambda rec: None
+    )
+    handle(make_record("orders", key=b"k", partition=3, offset=7, timestamp=1))
+    assert seen == [
+        {
+            sc.MESSAGING_SYSTEM: "kafka",
+            sc.MESSAGING_OPERATION_NAME: "process",
+            sc.MESSAGING_OPERATION_TYPE: "process",
+            sc.MESSAGING_DESTINATION_NAME: "orders",
+            sc.MESSAGING_DESTINATION_PARTITION_ID: "3",
+            sc.MESSAGING_CONSUMER_GROUP_NAME: "billing",
+            sc.SERVER_ADDRESS: "kafka",
+            sc.SERVER_PORT: 9092,
+        }
+    ]
+    (span,) = exporter.get_finished_spans()
+    exported = dict(span.attributes or {})
+    assert exported[sc.MESSAGING_KAFKA_OFFSET] == 7
+    assert exported[sc.MESSAGING_KAFKA_MESSAGE_KEY] == "k"
+    assert sc.TIME_IN_QUEUE in exported
 
 
 def test_a_generator_batch_reaches_the_handler_whole(capotel):

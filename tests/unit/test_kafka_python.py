@@ -75,6 +75,23 @@ def test_send_that_raises_is_recorded_and_reraised(capotel):
     assert capotel.span("send orders").attributes[sc.ERROR_TYPE] == "BufferError"
 
 
+def test_failed_send_exception_event_has_no_deprecated_escaped_attribute(capotel):
+    class Exploding(RecordingProducer):
+        def send(self, *args, **kwargs):
+            raise BufferError("queue full")
+
+    with pytest.raises(BufferError):
+        TracedProducer(Exploding()).send("orders", b"{}")
+    (event,) = capotel.span("send orders").events
+    assert event.name == "exception"
+    assert dict(event.attributes, **{"exception.stacktrace": "-"}) == {
+        "exception.type": "BufferError",
+        "exception.message": "queue full",
+        "exception.stacktrace": "-",
+    }
+    assert "BufferError: queue full" in event.attributes["exception.stacktrace"]
+
+
 def test_other_methods_are_the_wrapped_producers():
     inner = RecordingProducer()
     producer = TracedProducer(inner)

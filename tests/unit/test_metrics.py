@@ -4,10 +4,17 @@ import contextlib
 import time
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from kafkascope import TracedProducer, process_span, traced_batch_handler, traced_handler
 from kafkascope import _semconv as sc
-from kafkascope import process_span, traced_batch_handler, traced_handler
 from kafkascope.testing import make_record
+
+from ._producers import RecordingProducer, ack
 
 PROCESS = {sc.MESSAGING_OPERATION_NAME: "process", sc.MESSAGING_DESTINATION_NAME: "orders"}
 
@@ -60,6 +67,69 @@ def test_metric_attributes_have_no_high_cardinality_fields(capotel):
         assert sc.MESSAGING_KAFKA_MESSAGE_KEY not in point.attributes
         assert sc.MESSAGING_KAFKA_OFFSET not in point.attributes
         assert sc.MESSAGING_DESTINATION_PARTITION_ID not in point.attributes
+
+
+def test_no_messaging_metric_carries_the_partition(capotel):
+    """Decided (README, Metrics): no ``messaging.destination.partition.id`` on the four
+    messaging metrics, although Recommended: a series per partition multiplies the series of
+    every service and group by the topic's partitions, and the lag gauge is per partition."""
+
+    @traced_handler(group="billing")
+    def handle(rec):
+        return None
+
+    @traced_handler(group="billing")
+    def fail(rec):
+        raise ValueError("no")
+
+    for partition in range(3):
+        handle(make_record("orders", partition=partition))
+        with contextlib.suppress(ValueError):
+            fail(make_record("orders", partition=partition))
+    producer = TracedProducer(RecordingProducer())
+    for partition in range(3):
+        ack(producer.send("orders", b"{}", partition=partition), partition=partition)
+    points = [
+        p
+        for p in capotel.metrics()
+        if p.name
+        in {
+            sc.METRIC_PROCESS_DURATION,
+            sc.METRIC_CLIENT_CONSUMED_MESSAGES,
+            sc.METRIC_CLIENT_OPERATION_DURATION,
+            sc.METRIC_CLIENT_SENT_MESSAGES,
+        }
+    ]
+    assert {p.name for p in points} == {
+        sc.METRIC_PROCESS_DURATION,
+        sc.METRIC_CLIENT_CONSUMED_MESSAGES,
+        sc.METRIC_CLIENT_OPERATION_DURATION,
+        sc.METRIC_CLIENT_SENT_MESSAGES,
+    }
+    for point in points:
+        assert sc.MESSAGING_DESTINATION_PARTITION_ID not in point.attributes, point
+    # one series per outcome, whatever the partition
+    assert len([p for p in points if p.name == sc.METRIC_PROCESS_DURATION]) == 2
+    assert len([p for p in points if p.name == sc.METRIC_CLIENT_SENT_MESSAGES]) == 1
+
+
+def test_consumed_messages_count_failed_handlers_without_error_type(capotel):
+    """Decided (README, Metrics): a handler that raises did not make the delivery fail, so
+    ``messaging.client.consumed.messages`` carries no ``error.type``; the failure is on
+    ``messaging.process.duration`` (and the span)."""
+
+    @traced_handler(group="billing")
+    def handle(rec):
+        if rec.offset % 2:
+            raise ValueError("odd")
+
+    for offset in range(4):
+        with contextlib.suppress(ValueError):
+            handle(make_record("orders", offset=offset))
+    consumed = [p for p in capotel.metrics() if p.name == sc.METRIC_CLIENT_CONSUMED_MESSAGES]
+    assert [(p.value, sc.ERROR_TYPE in p.attributes) for p in consumed] == [(4, False)]
+    failed = capotel.metric(sc.METRIC_PROCESS_DURATION, {sc.ERROR_TYPE: "ValueError"})
+    assert failed.count == 2
 
 
 def test_batch_counts_every_message_and_times_the_batch_once(capotel):
@@ -126,3 +196,43 @@ def test_batch_handler_without_metrics_leaves_counting_to_the_per_message_spans(
 def test_metrics_option_must_be_a_bool():
     with pytest.raises(TypeError, match="metrics"):
         traced_batch_handler(metrics="no")  # type: ignore[call-overload]
+
+
+def _exemplars(data, name):
+    return [
+        exemplar
+        for resource_metrics in data.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+        for exemplar in point.exemplars
+    ]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_histogram_exemplars_lead_to_the_process_span(batch):
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])  # the SDK's trace-based filter
+    record = make_record("orders", timestamp=int(time.time() * 1000) - 50)
+    if batch:
+        traced_batch_handler(tracer_provider=tracer_provider, meter_provider=meter_provider)(
+            lambda records: None
+        )([record])
+    else:
+        traced_handler(tracer_provider=tracer_provider, meter_provider=meter_provider)(
+            lambda rec: None
+        )(record)
+    (process,) = spans.get_finished_spans()
+    data = reader.get_metrics_data()  # once: a collection hands out the exemplars and resets
+    for name in (sc.METRIC_PROCESS_DURATION, sc.TIME_IN_QUEUE):
+        (exemplar,) = _exemplars(data, name)
+        assert (exemplar.trace_id, exemplar.span_id) == (
+            process.context.trace_id,
+            process.context.span_id,
+        ), name
+    meter_provider.shutdown()
+    tracer_provider.shutdown()

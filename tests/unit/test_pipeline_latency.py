@@ -221,11 +221,6 @@ def test_services_without_kafkascope_read_no_context_from_the_stamp():
     assert baggage.get_all(ctx) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the processing time is recorded after the process span ends (_process._observe); "
-    "the hot-path branch (wt12b) records it while the span is current: drop this mark then",
-)
 def test_the_processing_time_exemplar_is_the_process_span_of_the_message(capotel):
     traced_handler(group="billing")(lambda record: None)(make_record("enriched"))
     span = capotel.span("process enriched")
