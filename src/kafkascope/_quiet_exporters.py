@@ -36,6 +36,11 @@ class RepeatFilter(logging.Filter):
         self._last: dict[tuple[str, str], tuple[float, int]] = {}
         self._lock = threading.Lock()
 
+    def forget(self) -> None:
+        """Forget every kind seen: the next record of each kind passes again."""
+        with self._lock:
+            self._last.clear()
+
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True

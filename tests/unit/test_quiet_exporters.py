@@ -47,3 +47,12 @@ def test_installed_once_on_every_exporter_logger():
         _common._logger,
     ]
     assert [logger.filters.count(first) for logger in loggers] == [1] * 5
+
+
+def test_forget_lets_the_next_record_of_each_kind_through():
+    now = [0.0]
+    repeat = RepeatFilter(interval=300, clock=lambda: now[0])
+    assert repeat.filter(_record("export failed"))
+    assert not repeat.filter(_record("export failed"))
+    repeat.forget()
+    assert repeat.filter(_record("export failed"))
