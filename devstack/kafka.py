@@ -374,6 +374,15 @@ class KafkaBroker(Server):
             *args,
         ]
 
+    @property
+    def stored_cluster_id(self) -> str:
+        """The cluster id the storage was formatted with (``meta.properties``)."""
+        for line in (self.data_dir / "meta.properties").read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "cluster.id":
+                return value.strip()
+        raise ServerError(f"no cluster.id in {self.data_dir / 'meta.properties'}")
+
     def _format_storage(self) -> None:
         """``kafka-storage format --standalone``; skipped when the data dir is formatted."""
         if (self.data_dir / "meta.properties").is_file():

@@ -17,8 +17,10 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from kafkascope import _errors, _settings
+from kafkascope import _semconv as sc
 from kafkascope._lag import observe_lag
 from kafkascope._process import ProcessOptions, ProcessScope
+from kafkascope._telemetry import cluster_id_of
 
 Described = tuple[str | None, str | None, str | None]
 """A consumer's group, bootstrap servers and client id, each None where unknown."""
@@ -124,7 +126,7 @@ class ConsumerTracker:
             result = call(*args, **kwargs)
         finally:
             state.busy = False
-        self._open(state, records(result), single)
+        self._open(state, records(result), single, consumer)
         return result
 
     async def call_async(
@@ -144,7 +146,7 @@ class ConsumerTracker:
             result = await call(*args, **kwargs)
         finally:
             state.busy = False
-        self._open(state, result, single)
+        self._open(state, result, single, consumer)
         return result
 
     def _enter(self, consumer: Any, fetches: bool, describe: Describe) -> ConsumerState | None:
@@ -162,7 +164,12 @@ class ConsumerTracker:
         return state
 
     @staticmethod
-    def _open(state: ConsumerState, result: Any, single: bool | None) -> None:
+    def _open(state: ConsumerState, result: Any, single: bool | None, consumer: Any) -> None:
         if single is None or not result or not is_instrumentation_enabled():
             return
-        state.scope = state.options.begin(result) if single else state.options.begin_batch(result)
+        scope = state.options.begin(result) if single else state.options.begin_batch(result)
+        state.scope = scope
+        if scope is not None and scope.span.is_recording():
+            cluster = cluster_id_of(consumer)
+            if cluster is not None:
+                scope.span.set_attribute(sc.MESSAGING_KAFKA_CLUSTER_ID, cluster)

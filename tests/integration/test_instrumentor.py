@@ -281,3 +281,23 @@ def test_zero_code_time_lag_of_confluent_and_aiokafka_consumers(
             await consumer.stop()
 
     asyncio.run(aio())
+
+
+def test_kafka_python_spans_carry_the_cluster_id_the_clients_already_hold(
+    capotel, instrumented, kafka_broker, topic
+):
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers, acks="all")
+    producer.send(topic, b"first").get(timeout=30)  # the first send fetches the metadata
+    producer.send(topic, b"second").get(timeout=30)
+    producer.close(timeout=10)
+    consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=10_000)
+    records = [next(consumer), next(consumer)]
+    consumer.close()
+    assert [r.value for r in records] == [b"first", b"second"]
+    cluster = kafka_broker.stored_cluster_id
+    sends = [s for s in capotel.spans if s.name == f"send {topic}"]
+    processed = [s for s in capotel.spans if s.name == f"process {topic}"]
+    assert len(sends) == 2
+    assert len(processed) == 2
+    assert (sends[1].attributes or {}).get(sc.MESSAGING_KAFKA_CLUSTER_ID) == cluster
+    assert {(s.attributes or {}).get(sc.MESSAGING_KAFKA_CLUSTER_ID) for s in processed} == {cluster}

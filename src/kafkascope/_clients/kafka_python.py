@@ -15,12 +15,13 @@ from opentelemetry.trace import TracerProvider
 from wrapt import wrap_function_wrapper
 
 from kafkascope import _errors
+from kafkascope import _semconv as sc
 from kafkascope._carrier import Headers
 from kafkascope._clients import describer, traced_send_hook, unwrap_in_place, wrap_in_place
 from kafkascope._consumer_tracker import ConsumerTracker
 from kafkascope._rebalance_listeners import subscribe_hook
 from kafkascope._send import ProducerWrapper, SendObserver, SendOptions, traced_headers
-from kafkascope._telemetry import server_of_bootstrap
+from kafkascope._telemetry import cluster_id_of, server_of_bootstrap
 
 CONSUMER_METHODS: Final = {"__next__": True, "poll": False, "commit": None, "close": None}
 """Wrapped consumer methods: True hands out one record, False a batch, None none."""
@@ -98,6 +99,10 @@ def _send(
 ) -> Any:
     """``KafkaProducer.send``'s signature, traced by ``options``."""
     observer = options.start(topic, key, partition)
+    if observer is not None and observer.span.is_recording():
+        cluster = cluster_id_of(getattr(send, "__self__", None))
+        if cluster is not None:
+            observer.span.set_attribute(sc.MESSAGING_KAFKA_CLUSTER_ID, cluster)
     # With contrib's kafka-python instrumentation also active, its wrapper of
     # KafkaProducer.send injects (without checking for a traceparent); injecting here too
     # would put two on the record. Our span is current while the inner send runs, so
