@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kafkascope import _errors, _settings
+from kafkascope import _errors, _pipeline_latency, _settings
 
 
 @pytest.fixture(autouse=True)
@@ -14,6 +14,7 @@ def strict_internal_errors() -> Iterator[None]:
     """Our bugs must fail our tests; tests of the forgiving mode switch this off."""
     previous = _errors.set_strict(True)
     _errors.reset_reported()
+    _pipeline_latency.forget_origins()  # the origin cap counts per process; each test's are new
     _settings.reset(_settings.Settings())
     try:
         yield

@@ -98,6 +98,11 @@ def find(headers: object, now_ms: float) -> Stamp | None:
     return parse(found, now_ms) if found is not None else None
 
 
+def forget_origins() -> None:
+    """Start counting distinct origin topics afresh (for tests: each test's topics are new)."""
+    _origins.clear()
+
+
 def _origin(topic: str) -> str:
     if topic in _origins:
         return topic
