@@ -248,10 +248,11 @@ def _is_traced(listener: Any) -> bool:
 
 
 def subscribe_hook(
-    meter_provider: metrics.MeterProvider | None,
+    meter_provider: metrics.MeterProvider | None, *, install: bool = True
 ) -> Callable[[Callable[..., Any], Any, Any, Any], Any]:
     """A ``wrapt`` wrapper of kafka-python's and aiokafka's ``subscribe(topics, pattern,
-    listener)`` that wraps the listener (or installs one) for zero-code instrumentation."""
+    listener)`` that wraps the listener for zero-code instrumentation, and installs one when
+    the application gave none if ``install``."""
     from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -260,6 +261,8 @@ def subscribe_hook(
         args, kwargs = list(args), dict(kwargs)
         positional = len(args) > 2
         listener = args[2] if positional else kwargs.get("listener")
+        if listener is None and not install:
+            return wrapped(*args, **kwargs)
         try:
             traced = listener
             if not _is_traced(listener):

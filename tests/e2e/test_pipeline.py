@@ -172,7 +172,8 @@ def test_prometheus_counts_every_message(stack: Stack, pipeline_factory: Callabl
     placed = pipeline.place_orders(10, first=1)
     failures = sum(1 for order in placed if declined(order["n"]))
     assert (len(placed), failures) == (10, 2)
-    pipeline.wait_for_outcomes({"enricher": 10, "billing": 10, "audit": 12}, timeout=30)
+    seen = pipeline.wait_for_outcomes({"enricher": 10, "billing": 10, "audit": 12}, timeout=30)
+    assert seen == {"enricher": 10, "billing": 10, "audit": 12}, pipeline.log_tails()
 
     def count(metric: str, job: str, topic: str, extra: str = "") -> str:
         return f'sum({metric}{{job="{job}",messaging_destination_name="{topic}"{extra}}})'
