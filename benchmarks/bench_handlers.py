@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.semconv._incubating.attributes import messaging_attributes as msg
 from opentelemetry.trace import Link, SpanKind
 
+from benchmarks import sdk_floor
 from benchmarks.harness import (
     Pass,
     cost_ratio,
@@ -241,6 +242,16 @@ def cpu_variants(batch: Sequence[Any]) -> dict[str, Pass]:
     ]
     full_stamped = handler(sampled, metered())
     variants[FULL_STAMPED] = lambda: per_message(full_stamped, stamped)
+    variants.update(
+        sdk_floor.floor_passes(
+            batch,
+            sampled=sampled,
+            unsampled=unsampled,
+            meter_provider=metered(),
+            group="bench",
+            batch_size=BATCH_SIZE,
+        )
+    )
     return variants
 
 
@@ -304,6 +315,37 @@ def rss_growth_mb(count: int) -> tuple[float, float]:
     return before, after - before
 
 
+def print_floors(medians: dict[str, float]) -> None:
+    """Each target's ratio with kafkascope replaced by the SDK's own floor (sdk_floor): above the
+    target, no implementation on the public SDK can meet it."""
+
+    def line(label: str, floor: str, reference: str, limit: float) -> str:
+        value = cost_ratio(medians, floor, reference, BARE)
+        verdict = "within reach" if value <= limit else "out of reach through the public SDK"
+        return f"  {label:58} {value:6.2f}  (target {limit}: {verdict})"
+
+    print("SDK floors (the same SDK calls with every input prepared: no design goes lower):")
+    for text in (
+        line("all signals floor / contrib per-record wrapper", sdk_floor.ALL_SIGNALS, CONTRIB, 1.2),
+        line("span floor / raw SDK recipe", sdk_floor.SPAN, RAW, 1.0),
+        line(
+            "not sampled span floor / sampled tracing only",
+            sdk_floor.SPAN_UNSAMPLED,
+            TRACING,
+            0.1,
+        ),
+        line("batch floor per message / single, all signals", sdk_floor.BATCH, FULL, 0.15),
+    ):
+        print(text)
+    print(
+        f"  kafkascope above the floor: tracing only "
+        f"{medians[TRACING] - medians[sdk_floor.SPAN]:.0f} ns/msg, all signals "
+        f"{medians[FULL] - medians[sdk_floor.ALL_SIGNALS]:.0f} ns/msg, not sampled "
+        f"{medians[TRACING_UNSAMPLED] - medians[sdk_floor.SPAN_UNSAMPLED]:.0f} ns/msg, batch "
+        f"{medians[BATCH] - medians[sdk_floor.BATCH]:.0f} ns/msg"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks and print one table and the targets."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -343,6 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
         ]
     )
+    print_floors(medians)
     stamp_cost = medians[FULL_STAMPED] - medians[FULL]
     print(
         f"  pipeline latency (stamped records: parse the stamp, one histogram measurement, "

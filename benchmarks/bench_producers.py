@@ -43,7 +43,8 @@ from benchmarks.harness import (
     tracer_provider,
 )
 from kafkascope import TracedAIOKafkaProducer, TracedConfluentProducer, TracedProducer
-from kafkascope._pipeline_latency import current_stamp, stamp_headers
+from kafkascope._message import Processing, current_message
+from kafkascope._pipeline_latency import stamp_headers
 
 BARE = "uninstrumented"
 CONTRIB = "contrib"
@@ -348,11 +349,12 @@ def stamp_line(batch: Sequence[Message], rounds: int, full_cost: float) -> str:
         return (time.perf_counter_ns() - start) / len(headers)
 
     def forwarded() -> float:
-        token = current_stamp.set(b"1800000000000;orders")
+        processing = Processing("orders", 0, 0, None, b"1800000000000;orders", None, None)
+        token = current_message.set(processing)
         try:
             return new_chain()
         finally:
-            current_stamp.reset(token)
+            current_message.reset(token)
 
     medians = interleaved({"new": new_chain, "forwarded": forwarded}, rounds)
     return (

@@ -41,9 +41,8 @@ FIELDS: Final = (TRACEPARENT, TRACESTATE, BAGGAGE)
 """The header names whose values :func:`extract_w3c` takes, in its argument order."""
 
 _DEFAULT_FIELDS: Final = frozenset(FIELDS)
-_CANONICAL: Final = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
-_ZERO_TRACE: Final = "0" * 32
-_ZERO_SPAN: Final = "0" * 16
+_CANONICAL: Final = re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+_FLAGS: Final = tuple(TraceFlags(value) for value in range(256))
 # The SDK's limit for the tracestate header (W3C trace context, section 3.3.1.1).
 _MAX_TRACESTATE_LENGTH: Final = 8192
 
@@ -87,27 +86,30 @@ def _trace_state(tracestate: bytes | None) -> TraceState | None:
 def _with_trace_context(
     traceparent: bytes | None, tracestate: bytes | None, context: Context
 ) -> Context:
-    text = _text(traceparent)
-    if text is None:
+    if traceparent is None:
         return context
-    if len(text) != 55 or _CANONICAL.fullmatch(text) is None:
+    if len(traceparent) != 55 or _CANONICAL.fullmatch(traceparent) is None:
         # Whitespace, future versions' extra fields, or not trace context at all: the SDK
         # decides, on the same values.
+        text = _text(traceparent)
+        if text is None:
+            return context
         carrier = {TRACEPARENT: text}
         state = _text(tracestate)
         if state is not None:
             carrier[TRACESTATE] = state
         return _TRACE_CONTEXT.extract(carrier, context, getter=_GETTER)
-    trace_id = text[3:35]
-    span_id = text[36:52]
-    if text[:2] == "ff" or trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
+    # The canonical form is ASCII: the bytes parse as the text would.
+    trace_id = int(traceparent[3:35], 16)
+    span_id = int(traceparent[36:52], 16)
+    if not trace_id or not span_id or traceparent[:2] == b"ff":
         return context
     span_context = SpanContext(
-        trace_id=int(trace_id, 16),
-        span_id=int(span_id, 16),
-        is_remote=True,
-        trace_flags=TraceFlags(int(text[53:55], 16)),
-        trace_state=_trace_state(tracestate),
+        trace_id,
+        span_id,
+        True,
+        _FLAGS[int(traceparent[53:55], 16)],
+        None if tracestate is None else _trace_state(tracestate),
     )
     return trace.set_span_in_context(NonRecordingSpan(span_context), context)
 
@@ -226,7 +228,11 @@ def extract_headers(headers: Headers, *, trust_baggage: bool = True) -> Context:
             else:  # several, or not bytes: combined as the carrier's getter combines them
                 combined = _carrier.GETTER.get(headers, BAGGAGE)
                 baggage_value = combined[0].encode("utf-8") if combined else None
-        extracted = extract_w3c(_as_bytes(traceparent), _as_bytes(tracestate), baggage_value)
+        extracted = extract_w3c(
+            traceparent if type(traceparent) is bytes else _as_bytes(traceparent),
+            None if tracestate is None else _as_bytes(tracestate),
+            baggage_value,
+        )
         if baggage_value is None:
             return extracted
         entries = otel_baggage.get_all(extracted)

@@ -1,20 +1,53 @@
-"""The message being processed in the current context, for log correlation."""
+"""The message being processed in the current context: one context variable for everything
+that code running inside a handler asks about it (log correlation, the pipeline stamp a send
+carries on, the attempt a retry's lineage names)."""
 
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import NamedTuple
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from kafkascope._poison import History
 
 
-class MessageFields(NamedTuple):
-    """Messaging fields of the message (or batch) whose handler is running."""
+class Processing:
+    """The message (or batch) whose handler is running.
 
-    topic: str | None
-    partition: int | None
-    offset: int | None
-    group: str | None
+    ``topic``, ``partition``, ``offset`` and ``group`` are its messaging fields (partition and
+    offset None for a batch); ``stamp`` the pipeline stamp its sends carry on (None: none);
+    ``span`` and ``history`` the attempt at a single message (its process span, and the failed
+    attempts before it, None for a first attempt); ``span`` is None for a batch.
+    """
+
+    __slots__ = ("group", "history", "offset", "partition", "span", "stamp", "topic")
+
+    def __init__(
+        self,
+        topic: str | None,
+        partition: int | None,
+        offset: int | None,
+        group: str | None,
+        stamp: bytes | None,
+        span: Span | None,
+        history: History | None,
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.group = group
+        self.stamp = stamp
+        self.span = span
+        self.history = history
+
+    @property
+    def attempt(self) -> int:
+        """The attempt's number: 1 for a first attempt."""
+        return 1 if self.history is None else self.history.failures + 1
 
 
-current_message: ContextVar[MessageFields | None] = ContextVar(
+current_message: ContextVar[Processing | None] = ContextVar(
     "kafkascope_current_message", default=None
 )

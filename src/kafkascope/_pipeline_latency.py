@@ -2,8 +2,8 @@
 
 The first traced send of a chain (a send outside any process span, whose headers carry no valid
 stamp) adds the header :data:`~kafkascope._semconv.PIPELINE_HEADER` with
-``<epoch milliseconds>;<origin topic>``. A process span makes the stamp of its record current
-(:func:`begin`), so every traced send inside the handler carries the same stamp forward
+``<epoch milliseconds>;<origin topic>``. A process span keeps the stamp of its record (found by
+:func:`begin`) in the current message, so every traced send inside the handler carries it forward
 (:func:`stamp_headers`); each process span records ``kafkascope.pipeline.latency``, from the
 stamp to the handler's start, as a histogram and a span attribute.
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from contextvars import ContextVar, Token
 from typing import Final
 
 from opentelemetry import metrics
@@ -29,6 +28,7 @@ from opentelemetry.util.types import Attributes
 from kafkascope import _errors
 from kafkascope import _semconv as sc
 from kafkascope._carrier import _pairs
+from kafkascope._message import current_message
 from kafkascope._records import RecordView
 from kafkascope._telemetry import ProviderCache, messaging_attributes, meter_for
 
@@ -51,9 +51,6 @@ _TOPIC: Final = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 Stamp = tuple[int, str, bytes]
 """``(epoch ms, origin topic, the header value as sent)``."""
-
-current_stamp: ContextVar[bytes | None] = ContextVar("kafkascope_pipeline_stamp", default=None)
-"""The stamp of the chain whose handler is running, forwarded by traced sends."""
 
 _origins: set[str] = set()
 
@@ -145,10 +142,10 @@ def begin(
     group: str | None,
     start_ms: float,
     meter_provider: metrics.MeterProvider | None,
-) -> Token[bytes | None] | None:
-    """At a process span's start, with the span current: record each stamped record's latency,
-    set the largest on the span, and make the oldest stamp current for the handler's sends.
-    Never raises (an internal failure is reported and the chain not forwarded)."""
+) -> bytes | None:
+    """At a process span's start: record each stamped record's latency, set the largest on the
+    span, and return the oldest stamp (None: no record has one), which the handler's sends
+    carry on. Never raises (an internal failure is reported and the chain not forwarded)."""
     try:
         return _begin(records, span, group, start_ms, meter_provider)
     except Exception as exc:
@@ -162,7 +159,7 @@ def _begin(
     group: str | None,
     start_ms: float,
     meter_provider: metrics.MeterProvider | None,
-) -> Token[bytes | None] | None:
+) -> bytes | None:
     oldest: Stamp | None = None
     largest: float | None = None
     instruments: _Instruments | None = None
@@ -183,17 +180,7 @@ def _begin(
         return None
     if largest is not None and span.is_recording():
         span.set_attribute(sc.PIPELINE_LATENCY, largest)
-    return current_stamp.set(oldest[2])
-
-
-def end(token: Token[bytes | None] | None) -> None:
-    """At the process span's end: the previous stamp is current again."""
-    if token is None:
-        return
-    try:
-        current_stamp.reset(token)
-    except ValueError:
-        current_stamp.set(None)  # reset from another context (async generators)
+    return oldest[2]
 
 
 def stamp_headers(headers: list[tuple[str, bytes | None]], topic: str) -> None:
@@ -220,7 +207,8 @@ def _suffix(topic: str) -> bytes | None:
 
 
 def _stamp(headers: list[tuple[str, bytes | None]], topic: str) -> None:
-    stamp = current_stamp.get()
+    processing = current_message.get()
+    stamp = processing.stamp if processing is not None else None
     ours = False
     for pair in headers:
         if pair[0] == HEADER:

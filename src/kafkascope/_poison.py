@@ -16,8 +16,9 @@ carries the lineage in two headers, which other consumers ignore:
 Headers already carrying these are replaced, so forwarding a record's headers is safe. A
 :func:`kafkascope.dead_letter` send is the end of the lineage and carries neither.
 
-Nothing here is kept per message that succeeds at its first attempt: a lookup in an empty map,
-one context variable set and reset.
+Nothing here is kept per message that succeeds at its first attempt: a lookup in an empty map
+and a look at the header names; the attempt is part of the one context variable of
+:mod:`kafkascope._message`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import logging
 import sys
 import threading
 from collections import OrderedDict
-from contextvars import ContextVar, Token
 from typing import Final
 
 from opentelemetry import metrics
@@ -35,6 +35,7 @@ from opentelemetry.trace import Span, SpanContext, TraceFlags
 from kafkascope import _errors, _settings
 from kafkascope import _semconv as sc
 from kafkascope._carrier import Headers, _pairs, _text, normalise_headers
+from kafkascope._message import current_message
 from kafkascope._records import RecordView
 from kafkascope._telemetry import ProviderCache, messaging_attributes, meter_for
 
@@ -61,25 +62,6 @@ class History:
     def __init__(self, failures: int, contexts: list[SpanContext]) -> None:
         self.failures = failures
         self.contexts = contexts
-
-
-class Attempt:
-    """One attempt in progress: its number, the failures before it, its process span."""
-
-    __slots__ = ("history", "span", "token")
-
-    def __init__(self, history: History | None, span: Span) -> None:
-        self.history = history
-        self.span = span
-        self.token: Token[Attempt | None] | None = None
-
-    @property
-    def number(self) -> int:
-        """1 for a first attempt."""
-        return 1 if self.history is None else self.history.failures + 1
-
-
-_current: ContextVar[Attempt | None] = ContextVar("kafkascope_attempt", default=None)
 
 
 class _Instruments:
@@ -109,46 +91,39 @@ class Attempts:
         self._entries: OrderedDict[Key, History] = OrderedDict()
         self._lock = threading.Lock()
 
-    def begin(self, record: RecordView, span: Span) -> Attempt:
-        """The attempt whose process ``span`` just started: numbered and linked when it is a
-        retry. Current (for a retry sent from it) until :meth:`end`."""
+    def begin(self, record: RecordView, span: Span) -> History | None:
+        """The failed attempts before the one whose process ``span`` just started (None for a
+        first attempt): a retry is numbered and linked to the previous attempt."""
         history = self._entries.get(_key(record)) if self._entries else None
         headers = record.headers
         if history is None and headers and _may_carry_lineage(headers):
             history = _from_headers(headers)
-        attempt = Attempt(history, span)
         if history is not None:
             span.set_attribute(sc.MESSAGE_ATTEMPT, history.failures + 1)
             span.add_link(history.contexts[-1], LINK_PREVIOUS)
-        attempt.token = _current.set(attempt)
-        return attempt
+        return history
 
     def end(
         self,
         record: RecordView,
-        attempt: Attempt,
+        history: History | None,
+        span: Span,
         exc: BaseException | None,
     ) -> None:
-        """Record the attempt's outcome; call before its span ends. Never raises."""
-        try:
-            if attempt.token is not None:
-                _current.reset(attempt.token)
-        except ValueError:
-            _current.set(None)  # reset from another context (async generators)
+        """Record the outcome of the attempt :meth:`begin` returned ``history`` for; call before
+        its ``span`` ends. Never raises."""
         try:
             if exc is None:
-                if attempt.history is not None and self._entries:
+                if history is not None and self._entries:
                     with self._lock:
                         self._entries.pop(_key(record), None)
                 return
-            self._failed(record, attempt)
+            self._failed(record, history, span)
         except Exception as internal:
             _errors.report("poison tracking", internal)
 
-    def _failed(self, record: RecordView, attempt: Attempt) -> None:
+    def _failed(self, record: RecordView, history: History | None, span: Span) -> None:
         group = self._group
-        span = attempt.span
-        history = attempt.history
         context = span.get_span_context()
         if history is None:
             history = History(0, [])
@@ -258,10 +233,10 @@ def retry_headers(headers: Headers) -> Headers:
     """``headers`` with the lineage headers when sent while a failed attempt handles its
     exception; otherwise ``headers`` itself. Raises TypeError for headers that cannot be sent
     (the caller leaves those to the client)."""
-    attempt = _current.get()
-    if attempt is None or sys.exception() is None:
+    processing = current_message.get()
+    if processing is None or processing.span is None or sys.exception() is None:
         return headers
-    context = attempt.span.get_span_context()
+    context = processing.span.get_span_context()
     if not context.is_valid:
         return headers
     out = [
@@ -271,6 +246,6 @@ def retry_headers(headers: Headers) -> Headers:
     ]
     if any(name.startswith(DEAD_LETTER_PREFIX) for name, _ in out):
         return headers  # a dead letter ends the lineage: it is not another attempt
-    out.append((HEADER_ATTEMPT, str(attempt.number).encode()))
+    out.append((HEADER_ATTEMPT, str(processing.attempt).encode()))
     out.append((HEADER_PREVIOUS, _traceparent(context)))
     return out

@@ -22,8 +22,8 @@ from opentelemetry.util.types import Attributes, AttributeValue
 from kafkascope import _errors, _metrics, _pipeline_latency, _settings, _telemetry, _time_lag
 from kafkascope import _semconv as sc
 from kafkascope._fast_extract import extract_headers
-from kafkascope._message import MessageFields, current_message
-from kafkascope._poison import Attempt, Attempts
+from kafkascope._message import Processing, current_message
+from kafkascope._poison import Attempts, History
 from kafkascope._records import RecordView, view
 from kafkascope._settings import ParentPolicy, Settings
 from kafkascope._telemetry import (
@@ -178,9 +178,8 @@ class ProcessScope:
     """One open process span: current in the context until :meth:`finish`."""
 
     __slots__ = (
-        "_attempt",
-        "_chain_token",
         "_context",
+        "_history",
         "_message_token",
         "_options",
         "_records",
@@ -202,13 +201,12 @@ class ProcessScope:
         self.span: Span = trace.INVALID_SPAN
         self._token: Token[Context] | None = None
         self._context: Context | None = None
-        self._message_token: Token[MessageFields | None] | None = None
-        self._chain_token: Token[bytes | None] | None = None
+        self._message_token: Token[Processing | None] | None = None
         self._start = 0.0
         self._topic: str | None = None
         self._start_ms = 0.0
         self._waited: float | None = None
-        self._attempt: Attempt | None = None
+        self._history: History | None = None
 
     def enter(self) -> Span:
         """Start the span and make it current."""
@@ -231,25 +229,36 @@ class ProcessScope:
             set_status_on_exception=False,
         )
         self.span = span
-        if not self.batch and span.is_recording():
-            # Only the span needs these: an unsampled message skips them (key decoding too).
-            span.set_attributes(self._message_attributes(settings))
-        if not self.batch:
-            self._attempt = options.attempts.begin(self._records[0], span)
-        self._context = trace.set_span_in_context(span, parent)
-        self._token = otel_context.attach(self._context)
-        first = self._records[0] if len(self._records) == 1 else None
-        self._message_token = current_message.set(
-            MessageFields(
-                self._topic,
-                first.partition if first is not None else None,
-                first.offset if first is not None else None,
-                options.group,
-            )
+        records = self._records
+        if self.batch:
+            first = None
+        else:
+            first = records[0]
+            if span.is_recording():
+                # Only the span needs these: an unsampled message skips them (key decoding too).
+                span.set_attributes(self._message_attributes(settings))
+            self._history = options.attempts.begin(first, span)
+        self._context = context = trace.set_span_in_context(span, parent)
+        self._token = otel_context.attach(context)
+        _time_lag.note_processed(options.group, records)
+        stamp = _pipeline_latency.begin(
+            records, span, options.group, self._start_ms, options.meter_provider
         )
-        _time_lag.note_processed(options.group, self._records)
-        self._chain_token = _pipeline_latency.begin(
-            self._records, span, options.group, self._start_ms, options.meter_provider
+        if stamp is None:
+            outer = current_message.get()
+            stamp = outer.stamp if outer is not None else None
+        # A batch of one still names its message in log records.
+        only = first if first is not None or len(records) != 1 else records[0]
+        self._message_token = current_message.set(
+            Processing(
+                self._topic,
+                only.partition if only is not None else None,
+                only.offset if only is not None else None,
+                options.group,
+                stamp,
+                None if first is None else span,
+                self._history,
+            )
         )
         return span
 
@@ -321,8 +330,8 @@ class ProcessScope:
         span = self.span
         error_type: str | None = None
         try:
-            if self._attempt is not None:
-                self._options.attempts.end(self._records[0], self._attempt, exc)
+            if not self.batch:
+                self._options.attempts.end(self._records[0], self._history, span, exc)
             if exc is not None:
                 error_type = _telemetry.error_type(exc)
                 record_error(span, exc, error_type)
@@ -342,7 +351,6 @@ class ProcessScope:
                 current_message.reset(self._message_token)
         except ValueError:
             current_message.set(None)  # reset from another context (async generators)
-        _pipeline_latency.end(self._chain_token)
         if self._token is not None:
             otel_context.detach(self._token)
 

@@ -111,7 +111,7 @@ def test_the_map_of_failures_is_bounded():
         record = view(make_record("orders", offset=offset))
         assert record is not None
         span = tracer.start_span("process orders")
-        attempts.end(record, attempts.begin(record, span), BoomError())
+        attempts.end(record, attempts.begin(record, span), span, BoomError())
         span.end()
     assert len(attempts._entries) == MAX_TRACKED
     oldest = view(make_record("orders", offset=0))
@@ -120,9 +120,9 @@ def test_the_map_of_failures_is_bounded():
     assert newest is not None
     span = tracer.start_span("process orders")
     for record, number in ((oldest, 1), (newest, 2)):  # the oldest was forgotten first
-        attempt = attempts.begin(record, span)
-        assert attempt.number == number
-        attempts.end(record, attempt, None)
+        history = attempts.begin(record, span)
+        assert (1 if history is None else history.failures + 1) == number
+        attempts.end(record, history, span, None)
 
 
 def test_a_retry_sent_from_a_failed_attempt_carries_the_lineage_to_the_retry_topic(capotel):
