@@ -242,7 +242,7 @@ def traced_rebalance_callbacks(
     return callbacks
 
 
-def _is_traced(listener: Any) -> bool:
+def is_traced(listener: Any) -> bool:
     """Whether ``listener`` came from :func:`traced_rebalance_listener` already."""
     return getattr(type(listener), "kafkascope_traced", False) is True
 
@@ -265,7 +265,7 @@ def subscribe_hook(
             return wrapped(*args, **kwargs)
         try:
             traced = listener
-            if not _is_traced(listener):
+            if not is_traced(listener):
                 traced = traced_rebalance_listener(
                     listener, consumer=instance, meter_provider=meter_provider
                 )

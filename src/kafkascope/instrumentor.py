@@ -6,7 +6,9 @@ confluent-kafka and aiokafka wrappers) do. Consume side: each record a consumer 
 ``process`` span that is current while the application's loop body runs and ends at the
 consumer's next call (next record, poll, commit, close) or when the loop ends; a fetch of many
 records gets one batch span with a link per record. ``subscribe()`` wraps the application's
-rebalance listener (or callbacks), or installs one, so rebalances are logged and counted.
+rebalance listener (or callbacks), or installs one, so rebalances are logged and counted; a
+kafka-python consumer without a listener gets none and its assignment is compared after each
+poll instead (:mod:`kafkascope._rebalance_diff`).
 kafka-python always; aiokafka and confluent-kafka when installed. Options come from
 ``OTEL_PYTHON_KAFKASCOPE_*`` (parent policy, key capture, lag gauge). Inside
 ``suppress_instrumentation()`` nothing is traced.

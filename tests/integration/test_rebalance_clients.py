@@ -218,9 +218,11 @@ def test_zero_code_kafka_python_subscribe_wraps_the_apps_listener(
     finally:
         consumer.close()
     assert set(mine.assigned) == {2}
+    # close() told the wrapped listener; the assignment diff did not count it again.
+    _assert_recorded(capotel, group, two_partitions, sc.REBALANCE_REVOKED)
 
 
-def test_zero_code_kafka_python_subscribe_without_a_listener_installs_none(
+def test_zero_code_kafka_python_without_a_listener_installs_none_and_records_the_assignment(
     capotel, instrumented: None, kafka_broker: KafkaBroker, two_partitions: str
 ) -> None:
     from kafka import KafkaConsumer
@@ -233,9 +235,11 @@ def test_zero_code_kafka_python_subscribe_without_a_listener_installs_none(
         subscribe_once_visible(consumer, two_partitions)
         _until(lambda: bool(consumer.assignment()), lambda: consumer.poll(200), "assignment")
         assert consumer._subscription.rebalance_listener is None
-        assert sc.REBALANCES not in {m.name for m in capotel.metrics()}
+        _assert_recorded(capotel, group, two_partitions, sc.REBALANCE_ASSIGNED)
+        assert _assigned_gauge(capotel, group) == 2
     finally:
         consumer.close()
+    _assert_recorded(capotel, group, two_partitions, sc.REBALANCE_REVOKED)
 
 
 def test_uninstrument_unwraps_subscribe() -> None:

@@ -1,13 +1,16 @@
 """Rebalances on the real broker: a second consumer joins a group and takes partitions from the
-first; counters, gauges and logs say so, and the lag of the revoked partitions is not reported."""
+first; counters, gauges and logs say so, and the lag of the revoked partitions is not reported.
+Once with listeners passed explicitly, once zero-code without any listener."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +21,9 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoi
 
 from kafkascope import _semconv as sc
 from kafkascope import observe_lag, traced_rebalance_listener
+from kafkascope.instrumentor import KafkascopeInstrumentor
+
+from .test_zero_code import command, console_logs, console_objects, zero_code_env
 
 pytestmark = pytest.mark.integration
 
@@ -189,3 +195,129 @@ def test_a_second_member_takes_partitions_from_the_first_and_telemetry_says_so(
     assert getattr(revoked[0], sc.REBALANCE_PARTITIONS) == [
         f"{topic}-{p}" for p in range(PARTITIONS)
     ]
+
+
+def _produce(servers: str, topic: str) -> None:
+    producer = KafkaProducer(bootstrap_servers=servers, acks="all")
+    try:
+        for partition in range(PARTITIONS):
+            for _ in range(5):
+                producer.send(topic, b"m", partition=partition)
+        producer.flush(timeout=30)
+    finally:
+        producer.close(timeout=10)
+
+
+def _logged(records: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for r in records if r.get(sc.REBALANCE_TYPE) == kind]
+
+
+def test_zero_code_members_without_a_listener_record_the_partitions_moving_between_them(
+    kafka_broker: KafkaBroker,
+    topic_factory: Callable[..., str],
+    metrics: tuple[InMemoryMetricReader, MeterProvider],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    reader, provider = metrics
+    topic = topic_factory(partitions=PARTITIONS)
+    group = f"rebalance-zero-{uuid.uuid4().hex[:8]}"
+    _produce(kafka_broker.bootstrap_servers, topic)
+    stop, out_path, err_path = tmp_path / "stop", tmp_path / "second.out", tmp_path / "second.err"
+    caplog.set_level(logging.INFO, logger="kafkascope.rebalance")
+    KafkascopeInstrumentor().instrument(meter_provider=provider)
+    first = KafkaConsumer(
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        group_id=group,
+        client_id="first",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        heartbeat_interval_ms=500,
+        session_timeout_ms=10000,
+    )
+    poller: _Poller | None = None
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        subscribe_once_visible(first, topic)  # no listener: zero-code installs none
+        assert first._subscription.rebalance_listener is None
+        poller = _Poller(first)
+
+        def lag_partitions() -> set[int]:
+            return {
+                int(str(attrs[sc.MESSAGING_DESTINATION_PARTITION_ID]))
+                for attrs, _ in _points(reader, sc.CONSUMER_LAG)
+                if attrs.get(sc.MESSAGING_DESTINATION_NAME) == topic
+            }
+
+        def assigned() -> int | None:
+            for attrs, value in _points(reader, sc.ASSIGNED_PARTITIONS):
+                if attrs.get(sc.MESSAGING_CLIENT_ID) == "first":
+                    return int(value)
+            return None
+
+        _wait(lambda: assigned() == PARTITIONS, "the first member has every partition")
+        _wait(lambda: lag_partitions() == set(range(PARTITIONS)), "first member lags on all")
+
+        # The second member is another service, unmodified, under opentelemetry-instrument.
+        # Files, not pipes: its console exporters print more than a pipe buffers.
+        with out_path.open("w") as out, err_path.open("w") as err:
+            second = subprocess.Popen(
+                command("plain_member.py", kafka_broker.bootstrap_servers, topic, group, str(stop)),
+                env=zero_code_env("second"),
+                stdout=out,
+                stderr=err,
+            )
+        _wait(lambda: assigned() == PARTITIONS // 2, "the first member gives up half")
+        kept = {tp.partition for tp in first.assignment()}
+        assert len(kept) == PARTITIONS // 2
+        _wait(lambda: lag_partitions() == kept, "the lag of revoked partitions is gone")
+    finally:
+        stop.touch()
+        if second is not None:
+            try:
+                second.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                second.kill()
+                raise
+        if poller is not None:
+            poller.stop()
+        first.close()
+        KafkascopeInstrumentor().uninstrument()
+    out, err = out_path.read_text(), err_path.read_text()
+    assert second is not None
+    assert second.returncode == 0, f"the second member failed:\n{out}\n{err}"
+    lost = [f"{topic}-{p}" for p in sorted(set(range(PARTITIONS)) - kept)]
+
+    counts = {
+        attrs[sc.REBALANCE_TYPE]: value
+        for attrs, value in _points(reader, sc.REBALANCES)
+        if attrs.get(sc.MESSAGING_CLIENT_ID) == "first"
+        and attrs.get(sc.MESSAGING_CONSUMER_GROUP_NAME) == group
+    }
+    assert counts[sc.REBALANCE_ASSIGNED] >= 1
+    assert counts[sc.REBALANCE_REVOKED] >= 1
+
+    # In-process records are the first member's: it was assigned all, and lost what the
+    # second one got.
+    mine = [vars(r) for r in caplog.records if r.name == "kafkascope.rebalance"]
+    assert _logged(mine, sc.REBALANCE_ASSIGNED)[0][sc.REBALANCE_PARTITIONS] == [
+        f"{topic}-{p}" for p in range(PARTITIONS)
+    ]
+    first_revoked = _logged(mine, sc.REBALANCE_REVOKED)[0]
+    assert set(lost) <= set(first_revoked[sc.REBALANCE_PARTITIONS])
+    assert first_revoked[sc.MESSAGING_CONSUMER_GROUP_NAME] == group
+    first_member = first_revoked[sc.CONSUMER_MEMBER_ID]
+    assert first_member
+
+    # The second member's records, from its console log exporter: it got what the first lost,
+    # and gave them back when it closed.
+    theirs = [
+        dict(r["attributes"])
+        for r in console_logs(console_objects(out))
+        if r["attributes"].get(sc.MESSAGING_CONSUMER_GROUP_NAME) == group
+    ]
+    got = _logged(theirs, sc.REBALANCE_ASSIGNED)
+    assert got, err
+    assert got[0][sc.REBALANCE_PARTITIONS] == lost
+    assert got[0][sc.CONSUMER_MEMBER_ID] not in (None, first_member)
+    assert _logged(theirs, sc.REBALANCE_REVOKED)[-1][sc.REBALANCE_PARTITIONS] == lost

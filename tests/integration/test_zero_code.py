@@ -20,7 +20,7 @@ APPS = Path(__file__).parent / "apps"
 INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
 
 
-def _objects(text: str) -> list[dict[str, Any]]:
+def console_objects(text: str) -> list[dict[str, Any]]:
     """The JSON objects the console exporters printed, in order."""
     decoder = json.JSONDecoder()
     found: list[dict[str, Any]] = []
@@ -37,7 +37,9 @@ def _objects(text: str) -> list[dict[str, Any]]:
     return found
 
 
-def _run(service: str, script: str, *args: str, **env: str) -> list[dict[str, Any]]:
+def zero_code_env(service: str, **env: str) -> dict[str, str]:
+    """The environment of an app run under ``opentelemetry-instrument`` (``command(...)``):
+    spans and logs to the console, only kafkascope's Kafka instrumentation."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     full.update(
         OTEL_SERVICE_NAME=service,
@@ -49,23 +51,33 @@ def _run(service: str, script: str, *args: str, **env: str) -> list[dict[str, An
         PYTHONPATH=str(APPS),
     )
     full.update(env)
+    return full
+
+
+def command(script: str, *args: str) -> list[str]:
+    """``opentelemetry-instrument python apps/<script> args...``."""
+    return [str(INSTRUMENT), sys.executable, str(APPS / script), *args]
+
+
+def _run(service: str, script: str, *args: str, **env: str) -> list[dict[str, Any]]:
     done = subprocess.run(
-        [str(INSTRUMENT), sys.executable, str(APPS / script), *args],
-        env=full,
+        command(script, *args),
+        env=zero_code_env(service, **env),
         capture_output=True,
         text=True,
         timeout=90,
     )
     assert done.returncode == 0, f"{script} failed:\n{done.stdout}\n{done.stderr}"
     assert "Traceback" not in done.stderr, done.stderr
-    return _objects(done.stdout)
+    return console_objects(done.stdout)
 
 
 def _spans(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [o for o in objects if "kind" in o and "context" in o]
 
 
-def _logs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def console_logs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The log records among the console exporters' objects."""
     return [o for o in objects if "body" in o and "severity_text" in o]
 
 
@@ -94,7 +106,7 @@ def test_unmodified_producer_and_consumer_make_one_trace_per_message(kafka_broke
         assert send["resource"]["attributes"]["service.name"] == "orders"
         assert process["attributes"]["messaging.consumer.group.name"] == "billing"
         assert process["attributes"]["messaging.destination.name"] == topic
-    lines = [entry for entry in _logs(objects) if "handled order" in entry["body"]]
+    lines = [entry for entry in console_logs(objects) if "handled order" in entry["body"]]
     assert len(lines) == 2
     spans_by_id = {p["context"]["span_id"]: p for p in processed}
     for line in lines:
@@ -117,7 +129,7 @@ def test_poll_gets_one_batch_span_linked_to_every_message(kafka_broker: KafkaBro
     (batch,) = [s for s in _spans(objects) if s["name"] == f"process {topic}"]
     assert {link["context"]["span_id"] for link in batch["links"]} == sends
     assert batch["attributes"]["messaging.batch.message_count"] == 3
-    lines = [line for line in _logs(objects) if "in a batch" in line["body"]]
+    lines = [line for line in console_logs(objects) if "in a batch" in line["body"]]
     assert len(lines) == 3
     for line in lines:
         assert (line["trace_id"], line["span_id"]) == (
@@ -168,7 +180,7 @@ def test_other_clients_unmodified_are_traced_from_send_to_loop_body(
             assert process["context"]["trace_id"] == send["context"]["trace_id"]
             assert process["resource"]["attributes"]["service.name"] == service
             assert process["attributes"]["messaging.consumer.group.name"] == service
-    lines = [entry for entry in _logs(objects) if " at offset " in entry["body"]]
+    lines = [entry for entry in console_logs(objects) if " at offset " in entry["body"]]
     assert len(lines) == 2
     span_ids = {p["context"]["span_id"] for p in processed}
     assert all(line["span_id"] in span_ids for line in lines)

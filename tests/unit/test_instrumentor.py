@@ -15,7 +15,7 @@ from kafkascope.instrumentor import KafkascopeInstrumentor
 
 _WRAPPED: dict[type, tuple[str, ...]] = {
     kafka.KafkaProducer: ("send",),
-    kafka.KafkaConsumer: ("__next__", "poll", "commit", "close"),
+    kafka.KafkaConsumer: ("__next__", "poll", "commit", "close", "subscribe", "unsubscribe"),
     aiokafka.AIOKafkaProducer: ("send",),
     aiokafka.AIOKafkaConsumer: ("__anext__", "getone", "getmany", "commit", "stop"),
 }

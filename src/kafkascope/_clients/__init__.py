@@ -57,12 +57,13 @@ def wrap_in_place(
     send: Wrapper,
     consumer: str,
     consumer_methods: Mapping[str, bool | None],
-    consumer_call: Callable[[bool | None], Wrapper],
+    consumer_call: Callable[[str, bool | None], Wrapper],
 ) -> None:
-    """Wrap ``producer.send`` and each of ``consumer``'s methods of a pure-Python client."""
+    """Wrap ``producer.send`` and each of ``consumer``'s methods of a pure-Python client
+    (``consumer_call(method, single)`` makes each method's wrapper)."""
     wrap_function_wrapper(module, f"{producer}.send", send)
     for method, single in consumer_methods.items():
-        wrap_function_wrapper(module, f"{consumer}.{method}", consumer_call(single))
+        wrap_function_wrapper(module, f"{consumer}.{method}", consumer_call(method, single))
 
 
 def unwrap_in_place(

@@ -176,7 +176,7 @@ def instrument(tracker: ConsumerTracker) -> None:
     """Wrap aiokafka's producer and consumer."""
     send = traced_send_hook(tracker, bootstrap_of, client_id_of, _send)
 
-    def consumer_call(single: bool | None) -> Callable[..., Any]:
+    def consumer_call(method: str, single: bool | None) -> Callable[..., Any]:
         async def wrapper(
             wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
         ) -> Any:

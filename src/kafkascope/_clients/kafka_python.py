@@ -1,10 +1,11 @@
 """kafka-python: :class:`TracedProducer`, and the zero-code hooks that wrap ``KafkaProducer.send``
-and the consumer's ``__next__``/``poll``/``commit``/``close`` in place (unwrapped the same way).
+and the consumer's ``__next__``/``poll``/``commit``/``close``/``subscribe``/``unsubscribe`` in
+place (unwrapped the same way).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
@@ -19,7 +20,9 @@ from kafkascope import _semconv as sc
 from kafkascope._carrier import Headers
 from kafkascope._clients import describer, traced_send_hook, unwrap_in_place, wrap_in_place
 from kafkascope._consumer_tracker import ConsumerTracker
-from kafkascope._rebalance_listeners import subscribe_hook
+from kafkascope._lag import consumer_group
+from kafkascope._rebalance_diff import AssignmentDiffs
+from kafkascope._rebalance_listeners import is_traced, subscribe_hook
 from kafkascope._send import ProducerWrapper, SendObserver, SendOptions, traced_headers
 from kafkascope._telemetry import cluster_id_of, server_of_bootstrap
 
@@ -168,25 +171,76 @@ describe = describer(bootstrap_of, client_id_of)
 """Group, bootstrap servers and client id of a kafka-python consumer."""
 
 
+def group_assignment(consumer: Any) -> Set[Any]:
+    """The partitions a ``KafkaConsumer``'s group assigned it now: none without a group or
+    with partitions it ``assign()``-ed itself (neither is a rebalance)."""
+    subscription = consumer._subscription
+    if consumer_group(consumer) is None or not subscription.partitions_auto_assigned():
+        return frozenset()
+    found: Set[Any] = subscription.assigned_partitions()  # a copy, taken under its lock
+    return found
+
+
+def kafkascope_listens(consumer: Any) -> bool:
+    """Whether a kafkascope listener is the ``KafkaConsumer``'s rebalance listener."""
+    return is_traced(consumer._subscription.rebalance_listener)
+
+
 def instrument(tracker: ConsumerTracker) -> None:
     """Wrap kafka-python's producer and consumer."""
     send = traced_send_hook(tracker, bootstrap_of, client_id_of, _send)
+    # Only the application's own listener is wrapped: a listener installed where there was
+    # none left a group's second join round hanging in 2 of 6 e2e runs (kafka-python 3.0.12
+    # runs listeners on its IO loop; the cause is not understood yet). Without one, the
+    # assignment is compared after each poll instead.
+    diffs = AssignmentDiffs(group_assignment, kafkascope_listens, tracker.meter_provider)
 
-    def consumer_call(single: bool | None) -> Callable[..., Any]:
+    def consumer_call(method: str, single: bool | None) -> Callable[..., Any]:
         def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
             return tracker.call(instance, single, describe, wrapped, args, kwargs)
 
+        if method == "poll":  # __next__ polls too: once per fetch, not per record
+            return _after(wrapper, diffs.polled)
+        if method == "close":
+            return _before(wrapper, diffs.leaving)
         return wrapper
 
     wrap_in_place("kafka", "KafkaProducer", send, "KafkaConsumer", CONSUMER_METHODS, consumer_call)
-    # Only the application's own listener is wrapped: a listener installed where there was
-    # none left a group's second join round hanging in 2 of 6 e2e runs (kafka-python 3.0.12
-    # runs listeners on its IO loop; the cause is not understood yet).
     wrap_function_wrapper(
         "kafka",
         "KafkaConsumer.subscribe",
         subscribe_hook(tracker.meter_provider, install=False),
     )
+    wrap_function_wrapper(
+        "kafka", "KafkaConsumer.unsubscribe", _before(_call_through, diffs.leaving)
+    )
+
+
+def _call_through(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    return wrapped(*args, **kwargs)
+
+
+def _after(wrapper: Callable[..., Any], hook: Callable[[Any], None]) -> Callable[..., Any]:
+    """``wrapper``, then ``hook(consumer)`` even when the call raised (a rebalance may have
+    completed before the error); ``hook`` never raises."""
+
+    def after(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            return wrapper(wrapped, instance, args, kwargs)
+        finally:
+            hook(instance)
+
+    return after
+
+
+def _before(wrapper: Callable[..., Any], hook: Callable[[Any], None]) -> Callable[..., Any]:
+    """``hook(consumer)`` (which never raises), then ``wrapper``."""
+
+    def before(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        hook(instance)
+        return wrapper(wrapped, instance, args, kwargs)
+
+    return before
 
 
 def uninstrument() -> None:
@@ -195,3 +249,4 @@ def uninstrument() -> None:
     import kafka
 
     unwrap(kafka.KafkaConsumer, "subscribe")
+    unwrap(kafka.KafkaConsumer, "unsubscribe")
