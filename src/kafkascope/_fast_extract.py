@@ -32,6 +32,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, Trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from kafkascope import _carrier
+from kafkascope import _semconv as sc
 from kafkascope._carrier import MAX_VALUE_BYTES, Headers
 
 TRACEPARENT: Final = "traceparent"
@@ -185,6 +186,12 @@ def _as_bytes(value: object) -> bytes | None:
     return None if text is None else text.encode("utf-8")
 
 
+NOT_SCANNED: Final = object()
+"""What :func:`scan_headers` gives as the stamp when it did not look at the headers itself."""
+_STAMP: Final = sc.PIPELINE_HEADER
+_STAMP_BYTES: Final = _STAMP.encode("ascii")
+
+
 def extract_headers(headers: Headers, *, trust_baggage: bool = True) -> Context:
     """What :func:`kafkascope.extract_context` returns for ``headers``, in one pass over them
     when the global propagator is the default one (:func:`is_default_propagator`).
@@ -194,10 +201,29 @@ def extract_headers(headers: Headers, *, trust_baggage: bool = True) -> Context:
     :func:`extract_w3c`; the baggage is bounded as :func:`~kafkascope.extract_context` bounds
     it. Any other propagator goes through :func:`~kafkascope.extract_context`. Never raises.
     """
+    return scan_headers(headers, trust_baggage=trust_baggage)[0]
+
+
+def _is_stamp_name(name: object) -> bool:
+    """A bytes-like header name that is the pipeline stamp's (compared as the stamp's reader
+    compares it)."""
+    try:
+        return bool(isinstance(name, bytes | bytearray) and name == _STAMP_BYTES)
+    except Exception:
+        return False
+
+
+def scan_headers(headers: Headers, *, trust_baggage: bool = True) -> tuple[Context, object]:
+    """:func:`extract_headers`' context, and from the same pass the value of the last pipeline
+    stamp header (``(str or bytes name, value)`` tuples named exactly
+    :data:`~kafkascope._semconv.PIPELINE_HEADER`), None when there is none, or
+    :data:`NOT_SCANNED` when the configured propagator read the headers instead. Never raises.
+    """
     if not is_default_propagator():
-        return _carrier.extract_context(headers, trust_baggage=trust_baggage)
+        return _carrier.extract_context(headers, trust_baggage=trust_baggage), NOT_SCANNED
     traceparent: object = None
     tracestate: object = None
+    stamp: object = None
     bags = 0
     bag: object = None
     try:
@@ -208,6 +234,10 @@ def extract_headers(headers: Headers, *, trust_baggage: bool = True) -> Context:
             except (TypeError, ValueError):
                 continue
             if type(name) is not str:
+                if _is_stamp_name(name):
+                    if type(pair) is tuple:
+                        stamp = value
+                    continue
                 name = _carrier.name_of(name)
                 if name is None:
                     continue
@@ -218,9 +248,12 @@ def extract_headers(headers: Headers, *, trust_baggage: bool = True) -> Context:
             elif size == 10:
                 if name == TRACESTATE or name.lower() == TRACESTATE:
                     tracestate = value
-            elif size == 7 and (name == BAGGAGE or name.lower() == BAGGAGE):
-                bags += 1
-                bag = value
+            elif size == 7:
+                if name == BAGGAGE or name.lower() == BAGGAGE:
+                    bags += 1
+                    bag = value
+            elif size == 25 and name == _STAMP and type(pair) is tuple:
+                stamp = value
         baggage_value: bytes | None = None
         if trust_baggage and bags:
             if bags == 1 and type(bag) is bytes and bag:
@@ -234,11 +267,11 @@ def extract_headers(headers: Headers, *, trust_baggage: bool = True) -> Context:
             baggage_value,
         )
         if baggage_value is None:
-            return extracted
+            return extracted, stamp
         entries = otel_baggage.get_all(extracted)
-        return _carrier.bound_baggage(extracted, entries) if entries else extracted
+        return (_carrier.bound_baggage(extracted, entries) if entries else extracted), stamp
     except Exception:
-        return Context()
+        return Context(), None
 
 
 _PROPAGATION_FIELDS: Final = frozenset(FIELDS)

@@ -28,6 +28,7 @@ from opentelemetry.util.types import Attributes
 from kafkascope import _errors
 from kafkascope import _semconv as sc
 from kafkascope._carrier import _pairs
+from kafkascope._fast_extract import NOT_SCANNED
 from kafkascope._message import current_message
 from kafkascope._records import RecordView
 from kafkascope._telemetry import ProviderCache, messaging_attributes, meter_for
@@ -142,12 +143,15 @@ def begin(
     group: str | None,
     start_ms: float,
     meter_provider: metrics.MeterProvider | None,
+    first: object = NOT_SCANNED,
 ) -> bytes | None:
     """At a process span's start: record each stamped record's latency, set the largest on the
     span, and return the oldest stamp (None: no record has one), which the handler's sends
-    carry on. Never raises (an internal failure is reported and the chain not forwarded)."""
+    carry on. ``first`` is the first record's stamp header value when a scan of its headers
+    found it already (None: it has none). Never raises (an internal failure is reported and
+    the chain not forwarded)."""
     try:
-        return _begin(records, span, group, start_ms, meter_provider)
+        return _begin(records, span, group, start_ms, meter_provider, first)
     except Exception as exc:
         _errors.report("pipeline latency", exc)
         return None
@@ -159,12 +163,17 @@ def _begin(
     group: str | None,
     start_ms: float,
     meter_provider: metrics.MeterProvider | None,
+    first: object,
 ) -> bytes | None:
     oldest: Stamp | None = None
     largest: float | None = None
     instruments: _Instruments | None = None
     for record in records:
-        stamp = find(record.headers, start_ms)
+        if first is NOT_SCANNED:
+            stamp = find(record.headers, start_ms)
+        else:
+            stamp = parse(first, start_ms) if first is not None else None
+            first = NOT_SCANNED
         if stamp is None:
             continue
         seconds = max(0.0, start_ms - stamp[0]) / 1000.0

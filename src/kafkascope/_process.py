@@ -21,7 +21,7 @@ from opentelemetry.util.types import Attributes, AttributeValue
 
 from kafkascope import _errors, _metrics, _pipeline_latency, _settings, _telemetry, _time_lag
 from kafkascope import _semconv as sc
-from kafkascope._fast_extract import extract_headers
+from kafkascope._fast_extract import NOT_SCANNED, extract_headers, scan_headers
 from kafkascope._message import Processing, current_message
 from kafkascope._poison import Attempts, History
 from kafkascope._records import RecordView, view
@@ -183,6 +183,7 @@ class ProcessScope:
         "_message_token",
         "_options",
         "_records",
+        "_stamp_header",
         "_start",
         "_start_ms",
         "_token",
@@ -207,6 +208,9 @@ class ProcessScope:
         self._start_ms = 0.0
         self._waited: float | None = None
         self._history: History | None = None
+        # The first record's stamp header as the scan found it (batches: each record's is
+        # looked up by the pipeline latency itself).
+        self._stamp_header: object = NOT_SCANNED
 
     def enter(self) -> Span:
         """Start the span and make it current."""
@@ -241,9 +245,16 @@ class ProcessScope:
         self._context = context = trace.set_span_in_context(span, parent)
         self._token = otel_context.attach(context)
         _time_lag.note_processed(options.group, records)
-        stamp = _pipeline_latency.begin(
-            records, span, options.group, self._start_ms, options.meter_provider
-        )
+        stamp = None
+        if self._stamp_header is not None:
+            stamp = _pipeline_latency.begin(
+                records,
+                span,
+                options.group,
+                self._start_ms,
+                options.meter_provider,
+                self._stamp_header,
+            )
         if stamp is None:
             outer = current_message.get()
             stamp = outer.stamp if outer is not None else None
@@ -292,7 +303,9 @@ class ProcessScope:
         options = self._options
         record = self._records[0]
         self._topic = record.topic
-        producer_ctx = extract_headers(record.headers, trust_baggage=settings.trust_baggage)
+        producer_ctx, self._stamp_header = scan_headers(
+            record.headers, trust_baggage=settings.trust_baggage
+        )
         producer = trace.get_current_span(producer_ctx).get_span_context()
         links = [Link(producer)] if producer.is_valid else []
         parent = ambient

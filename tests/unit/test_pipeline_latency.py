@@ -20,7 +20,8 @@ from kafkascope import (
     traced_handler,
 )
 from kafkascope import _semconv as sc
-from kafkascope._pipeline_latency import MAX_ORIGINS, OTHER_ORIGIN, parse
+from kafkascope._fast_extract import scan_headers
+from kafkascope._pipeline_latency import MAX_ORIGINS, OTHER_ORIGIN, find, parse
 from kafkascope.testing import make_record, pipeline_stamp
 
 from ._producers import RecordingAIOProducer, RecordingConfluentProducer, RecordingProducer
@@ -226,3 +227,32 @@ def test_the_processing_time_exemplar_is_the_process_span_of_the_message(capotel
     span = capotel.span("process enriched")
     exemplars = capotel.exemplars(sc.METRIC_PROCESS_DURATION)
     assert [trace_id for trace_id, _ in exemplars] == [format(span.context.trace_id, "032x")]
+
+
+_NAMES = st.sampled_from(
+    [HEADER, HEADER.upper(), HEADER.encode(), bytearray(HEADER.encode()), "traceparent", 7]
+)
+_VALID = [
+    b"%d;%s" % (int(time.time() * 1000) - ago, topic)
+    for ago, topic in ((5, b"a"), (60_000, b"b"), (3_600_000, b"c"))
+]
+_VALUES = st.one_of(
+    st.none(), st.sampled_from(_VALID), st.binary(max_size=32), st.text(max_size=32)
+)
+_PAIRS = st.one_of(
+    st.tuples(_NAMES, _VALUES),
+    st.tuples(_NAMES, _VALUES).map(list),
+    st.tuples(_NAMES),
+    st.none(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.lists(_PAIRS, max_size=6), st.tuples(_PAIRS, _PAIRS), st.none()))
+def test_the_process_spans_header_scan_finds_the_stamp_the_stamp_reader_finds(headers):
+    """The single pass that extracts the trace context also picks up the stamp: on any headers
+    it is the value the pipeline latency's own reader takes."""
+    now = time.time() * 1000
+    _, scanned = scan_headers(headers)
+    expected = find(headers, now)
+    assert (parse(scanned, now) if scanned is not None else None) == expected
