@@ -42,7 +42,7 @@ from benchmarks.harness import (
     target_line,
     tracer_provider,
 )
-from kafkascope import TracedAIOKafkaProducer, TracedConfluentProducer, TracedProducer
+from kafkascope import TracedAIOKafkaProducer, TracedConfluentProducer, TracedProducer, _metrics
 from kafkascope._message import Processing, current_message
 from kafkascope._pipeline_latency import stamp_headers
 
@@ -50,6 +50,7 @@ BARE = "uninstrumented"
 CONTRIB = "contrib"
 FULL = "kafkascope, traces+metrics"
 TRACING = "kafkascope, tracing only"
+HISTOGRAM = "the send's SDK histogram measurement alone"
 Message = tuple[str, bytes, bytes, list[tuple[str, bytes]], int | None]
 
 
@@ -312,7 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = []
     full_cost: dict[str, float] = {}
     for client, variants in CLIENTS.items():
-        medians = interleaved(variants(batch), rounds)
+        timed = variants(batch)
+        timed[HISTOGRAM] = histogram_pass(batch)
+        medians = interleaved(timed, rounds)
         full_cost[client] = medians[FULL] - medians[BARE]
         print_table(
             f"{client}: CPU cost per message, {count} sends, median of {rounds} interleaved rounds",
@@ -328,12 +331,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
         label = f"{client.split()[0]}: tracing only / contrib's send wrapper"
+        tracing = cost_ratio(medians, TRACING, CONTRIB, BARE)
+        lines.append(f"  {label:58} {tracing:6.2f}  (no target)")
+        # The histogram is SDK work no design avoids: tracing only plus it bounds all signals.
+        histogram = medians[HISTOGRAM] / max(medians[CONTRIB] - medians[BARE], 1e-9)
+        bound = tracing + histogram
+        label = f"{client.split()[0]}: tracing only + the SDK histogram measurement"
+        verdict = "within reach" if bound <= 1.2 else "out of reach at this tracing cost"
         lines.append(
-            f"  {label:58} {cost_ratio(medians, TRACING, CONTRIB, BARE):6.2f}  (no target)"
+            f"  {label:58} {bound:6.2f}  (the measurement alone {histogram:.2f}; target 1.2: "
+            f"{verdict})"
         )
     print_targets(lines)
     print(stamp_line(batch, rounds, min(full_cost.values())))
     return 0
+
+
+def histogram_pass(batch: Sequence[Message]) -> Pass:
+    """ns per send of the SDK histogram measurement every traced send records (the operation
+    duration, with kafkascope's attribute set for the send's topic), nothing else."""
+    instruments = _metrics.for_provider(_metered())
+    streams = {
+        topic: instruments.send_stream(topic, "kafka-1.internal", 9092, None)[1]
+        for topic, *_ in batch
+    }
+    duration = instruments.operation_duration
+
+    def run() -> float:
+        gc.collect()
+        start = time.perf_counter_ns()
+        for topic, *_ in batch:
+            duration.record(0.0001, streams[topic])
+        return (time.perf_counter_ns() - start) / len(batch)
+
+    return run
 
 
 def stamp_line(batch: Sequence[Message], rounds: int, full_cost: float) -> str:
