@@ -126,30 +126,35 @@ class ConfluentReader:
     confluent-kafka serializes the calls into one ``Consumer`` across threads (2.16 waits at a
     gate until the thread inside leaves it, which a busy poll loop hardly ever does for long
     enough), and librdkafka's ``assignment()`` also waits for a ``poll()`` in progress. So the
-    probe never calls the consumer: :meth:`beat`, on the poll loop's thread, takes a snapshot at
-    most once per ``REFRESH`` seconds (``assignment()``, ``position()`` and
-    ``get_watermark_offsets(cached=True)``, all answered from local state) and :meth:`read`
-    returns it. confluent-kafka records no poll time either: the beats are the polls
-    (kafkascope's instrumented ``Consumer`` beats as each ``poll()``/``consume()`` returns).
+    probe never calls the consumer: :meth:`beat`, on the poll loop's thread, takes a snapshot
+    (``assignment()``, ``position()`` and ``get_watermark_offsets(cached=True)``, all answered
+    from local state) once per ``REFRESH`` seconds, every ``RETRY`` while a position is
+    unknown, and :meth:`read` returns it. confluent-kafka records no poll time either: the
+    beats are the polls (kafkascope's instrumented ``Consumer`` beats as each
+    ``poll()``/``consume()`` returns).
     """
 
     REFRESH: Final = 1.0
+    RETRY: Final = 0.1
+    """Sooner while a partition's position is unknown: a loop retrying one message by seeking
+    back has one only between the poll that returns it and the seek."""
     polls_seen_by: str | None = "seen only through beat() or kafkascope's instrumented Consumer"
 
     def __init__(self) -> None:
         self._snapshot = Reading()
-        self._refreshed = -math.inf
+        self._due = -math.inf
         self._known: dict[Partition, int] = {}
 
     def beat(self, consumer: Any, now: float) -> None:
-        """Take a new snapshot if the last one is older than ``REFRESH`` seconds."""
-        if now - self._refreshed < self.REFRESH:
+        """Take a new snapshot when the last one is due for renewal."""
+        if now < self._due:
             return
-        self._refreshed = now
         try:
             self._snapshot = self._take(consumer)
         except RuntimeError:  # "Consumer closed"
             self._snapshot = CLOSED
+        unknown = any(offset < 0 for offset in self._snapshot.positions.values())
+        self._due = now + (self.RETRY if unknown else self.REFRESH)
 
     def _take(self, consumer: Any) -> Reading:
         positions: dict[Partition, int] = {}
