@@ -9,59 +9,30 @@ answers 200 when it is healthy, 503 when it is not, with a JSON body saying why:
 - the poll loop stalled: no ``poll()`` for longer than ``stalled_after`` seconds.
 
 The time of the last poll comes from the client's own bookkeeping where it keeps one
-(kafka-python's group coordinator records every ``poll()`` for ``max.poll.interval.ms``), and
-from :meth:`ConsumerHealth.beat`, which a poll loop may call instead or as well: the later of
-the two counts. kafkascope never wraps the user's loop.
+(kafka-python's group coordinator records every ``poll()`` for ``max.poll.interval.ms``,
+aiokafka's subscription state every ``getone()``/``getmany()``), and from
+:meth:`ConsumerHealth.beat`, which a poll loop may call instead or as well: the later of the
+two counts. confluent-kafka records none: kafkascope's instrumented ``Consumer`` beats on each
+``poll()``/``consume()``; a plain one needs ``beat()`` in the loop. kafkascope never wraps the
+user's loop. The readers of each client are in :mod:`kafkascope._health_readers`.
 """
 
 from __future__ import annotations
 
 import http.server
 import json
-import math
 import threading
 import time
-import weakref
-from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 from kafkascope import _errors
+from kafkascope._health_readers import CLOSED, Partition, Reading, reader_for
+from kafkascope._lag import _reference
 
-Partition = tuple[str, int]
-
-
-def _kafka_python_state(consumer: Any) -> tuple[dict[Partition, int], int]:
-    """Positions of the assigned partitions and their summed lag (subscription state only)."""
-    positions: dict[Partition, int] = {}
-    lag = 0
-    for tp, state in list(consumer._subscription.assignment.items()):
-        position = state.position
-        if position is None:
-            positions[(tp.topic, tp.partition)] = -1
-            continue
-        offset = int(getattr(position, "offset", position))
-        positions[(tp.topic, tp.partition)] = offset
-        if state.highwater is not None:
-            lag += max(0, int(state.highwater) - offset)
-    return positions, lag
-
-
-def _kafka_python_last_poll(consumer: Any) -> float | None:
-    """``time.monotonic()`` of the last ``poll()``, kept by kafka-python's group coordinator."""
-    heartbeat = getattr(getattr(consumer, "_coordinator", None), "heartbeat", None)
-    last = getattr(heartbeat, "last_poll", None)
-    return float(last) if isinstance(last, (int, float)) and math.isfinite(last) else None
-
-
-def _readers(consumer: Any) -> tuple[Callable[[Any], Any], Callable[[Any], float | None]]:
-    aiokafka = any(c.__module__.startswith("aiokafka") for c in type(consumer).__mro__)
-    if hasattr(consumer, "_subscription") and hasattr(consumer, "_coordinator") and not aiokafka:
-        return _kafka_python_state, _kafka_python_last_poll
-    raise TypeError(
-        f"observe_health does not know how to read {type(consumer).__qualname__}; "
-        "supported: kafka-python KafkaConsumer"
-    )
+ATTACHED: Final = "_kafkascope_health"
+"""The attribute of kafkascope's instrumented confluent-kafka ``Consumer`` (see
+:mod:`kafkascope._clients.confluent`) through which its ``poll()`` calls :meth:`beat`."""
 
 
 class ConsumerHealth:
@@ -82,8 +53,8 @@ class ConsumerHealth:
         no_progress_after: float,
         stalled_after: float,
     ) -> None:
-        self._state, self._client_last_poll = _readers(consumer)
-        self._consumer = weakref.ref(consumer)
+        self._reader = reader_for(consumer)
+        self._consumer = _reference(consumer)  # strong for confluent-kafka's C type
         self._unassigned_after = unassigned_after
         self._no_progress_after = no_progress_after
         self._stalled_after = stalled_after
@@ -91,6 +62,7 @@ class ConsumerHealth:
         now = time.monotonic()
         self._started = self._assigned_at = self._progress_at = now
         self._beat: float | None = None
+        self._closed_by_client = False
         self._furthest: dict[Partition, int] = {}
         self._lag_at_progress = 0
         self._server = http.server.HTTPServer((host, port), _handler(self))
@@ -100,21 +72,45 @@ class ConsumerHealth:
             target=self._server.serve_forever, name="kafkascope-health", daemon=True
         )
         self._thread.start()
+        if hasattr(type(consumer), ATTACHED):
+            setattr(consumer, ATTACHED, self)
 
     def beat(self) -> None:
-        """Record that the poll loop is alive (call it once per turn of the loop)."""
-        self._beat = time.monotonic()
+        """Record that the poll loop is alive (call it once per turn of the loop, on its thread).
+
+        Never raises. kafkascope's instrumented confluent-kafka ``Consumer`` calls it itself.
+        """
+        now = self._beat = time.monotonic()
+        consumer = self._consumer()
+        if consumer is None:
+            return
+        try:
+            self._reader.beat(consumer, now)
+        except Exception as exc:
+            _errors.report("consumer health", exc)
+
+    def consumer_closing(self) -> None:
+        """The consumer is about to close: report it closed from now on (called by kafkascope's
+        instrumented confluent-kafka ``Consumer``, whose probe reads only what its polls saw)."""
+        with self._lock:
+            self._closed_by_client = True
 
     def check(self) -> tuple[bool, dict[str, Any]]:
         """Evaluate the consumer now: ``(healthy, report)``, the report being the JSON body."""
         with self._lock:
             return self._check(time.monotonic())
 
-    def _check(self, now: float) -> tuple[bool, dict[str, Any]]:
+    def _read(self) -> Reading:
         consumer = self._consumer()
-        if consumer is None or getattr(consumer, "_closed", False) is True:
+        if consumer is None or self._closed_by_client:
+            return CLOSED
+        return self._reader.read(consumer)
+
+    def _check(self, now: float) -> tuple[bool, dict[str, Any]]:
+        reading = self._read()
+        if reading.closed:
             return False, {"healthy": False, "reasons": ["consumer closed"]}
-        positions, lag = self._state(consumer)
+        positions, lag = reading.positions, reading.lag
         reasons: list[str] = []
         if positions:
             self._assigned_at = now
@@ -131,10 +127,10 @@ class ConsumerHealth:
                 f"no progress for {stuck:.1f}s while the lag grew from "
                 f"{self._lag_at_progress} to {lag}"
             )
-        polls = [t for t in (self._client_last_poll(consumer), self._beat) if t is not None]
+        polls = [t for t in (reading.last_poll, self._beat) if t is not None]
         last_poll = max(polls, default=self._started)
         if now - last_poll > self._stalled_after:
-            reasons.append(f"poll loop stalled: no poll for {now - last_poll:.1f}s")
+            reasons.append(self._stalled(now - last_poll, seen=bool(polls)))
         report = {
             "healthy": not reasons,
             "reasons": reasons,
@@ -145,11 +141,19 @@ class ConsumerHealth:
         }
         return not reasons, report
 
+    def _stalled(self, idle: float, *, seen: bool) -> str:
+        reason = f"poll loop stalled: no poll for {idle:.1f}s"
+        hint = self._reader.polls_seen_by
+        return reason if seen or hint is None else f"{reason} (polls are {hint})"
+
     def close(self) -> None:
-        """Stop answering and free the port."""
+        """Stop answering and free the port (the consumer is left as it is)."""
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        consumer = self._consumer()
+        if consumer is not None and getattr(consumer, ATTACHED, None) is self:
+            setattr(consumer, ATTACHED, None)
 
     def __enter__(self) -> ConsumerHealth:
         return self
@@ -207,7 +211,11 @@ def observe_health(
     client's bookkeeping, or :meth:`ConsumerHealth.beat`), never the broker.
 
     Args:
-        consumer: a kafka-python ``KafkaConsumer``.
+        consumer: a kafka-python ``KafkaConsumer``, confluent-kafka ``Consumer`` or aiokafka
+            ``AIOKafkaConsumer`` (read from the endpoint's thread, never awaited). A
+            confluent-kafka consumer is read on its poll loop's thread only, in
+            :meth:`ConsumerHealth.beat`: kafkascope's instrumented ``Consumer`` beats on each
+            poll, a plain one must call ``beat()`` in its loop.
         port: the port to listen on; ``0`` picks a free one (see :attr:`ConsumerHealth.port`).
         host: the address to bind; 127.0.0.1 unless the probe comes from elsewhere.
         unassigned_after: unhealthy when no partition has been assigned for this long.

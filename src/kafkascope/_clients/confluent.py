@@ -252,6 +252,9 @@ def instrument(tracker: ConsumerTracker) -> None:
     class Consumer(consumer_type):  # type: ignore[misc]
         """confluent_kafka.Consumer, traced by kafkascope."""
 
+        # Set by observe_health(): confluent-kafka records no poll time, so each poll beats.
+        _kafkascope_health: Any = None
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             try:
@@ -265,15 +268,25 @@ def instrument(tracker: ConsumerTracker) -> None:
                 _errors.report("instrumented confluent-kafka consumer", exc)
 
         def poll(self, *args: Any, **kwargs: Any) -> Any:
-            return tracker.call(self, True, _describe, super().poll, args, kwargs, _records)
+            try:
+                return tracker.call(self, True, _describe, super().poll, args, kwargs, _records)
+            finally:
+                if self._kafkascope_health is not None:
+                    self._kafkascope_health.beat()  # sees the position the poll advanced
 
         def consume(self, *args: Any, **kwargs: Any) -> Any:
-            return tracker.call(self, False, _describe, super().consume, args, kwargs, _records)
+            try:
+                return tracker.call(self, False, _describe, super().consume, args, kwargs, _records)
+            finally:
+                if self._kafkascope_health is not None:
+                    self._kafkascope_health.beat()
 
         def commit(self, *args: Any, **kwargs: Any) -> Any:
             return tracker.call(self, None, _describe, super().commit, args, kwargs)
 
         def close(self, *args: Any, **kwargs: Any) -> Any:
+            if self._kafkascope_health is not None:  # 503 at once, not after stalled_after
+                self._kafkascope_health.consumer_closing()
             return tracker.call(self, None, _describe, super().close, args, kwargs)
 
         def subscribe(self, *args: Any, **kwargs: Any) -> Any:
