@@ -233,7 +233,7 @@ def test_zero_code_members_without_a_listener_record_the_partitions_moving_betwe
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         heartbeat_interval_ms=500,
-        session_timeout_ms=10000,
+        session_timeout_ms=30000,
     )
     poller: _Poller | None = None
     second: subprocess.Popen[bytes] | None = None

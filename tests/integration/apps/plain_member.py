@@ -24,7 +24,7 @@ def main() -> None:
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         heartbeat_interval_ms=500,
-        session_timeout_ms=10000,
+        session_timeout_ms=30000,
         consumer_timeout_ms=200,
     )
     deadline = time.monotonic() + 60
