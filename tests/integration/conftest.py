@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from devstack.kafka import KafkaBroker
 
+from kafkascope.instrumentor import KafkascopeInstrumentor
+
 _broker_log_key = pytest.StashKey[str]()
 
 
@@ -62,3 +64,14 @@ def topic_factory(kafka_broker: KafkaBroker, request: pytest.FixtureRequest) -> 
 def topic(topic_factory: Callable[..., str]) -> str:
     """A fresh, empty topic with one partition, already visible in the broker's metadata."""
     return topic_factory()
+
+
+@pytest.fixture
+def instrumented() -> Iterator[None]:
+    """kafkascope's zero-code instrumentation of all three clients, for one test."""
+    instrumentor = KafkascopeInstrumentor()
+    instrumentor.instrument()
+    try:
+        yield
+    finally:
+        instrumentor.uninstrument()

@@ -141,24 +141,10 @@ def test_503_when_a_message_is_retried_forever_while_the_lag_grows(
     with observe_health(found, port=0, no_progress_after=1.5, stalled_after=30) as health:
         loop = PollLoop(found, retry_forever)
         try:
-            status, report = probe_until(health, lambda s, r: s == 200 and bool(handled))
-            assert status == 200, report
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:  # traffic keeps arriving behind the poison
-                sent.send(topic, b"more")
-                status, report = probe(health)
-                if status != 200:
-                    break
-                time.sleep(0.1)
+            assert_no_progress_while_lag_grows(health, handled, lambda: sent.send(topic, b"more"))
         finally:
             loop.stop()
             sent.close()
-    assert status == 503, report
-    [reason] = report["reasons"]
-    assert reason.startswith("no progress for ")
-    assert " while the lag grew from " in reason
-    assert report["lag"] > 1
-    assert set(handled) == {0}
 
 
 def _partition(record: Any) -> Any:
@@ -200,3 +186,25 @@ def test_a_beat_keeps_a_consumer_without_group_polling_alive(
         status, report = probe(health)
     assert status == 503
     assert report["reasons"][0].startswith("poll loop stalled")
+
+
+def assert_no_progress_while_lag_grows(
+    health: ConsumerHealth, handled: list[int], send_more: Callable[[], object]
+) -> None:
+    """Once the handler has seen the poison message (offset 0), traffic keeps arriving behind
+    it: the probe must turn to 503 saying there is no progress while the lag grows."""
+    status, report = probe_until(health, lambda s, r: s == 200 and bool(handled))
+    assert status == 200, report
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        send_more()
+        status, report = probe(health)
+        if status != 200:
+            break
+        time.sleep(0.1)
+    assert status == 503, report
+    [reason] = report["reasons"]
+    assert reason.startswith("no progress for ")
+    assert " while the lag grew from " in reason
+    assert report["lag"] > 1
+    assert set(handled) == {0}

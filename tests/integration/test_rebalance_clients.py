@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,16 +19,6 @@ from kafkascope.instrumentor import KafkascopeInstrumentor
 pytestmark = pytest.mark.integration
 
 WAIT = 30.0
-
-
-@pytest.fixture
-def instrumented() -> Iterator[None]:
-    instrumentor = KafkascopeInstrumentor()
-    instrumentor.instrument()
-    try:
-        yield
-    finally:
-        instrumentor.uninstrument()
 
 
 @pytest.fixture
