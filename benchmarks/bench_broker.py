@@ -23,8 +23,7 @@ from opentelemetry.instrumentation.kafka import KafkaInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from benchmarks.bench_handlers import bare
-from benchmarks.harness import target_line, tracer_provider
+from benchmarks.harness import bare, target_line, tracer_provider
 from kafkascope import TracedProducer, traced_handler
 
 

@@ -41,6 +41,7 @@ from opentelemetry.trace import Link, SpanKind
 from benchmarks import sdk_floor
 from benchmarks.harness import (
     Pass,
+    bare,
     cost_ratio,
     interleaved,
     passes,
@@ -115,10 +116,6 @@ def records(count: int) -> list[Any]:
             )
         )
     return out
-
-
-def bare(record: Any) -> None:
-    """The handler under test does nothing, so only instrumentation is measured."""
 
 
 class _ListGetter(Getter[Any]):

@@ -380,7 +380,7 @@ def stamp_line(batch: Sequence[Message], rounds: int, full_cost: float) -> str:
         return (time.perf_counter_ns() - start) / len(headers)
 
     def forwarded() -> float:
-        processing = Processing("orders", 0, 0, None, b"1800000000000;orders", None, None)
+        processing = Processing("orders", 0, 0, None, b"1800000000000;orders", None, 1)
         token = current_message.set(processing)
         try:
             return new_chain()

@@ -10,19 +10,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
-    from kafkascope._poison import History
-
 
 class Processing:
     """The message (or batch) whose handler is running.
 
     ``topic``, ``partition``, ``offset`` and ``group`` are its messaging fields (partition and
     offset None for a batch); ``stamp`` the pipeline stamp its sends carry on (None: none);
-    ``span`` and ``history`` the attempt at a single message (its process span, and the failed
-    attempts before it, None for a first attempt); ``span`` is None for a batch.
+    ``span`` and ``attempt`` the attempt at a single message (its process span, and its number:
+    1 for a first attempt); ``span`` is None for a batch.
     """
 
-    __slots__ = ("group", "history", "offset", "partition", "span", "stamp", "topic")
+    __slots__ = ("attempt", "group", "offset", "partition", "span", "stamp", "topic")
 
     def __init__(
         self,
@@ -32,7 +30,7 @@ class Processing:
         group: str | None,
         stamp: bytes | None,
         span: Span | None,
-        history: History | None,
+        attempt: int,
     ) -> None:
         self.topic = topic
         self.partition = partition
@@ -40,12 +38,7 @@ class Processing:
         self.group = group
         self.stamp = stamp
         self.span = span
-        self.history = history
-
-    @property
-    def attempt(self) -> int:
-        """The attempt's number: 1 for a first attempt."""
-        return 1 if self.history is None else self.history.failures + 1
+        self.attempt = attempt
 
 
 current_message: ContextVar[Processing | None] = ContextVar(

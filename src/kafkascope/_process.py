@@ -268,7 +268,7 @@ class ProcessScope:
                 options.group,
                 stamp,
                 None if first is None else span,
-                self._history,
+                1 if self._history is None else self._history.failures + 1,
             )
         )
         return span
