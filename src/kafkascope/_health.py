@@ -62,7 +62,6 @@ class ConsumerHealth:
         now = time.monotonic()
         self._started = self._assigned_at = self._progress_at = now
         self._beat: float | None = None
-        self._closed_by_client = False
         self._furthest: dict[Partition, int] = {}
         self._lag_at_progress = 0
         self._server = http.server.HTTPServer((host, port), _handler(self))
@@ -89,12 +88,6 @@ class ConsumerHealth:
         except Exception as exc:
             _errors.report("consumer health", exc)
 
-    def consumer_closing(self) -> None:
-        """The consumer is about to close: report it closed from now on (called by kafkascope's
-        instrumented confluent-kafka ``Consumer``, whose probe reads only what its polls saw)."""
-        with self._lock:
-            self._closed_by_client = True
-
     def check(self) -> tuple[bool, dict[str, Any]]:
         """Evaluate the consumer now: ``(healthy, report)``, the report being the JSON body."""
         with self._lock:
@@ -102,7 +95,7 @@ class ConsumerHealth:
 
     def _read(self) -> Reading:
         consumer = self._consumer()
-        if consumer is None or self._closed_by_client:
+        if consumer is None:
             return CLOSED
         return self._reader.read(consumer)
 

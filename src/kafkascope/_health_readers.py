@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from kafkascope._confluent_snapshot import ConfluentSnapshot, is_confluent, snapshot_for
 from kafkascope._lag import _is_aiokafka
 
 Partition = tuple[str, int]
@@ -120,60 +121,33 @@ class AiokafkaReader:
 
 
 class ConfluentReader:
-    """confluent-kafka ``Consumer``: assignment, local positions and cached high-water marks,
-    read on the poll loop's own thread.
+    """confluent-kafka ``Consumer``: assignment, local positions and cached high-water marks from
+    the snapshot its poll loop's thread took (:mod:`kafkascope._confluent_snapshot`), which the
+    probe reads without ever calling the consumer.
 
-    confluent-kafka serializes the calls into one ``Consumer`` across threads (2.16 waits at a
-    gate until the thread inside leaves it, which a busy poll loop hardly ever does for long
-    enough), and librdkafka's ``assignment()`` also waits for a ``poll()`` in progress. So the
-    probe never calls the consumer: :meth:`beat`, on the poll loop's thread, takes a snapshot
-    (``assignment()``, ``position()`` and ``get_watermark_offsets(cached=True)``, all answered
-    from local state) once per ``REFRESH`` seconds, every ``RETRY`` while a position is
-    unknown, and :meth:`read` returns it. confluent-kafka records no poll time either: the
-    beats are the polls (kafkascope's instrumented ``Consumer`` beats as each
-    ``poll()``/``consume()`` returns).
+    confluent-kafka records no poll time either: the beats are the polls (kafkascope's
+    instrumented ``Consumer`` beats as each ``poll()``/``consume()`` returns). A position lost to
+    a ``seek()`` counts as the latest one seen: a consumer retrying one message by seeking back
+    is still there.
     """
 
-    REFRESH: Final = 1.0
-    RETRY: Final = 0.1
-    """Sooner while a partition's position is unknown: a loop retrying one message by seeking
-    back has one only between the poll that returns it and the seek."""
     polls_seen_by: str | None = "seen only through beat() or kafkascope's instrumented Consumer"
 
-    def __init__(self) -> None:
-        self._snapshot = Reading()
-        self._due = -math.inf
-        self._known: dict[Partition, int] = {}
+    def __init__(self, snapshot: ConfluentSnapshot) -> None:
+        self._snapshot = snapshot
 
     def beat(self, consumer: Any, now: float) -> None:
         """Take a new snapshot when the last one is due for renewal."""
-        if now < self._due:
-            return
-        try:
-            self._snapshot = self._take(consumer)
-        except RuntimeError:  # "Consumer closed"
-            self._snapshot = CLOSED
-        unknown = any(offset < 0 for offset in self._snapshot.positions.values())
-        self._due = now + (self.RETRY if unknown else self.REFRESH)
-
-    def _take(self, consumer: Any) -> Reading:
-        positions: dict[Partition, int] = {}
-        lag = 0
-        for tp in consumer.position(consumer.assignment()):
-            key = (tp.topic, tp.partition)
-            # OFFSET_INVALID before the first message, and again after each seek() until the
-            # next one: a consumer retrying one message by seeking back is still there.
-            offset = tp.offset if tp.offset >= 0 else self._known.get(key, -1)
-            positions[key] = offset
-            if offset >= 0:
-                _, high = consumer.get_watermark_offsets(tp, cached=True)  # -1001 before a fetch
-                lag += _lag(high, offset)
-        self._known = {key: offset for key, offset in positions.items() if offset >= 0}
-        return Reading(positions, lag)
+        self._snapshot.beat(consumer, now)
 
     def read(self, consumer: Any) -> Reading:
-        """The last beat's snapshot (empty before the first beat)."""
-        return self._snapshot
+        """The last beat's snapshot (nothing assigned before the first beat)."""
+        taken = self._snapshot.current
+        if taken.closed:
+            return CLOSED
+        positions = {key: state.known for key, state in taken.partitions.items()}
+        lag = sum(_lag(s.highwater, s.known) for s in taken.partitions.values() if s.known >= 0)
+        return Reading(positions, lag)
 
 
 def reader_for(consumer: Any) -> Reader:
@@ -186,8 +160,8 @@ def reader_for(consumer: Any) -> Reader:
         return AiokafkaReader()
     if hasattr(consumer, "_subscription") and hasattr(consumer, "_coordinator"):
         return KafkaPythonReader()
-    if all(hasattr(consumer, name) for name in ("get_watermark_offsets", "position", "memberid")):
-        return ConfluentReader()
+    if is_confluent(consumer):
+        return ConfluentReader(snapshot_for(consumer))
     raise TypeError(
         f"observe_health does not know how to read {type(consumer).__qualname__}; supported: "
         "kafka-python KafkaConsumer, confluent-kafka Consumer, aiokafka AIOKafkaConsumer"

@@ -2,12 +2,15 @@
 
 Lag per assigned partition is the high-water mark the broker reported in its last fetch response
 minus the consumer's position; both are already in the client's memory, so observing costs no
-broker round-trip. Partitions that are revoked stop being reported.
+broker round-trip. Partitions that are revoked stop being reported. A confluent-kafka consumer
+is read from the snapshot its poll loop's thread took (:mod:`kafkascope._confluent_snapshot`),
+never called from the metric collection thread.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
@@ -17,6 +20,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 
 from kafkascope import _errors
 from kafkascope import _semconv as sc
+from kafkascope._confluent_snapshot import Snapshot, is_confluent, snapshot_for
 from kafkascope._telemetry import ProviderCache, messaging_attributes, meter_for
 from kafkascope._time_lag import TimeLagEstimator
 
@@ -40,18 +44,24 @@ class ConsumerClosedError(Exception):
     """The observed consumer was closed: stop reporting it."""
 
 
-def confluent_lag(consumer: Any) -> Iterator[PartitionLag]:
-    """Lag of a confluent-kafka ``Consumer`` (cached watermarks and local positions)."""
-    try:
-        positions = consumer.position(consumer.assignment())
-    except RuntimeError as exc:  # confluent-kafka's "Consumer closed"
-        raise ConsumerClosedError from exc
-    for tp in positions:
-        if tp.offset < 0:
-            continue
-        _, high = consumer.get_watermark_offsets(tp, cached=True)
-        if high is not None and high >= 0:
-            yield tp.topic, tp.partition, max(0, high - tp.offset)
+def confluent_lag(snapshot: Snapshot) -> Iterator[PartitionLag]:
+    """Lag of a confluent-kafka ``Consumer`` from a snapshot its poll loop's thread took (cached
+    high-water marks and local positions; see :mod:`kafkascope._confluent_snapshot`)."""
+    if snapshot.closed:
+        raise ConsumerClosedError
+    for (topic, partition), state in snapshot.partitions.items():
+        if state.position >= 0 and state.highwater >= 0:
+            yield topic, partition, max(0, state.highwater - state.position)
+
+
+class _ConfluentReader:
+    """Reads a confluent-kafka consumer's snapshot, never the consumer."""
+
+    def __init__(self, consumer: Any) -> None:
+        self.snapshot = snapshot_for(consumer)
+
+    def __call__(self, consumer: Any) -> Iterator[PartitionLag]:
+        return confluent_lag(self.snapshot.current)
 
 
 def aiokafka_lag(consumer: Any) -> Iterator[PartitionLag]:
@@ -81,8 +91,8 @@ def _reader_for(consumer: Any) -> Any:
         return aiokafka_lag
     if hasattr(consumer, "_subscription") and hasattr(consumer, "highwater"):
         return kafka_python_lag
-    if hasattr(consumer, "get_watermark_offsets"):
-        return confluent_lag
+    if is_confluent(consumer):
+        return _ConfluentReader(consumer)
     raise TypeError(
         f"observe_lag does not know how to read lag from {type(consumer).__qualname__}; "
         "supported: kafka-python KafkaConsumer, confluent-kafka Consumer, aiokafka "
@@ -113,7 +123,11 @@ def _released() -> None:
 
 
 class LagObserver:
-    """Handle of one consumer registered with :func:`observe_lag`."""
+    """Handle of one consumer registered with :func:`observe_lag`.
+
+    A plain confluent-kafka ``Consumer`` is read only from what :meth:`beat` saw on its poll
+    loop's thread (see :func:`observe_lag`).
+    """
 
     def __init__(self, registry: _Registry, consumer: Any, group: str | None) -> None:
         self._registry = registry
@@ -150,6 +164,23 @@ class LagObserver:
             attrs = messaging_attributes(topic=topic, partition=partition, group=self.group)
             out.append(Observation(seconds, attrs))
         return out
+
+    def beat(self) -> None:
+        """Call once per turn of a plain confluent-kafka ``Consumer``'s poll loop, on its thread.
+
+        Takes the snapshot the gauges report, at most once a second (the call costs a clock
+        comparison otherwise). A beat that takes one after the consumer was closed ends its
+        series; call :meth:`close` as you close the consumer to end them at once.
+        Nothing to do for kafkascope's instrumented ``Consumer`` (its ``poll()`` and
+        ``consume()`` beat) or for the other clients, whose lag is read from their memory.
+        Never raises.
+        """
+        confluent = self._read
+        if not isinstance(confluent, _ConfluentReader):
+            return
+        consumer = self._consumer()
+        if consumer is not None:
+            confluent.snapshot.beat(consumer, time.monotonic())
 
     def close(self) -> None:
         """Stop reporting this consumer's lag."""
@@ -223,10 +254,20 @@ def observe_lag(
     ``kafkascope.consumer.time_lag`` (unit ``s``, an upper bound estimated without network:
     see :mod:`kafkascope._time_lag`).
 
-    Call once after creating the consumer. The value is read when metrics are collected, from
-    the high-water marks and positions the client already holds: no extra request to the broker.
-    The consumer is held weakly (confluent-kafka's, which cannot be, until it is closed); a
-    closed consumer is no longer reported, and :meth:`LagObserver.close` stops reporting it.
+    Call once after creating the consumer. The value is read from the high-water marks and
+    positions the client already holds: no extra request to the broker. The consumer is held
+    weakly (confluent-kafka's, which cannot be, until it is seen closed); a closed consumer is
+    no longer reported, and :meth:`LagObserver.close` stops reporting it.
+
+    kafka-python's and aiokafka's consumers are read when metrics are collected. A
+    confluent-kafka ``Consumer`` is never called from the collecting thread (confluent-kafka
+    makes that call wait while another thread polls the consumer, which would stall every
+    metric export): its gauges report the snapshot its poll loop's thread took last, at most a
+    second old. kafkascope's instrumented ``Consumer`` takes it as each ``poll()``/``consume()``
+    returns and is seen closed by its ``close()``. A plain one needs :meth:`LagObserver.beat`
+    in its poll loop; without beats nothing is reported for it. kafkascope cannot see such a
+    consumer closed without calling it: call :meth:`LagObserver.close` as you close it, to end
+    its series and release it.
 
     Args:
         consumer: a kafka-python ``KafkaConsumer``, confluent-kafka ``Consumer`` or aiokafka

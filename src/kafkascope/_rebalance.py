@@ -18,6 +18,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 
 from kafkascope import _errors
 from kafkascope import _semconv as sc
+from kafkascope._confluent_snapshot import is_confluent, own_snapshot
 from kafkascope._lag import consumer_group
 from kafkascope._telemetry import ProviderCache, messaging_attributes, meter_for
 
@@ -126,14 +127,20 @@ class RebalanceObserver:
         self._instruments.add(self)
 
     def alive(self) -> bool:
-        """False once the consumer is gone or closed: its partitions are then not reported."""
+        """False once the consumer is gone or closed: its partitions are then not reported.
+
+        A confluent-kafka consumer is seen closed through kafkascope's instrumented
+        ``Consumer``, which carries a snapshot (:mod:`kafkascope._confluent_snapshot`); a plain
+        one is held until the process ends (its close revokes its partitions, so it reports
+        none).
+        """
         consumer = self._consumer()
         if consumer is None or getattr(consumer, "_closed", False) is True:
             return False
-        if hasattr(consumer, "memberid"):  # confluent-kafka raises once closed
-            try:
-                consumer.assignment()
-            except RuntimeError:
+        if is_confluent(consumer):
+            # Never called from here: another thread's call waits while the consumer is polled.
+            snapshot = own_snapshot(consumer)
+            if snapshot is not None and snapshot.current.closed:
                 self._consumer = lambda: None
                 return False
         return True

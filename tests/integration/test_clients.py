@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from kafkascope import (
+    LagObserver,
     TracedAIOKafkaProducer,
     TracedConfluentProducer,
     TracedProducer,
@@ -35,6 +36,7 @@ from kafkascope import (
     traced_handler,
 )
 from kafkascope import _semconv as sc
+from kafkascope._confluent_snapshot import ConfluentSnapshot
 from kafkascope.testing import (
     Capotel,
     assert_messaging_attributes,
@@ -405,6 +407,12 @@ async def test_aiokafka_consumer_lag(capotel, kafka_broker: KafkaBroker, topic):
         await consumer.stop()
 
 
+def _beat_fresh(observer: LagObserver) -> None:
+    """A plain confluent consumer's loop beat, once the last snapshot is due for renewal."""
+    time.sleep(ConfluentSnapshot.REFRESH)
+    observer.beat()
+
+
 def test_confluent_consumer_lag(capotel, kafka_broker: KafkaBroker, topic):
     _fill(kafka_broker.bootstrap_servers, topic, 5)
     group = _group()
@@ -414,9 +422,11 @@ def test_confluent_consumer_lag(capotel, kafka_broker: KafkaBroker, topic):
         consumer.assign([ConfluentPartition(topic, 0, OFFSET_BEGINNING)])
         for _ in range(2):
             _confluent_poll(consumer, topic)
+        _beat_fresh(observer)
         assert _lag(capotel, topic, group) == 3
         for _ in range(3):
             _confluent_poll(consumer, topic)
+        _beat_fresh(observer)
         assert _lag(capotel, topic, group) == 0
     finally:
         observer.close()
@@ -469,13 +479,16 @@ def test_confluent_consumer_time_lag(capotel, kafka_broker: KafkaBroker, topic):
             msg = _confluent_poll(consumer, topic)
             with process_span(msg, group=group):
                 pass
+        _beat_fresh(observer)
         age = time.time() - msg.timestamp()[1] / 1000
         assert _time_lag(capotel, topic) == pytest.approx(age, abs=1.0)
         for _ in range(3):
             with process_span(_confluent_poll(consumer, topic), group=group):
                 pass
+        _beat_fresh(observer)
         assert _time_lag(capotel, topic) == 0.0
         consumer.unassign()
+        _beat_fresh(observer)
         assert list(observer.time_lag_observations()) == []
     finally:
         observer.close()

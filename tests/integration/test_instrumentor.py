@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import kafka
 import pytest
@@ -221,6 +222,17 @@ def test_zero_code_reports_time_lag_and_forwards_the_pipeline_stamp(
     assert point.count == 3
 
 
+def _poll_fresh(consumer: Any) -> None:
+    """One more poll, handing out nothing, once the consumer's snapshot (what its lag gauges
+    report, taken by the instrumented poll() at most once a second) is due for renewal."""
+    from kafkascope._confluent_snapshot import ConfluentSnapshot
+
+    consumer.pause(consumer.assignment())
+    time.sleep(ConfluentSnapshot.REFRESH)
+    assert consumer.poll(0) is None
+    consumer.resume(consumer.assignment())
+
+
 def test_zero_code_time_lag_of_confluent_and_aiokafka_consumers(
     capotel, instrumented, kafka_broker, topic
 ):
@@ -251,10 +263,12 @@ def test_zero_code_time_lag_of_confluent_and_aiokafka_consumers(
             msg = confluent.poll(0.5)
         assert msg is not None
         assert msg.error() is None
+        _poll_fresh(confluent)
         age = time.time() - msg.timestamp()[1] / 1000
         assert capotel.time_lag(topic, 0) == pytest.approx(age, abs=1.0)
         for _ in range(2):
             assert confluent.poll(10) is not None
+        _poll_fresh(confluent)
         assert capotel.time_lag(topic, 0) == 0.0
     finally:
         confluent.close()

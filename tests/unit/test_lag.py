@@ -40,11 +40,22 @@ async def test_aiokafka_lag_is_read_from_the_consumers_own_state(capotel):
     observer.close()
 
 
-def test_confluent_consumer_lag_is_observed_until_the_consumer_is_closed(capotel):
+def test_a_beat_that_finds_the_confluent_consumer_closed_ends_its_lag_and_releases_it(capotel):
     # confluent-kafka's Consumer cannot be weakly referenced, unlike the other clients'.
     consumer = Consumer({**NOWHERE, "group.id": "billing"})
     observer = observe_lag(consumer, group="billing")
-    assert observer.observations() == []  # nothing assigned yet
     consumer.close()
+    observer.beat()  # the first beat: a snapshot is due
     assert observer.observations() == []
     assert observer._consumer() is None  # released: it is not held after close
+
+
+def test_closing_the_observer_releases_a_confluent_consumer_it_was_not_told_closed(capotel):
+    consumer = Consumer({**NOWHERE, "group.id": "billing"})
+    observer = observe_lag(consumer, group="billing")
+    observer.beat()
+    consumer.close()
+    observer.beat()  # not due yet (once a second): the close is not seen
+    assert observer._consumer() is consumer
+    observer.close()
+    assert observer._consumer() is None

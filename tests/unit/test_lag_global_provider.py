@@ -35,10 +35,10 @@ SCRIPT = textwrap.dedent(
 
 
     early, late = Consumer("early", 4), Consumer("late", 7)
-    observe_lag(early, group="g")  # before configuration: the API's proxy provider
+    observe_lag(early, group="g").beat()  # before configuration: the API's proxy provider
     reader = InMemoryMetricReader()
     metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
-    observe_lag(late, group="g")
+    observe_lag(late, group="g").beat()  # a plain confluent consumer's loop beats
     data = reader.get_metrics_data()
     print(sorted(
         (dict(p.attributes)["messaging.destination.name"], p.value)

@@ -23,6 +23,7 @@ from opentelemetry.trace import TracerProvider
 
 from kafkascope import _errors
 from kafkascope._carrier import Headers
+from kafkascope._confluent_snapshot import ConfluentSnapshot
 from kafkascope._consumer_tracker import ConsumerTracker, Described, description
 from kafkascope._rebalance_listeners import confluent_subscribe_args
 from kafkascope._send import ProducerWrapper, SendObserver, traced_headers
@@ -257,6 +258,8 @@ def instrument(tracker: ConsumerTracker) -> None:
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            # What kafkascope's other threads read instead of calling this consumer.
+            self._kafkascope_snapshot = ConfluentSnapshot()
             try:
                 config = _settings_of(args, kwargs)
                 self._kafkascope_described = description(
@@ -271,22 +274,24 @@ def instrument(tracker: ConsumerTracker) -> None:
             try:
                 return tracker.call(self, True, _describe, super().poll, args, kwargs, _records)
             finally:
-                if self._kafkascope_health is not None:
-                    self._kafkascope_health.beat()  # sees the position the poll advanced
+                self._kafkascope_beat()  # sees the position the poll advanced
 
         def consume(self, *args: Any, **kwargs: Any) -> Any:
             try:
                 return tracker.call(self, False, _describe, super().consume, args, kwargs, _records)
             finally:
-                if self._kafkascope_health is not None:
-                    self._kafkascope_health.beat()
+                self._kafkascope_beat()
+
+        def _kafkascope_beat(self) -> None:
+            self._kafkascope_snapshot.beat(self)
+            if self._kafkascope_health is not None:
+                self._kafkascope_health.beat()
 
         def commit(self, *args: Any, **kwargs: Any) -> Any:
             return tracker.call(self, None, _describe, super().commit, args, kwargs)
 
         def close(self, *args: Any, **kwargs: Any) -> Any:
-            if self._kafkascope_health is not None:  # 503 at once, not after stalled_after
-                self._kafkascope_health.consumer_closing()
+            self._kafkascope_snapshot.closing()  # its readers see it closed at once
             return tracker.call(self, None, _describe, super().close, args, kwargs)
 
         def subscribe(self, *args: Any, **kwargs: Any) -> Any:
