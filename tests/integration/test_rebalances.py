@@ -283,9 +283,9 @@ def test_zero_code_members_without_a_listener_record_the_partitions_moving_betwe
             poller.stop()
         first.close()
         KafkascopeInstrumentor().uninstrument()
-    out, err = out_path.read_text(), err_path.read_text()
+    printed, errors = out_path.read_text(), err_path.read_text()
     assert second is not None
-    assert second.returncode == 0, f"the second member failed:\n{out}\n{err}"
+    assert second.returncode == 0, f"the second member failed:\n{printed}\n{errors}"
     lost = [f"{topic}-{p}" for p in sorted(set(range(PARTITIONS)) - kept)]
 
     counts = {
@@ -313,11 +313,11 @@ def test_zero_code_members_without_a_listener_record_the_partitions_moving_betwe
     # and gave them back when it closed.
     theirs = [
         dict(r["attributes"])
-        for r in console_logs(console_objects(out))
+        for r in console_logs(console_objects(printed))
         if r["attributes"].get(sc.MESSAGING_CONSUMER_GROUP_NAME) == group
     ]
     got = _logged(theirs, sc.REBALANCE_ASSIGNED)
-    assert got, err
+    assert got, errors
     assert got[0][sc.REBALANCE_PARTITIONS] == lost
     assert got[0][sc.CONSUMER_MEMBER_ID] not in (None, first_member)
     assert _logged(theirs, sc.REBALANCE_REVOKED)[-1][sc.REBALANCE_PARTITIONS] == lost

@@ -5,8 +5,8 @@ assignment is changed as kafka-python's coordinator changes it (``assign_from_su
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
 
 import pytest
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
@@ -67,7 +67,7 @@ def _gauge(capotel: Capotel) -> float | None:
 
 def _partitions_logged(capotel: Capotel, kind: str) -> list[tuple[str, ...]]:
     return [
-        tuple((r.log_record.attributes or {})[sc.REBALANCE_PARTITIONS])
+        tuple(cast("Sequence[str]", (r.log_record.attributes or {})[sc.REBALANCE_PARTITIONS]))
         for r in capotel.logs
         if (r.log_record.attributes or {}).get(sc.REBALANCE_TYPE) == kind
     ]
