@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,23 @@ def consumer(bootstrap_servers: str, topic: str, group: str, **configs: Any) -> 
         **configs,
     )
     subscribe_once_visible(found, topic)
+    return found
+
+
+def confluent_consumer(bootstrap_servers: str, topic: str) -> Any:
+    """A confluent-kafka group consumer of ``topic`` from the beginning, in a fresh group
+    (kafkascope's instrumented class when the test instrumented the clients first)."""
+    import confluent_kafka  # imported now: the class the application would get
+
+    found = confluent_kafka.Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"g-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    found.subscribe([topic])
     return found
 
 

@@ -15,7 +15,7 @@ import pytest
 from devstack.kafka import KafkaBroker
 
 from kafkascope import ConsumerHealth, observe_health
-from tests.integration._kafka_clients import producer
+from tests.integration._kafka_clients import confluent_consumer, producer
 from tests.integration.test_health import assert_no_progress_while_lag_grows, probe, probe_until
 
 pytestmark = pytest.mark.integration
@@ -27,22 +27,6 @@ def _send(servers: str, topic: str, count: int) -> None:
         sent.send(topic, f"m{i}".encode())
     sent.flush()
     sent.close()
-
-
-def _confluent(servers: str, topic: str) -> Any:
-    """A group consumer of ``topic`` from the beginning (kafkascope's if instrumented)."""
-    import confluent_kafka  # after instrumenting: the class the application would get
-
-    found = confluent_kafka.Consumer(
-        {
-            "bootstrap.servers": servers,
-            "group.id": f"g-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    found.subscribe([topic])
-    return found
 
 
 class ConfluentLoop:
@@ -83,7 +67,7 @@ class Confluents:
         self.loops: list[ConfluentLoop] = []
 
     def consumer(self, topic: str) -> Any:
-        self.consumers.append(_confluent(self.servers, topic))
+        self.consumers.append(confluent_consumer(self.servers, topic))
         return self.consumers[-1]
 
     def loop(self, consumer: Any, *args: Any, **kwargs: Any) -> ConfluentLoop:

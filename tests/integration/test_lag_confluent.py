@@ -22,7 +22,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 from kafkascope import _semconv as sc
 from kafkascope import observe_lag
 from kafkascope.instrumentor import KafkascopeInstrumentor
-from tests.integration._kafka_clients import producer
+from tests.integration._kafka_clients import confluent_consumer, producer
 
 pytestmark = pytest.mark.integration
 
@@ -110,21 +110,6 @@ def _filled_topic(broker: KafkaBroker) -> str:
     return topic
 
 
-def _consumer(servers: str, topic: str) -> Any:
-    import confluent_kafka  # after instrumenting: the class the application would get
-
-    found = confluent_kafka.Consumer(
-        {
-            "bootstrap.servers": servers,
-            "group.id": f"g-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    found.subscribe([topic])
-    return found
-
-
 class Loop:
     """The application's poll loop on its own thread: handles ``HANDLED`` records of each
     partition, then pauses it (on the loop's thread, as confluent-kafka wants)."""
@@ -171,7 +156,7 @@ def test_a_plain_confluent_consumer_without_beats_reports_no_lag_and_never_block
     metrics: Metrics, loops: list[Loop], kafka_broker: KafkaBroker
 ) -> None:
     topic = _filled_topic(kafka_broker)
-    consumer = _consumer(kafka_broker.bootstrap_servers, topic)
+    consumer = confluent_consumer(kafka_broker.bootstrap_servers, topic)
     observer = observe_lag(consumer, group="g", meter_provider=metrics.provider)
     loops.append(Loop(consumer))
     deadline = time.monotonic() + 30
@@ -187,7 +172,7 @@ def test_a_plain_confluent_consumer_that_beats_reports_its_lag_while_polled_else
     metrics: Metrics, loops: list[Loop], kafka_broker: KafkaBroker
 ) -> None:
     topic = _filled_topic(kafka_broker)
-    consumer = _consumer(kafka_broker.bootstrap_servers, topic)
+    consumer = confluent_consumer(kafka_broker.bootstrap_servers, topic)
     observer = observe_lag(consumer, group="g", meter_provider=metrics.provider)
     loop = Loop(consumer, beat=observer.beat)
     loops.append(loop)
@@ -205,7 +190,7 @@ def test_zero_code_confluent_consumer_reports_lag_and_assignment_while_polled_el
     metrics: Metrics, instrumented: None, loops: list[Loop], kafka_broker: KafkaBroker
 ) -> None:
     topic = _filled_topic(kafka_broker)
-    consumer = _consumer(kafka_broker.bootstrap_servers, topic)
+    consumer = confluent_consumer(kafka_broker.bootstrap_servers, topic)
     loop = Loop(consumer)  # no beat: the instrumented poll() takes the snapshot
     loops.append(loop)
     assert metrics.until(sc.CONSUMER_LAG, topic, lambda p: p == LAGGING) == LAGGING
