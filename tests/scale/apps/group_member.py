@@ -66,8 +66,18 @@ def main(argv: list[str]) -> int:
 
     def report_assignment(parts: list[Any]) -> None:
         """The group's lag on each new partition: what this member takes over."""
-        ends = consumer.end_offsets(parts) if parts else {}
-        lag = {tp.partition: ends[tp] - (consumer.committed(tp) or 0) for tp in parts}
+        try:
+            ends = consumer.end_offsets(parts, timeout_ms=5000) if parts else {}
+            lag = {
+                tp.partition: ends[tp] - (consumer.committed(tp, timeout_ms=5000) or 0)
+                for tp in parts
+            }
+        except KafkaError:
+            # Bounded: without a timeout these requests can wait for minutes on a broker that
+            # is rebalancing or just lost a member, and the member then drops out of its
+            # group. Asked again after the next poll.
+            pending[:] = pending or [parts]
+            return
         write(
             {
                 "event": "assigned",
