@@ -94,7 +94,10 @@ def group(tmp_path: Path, cluster: KafkaCluster, collector: Collector) -> Iterat
     yield {"topic": topic, "run": run, "start": start, "members": members}
     for member in members.values():
         member.process.stop()
-        print(f"--- {member.name}\n{member.process.log_tail(15)}")
+        events = [e for e in member.events() if e["event"] != "handled"]
+        handled = len(member.events("handled"))
+        print(f"--- {member.name}: {handled} handled; other events {events}")
+        print(member.process.log_tail(80))
 
 
 def _settled(members: list[Member]) -> bool:

@@ -14,6 +14,7 @@ client before it handles anything of the new assignment), and
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import time
@@ -29,6 +30,12 @@ from kafkascope import configure, observe_lag, traced_handler
 
 def main(argv: list[str]) -> int:
     bootstrap, topic, group, service, endpoint, events_path = argv
+    # kafka-python's join/sync/heartbeat story goes to the member's log (a test app: a global
+    # logging setup is its own business); a member that drops out of its group says why there.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(threadName)s %(name)s %(message)s"
+    )
+    logging.getLogger("kafka.coordinator").setLevel(logging.INFO)
     telemetry = configure(
         service, set_global=False, endpoint=endpoint, protocol="grpc", export_interval_ms=500
     )
