@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,8 +23,44 @@ class ServerError(RuntimeError):
     """A server did not start, or stopped while it was needed."""
 
 
+_LOWEST_PORT = 10_000
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
+def _ephemeral_start() -> int:
+    """The first port the kernel hands out on its own (bind to 0, outgoing connections)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+    return low if low > _LOWEST_PORT + 1_000 else 65_536
+
+
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
+    """Return a TCP port on 127.0.0.1 that is free right now and not handed out before.
+
+    Chosen below the kernel's ephemeral range: a port from ``bind(("127.0.0.1", 0))`` is free
+    only until the kernel hands it out again, and while a server is starting every outgoing
+    connection on the machine takes one from that range (a broker once failed to bind its
+    controller port that way). Ports this process handed out are never handed out again.
+    """
+    top = _ephemeral_start()
+    while True:
+        port = random.randrange(_LOWEST_PORT, top) if top <= 65_535 else _kernel_port()
+        with _handed_out_lock:
+            if port in _handed_out:
+                continue
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            _handed_out.add(port)
+            return port
+
+
+def _kernel_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
