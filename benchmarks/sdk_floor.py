@@ -36,7 +36,7 @@ from benchmarks.harness import Pass
 from kafkascope import _metrics
 from kafkascope import _semconv as sc
 from kafkascope._fast_extract import extract_w3c
-from kafkascope._process import ProcessOptions
+from kafkascope._process_options import ProcessOptions
 
 SPAN = "SDK floor: span"
 SPAN_UNSAMPLED = "SDK floor: span, not sampled"

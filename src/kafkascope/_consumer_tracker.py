@@ -19,7 +19,8 @@ from opentelemetry.trace import TracerProvider
 from kafkascope import _errors, _settings
 from kafkascope import _semconv as sc
 from kafkascope._lag import observe_lag
-from kafkascope._process import ProcessOptions, ProcessScope
+from kafkascope._process import ProcessScope
+from kafkascope._process_options import ProcessOptions
 from kafkascope._telemetry import cluster_id_of
 
 Described = tuple[str | None, str | None, str | None]

@@ -12,7 +12,8 @@ from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import Span, TracerProvider
 
-from kafkascope._process import ProcessOptions, ProcessScope
+from kafkascope._process import ProcessScope
+from kafkascope._process_options import ProcessOptions
 from kafkascope._records import record_argument
 from kafkascope._settings import ParentPolicy, check_bool
 

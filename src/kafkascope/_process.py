@@ -1,42 +1,34 @@
 """Process spans: one per message or batch, current while the handler runs.
 
-:class:`ProcessOptions` holds a handler's validated options; :meth:`ProcessOptions.begin` opens a
-:class:`ProcessScope`, whose :meth:`~ProcessScope.finish` records the outcome. Neither raises
-into user code: instrumentation failures are reported once and the handler runs regardless.
+:class:`ProcessScope` is one open span, opened by :class:`~kafkascope._process_options.
+ProcessOptions`; its :meth:`~ProcessScope.finish` records the outcome. Nothing here raises into
+user code: instrumentation failures are reported once and the handler runs regardless.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from contextvars import Token
-from typing import Final, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
+from opentelemetry.trace import Link, Span, SpanKind
 from opentelemetry.util.types import Attributes, AttributeValue
 
 from kafkascope import _errors, _metrics, _pipeline_latency, _settings, _telemetry, _time_lag
 from kafkascope import _semconv as sc
 from kafkascope._fast_extract import NOT_SCANNED, extract_headers, scan_headers
 from kafkascope._message import Processing, current_message
-from kafkascope._poison import Attempts, History
-from kafkascope._records import RecordView, view
-from kafkascope._settings import ParentPolicy, Settings
-from kafkascope._telemetry import (
-    message_key,
-    messaging_attributes,
-    parse_server,
-    record_error,
-    tracer_for,
-)
+from kafkascope._poison import History
+from kafkascope._records import RecordView
+from kafkascope._settings import Settings
+from kafkascope._telemetry import message_key, record_error, tracer_for
 
-_MAX_CACHED: Final = 4096
-"""Topics, and partitions per topic, whose attributes a handler keeps (beyond: built each
-time)."""
+if TYPE_CHECKING:
+    from kafkascope._process_options import ProcessOptions
 
 _Start: TypeAlias = tuple[Context, list[Link], dict[str, AttributeValue]]
 """A span's parent context, links and attributes."""
@@ -50,128 +42,6 @@ def _time_in_queue(record: RecordView, now_ms: float) -> float | None:
 
 def _timestamp_type(record: RecordView) -> str:
     return "log_append_time" if record.log_append_time else "create_time"
-
-
-class ProcessOptions:
-    """A handler's options, validated once when the handler is decorated."""
-
-    __slots__ = (
-        "_instruments",
-        "_span_bases",
-        "_streams",
-        "attempts",
-        "capture_key",
-        "client_id",
-        "group",
-        "meter_provider",
-        "parent",
-        "server_address",
-        "server_port",
-        "tracer_provider",
-    )
-
-    def __init__(
-        self,
-        *,
-        group: str | None = None,
-        parent: ParentPolicy | None = None,
-        server: str | None = None,
-        capture_key: bool | None = None,
-        tracer_provider: TracerProvider | None = None,
-        meter_provider: MeterProvider | None = None,
-        client_id: str | None = None,
-    ) -> None:
-        self.client_id = client_id if isinstance(client_id, str) and client_id else None
-        self.group = _settings.check_group(group)
-        self.parent = _settings.check_parent(parent) if parent is not None else None
-        self.server_address, self.server_port = parse_server(server)
-        self.capture_key = (
-            _settings.check_bool(capture_key, "capture_key") if capture_key is not None else None
-        )
-        _settings.check_providers(tracer_provider, meter_provider)
-        self.tracer_provider = tracer_provider
-        self.meter_provider = meter_provider
-        self.attempts = Attempts(self.group, meter_provider)
-        # Per topic (then partition): what every message of it shares, built once.
-        self._span_bases: dict[str | None, dict[int | None, dict[str, AttributeValue]]] = {}
-        self._streams: dict[str | None, _metrics.ProcessStreams] = {}
-        self._instruments: _metrics.MessagingMetrics | None = None
-
-    def span_base(self, topic: str | None, partition: int | None) -> dict[str, AttributeValue]:
-        """The span attributes every message of ``topic`` and ``partition`` starts with (shared:
-        not to be modified)."""
-        by_partition = self._span_bases.get(topic)
-        if by_partition is None:
-            by_partition = {}
-            if len(self._span_bases) < _MAX_CACHED:
-                self._span_bases[topic] = by_partition
-        found = by_partition.get(partition)
-        if found is None:
-            found = messaging_attributes(
-                sc.OPERATION_PROCESS,
-                topic=topic,
-                partition=partition,
-                group=self.group,
-                server_address=self.server_address,
-                server_port=self.server_port,
-                client_id=self.client_id,
-            )
-            if len(by_partition) < _MAX_CACHED:
-                by_partition[partition] = found
-        return found
-
-    def streams(
-        self, instruments: _metrics.MessagingMetrics, topic: str | None
-    ) -> _metrics.ProcessStreams:
-        """The metric attribute sets of this handler's messages on ``topic``."""
-        if instruments is not self._instruments:
-            self._streams = {}  # another meter provider: its own instruments
-            self._instruments = instruments
-        found = self._streams.get(topic)
-        if found is None:
-            found = instruments.process_streams(
-                topic, self.group, self.server_address, self.server_port
-            )
-            if len(self._streams) < _MAX_CACHED:
-                self._streams[topic] = found
-        return found
-
-    def begin(self, record: object) -> ProcessScope | None:
-        """Open the process span for one record; None when ``record`` is not a record."""
-        try:
-            record_view = view(record)
-            if record_view is None:
-                return None
-            scope = ProcessScope(self, (record_view,), batch=False)
-            scope.enter()
-            return scope
-        except Exception as exc:
-            _errors.report("process span start", exc)
-            return None
-
-    def begin_batch(self, records: Iterable[object]) -> ProcessScope | None:
-        """Open one process span for a batch of records, linked to each producer."""
-        try:
-            if not isinstance(records, Collection | Mapping):
-                # An iterator would be used up here and reach the handler empty: span without
-                # per-message links and counts rather than change what the handler gets.
-                records = ()
-            views = [v for v in map(view, _flatten(records)) if v is not None]
-            scope = ProcessScope(self, views, batch=True)
-            scope.enter()
-            return scope
-        except Exception as exc:
-            _errors.report("batch span start", exc)
-            return None
-
-
-def _flatten(records: Iterable[object]) -> Iterable[object]:
-    """A batch may be a list of records or ``poll()``'s mapping of partition to records."""
-    if isinstance(records, Mapping):
-        for chunk in records.values():
-            yield from chunk
-    else:
-        yield from records
 
 
 class ProcessScope:
