@@ -19,7 +19,7 @@ from opentelemetry.trace import TracerProvider
 from kafkascope import _errors, _settings
 from kafkascope import _semconv as sc
 from kafkascope._lag import observe_lag
-from kafkascope._process import ProcessScope
+from kafkascope._process import ProcessScope, begin, begin_batch
 from kafkascope._process_options import ProcessOptions
 from kafkascope._telemetry import cluster_id_of
 
@@ -168,7 +168,7 @@ class ConsumerTracker:
     def _open(state: ConsumerState, result: Any, single: bool | None, consumer: Any) -> None:
         if single is None or not result or not is_instrumentation_enabled():
             return
-        scope = state.options.begin(result) if single else state.options.begin_batch(result)
+        scope = begin(state.options, result) if single else begin_batch(state.options, result)
         state.scope = scope
         if scope is not None and scope.span.is_recording():
             cluster = cluster_id_of(consumer)

@@ -12,7 +12,7 @@ from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import Span, TracerProvider
 
-from kafkascope._process import ProcessScope
+from kafkascope._process import ProcessScope, begin, begin_batch
 from kafkascope._process_options import ProcessOptions
 from kafkascope._records import record_argument
 from kafkascope._settings import ParentPolicy, check_bool
@@ -132,7 +132,7 @@ def traced_handler(
     )
 
     def start(args: tuple[Any, ...]) -> ProcessScope | None:
-        return options.begin(record_argument(args))
+        return begin(options, record_argument(args))
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         _check_function(fn, "traced_handler")
@@ -180,7 +180,7 @@ def traced_batch_handler(
     options = _batch_options(group, server, metrics, tracer_provider, meter_provider)
 
     def start(args: tuple[Any, ...]) -> ProcessScope | None:
-        return options.begin_batch(_batch_from(args))
+        return begin_batch(options, _batch_from(args))
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         _check_function(fn, "traced_batch_handler")
@@ -202,9 +202,9 @@ class ProcessSpan:
 
     def __enter__(self) -> Span:
         if self._batch:
-            self._scope = self._options.begin_batch(self._records)
+            self._scope = begin_batch(self._options, self._records)
         else:
-            self._scope = self._options.begin(self._records)
+            self._scope = begin(self._options, self._records)
         return self._scope.span if self._scope is not None else trace.INVALID_SPAN
 
     def __exit__(

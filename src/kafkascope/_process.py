@@ -1,16 +1,17 @@
 """Process spans: one per message or batch, current while the handler runs.
 
-:class:`ProcessScope` is one open span, opened by :class:`~kafkascope._process_options.
-ProcessOptions`; its :meth:`~ProcessScope.finish` records the outcome. Nothing here raises into
+:func:`begin` and :func:`begin_batch` open a :class:`ProcessScope` with a handler's
+:class:`~kafkascope._process_options.ProcessOptions`; its :meth:`~ProcessScope.finish` records the
+outcome. Nothing here raises into
 user code: instrumentation failures are reported once and the handler runs regardless.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextvars import Token
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -23,12 +24,10 @@ from kafkascope import _semconv as sc
 from kafkascope._fast_extract import NOT_SCANNED, extract_headers, scan_headers
 from kafkascope._message import Processing, current_message
 from kafkascope._poison import History
-from kafkascope._records import RecordView
+from kafkascope._process_options import ProcessOptions
+from kafkascope._records import RecordView, view
 from kafkascope._settings import Settings
 from kafkascope._telemetry import message_key, record_error, tracer_for
-
-if TYPE_CHECKING:
-    from kafkascope._process_options import ProcessOptions
 
 _Start: TypeAlias = tuple[Context, list[Link], dict[str, AttributeValue]]
 """A span's parent context, links and attributes."""
@@ -42,6 +41,45 @@ def _time_in_queue(record: RecordView, now_ms: float) -> float | None:
 
 def _timestamp_type(record: RecordView) -> str:
     return "log_append_time" if record.log_append_time else "create_time"
+
+
+def begin(options: ProcessOptions, record: object) -> ProcessScope | None:
+    """Open the process span for one record; None when ``record`` is not a record."""
+    try:
+        record_view = view(record)
+        if record_view is None:
+            return None
+        scope = ProcessScope(options, (record_view,), batch=False)
+        scope.enter()
+        return scope
+    except Exception as exc:
+        _errors.report("process span start", exc)
+        return None
+
+
+def begin_batch(options: ProcessOptions, records: Iterable[object]) -> ProcessScope | None:
+    """Open one process span for a batch of records, linked to each producer."""
+    try:
+        if not isinstance(records, Collection | Mapping):
+            # An iterator would be used up here and reach the handler empty: span without
+            # per-message links and counts rather than change what the handler gets.
+            records = ()
+        views = [v for v in map(view, _flatten(records)) if v is not None]
+        scope = ProcessScope(options, views, batch=True)
+        scope.enter()
+        return scope
+    except Exception as exc:
+        _errors.report("batch span start", exc)
+        return None
+
+
+def _flatten(records: Iterable[object]) -> Iterable[object]:
+    """A batch may be a list of records or ``poll()``'s mapping of partition to records."""
+    if isinstance(records, Mapping):
+        for chunk in records.values():
+            yield from chunk
+    else:
+        yield from records
 
 
 class ProcessScope:

@@ -1,24 +1,21 @@
 """A handler's process-span options: validated once, with the attribute sets its messages share.
 
 :class:`ProcessOptions` is built when a handler is decorated (or a consumer instrumented);
-:meth:`ProcessOptions.begin` and :meth:`~ProcessOptions.begin_batch` open a
-:class:`~kafkascope._process.ProcessScope`. Neither raises into user code.
+:func:`kafkascope._process.begin` and :func:`~kafkascope._process.begin_batch` open a process
+span with them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
 from typing import Final
 
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from kafkascope import _errors, _metrics, _settings
+from kafkascope import _metrics, _settings
 from kafkascope import _semconv as sc
 from kafkascope._poison import Attempts
-from kafkascope._process import ProcessScope
-from kafkascope._records import view
 from kafkascope._settings import ParentPolicy
 from kafkascope._telemetry import messaging_attributes, parse_server
 
@@ -110,40 +107,3 @@ class ProcessOptions:
             if len(self._streams) < _MAX_CACHED:
                 self._streams[topic] = found
         return found
-
-    def begin(self, record: object) -> ProcessScope | None:
-        """Open the process span for one record; None when ``record`` is not a record."""
-        try:
-            record_view = view(record)
-            if record_view is None:
-                return None
-            scope = ProcessScope(self, (record_view,), batch=False)
-            scope.enter()
-            return scope
-        except Exception as exc:
-            _errors.report("process span start", exc)
-            return None
-
-    def begin_batch(self, records: Iterable[object]) -> ProcessScope | None:
-        """Open one process span for a batch of records, linked to each producer."""
-        try:
-            if not isinstance(records, Collection | Mapping):
-                # An iterator would be used up here and reach the handler empty: span without
-                # per-message links and counts rather than change what the handler gets.
-                records = ()
-            views = [v for v in map(view, _flatten(records)) if v is not None]
-            scope = ProcessScope(self, views, batch=True)
-            scope.enter()
-            return scope
-        except Exception as exc:
-            _errors.report("batch span start", exc)
-            return None
-
-
-def _flatten(records: Iterable[object]) -> Iterable[object]:
-    """A batch may be a list of records or ``poll()``'s mapping of partition to records."""
-    if isinstance(records, Mapping):
-        for chunk in records.values():
-            yield from chunk
-    else:
-        yield from records
