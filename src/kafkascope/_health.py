@@ -3,7 +3,8 @@
 Each request evaluates the consumer from its own in-memory state (no broker round-trip) and
 answers 200 when it is healthy, 503 when it is not, with a JSON body saying why:
 
-- no partitions assigned for longer than ``unassigned_after`` seconds;
+- no partitions assigned for longer than ``unassigned_after`` seconds (a kafka-python member in
+  an eager rebalance holds none: one whose rebalance never ends is unhealthy);
 - no progress (no partition's position went past the furthest one seen) for longer than
   ``no_progress_after`` seconds while the lag grew;
 - the poll loop stalled: no ``poll()`` for longer than ``stalled_after`` seconds.
@@ -108,7 +109,8 @@ class ConsumerHealth:
         if positions:
             self._assigned_at = now
         elif now - self._assigned_at > self._unassigned_after:
-            reasons.append(f"no partitions assigned for {now - self._assigned_at:.1f}s")
+            during = " (a rebalance in progress)" if reading.rebalancing else ""
+            reasons.append(f"no partitions assigned for {now - self._assigned_at:.1f}s{during}")
         advanced = [tp for tp, at in positions.items() if at > self._furthest.get(tp, -2)]
         for tp in advanced:
             self._furthest[tp] = positions[tp]

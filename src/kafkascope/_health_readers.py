@@ -30,6 +30,8 @@ class Reading:
     last_poll: float | None = None
     """``time.monotonic()`` of the latest poll the client itself recorded, if it records any."""
     closed: bool = False
+    rebalancing: bool = False
+    """The consumer is in an eager rebalance: it holds no partition until the rebalance ends."""
 
 
 CLOSED: Final = Reading(closed=True)
@@ -66,6 +68,10 @@ class KafkaPythonReader:
         """Positions and lag from ``_subscription``, the last poll from the group heartbeat."""
         if getattr(consumer, "_closed", False) is True:
             return CLOSED
+        if _in_eager_rebalance(getattr(consumer, "_coordinator", None)):
+            # The listener was told they are revoked; they stay in the subscription state only
+            # until the new assignment replaces them. A member stuck here holds nothing.
+            return Reading(last_poll=self._last_poll(consumer), rebalancing=True)
         positions: dict[Partition, int] = {}
         lag = 0
         for tp, state in list(consumer._subscription.assignment.items()):
@@ -85,6 +91,19 @@ class KafkaPythonReader:
 
     def beat(self, consumer: Any, now: float) -> None:
         """Nothing to do on the poll thread."""
+
+
+def _in_eager_rebalance(coordinator: object) -> bool:
+    """kafka-python's coordinator is between JoinGroup and the end of SyncGroup, eagerly (the
+    cooperative protocol keeps the partitions it is not asked to give up)."""
+    if getattr(coordinator, "state", None) != _REBALANCING:
+        return False
+    protocol = getattr(coordinator, "_rebalance_protocol", None)
+    return getattr(protocol, "name", None) != "COOPERATIVE"
+
+
+_REBALANCING: Final = "<rebalancing>"
+"""kafka-python's ``MemberState.REBALANCING``."""
 
 
 class AiokafkaReader:

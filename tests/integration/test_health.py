@@ -208,3 +208,41 @@ def assert_no_progress_while_lag_grows(
     assert " while the lag grew from " in reason
     assert report["lag"] > 1
     assert set(handled) == {0}
+
+
+def test_503_when_a_rebalance_holds_a_member_without_partitions_too_long(
+    kafka_broker: KafkaBroker, topic_factory: Callable[..., str], consumers: list[KafkaConsumer]
+):
+    """A member in an eager rebalance that does not end holds nothing, though kafka-python keeps
+    its revoked partitions in the subscription state until the new assignment arrives."""
+    topic = topic_factory(partitions=2)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    member = consumer(kafka_broker.bootstrap_servers, topic, group)
+    # Stops polling once the group is stable: the broker then waits for it to rejoin until its
+    # max.poll.interval.ms ends (its heartbeats keep it a member).
+    silent = consumer(kafka_broker.bootstrap_servers, topic, group, max_poll_interval_ms=30_000)
+    consumers.extend([member, silent])
+    deadline = time.monotonic() + 30
+    while not (member.assignment() and silent.assignment()):
+        assert time.monotonic() < deadline, "the two members never shared the partitions"
+        member.poll(timeout_ms=100)
+        silent.poll(timeout_ms=100)
+    with observe_health(member, port=0, unassigned_after=2, stalled_after=30) as health:
+        loop = PollLoop(member)
+        try:
+            before, _ = probe_until(health, lambda s, r: s == 200)
+            joiner = consumer(kafka_broker.bootstrap_servers, topic, group)
+            consumers.append(joiner)
+            joining = PollLoop(joiner)
+            try:
+                status, report = probe_until(health, lambda s, r: s != 200, timeout=20)
+            finally:
+                joining.stop()
+        finally:
+            loop.stop()
+    assert before == 200
+    assert status == 503, report
+    [reason] = report["reasons"]  # the member polls on: only its assignment is gone
+    assert reason.startswith("no partitions assigned for "), reason
+    assert reason.endswith(" (a rebalance in progress)"), reason
+    assert report["assigned_partitions"] == 0

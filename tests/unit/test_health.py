@@ -1,10 +1,16 @@
-"""observe_health's configuration errors, raised before anything listens."""
+"""observe_health's configuration errors, raised before anything listens; what its readers make
+of a client's state."""
 
 from __future__ import annotations
 
+import types
+
 import pytest
+from kafka.coordinator.assignors.abstract import RebalanceProtocol
+from kafka.structs import MemberState
 
 from kafkascope import observe_health
+from kafkascope._health_readers import _in_eager_rebalance
 
 
 @pytest.mark.parametrize("option", ["unassigned_after", "no_progress_after", "stalled_after"])
@@ -25,3 +31,20 @@ def test_a_consumer_of_another_client_is_refused_naming_the_three_it_reads():
         observe_health(object(), port=0)
     for client in ("kafka-python KafkaConsumer", "confluent-kafka Consumer", "AIOKafkaConsumer"):
         assert client in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("state", "protocol", "holds_nothing"),
+    [
+        (MemberState.REBALANCING, RebalanceProtocol.EAGER, True),
+        (MemberState.REBALANCING, None, True),  # before the protocol is chosen: eager
+        (MemberState.REBALANCING, RebalanceProtocol.COOPERATIVE, False),
+        (MemberState.STABLE, RebalanceProtocol.EAGER, False),
+        (MemberState.UNJOINED, RebalanceProtocol.EAGER, False),
+    ],
+)
+def test_only_an_eager_rebalance_in_progress_takes_a_kafka_python_members_partitions(
+    state: str, protocol: RebalanceProtocol | None, holds_nothing: bool
+) -> None:
+    coordinator = types.SimpleNamespace(state=state, _rebalance_protocol=protocol)
+    assert _in_eager_rebalance(coordinator) is holds_nothing
