@@ -221,7 +221,7 @@ def test_503_when_a_rebalance_holds_a_member_without_partitions_too_long(
     # Stops polling once the group is stable: the broker then waits for it to rejoin until its
     # max.poll.interval.ms ends (its heartbeats keep it a member).
     silent = consumer(kafka_broker.bootstrap_servers, topic, group, max_poll_interval_ms=30_000)
-    consumers.extend([member, silent])
+    consumers.extend([silent, member])  # closed in this order: silent's leave ends the rebalance
     deadline = time.monotonic() + 30
     while not (member.assignment() and silent.assignment()):
         assert time.monotonic() < deadline, "the two members never shared the partitions"
