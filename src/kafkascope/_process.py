@@ -2,8 +2,8 @@
 
 :func:`begin` and :func:`begin_batch` open a :class:`ProcessScope` with a handler's
 :class:`~kafkascope._process_options.ProcessOptions`; its :meth:`~ProcessScope.finish` records the
-outcome. Nothing here raises into
-user code: instrumentation failures are reported once and the handler runs regardless.
+outcome. Nothing here raises into user code: instrumentation failures are reported once and the
+handler runs regardless.
 """
 
 from __future__ import annotations
