@@ -51,15 +51,10 @@ from benchmarks.harness import (
     target_line,
     tracer_provider,
 )
-from kafkascope import (
-    MessageLogFilter,
-    _fast_extract,
-    inject_headers,
-    traced_batch_handler,
-    traced_handler,
-)
-from kafkascope._records import view
-from kafkascope._time_lag import note_processed
+from kafkascope import MessageLogFilter, inject_headers, traced_batch_handler, traced_handler
+from kafkascope._adapters.records import view
+from kafkascope._observe.time_lag import note_processed
+from kafkascope._propagation import w3c as _fast_extract
 from kafkascope.testing import pipeline_stamp
 
 __all__ = ["bare", "records", "tracer_provider"]

@@ -42,9 +42,10 @@ from benchmarks.harness import (
     target_line,
     tracer_provider,
 )
-from kafkascope import TracedAIOKafkaProducer, TracedConfluentProducer, TracedProducer, _metrics
-from kafkascope._message import Processing, current_message
-from kafkascope._pipeline_latency import stamp_headers
+from kafkascope import TracedAIOKafkaProducer, TracedConfluentProducer, TracedProducer
+from kafkascope._core import metrics as _metrics
+from kafkascope._core.message import Processing, current_message
+from kafkascope._propagation.pipeline import stamp_headers
 
 BARE = "uninstrumented"
 CONTRIB = "contrib"

@@ -33,9 +33,10 @@ with atheris.instrument_imports():
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
 
-    from kafkascope import _errors, extract_context, inject_headers, traced_handler
-    from kafkascope._carrier import MAX_BAGGAGE_BYTES, MAX_BAGGAGE_ENTRIES, HeaderGetter
-    from kafkascope._records import view
+    from kafkascope import extract_context, inject_headers, traced_handler
+    from kafkascope._adapters.records import view
+    from kafkascope._core import errors as _errors
+    from kafkascope._propagation.carrier import MAX_BAGGAGE_BYTES, MAX_BAGGAGE_ENTRIES, HeaderGetter
 
 NAMES = ("traceparent", "tracestate", "baggage", "uberctx-x", "other")
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -33,10 +33,10 @@ from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from benchmarks.harness import Pass
-from kafkascope import _metrics
-from kafkascope import _semconv as sc
-from kafkascope._fast_extract import extract_w3c
-from kafkascope._process_options import ProcessOptions
+from kafkascope._consume.options import ProcessOptions
+from kafkascope._core import metrics as _metrics
+from kafkascope._core import semconv as sc
+from kafkascope._propagation.w3c import extract_w3c
 
 SPAN = "SDK floor: span"
 SPAN_UNSAMPLED = "SDK floor: span, not sampled"

@@ -29,7 +29,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from benchmarks.bench_handlers import tracer_provider
 from kafkascope import MessageLogFilter, traced_handler
-from kafkascope import _semconv as sc
+from kafkascope._core import semconv as sc
 
 log = logging.getLogger("soak")
 

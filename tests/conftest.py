@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from kafkascope import _errors, _pipeline_latency, _settings
+from kafkascope._core import errors as _errors
+from kafkascope._core import settings as _settings
+from kafkascope._propagation import pipeline as _pipeline_latency
 
 
 @pytest.fixture(autouse=True)

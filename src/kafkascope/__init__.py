@@ -25,39 +25,47 @@ Zero-code: :class:`kafkascope.instrumentor.KafkascopeInstrumentor` (for
 
 from __future__ import annotations
 
-from kafkascope._carrier import extract_context, inject_headers
+from kafkascope._adapters.records import RecordView, register_record_adapter
 from kafkascope._clients.aiokafka import TracedAIOKafkaProducer
 from kafkascope._clients.confluent import TracedConfluentProducer
 from kafkascope._clients.kafka_python import TracedProducer
-from kafkascope._configure import Telemetry, configure
-from kafkascope._dead_letter import dead_letter
-from kafkascope._handlers import (
+from kafkascope._consume.handlers import (
     ProcessSpan,
     process_batch_span,
     process_span,
     traced_batch_handler,
     traced_handler,
 )
-from kafkascope._health import ConsumerHealth, observe_health
-from kafkascope._lag import LagObserver, observe_lag
-from kafkascope._logs import (
+from kafkascope._observe.health import ConsumerHealth, observe_health
+from kafkascope._observe.lag import LagObserver, observe_lag
+from kafkascope._observe.rebalance_listeners import (
+    traced_rebalance_callbacks,
+    traced_rebalance_listener,
+)
+from kafkascope._produce.dead_letter import dead_letter
+from kafkascope._propagation.carrier import extract_context, inject_headers
+from kafkascope._reports.slowest import Exemplar, fetch_exemplars
+from kafkascope._reports.slowest import describe as describe_exemplar
+from kafkascope._reports.slowest import slowest as slowest_exemplar
+from kafkascope._reports.topology import Topology
+from kafkascope._reports.topology_cli import build_topology
+from kafkascope._reports.topology_render import render_mermaid as render_topology_mermaid
+from kafkascope._reports.topology_render import render_text as render_topology
+from kafkascope._reports.waterfall import (
+    SpanRow,
+    render_waterfall,
+    rows_from_jaeger,
+    rows_from_spans,
+)
+from kafkascope._setup.configure import Telemetry, configure
+from kafkascope._setup.logs import (
     LOG_FIELD_DEFAULTS,
     JsonFormatter,
     MessageLogFilter,
     TextFormatter,
     instrument_logging,
 )
-from kafkascope._rebalance_listeners import traced_rebalance_callbacks, traced_rebalance_listener
-from kafkascope._records import RecordView, register_record_adapter
-from kafkascope._slowest import Exemplar, fetch_exemplars
-from kafkascope._slowest import describe as describe_exemplar
-from kafkascope._slowest import slowest as slowest_exemplar
-from kafkascope._topology import Topology
-from kafkascope._topology_cli import build_topology
-from kafkascope._topology_render import render_mermaid as render_topology_mermaid
-from kafkascope._topology_render import render_text as render_topology
 from kafkascope._version import __version__
-from kafkascope._waterfall import SpanRow, render_waterfall, rows_from_jaeger, rows_from_spans
 
 __all__ = [
     "LOG_FIELD_DEFAULTS",

@@ -17,12 +17,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from kafkascope import _settings, _slowest, _topology_cli
-from kafkascope._backends import BackendError
-from kafkascope._html_report import trace_page
-from kafkascope._semconv import SCHEMA_URL
+from kafkascope._core import settings as _settings
+from kafkascope._core.semconv import SCHEMA_URL
+from kafkascope._reports import slowest as _slowest
+from kafkascope._reports import topology_cli as _topology_cli
+from kafkascope._reports.backends import BackendError
+from kafkascope._reports.html import trace_page
+from kafkascope._reports.waterfall import SpanRow, render_waterfall, rows_from_jaeger
 from kafkascope._version import __version__
-from kafkascope._waterfall import SpanRow, render_waterfall, rows_from_jaeger
 
 DEFAULT_JAEGER_URL: Final = "http://127.0.0.1:16686"
 JAEGER_URL_ENV: Final = "KAFKASCOPE_JAEGER_URL"

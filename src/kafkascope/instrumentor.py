@@ -8,7 +8,7 @@ consumer's next call (next record, poll, commit, close) or when the loop ends; a
 records gets one batch span with a link per record. ``subscribe()`` wraps the application's
 rebalance listener (or callbacks), or installs one, so rebalances are logged and counted; a
 kafka-python consumer without a listener gets none and its assignment is compared after each
-poll instead (:mod:`kafkascope._rebalance_diff`).
+poll instead (:mod:`kafkascope._observe.rebalance_diff`).
 kafka-python always; aiokafka and confluent-kafka when installed. Options come from
 ``OTEL_PYTHON_KAFKASCOPE_*`` (parent policy, key capture, lag gauge). Inside
 ``suppress_instrumentation()`` nothing is traced.
@@ -29,8 +29,8 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from kafkascope._clients import aiokafka as _aiokafka
 from kafkascope._clients import confluent as _confluent
 from kafkascope._clients import kafka_python as _kafka_python
-from kafkascope._consumer_tracker import ConsumerTracker
-from kafkascope._logs import MessageLogFilter, correlate_otel_log_handlers
+from kafkascope._consume.tracker import ConsumerTracker
+from kafkascope._setup.logs import MessageLogFilter, correlate_otel_log_handlers
 
 _KAFKA_PYTHON: Final = "kafka-python >= 2.1.0, < 4"
 _CLIENTS: Final[dict[str, ModuleType]] = {

@@ -27,10 +27,10 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
-from kafkascope import _semconv as sc
-from kafkascope._capture import Backend, install_backend
-from kafkascope._carrier import Headers
-from kafkascope._logs import instrument_logging
+from kafkascope._core import semconv as sc
+from kafkascope._propagation.carrier import Headers
+from kafkascope._setup.capture import Backend, install_backend
+from kafkascope._setup.logs import instrument_logging
 
 __all__ = [
     "Capotel",

@@ -13,8 +13,8 @@ from devstack.stack import Stack
 from examples.pipeline.launcher import Pipeline
 from examples.pipeline.service import REVIEW_SECONDS, Topics, declined, held_for_review
 
-from kafkascope._slowest import fetch_exemplars, slowest
-from kafkascope._waterfall import SpanRow, rows_from_jaeger
+from kafkascope._reports.slowest import fetch_exemplars, slowest
+from kafkascope._reports.waterfall import SpanRow, rows_from_jaeger
 from tests.e2e.conftest import running_pipeline
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ from devstack.stack import Stack
 from examples.pipeline.service import Topics, declined
 
 from kafkascope import cli
-from kafkascope._html_report import ERROR_COLOUR, TOPIC_FILL, service_colours
+from kafkascope._reports.html import ERROR_COLOUR, TOPIC_FILL, service_colours
 from tests.browser import Run, chromium_binary, dump_dom, screenshot, vertical_runs
 from tests.e2e.conftest import running_pipeline
 

@@ -35,8 +35,8 @@ from kafkascope import (
     process_span,
     traced_handler,
 )
-from kafkascope import _semconv as sc
-from kafkascope._confluent_snapshot import ConfluentSnapshot
+from kafkascope._adapters.confluent import ConfluentSnapshot
+from kafkascope._core import semconv as sc
 from kafkascope.testing import (
     Capotel,
     assert_messaging_attributes,

@@ -12,8 +12,8 @@ import pytest
 from opentelemetry import trace
 
 from kafkascope import TracedProducer, configure, traced_handler
-from kafkascope import _semconv as sc
-from kafkascope._quiet_exporters import EXPORTER_LOGGERS, quiet_exporter_logs
+from kafkascope._core import semconv as sc
+from kafkascope._setup.quiet_exporters import EXPORTER_LOGGERS, quiet_exporter_logs
 from kafkascope.testing import make_record
 
 from . import _kafka_clients as clients

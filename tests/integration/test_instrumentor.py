@@ -15,7 +15,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind
 
-from kafkascope import _semconv as sc
+from kafkascope._core import semconv as sc
 from kafkascope.instrumentor import KafkascopeInstrumentor
 from kafkascope.testing import assert_parent
 
@@ -225,7 +225,7 @@ def test_zero_code_reports_time_lag_and_forwards_the_pipeline_stamp(
 def _poll_fresh(consumer: Any) -> None:
     """One more poll, handing out nothing, once the consumer's snapshot (what its lag gauges
     report, taken by the instrumented poll() at most once a second) is due for renewal."""
-    from kafkascope._confluent_snapshot import ConfluentSnapshot
+    from kafkascope._adapters.confluent import ConfluentSnapshot
 
     consumer.pause(consumer.assignment())
     time.sleep(ConfluentSnapshot.REFRESH)

@@ -19,8 +19,8 @@ from devstack.kafka import KafkaBroker
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 
-from kafkascope import _semconv as sc
 from kafkascope import observe_lag
+from kafkascope._core import semconv as sc
 from kafkascope.instrumentor import KafkascopeInstrumentor
 from tests.integration._kafka_clients import confluent_consumer, producer
 

@@ -11,8 +11,8 @@ from devstack.kafka import KafkaBroker
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from kafkascope import TracedProducer, traced_handler
-from kafkascope import _semconv as sc
-from kafkascope._poison import HEADER_ATTEMPT
+from kafkascope._core import semconv as sc
+from kafkascope._propagation.poison import HEADER_ATTEMPT
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from devstack.kafka import KafkaBroker, subscribe_once_visible
 
-from kafkascope import _semconv as sc
 from kafkascope import traced_rebalance_callbacks, traced_rebalance_listener
+from kafkascope._core import semconv as sc
 from kafkascope.instrumentor import KafkascopeInstrumentor
 
 pytestmark = pytest.mark.integration

@@ -21,8 +21,8 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
-from kafkascope import _semconv as sc
 from kafkascope import observe_lag, traced_rebalance_listener
+from kafkascope._core import semconv as sc
 from kafkascope.instrumentor import KafkascopeInstrumentor
 
 from .test_zero_code import command, console_logs, console_objects, zero_code_env

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from kafkascope import TracedProducer, traced_batch_handler, traced_handler
-from kafkascope import _semconv as sc
+from kafkascope._core import semconv as sc
 from kafkascope.testing import (
     assert_linked,
     assert_messaging_attributes,

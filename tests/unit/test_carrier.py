@@ -16,7 +16,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from kafkascope import extract_context, inject_headers
-from kafkascope._carrier import MAX_VALUE_BYTES, HeaderGetter, replace_fields
+from kafkascope._propagation.carrier import MAX_VALUE_BYTES, HeaderGetter, replace_fields
 
 TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
 SPAN_ID = 0xB7AD6B7169203331

@@ -21,8 +21,9 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import Getter, TextMapPropagator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from kafkascope import _settings, extract_context, traced_handler
-from kafkascope._carrier import (
+from kafkascope import extract_context, traced_handler
+from kafkascope._core import settings as _settings
+from kafkascope._propagation.carrier import (
     MAX_BAGGAGE_BYTES,
     MAX_BAGGAGE_ENTRIES,
     MAX_KEYS,

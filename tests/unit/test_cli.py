@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kafkascope._waterfall import render_waterfall, rows_from_jaeger
+from kafkascope._reports.waterfall import render_waterfall, rows_from_jaeger
 from kafkascope.cli import (
     DEFAULT_JAEGER_URL,
     EXIT_NOT_FOUND,

@@ -19,7 +19,7 @@ from kafkascope import (
     inject_headers,
     traced_handler,
 )
-from kafkascope import _semconv as sc
+from kafkascope._core import semconv as sc
 from kafkascope.testing import assert_messaging_attributes, assert_parent, make_record
 
 from ._producers import FakeMessage, RecordingAIOProducer, RecordingConfluentProducer

@@ -10,7 +10,8 @@ import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from kafkascope import _settings, configure, traced_handler
+from kafkascope import configure, traced_handler
+from kafkascope._core import settings as _settings
 from kafkascope.testing import make_record
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafkascope._confluent_snapshot import CLOSED, ConfluentSnapshot, PartitionState
+from kafkascope._adapters.confluent import CLOSED, ConfluentSnapshot, PartitionState
 
 
 @dataclass

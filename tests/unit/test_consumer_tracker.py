@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from kafkascope import _semconv as sc
-from kafkascope import _settings
-from kafkascope._consumer_tracker import ConsumerTracker
+from kafkascope._consume.tracker import ConsumerTracker
+from kafkascope._core import semconv as sc
+from kafkascope._core import settings as _settings
 from kafkascope.testing import Capotel, make_record
 
 

@@ -5,7 +5,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from kafkascope import TracedProducer, dead_letter, extract_context, inject_headers, process_span
-from kafkascope import _semconv as sc
+from kafkascope._core import semconv as sc
 from kafkascope.testing import assert_linked, assert_parent, make_record
 
 from ._producers import RecordingProducer, ack

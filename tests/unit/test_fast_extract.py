@@ -16,8 +16,8 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import kafkascope
-from kafkascope import _fast_extract
-from kafkascope._carrier import MAX_VALUE_BYTES
+from kafkascope._propagation import w3c as _fast_extract
+from kafkascope._propagation.carrier import MAX_VALUE_BYTES
 
 SDK = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
 

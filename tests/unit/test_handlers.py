@@ -12,7 +12,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler
 from opentelemetry.trace import SpanKind, StatusCode
 
-from kafkascope import _semconv as sc
 from kafkascope import (
     inject_headers,
     process_batch_span,
@@ -20,6 +19,7 @@ from kafkascope import (
     traced_batch_handler,
     traced_handler,
 )
+from kafkascope._core import semconv as sc
 from kafkascope.testing import (
     assert_linked,
     assert_messaging_attributes,
@@ -443,7 +443,7 @@ def test_instrumentation_failure_is_logged_once_and_never_reaches_the_handler(fo
 
 
 def test_key_hook_redacts_keys(capotel):
-    from kafkascope import _settings
+    from kafkascope._core import settings as _settings
 
     _settings.update(key_hook=lambda key: key[:3] + "***")
 
@@ -456,7 +456,7 @@ def test_key_hook_redacts_keys(capotel):
 
 
 def test_unsampled_message_does_not_decode_or_redact_its_key():
-    from kafkascope import _settings
+    from kafkascope._core import settings as _settings
 
     calls: list[str] = []
 

@@ -5,7 +5,7 @@ from kafka.errors import KafkaTimeoutError
 from opentelemetry.trace import SpanKind, StatusCode
 
 from kafkascope import TracedProducer, extract_context, traced_handler
-from kafkascope import _semconv as sc
+from kafkascope._core import semconv as sc
 from kafkascope.testing import assert_messaging_attributes, assert_parent, make_record
 
 from ._producers import RecordingProducer, ack

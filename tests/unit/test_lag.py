@@ -7,8 +7,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from confluent_kafka import Consumer
 
-from kafkascope import _semconv as sc
 from kafkascope import observe_lag
+from kafkascope._core import semconv as sc
 
 # A port nothing listens on: librdkafka keeps retrying the connection (quietly: log_level 0).
 NOWHERE = {"bootstrap.servers": "127.0.0.1:1", "log_level": 0}

@@ -14,7 +14,7 @@ from kafkascope import (
     instrument_logging,
     traced_handler,
 )
-from kafkascope import _semconv as sc
+from kafkascope._core import semconv as sc
 from kafkascope.testing import make_record
 
 log = logging.getLogger("tests.app")

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from kafkascope import TracedProducer, process_span, traced_batch_handler, traced_handler
-from kafkascope import _semconv as sc
+from kafkascope._core import semconv as sc
 from kafkascope.testing import make_record
 
 from ._producers import RecordingProducer, ack

@@ -19,9 +19,9 @@ from kafkascope import (
     process_span,
     traced_handler,
 )
-from kafkascope import _semconv as sc
-from kafkascope._fast_extract import scan_headers
-from kafkascope._pipeline_latency import MAX_ORIGINS, OTHER_ORIGIN, find, parse
+from kafkascope._core import semconv as sc
+from kafkascope._propagation.pipeline import MAX_ORIGINS, OTHER_ORIGIN, find, parse
+from kafkascope._propagation.w3c import scan_headers
 from kafkascope.testing import make_record, pipeline_stamp
 
 from ._producers import RecordingAIOProducer, RecordingConfluentProducer, RecordingProducer

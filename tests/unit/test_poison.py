@@ -6,10 +6,11 @@ import logging
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from kafkascope import TracedProducer, _settings, dead_letter, traced_handler
-from kafkascope import _semconv as sc
-from kafkascope._poison import HEADER_ATTEMPT, HEADER_PREVIOUS, MAX_TRACKED, Attempts
-from kafkascope._records import view
+from kafkascope import TracedProducer, dead_letter, traced_handler
+from kafkascope._adapters.records import view
+from kafkascope._core import semconv as sc
+from kafkascope._core import settings as _settings
+from kafkascope._propagation.poison import HEADER_ATTEMPT, HEADER_PREVIOUS, MAX_TRACKED, Attempts
 from kafkascope.testing import make_record
 
 from ._producers import RecordingProducer

@@ -16,14 +16,14 @@ from opentelemetry import trace
 
 from kafkascope import (
     TracedProducer,
-    _settings,
     inject_headers,
     process_batch_span,
     process_span,
     traced_batch_handler,
     traced_handler,
 )
-from kafkascope import _semconv as sc
+from kafkascope._core import semconv as sc
+from kafkascope._core import settings as _settings
 from kafkascope.testing import Capotel, FakeRecord, make_record
 
 from ._producers import RecordingProducer

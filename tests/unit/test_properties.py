@@ -31,8 +31,8 @@ from kafkascope import (
     traced_batch_handler,
     traced_handler,
 )
-from kafkascope._carrier import MAX_BAGGAGE_BYTES, MAX_BAGGAGE_ENTRIES, HeaderGetter
-from kafkascope._records import view
+from kafkascope._adapters.records import view
+from kafkascope._propagation.carrier import MAX_BAGGAGE_BYTES, MAX_BAGGAGE_ENTRIES, HeaderGetter
 
 # Every example in this file goes through these settings: few enough to keep the file fast,
 # no deadline (huge values make single examples slow on a loaded machine), no database
@@ -704,7 +704,7 @@ def test_process_span_records_and_reraises(capotel, spec):
 @settings(FAST, max_examples=60)
 @given(carriers)
 def test_untrusted_baggage_never_reaches_the_handler(headers):
-    from kafkascope import _settings
+    from kafkascope._core import settings as _settings
 
     _settings.update(trust_baggage=False)
     seen: list[dict[str, object]] = []

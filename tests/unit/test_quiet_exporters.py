@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-from kafkascope._quiet_exporters import RepeatFilter, quiet_exporter_logs
+from kafkascope._setup.quiet_exporters import RepeatFilter, quiet_exporter_logs
 
 
 def _record(msg: str, level: int = logging.WARNING, name: str = "x") -> logging.LogRecord:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
-from kafkascope import _semconv as sc
 from kafkascope import traced_rebalance_callbacks, traced_rebalance_listener
+from kafkascope._core import semconv as sc
 
 PARTITIONS = [TopicPartition("orders", 0), TopicPartition("orders", 1)]
 
@@ -143,7 +143,7 @@ def test_aiokafka_listener_awaits_the_apps_coroutine_and_returns_its_result(capo
 
 
 def test_zero_code_does_not_wrap_callbacks_that_are_traced_already(confluent_consumer: Any) -> None:
-    from kafkascope._rebalance_listeners import confluent_subscribe_args
+    from kafkascope._observe.rebalance_listeners import confluent_subscribe_args
 
     traced = traced_rebalance_callbacks(consumer=confluent_consumer, group="billing")
     args, kwargs = confluent_subscribe_args(confluent_consumer, "billing", None, (["t"],), traced)
@@ -155,7 +155,7 @@ def test_zero_code_does_not_wrap_callbacks_that_are_traced_already(confluent_con
 def test_zero_code_does_not_wrap_a_listener_that_is_traced_already(
     capotel, kafka_consumer: KafkaConsumer
 ) -> None:
-    from kafkascope._rebalance_listeners import subscribe_hook
+    from kafkascope._observe.rebalance_listeners import subscribe_hook
 
     traced = traced_rebalance_listener(consumer=kafka_consumer)
     given: list[Any] = []

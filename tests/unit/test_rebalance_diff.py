@@ -11,9 +11,9 @@ from typing import Any, cast
 import pytest
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
-from kafkascope import _semconv as sc
 from kafkascope._clients.kafka_python import group_assignment, kafkascope_listens
-from kafkascope._rebalance_diff import AssignmentDiffs
+from kafkascope._core import semconv as sc
+from kafkascope._observe.rebalance_diff import AssignmentDiffs
 from kafkascope.instrumentor import KafkascopeInstrumentor
 from kafkascope.testing import Capotel
 

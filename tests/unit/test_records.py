@@ -9,8 +9,8 @@ from confluent_kafka import Message
 from kafka.consumer.fetcher import ConsumerRecord as KafkaPythonRecord
 
 from kafkascope import RecordView, inject_headers, register_record_adapter, traced_handler
-from kafkascope import _semconv as sc
-from kafkascope._records import view
+from kafkascope._adapters.records import view
+from kafkascope._core import semconv as sc
 from kafkascope.testing import assert_parent
 
 NOW_MS = int(time.time() * 1000)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from kafkascope._slowest import metric_name, parse_exemplars, slowest, window_seconds
+from kafkascope._reports.slowest import metric_name, parse_exemplars, slowest, window_seconds
 from kafkascope.cli import EXIT_USAGE, main
 
 

@@ -9,8 +9,8 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from kafkascope import _semconv as sc
 from kafkascope import traced_handler
+from kafkascope._core import semconv as sc
 from kafkascope.testing import (
     assert_linked,
     assert_messaging_attributes,

@@ -8,10 +8,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from kafkascope import _semconv as sc
 from kafkascope import observe_lag, process_span
-from kafkascope._records import view
-from kafkascope._time_lag import TimeLagEstimator, note_processed
+from kafkascope._adapters.records import view
+from kafkascope._core import semconv as sc
+from kafkascope._observe.time_lag import TimeLagEstimator, note_processed
 from kafkascope.testing import make_record
 
 NOW_MS = 1_800_000_000_000.0

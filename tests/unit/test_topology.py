@@ -15,8 +15,15 @@ from typing import Any
 
 import pytest
 
-from kafkascope._topology import CONSUMES, SENDS, Edge, Topology, only_topics, topology_from_jaeger
-from kafkascope._topology_render import render_mermaid, render_text
+from kafkascope._reports.topology import (
+    CONSUMES,
+    SENDS,
+    Edge,
+    Topology,
+    only_topics,
+    topology_from_jaeger,
+)
+from kafkascope._reports.topology_render import render_mermaid, render_text
 
 RECORDED = Path(__file__).resolve().parent / "data" / "jaeger_trace.json"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kafkascope._waterfall import SpanRow, render_waterfall, rows_from_jaeger
+from kafkascope._reports.waterfall import SpanRow, render_waterfall, rows_from_jaeger
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "jaeger_trace.json"
 TRACE_ID = "26672ee3191fddb17c4b1ead62eb208c"

@@ -13,10 +13,10 @@ from typing import Any
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from kafkascope._consumer_tracker import ConsumerTracker, Describe, Described, description
-from kafkascope._lag import consumer_group
-from kafkascope._send import send_hook
-from kafkascope._telemetry import server_of_bootstrap
+from kafkascope._consume.tracker import ConsumerTracker, Describe, Described, description
+from kafkascope._core.telemetry import server_of_bootstrap
+from kafkascope._observe.lag import consumer_group
+from kafkascope._produce.send import send_hook
 
 Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
 """A ``wrapt`` wrapper: ``(wrapped, instance, args, kwargs)``."""

@@ -19,13 +19,13 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 from wrapt import wrap_function_wrapper
 
-from kafkascope import _errors
-from kafkascope._carrier import Headers
 from kafkascope._clients import describer, traced_send_hook, unwrap_in_place, wrap_in_place
-from kafkascope._consumer_tracker import ConsumerTracker
-from kafkascope._rebalance_listeners import subscribe_hook
-from kafkascope._send import ProducerWrapper, SendOptions, traced_headers
-from kafkascope._telemetry import parse_server, server_of_bootstrap
+from kafkascope._consume.tracker import ConsumerTracker
+from kafkascope._core import errors as _errors
+from kafkascope._core.telemetry import parse_server, server_of_bootstrap
+from kafkascope._observe.rebalance_listeners import subscribe_hook
+from kafkascope._produce.send import ProducerWrapper, SendOptions, traced_headers
+from kafkascope._propagation.carrier import Headers
 
 CONSUMER_METHODS: Final = {
     "__anext__": True,

@@ -15,16 +15,16 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 from wrapt import wrap_function_wrapper
 
-from kafkascope import _errors
-from kafkascope import _semconv as sc
-from kafkascope._carrier import Headers
 from kafkascope._clients import describer, traced_send_hook, unwrap_in_place, wrap_in_place
-from kafkascope._consumer_tracker import ConsumerTracker
-from kafkascope._lag import consumer_group
-from kafkascope._rebalance_diff import AssignmentDiffs
-from kafkascope._rebalance_listeners import is_traced, subscribe_hook
-from kafkascope._send import ProducerWrapper, SendObserver, SendOptions, traced_headers
-from kafkascope._telemetry import cluster_id_of, server_of_bootstrap
+from kafkascope._consume.tracker import ConsumerTracker
+from kafkascope._core import errors as _errors
+from kafkascope._core import semconv as sc
+from kafkascope._core.telemetry import cluster_id_of, server_of_bootstrap
+from kafkascope._observe.lag import consumer_group
+from kafkascope._observe.rebalance_diff import AssignmentDiffs
+from kafkascope._observe.rebalance_listeners import is_traced, subscribe_hook
+from kafkascope._produce.send import ProducerWrapper, SendObserver, SendOptions, traced_headers
+from kafkascope._propagation.carrier import Headers
 
 CONSUMER_METHODS: Final = {"__next__": True, "poll": False, "commit": None, "close": None}
 """Wrapped consumer methods: True hands out one record, False a batch, None none."""

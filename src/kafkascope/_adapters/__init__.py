@@ -1,0 +1,1 @@
+"""Reading the Kafka clients' objects (records, consumers): never wrapping them."""

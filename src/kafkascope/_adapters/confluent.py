@@ -1,0 +1,140 @@
+"""What kafkascope knows of a confluent-kafka ``Consumer``: a snapshot taken on its poll loop's
+thread, for the readers that run on other threads (the lag gauges on the metric collection
+thread, the health endpoint, the assigned-partitions gauge).
+
+confluent-kafka serializes the calls into one ``Consumer`` across threads: 2.16 makes a second
+thread wait at a gate until the polling thread leaves it, which a busy poll loop hardly ever
+does for long enough, and librdkafka's ``assignment()`` also waits for a ``poll()`` in progress.
+A blocked observable callback would stall every metric export of the process, so no reader calls
+the consumer: :meth:`ConfluentSnapshot.beat`, on the poll loop's thread, takes the snapshot
+(``assignment()``, ``position()`` and ``get_watermark_offsets(cached=True)``, all answered from
+local state) when it is due, and readers use :attr:`ConfluentSnapshot.current`.
+
+kafkascope's instrumented ``Consumer`` (:mod:`kafkascope._clients.confluent`) owns one snapshot,
+beaten as each ``poll()``/``consume()`` returns and closed by its ``close()``, shared by every
+reader of that consumer. A plain ``Consumer`` cannot carry one (a C type without attributes):
+each handle that reads it (``LagObserver``, ``ConsumerHealth``) owns its own, beaten through the
+handle's ``beat()``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, NamedTuple
+
+from kafkascope._core import errors as _errors
+
+Partition = tuple[str, int]
+"""``(topic, partition)``."""
+
+OWN: Final = "_kafkascope_snapshot"
+"""The attribute through which kafkascope's instrumented ``Consumer`` carries its snapshot."""
+
+
+class PartitionState(NamedTuple):
+    """One assigned partition, as the poll loop's thread saw it."""
+
+    position: int
+    """``position()`` then; negative while the client has none (before the partition's first
+    message, and after a ``seek()`` until the next one)."""
+    known: int
+    """The latest valid position seen (``position`` itself when valid), -1 before any."""
+    highwater: int
+    """The cached high-water mark; negative before the partition's first fetch."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consumer's assignment with positions and high-water marks, or that it was closed."""
+
+    partitions: Mapping[Partition, PartitionState] = field(default_factory=dict)
+    closed: bool = False
+
+
+NOT_TAKEN: Final = Snapshot()
+"""Before the first beat: nothing is known (readers report nothing assigned)."""
+CLOSED: Final = Snapshot(closed=True)
+
+
+class ConfluentSnapshot:
+    """The latest snapshot of one consumer, renewed by :meth:`beat` on the poll loop's thread.
+
+    A beat costs a clock comparison unless the snapshot is due: once per ``REFRESH`` seconds,
+    every ``RETRY`` while a partition has had no position yet. :attr:`current` is replaced
+    whole, never mutated, so any thread may read it.
+    """
+
+    REFRESH: Final = 1.0
+    RETRY: Final = 0.1
+    """Sooner while a partition has had no position yet: a loop retrying one message by seeking
+    back has one only between the poll that returns it and the seek, so the first one seen is
+    carried (:attr:`PartitionState.known`) while later snapshots find none."""
+
+    def __init__(self) -> None:
+        self.current: Snapshot = NOT_TAKEN
+        self._due = -math.inf
+
+    def beat(self, consumer: Any, now: float | None = None) -> None:
+        """On the poll loop's thread: take a new snapshot of ``consumer`` if one is due.
+
+        Args:
+            consumer: the confluent-kafka ``Consumer`` this snapshot is of.
+            now: ``time.monotonic()`` if the caller has it already.
+
+        Never raises: a failure is reported once and the last snapshot kept.
+        """
+        if now is None:
+            now = time.monotonic()
+        if now < self._due:
+            return
+        try:
+            self.current = self._take(consumer)
+        except RuntimeError:  # confluent-kafka's "Consumer closed"
+            self.closing()
+            return
+        except Exception as exc:
+            _errors.report("confluent-kafka consumer snapshot", exc)
+        unknown = any(p.known < 0 for p in self.current.partitions.values())
+        self._due = now + (self.RETRY if unknown else self.REFRESH)
+
+    def closing(self) -> None:
+        """The consumer is closed, or about to be: report it closed from now on."""
+        self.current = CLOSED
+        self._due = math.inf
+
+    def _take(self, consumer: Any) -> Snapshot:
+        before = self.current.partitions
+        partitions: dict[Partition, PartitionState] = {}
+        for tp in consumer.position(consumer.assignment()):
+            key = (tp.topic, tp.partition)
+            position = int(tp.offset)
+            if position >= 0:
+                known = position
+            else:
+                previous = before.get(key)
+                known = previous.known if previous is not None else -1
+            marks = consumer.get_watermark_offsets(tp, cached=True)  # -1001 before a fetch
+            high = marks[1] if marks is not None else None
+            highwater = high if isinstance(high, int) else -1
+            partitions[key] = PartitionState(position, known, highwater)
+        return Snapshot(partitions)
+
+
+def own_snapshot(consumer: Any) -> ConfluentSnapshot | None:
+    """The snapshot kafkascope's instrumented ``Consumer`` carries; None for a plain one."""
+    found = getattr(consumer, OWN, None)
+    return found if isinstance(found, ConfluentSnapshot) else None
+
+
+def snapshot_for(consumer: Any) -> ConfluentSnapshot:
+    """The consumer's own snapshot if it carries one, else a new one for the caller to beat."""
+    found = own_snapshot(consumer)
+    return found if found is not None else ConfluentSnapshot()
+
+
+def is_confluent(consumer: Any) -> bool:
+    """Whether ``consumer`` has the shape of a confluent-kafka ``Consumer``."""
+    return all(hasattr(consumer, name) for name in ("get_watermark_offsets", "position"))

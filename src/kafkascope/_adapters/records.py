@@ -1,0 +1,225 @@
+"""What the telemetry needs from a consumed record, whatever client it came from.
+
+Span and metric code only sees :class:`RecordView`; one small adapter per client reads its record
+type. Adapters are found by the record's type once and cached, so the per-message cost is one
+dictionary look-up and one small object.
+
+Adapters never raise on a record's field values: a field of the wrong type (or out of Kafka's
+range) reads as None, so a strange record gets a span with fewer attributes, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from kafkascope._propagation.carrier import Headers
+
+# Timestamp types, as kafka-python and aiokafka number them.
+_KP_LOG_APPEND_TIME: Final = 1
+# confluent-kafka's Message.timestamp() returns (type, ms) with these types.
+_CK_NOT_AVAILABLE: Final = 0
+_CK_LOG_APPEND_TIME: Final = 2
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+MAX_TOPIC_LENGTH: Final = 249
+"""Kafka's own limit on topic names; a longer "topic" is not one and is not recorded."""
+
+
+class RecordView:
+    """The fields of one consumed record that telemetry uses (never its value)."""
+
+    __slots__ = (
+        "headers",
+        "key",
+        "log_append_time",
+        "offset",
+        "partition",
+        "timestamp_ms",
+        "tombstone",
+        "topic",
+    )
+
+    def __init__(
+        self,
+        *,
+        topic: str | None,
+        partition: int | None,
+        offset: int | None,
+        key: object,
+        headers: Headers,
+        timestamp_ms: int | None,
+        log_append_time: bool,
+        tombstone: bool,
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.headers = headers
+        self.timestamp_ms = timestamp_ms
+        self.log_append_time = log_append_time
+        self.tombstone = tombstone
+
+
+RecordAdapter = Callable[[Any], RecordView]
+
+
+def _int_or_none(value: object) -> int | None:
+    """A plain int in Kafka's int64 range (so attributes export and arithmetic works), or None."""
+    if type(value) is not int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        value = int.__index__(value)  # a plain int, whatever a subclass overrides
+    return value if _INT64_MIN <= value <= _INT64_MAX else None
+
+
+def _timestamp(value: object) -> int | None:
+    ts = _int_or_none(value)
+    return ts if ts is not None and ts >= 0 else None
+
+
+def _topic(value: object) -> str | None:
+    if type(value) is not str:
+        if not isinstance(value, str):
+            return None
+        value = str.__str__(value)
+    if not value or len(value) > MAX_TOPIC_LENGTH:
+        return None
+    if not value.isascii():
+        try:  # lone surrogates cannot be exported
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return value
+
+
+def _field(record: object, name: str) -> Any:
+    try:
+        return getattr(record, name, None)
+    except Exception:  # a property or __getattr__ that raises: the field is unknown
+        return None
+
+
+def _call(record: object, name: str) -> Any:
+    try:
+        return getattr(record, name)()
+    except Exception:
+        return None
+
+
+def adapt_attributes(record: Any) -> RecordView:
+    """Records with attributes ``topic``, ``partition``, ``offset``, ``key``, ``value``,
+    ``headers``, ``timestamp`` (ms) and optionally ``timestamp_type``: kafka-python's and
+    aiokafka's ``ConsumerRecord`` and :func:`kafkascope.testing.make_record`."""
+    return RecordView(
+        topic=_topic(_field(record, "topic")),
+        partition=_int_or_none(_field(record, "partition")),
+        offset=_int_or_none(_field(record, "offset")),
+        key=_field(record, "key"),
+        headers=_field(record, "headers"),
+        timestamp_ms=_timestamp(_field(record, "timestamp")),
+        log_append_time=_int_or_none(_field(record, "timestamp_type")) == _KP_LOG_APPEND_TIME,
+        tombstone=_field(record, "value") is None,
+    )
+
+
+def adapt_namedtuple(record: Any) -> RecordView:
+    """Named tuples with the Kafka record fields (kafka-python's ``ConsumerRecord``): field
+    reads cannot raise, so they skip :func:`adapt_attributes`' guards; values are still
+    checked."""
+    return RecordView(
+        topic=_topic(record.topic),
+        partition=_int_or_none(record.partition),
+        offset=_int_or_none(record.offset),
+        key=record.key,
+        headers=record.headers,
+        timestamp_ms=_timestamp(getattr(record, "timestamp", None)),
+        log_append_time=_int_or_none(getattr(record, "timestamp_type", 0)) == _KP_LOG_APPEND_TIME,
+        tombstone=record.value is None,
+    )
+
+
+_NAMEDTUPLE_FIELDS: Final = frozenset({"topic", "partition", "offset", "key", "value", "headers"})
+
+
+def adapt_methods(record: Any) -> RecordView:
+    """confluent-kafka's ``Message``, whose fields are methods."""
+    stamp = _call(record, "timestamp")
+    ts_type: int | None = None
+    ts: int | None = None
+    if isinstance(stamp, tuple) and len(stamp) == 2:
+        ts_type = _int_or_none(stamp[0])
+        ts = _timestamp(stamp[1])
+    return RecordView(
+        topic=_topic(_call(record, "topic")),
+        partition=_int_or_none(_call(record, "partition")),
+        offset=_int_or_none(_call(record, "offset")),
+        key=_call(record, "key"),
+        headers=_call(record, "headers"),
+        timestamp_ms=ts if ts_type is not None and ts_type != _CK_NOT_AVAILABLE else None,
+        log_append_time=ts_type == _CK_LOG_APPEND_TIME,
+        tombstone=_call(record, "value") is None,
+    )
+
+
+_adapters: dict[type, RecordAdapter | None] = {}
+
+
+def register_record_adapter(record_type: type, adapter: RecordAdapter) -> None:
+    """Teach kafkascope to read records of ``record_type`` (for clients it does not know)."""
+    if not isinstance(record_type, type):
+        raise TypeError(f"record_type must be a class, got {record_type!r}")
+    if not callable(adapter):
+        raise TypeError(f"adapter must be callable, got {adapter!r}")
+    _adapters[record_type] = adapter
+
+
+def _detect(record_type: type) -> RecordAdapter | None:
+    topic = getattr(record_type, "topic", None)
+    if callable(topic) and not isinstance(topic, property):
+        return adapt_methods
+    fields = getattr(record_type, "_fields", None)
+    if (
+        issubclass(record_type, tuple)
+        and isinstance(fields, tuple)
+        and _NAMEDTUPLE_FIELDS.issubset(fields)
+        and record_type.__getattribute__ is tuple.__getattribute__
+    ):
+        return adapt_namedtuple
+    if hasattr(record_type, "topic") or hasattr(record_type, "__dataclass_fields__"):
+        return adapt_attributes
+    return None
+
+
+def adapter_for(record: object) -> RecordAdapter | None:
+    """The adapter for ``record``'s type, or None when it does not look like a Kafka record."""
+    record_type = type(record)
+    try:
+        return _adapters[record_type]
+    except KeyError:
+        pass
+    adapter = _detect(record_type)
+    if adapter is None and hasattr(record, "topic"):
+        return adapt_attributes  # instances with per-object attributes (SimpleNamespace, ...)
+    _adapters[record_type] = adapter
+    return adapter
+
+
+def record_argument(args: tuple[Any, ...]) -> Any:
+    """The record among a handler's arguments: the first, or the second for a method (after
+    ``self``). A first argument with ``topic`` and ``offset`` is the record."""
+    try:
+        if args and hasattr(args[0], "topic") and hasattr(args[0], "offset"):
+            return args[0]
+    except Exception:  # a proxy whose attribute access raises is not a record
+        return args[1] if len(args) > 1 else None
+    if len(args) > 1:
+        return args[1]
+    return args[0] if args else None
+
+
+def view(record: object) -> RecordView | None:
+    """Read ``record`` through its adapter; None when it is not a record."""
+    adapter = adapter_for(record)
+    return adapter(record) if adapter is not None else None

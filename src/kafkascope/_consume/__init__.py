@@ -1,0 +1,1 @@
+"""The process span: decorators, context managers and the zero-code consumer tracker."""

@@ -1,0 +1,110 @@
+"""A handler's process-span options: validated once, with the attribute sets its messages share.
+
+:class:`ProcessOptions` is built when a handler is decorated (or a consumer instrumented);
+:func:`~kafkascope._consume.process.begin` and
+:func:`~kafkascope._consume.process.begin_batch` open a process span with them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
+from opentelemetry.util.types import AttributeValue
+
+from kafkascope._core import metrics as _metrics
+from kafkascope._core import semconv as sc
+from kafkascope._core import settings as _settings
+from kafkascope._core.settings import ParentPolicy
+from kafkascope._core.telemetry import messaging_attributes, parse_server
+from kafkascope._propagation.poison import Attempts
+
+_MAX_CACHED: Final = 4096
+"""Topics, and partitions per topic, whose attributes a handler keeps (beyond: built each
+time)."""
+
+
+class ProcessOptions:
+    """A handler's options, validated once when the handler is decorated."""
+
+    __slots__ = (
+        "_instruments",
+        "_span_bases",
+        "_streams",
+        "attempts",
+        "capture_key",
+        "client_id",
+        "group",
+        "meter_provider",
+        "parent",
+        "server_address",
+        "server_port",
+        "tracer_provider",
+    )
+
+    def __init__(
+        self,
+        *,
+        group: str | None = None,
+        parent: ParentPolicy | None = None,
+        server: str | None = None,
+        capture_key: bool | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        self.client_id = client_id if isinstance(client_id, str) and client_id else None
+        self.group = _settings.check_group(group)
+        self.parent = _settings.check_parent(parent) if parent is not None else None
+        self.server_address, self.server_port = parse_server(server)
+        self.capture_key = (
+            _settings.check_bool(capture_key, "capture_key") if capture_key is not None else None
+        )
+        _settings.check_providers(tracer_provider, meter_provider)
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self.attempts = Attempts(self.group, meter_provider)
+        # Per topic (then partition): what every message of it shares, built once.
+        self._span_bases: dict[str | None, dict[int | None, dict[str, AttributeValue]]] = {}
+        self._streams: dict[str | None, _metrics.ProcessStreams] = {}
+        self._instruments: _metrics.MessagingMetrics | None = None
+
+    def span_base(self, topic: str | None, partition: int | None) -> dict[str, AttributeValue]:
+        """The span attributes every message of ``topic`` and ``partition`` starts with (shared:
+        not to be modified)."""
+        by_partition = self._span_bases.get(topic)
+        if by_partition is None:
+            by_partition = {}
+            if len(self._span_bases) < _MAX_CACHED:
+                self._span_bases[topic] = by_partition
+        found = by_partition.get(partition)
+        if found is None:
+            found = messaging_attributes(
+                sc.OPERATION_PROCESS,
+                topic=topic,
+                partition=partition,
+                group=self.group,
+                server_address=self.server_address,
+                server_port=self.server_port,
+                client_id=self.client_id,
+            )
+            if len(by_partition) < _MAX_CACHED:
+                by_partition[partition] = found
+        return found
+
+    def streams(
+        self, instruments: _metrics.MessagingMetrics, topic: str | None
+    ) -> _metrics.ProcessStreams:
+        """The metric attribute sets of this handler's messages on ``topic``."""
+        if instruments is not self._instruments:
+            self._streams = {}  # another meter provider: its own instruments
+            self._instruments = instruments
+        found = self._streams.get(topic)
+        if found is None:
+            found = instruments.process_streams(
+                topic, self.group, self.server_address, self.server_port
+            )
+            if len(self._streams) < _MAX_CACHED:
+                self._streams[topic] = found
+        return found

@@ -1,0 +1,324 @@
+"""Process spans: one per message or batch, current while the handler runs.
+
+:func:`begin` and :func:`begin_batch` open a :class:`ProcessScope` with a handler's
+:class:`~kafkascope._consume.options.ProcessOptions`; its :meth:`~ProcessScope.finish` records the
+outcome. Nothing here raises into user code: instrumentation failures are reported once and the
+handler runs regardless.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextvars import Token
+from typing import TypeAlias
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.util.types import Attributes, AttributeValue
+
+from kafkascope._adapters.records import RecordView, view
+from kafkascope._consume.options import ProcessOptions
+from kafkascope._core import errors as _errors
+from kafkascope._core import metrics as _metrics
+from kafkascope._core import semconv as sc
+from kafkascope._core import settings as _settings
+from kafkascope._core import telemetry as _telemetry
+from kafkascope._core.message import Processing, current_message
+from kafkascope._core.settings import Settings
+from kafkascope._core.telemetry import message_key, record_error, tracer_for
+from kafkascope._observe import time_lag as _time_lag
+from kafkascope._propagation import pipeline as _pipeline_latency
+from kafkascope._propagation.poison import History
+from kafkascope._propagation.w3c import NOT_SCANNED, extract_headers, scan_headers
+
+_Start: TypeAlias = tuple[Context, list[Link], dict[str, AttributeValue]]
+"""A span's parent context, links and attributes."""
+
+
+def _time_in_queue(record: RecordView, now_ms: float) -> float | None:
+    if record.timestamp_ms is None:
+        return None
+    return max(0.0, now_ms - record.timestamp_ms) / 1000.0
+
+
+def _timestamp_type(record: RecordView) -> str:
+    return "log_append_time" if record.log_append_time else "create_time"
+
+
+def begin(options: ProcessOptions, record: object) -> ProcessScope | None:
+    """Open the process span for one record; None when ``record`` is not a record."""
+    try:
+        record_view = view(record)
+        if record_view is None:
+            return None
+        scope = ProcessScope(options, (record_view,), batch=False)
+        scope.enter()
+        return scope
+    except Exception as exc:
+        _errors.report("process span start", exc)
+        return None
+
+
+def begin_batch(options: ProcessOptions, records: Iterable[object]) -> ProcessScope | None:
+    """Open one process span for a batch of records, linked to each producer."""
+    try:
+        if not isinstance(records, Collection | Mapping):
+            # An iterator would be used up here and reach the handler empty: span without
+            # per-message links and counts rather than change what the handler gets.
+            records = ()
+        views = [v for v in map(view, _flatten(records)) if v is not None]
+        scope = ProcessScope(options, views, batch=True)
+        scope.enter()
+        return scope
+    except Exception as exc:
+        _errors.report("batch span start", exc)
+        return None
+
+
+def _flatten(records: Iterable[object]) -> Iterable[object]:
+    """A batch may be a list of records or ``poll()``'s mapping of partition to records."""
+    if isinstance(records, Mapping):
+        for chunk in records.values():
+            yield from chunk
+    else:
+        yield from records
+
+
+class ProcessScope:
+    """One open process span: current in the context until :meth:`finish`."""
+
+    __slots__ = (
+        "_context",
+        "_history",
+        "_message_token",
+        "_options",
+        "_records",
+        "_stamp_header",
+        "_start",
+        "_start_ms",
+        "_token",
+        "_topic",
+        "_waited",
+        "batch",
+        "span",
+    )
+
+    def __init__(
+        self, options: ProcessOptions, records: Sequence[RecordView], *, batch: bool
+    ) -> None:
+        self._options = options
+        self._records = records
+        self.batch = batch
+        self.span: Span = trace.INVALID_SPAN
+        self._token: Token[Context] | None = None
+        self._context: Context | None = None
+        self._message_token: Token[Processing | None] | None = None
+        self._start = 0.0
+        self._topic: str | None = None
+        self._start_ms = 0.0
+        self._waited: float | None = None
+        self._history: History | None = None
+        # The first record's stamp header as the scan found it (batches: each record's is
+        # looked up by the pipeline latency itself).
+        self._stamp_header: object = NOT_SCANNED
+
+    def enter(self) -> Span:
+        """Start the span and make it current."""
+        options = self._options
+        settings = _settings.current()
+        self._start = time.perf_counter()
+        self._start_ms = time.time() * 1000.0
+        ambient = otel_context.get_current()
+        if self.batch:
+            parent, links, attrs = self._batch_start(ambient, settings)
+        else:
+            parent, links, attrs = self._single_start(ambient, settings)
+        span = tracer_for(options.tracer_provider).start_span(
+            sc.process_span_name(self._topic),
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes=attrs,
+            links=links,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        self.span = span
+        records = self._records
+        if self.batch:
+            first = None
+        else:
+            first = records[0]
+            if span.is_recording():
+                # Only the span needs these: an unsampled message skips them (key decoding too).
+                span.set_attributes(self._message_attributes(settings))
+            self._history = options.attempts.begin(first, span)
+        self._context = context = trace.set_span_in_context(span, parent)
+        self._token = otel_context.attach(context)
+        _time_lag.note_processed(options.group, records)
+        stamp = None
+        if self._stamp_header is not None:
+            stamp = _pipeline_latency.begin(
+                records,
+                span,
+                options.group,
+                self._start_ms,
+                options.meter_provider,
+                self._stamp_header,
+            )
+        if stamp is None:
+            outer = current_message.get()
+            stamp = outer.stamp if outer is not None else None
+        # A batch of one still names its message in log records.
+        only = first if first is not None or len(records) != 1 else records[0]
+        self._message_token = current_message.set(
+            Processing(
+                self._topic,
+                only.partition if only is not None else None,
+                only.offset if only is not None else None,
+                options.group,
+                stamp,
+                None if first is None else span,
+                1 if self._history is None else self._history.failures + 1,
+            )
+        )
+        return span
+
+    def _batch_start(self, ambient: Context, settings: Settings) -> _Start:
+        """A batch continues the ambient context and links to each message's producer."""
+        records = self._records
+        topics = {r.topic for r in records}
+        self._topic = topics.pop() if len(topics) == 1 else None
+        links: list[Link] = []
+        link_bases: dict[tuple[str | None, int | None], dict[str, AttributeValue]] = {}
+        for record in records:
+            # A link needs the producer's span context only: its baggage is not read.
+            producer = trace.get_current_span(
+                extract_headers(record.headers, trust_baggage=False)
+            ).get_span_context()
+            if producer.is_valid:
+                where = (record.topic, record.partition)
+                base = link_bases.get(where)
+                if base is None:
+                    base = link_bases[where] = _link_base(record)
+                attrs = dict(base)
+                if record.offset is not None:
+                    attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
+                links.append(Link(producer, attrs))
+        attrs = dict(self._options.span_base(self._topic, None))
+        attrs[sc.MESSAGING_BATCH_MESSAGE_COUNT] = len(records)
+        return ambient, links, attrs
+
+    def _single_start(self, ambient: Context, settings: Settings) -> _Start:
+        """One message: the parent is chosen by the parent policy, the producer is linked."""
+        options = self._options
+        record = self._records[0]
+        self._topic = record.topic
+        producer_ctx, self._stamp_header = scan_headers(
+            record.headers, trust_baggage=settings.trust_baggage
+        )
+        producer = trace.get_current_span(producer_ctx).get_span_context()
+        links = [Link(producer)] if producer.is_valid else []
+        parent = ambient
+        policy = options.parent or settings.parent
+        if policy == "producer" and producer.is_valid:
+            parent = producer_ctx
+            ambient_sc = trace.get_current_span(ambient).get_span_context()
+            if ambient_sc.is_valid:
+                links.append(Link(ambient_sc))
+        elif policy == "links":
+            parent = trace.set_span_in_context(trace.INVALID_SPAN, producer_ctx)
+        self._waited = _time_in_queue(record, self._start_ms)
+        # What samplers are given: the conventions' sampling-relevant attributes (system,
+        # operation, destination, partition, group, server, client id).
+        return parent, links, options.span_base(record.topic, record.partition)
+
+    def _message_attributes(self, settings: Settings) -> dict[str, AttributeValue]:
+        """The attributes of one message only: offset, key, tombstone, time in queue."""
+        record = self._records[0]
+        attrs: dict[str, AttributeValue] = {}
+        if record.offset is not None:
+            attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
+        key = message_key(record.key, settings, self._options.capture_key)
+        if key is not None:
+            attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key
+        if record.tombstone:
+            attrs[sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE] = True
+        if self._waited is not None:
+            attrs[sc.TIME_IN_QUEUE] = self._waited
+            attrs[sc.TIMESTAMP_TYPE] = _timestamp_type(record)
+        return attrs
+
+    def finish(self, exc: BaseException | None) -> None:
+        """Record the handler's outcome, end the span, restore the context. Never raises."""
+        span = self.span
+        error_type: str | None = None
+        try:
+            if not self.batch:
+                self._options.attempts.end(self._records[0], self._history, span, exc)
+            if exc is not None:
+                error_type = _telemetry.error_type(exc)
+                record_error(span, exc, error_type)
+        except Exception as internal:
+            _errors.report("process span error", internal)
+        finally:
+            self._restore_context()
+        try:
+            span.end()
+            self._observe(error_type)
+        except Exception as internal:
+            _errors.report("process span end", internal)
+
+    def _restore_context(self) -> None:
+        try:
+            if self._message_token is not None:
+                current_message.reset(self._message_token)
+        except ValueError:
+            current_message.set(None)  # reset from another context (async generators)
+        if self._token is not None:
+            otel_context.detach(self._token)
+
+    def _observe(self, error_type: str | None) -> None:
+        options = self._options
+        instruments = _metrics.for_provider(options.meter_provider)
+        if instruments.noop:
+            return
+        instruments.observe_processed(
+            streams=options.streams(instruments, self._topic),
+            error_type=error_type,
+            duration=time.perf_counter() - self._start,
+            messages=len(self._records),
+            waits=self._waits(instruments),
+            # Measured in the process span's context, though after it ended: an exemplar of
+            # these histograms then leads to this message's trace.
+            context=self._context,
+        )
+
+    def _waits(self, instruments: _metrics.MessagingMetrics) -> list[tuple[Attributes, float]]:
+        options = self._options
+        if not self.batch:
+            # A single record's wait was computed when its span started.
+            if self._waited is None:
+                return []
+            record = self._records[0]
+            streams = options.streams(instruments, self._topic)
+            return [(streams.waited(_timestamp_type(record)), self._waited)]
+        waits = []
+        for record in self._records:
+            waited = _time_in_queue(record, self._start_ms)
+            if waited is not None:
+                streams = options.streams(instruments, record.topic)
+                waits.append((streams.waited(_timestamp_type(record)), waited))
+        return waits
+
+
+def _link_base(record: RecordView) -> dict[str, AttributeValue]:
+    """A batch link's attributes shared by the records of one topic and partition."""
+    attrs: dict[str, AttributeValue] = {}
+    if record.topic is not None:
+        attrs[sc.MESSAGING_DESTINATION_NAME] = record.topic
+    if record.partition is not None:
+        attrs[sc.MESSAGING_DESTINATION_PARTITION_ID] = str(record.partition)
+    return attrs

@@ -1,0 +1,1 @@
+"""What every layer shares: names, settings, errors, the message, providers, instruments."""

@@ -1,0 +1,289 @@
+"""Messaging metrics: instruments created once per meter provider, low-cardinality attributes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Final
+
+from opentelemetry import metrics
+from opentelemetry.context import Context
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.util.types import Attributes
+
+from kafkascope._core import semconv as sc
+from kafkascope._core.telemetry import ProviderCache, messaging_attributes, meter_for
+
+TIME_IN_QUEUE_BUCKETS: Final = (*sc.DURATION_BUCKETS, 30.0, 60.0, 300.0, 900.0, 3600.0)
+_MAX_CACHED_ATTRIBUTE_SETS: Final = 4096
+
+AttrKey = tuple[str, str | None, str | None, str | None, str | None, int | None, str | None]
+
+
+class MessageCounter:
+    """A monotonic ``{message}`` counter summed in process and reported through an observable
+    counter: one dictionary update per message instead of one SDK measurement, with the same
+    exported data (a cumulative sum per attribute set)."""
+
+    def __init__(self, meter: metrics.Meter, name: str, description: str) -> None:
+        self._totals: dict[AttrKey, list[object]] = {}
+        self._lock = threading.Lock()
+        meter.create_observable_counter(
+            name, callbacks=[self._observe], unit="{message}", description=description
+        )
+
+    def add(self, amount: int, key: AttrKey, attributes: Attributes) -> None:
+        """Count ``amount`` messages for the attribute set ``key``."""
+        with self._lock:
+            entry = self._totals.get(key)
+            if entry is None:
+                self._totals[key] = [attributes, amount]
+            else:
+                entry[1] += amount  # type: ignore[operator]
+
+    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            entries = [(attrs, total) for attrs, total in self._totals.values()]
+        return [Observation(total, attrs) for attrs, total in entries]  # type: ignore[arg-type]
+
+
+class MessagingMetrics:
+    """The instruments kafkascope records into, for one meter provider."""
+
+    def __init__(self, meter_provider: metrics.MeterProvider) -> None:
+        # Nothing would be recorded: callers skip measuring altogether.
+        self.noop = isinstance(meter_provider, metrics.NoOpMeterProvider)
+        meter = meter_for(meter_provider)
+        self.process_duration = meter.create_histogram(
+            sc.METRIC_PROCESS_DURATION,
+            unit="s",
+            description="Duration of processing operation.",
+            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        )
+        self.operation_duration = meter.create_histogram(
+            sc.METRIC_CLIENT_OPERATION_DURATION,
+            unit="s",
+            description="Duration of a messaging operation initiated by a client.",
+            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        )
+        self.sent_messages = MessageCounter(
+            meter,
+            sc.METRIC_CLIENT_SENT_MESSAGES,
+            "Number of messages producer attempted to send to the broker.",
+        )
+        self.consumed_messages = MessageCounter(
+            meter,
+            sc.METRIC_CLIENT_CONSUMED_MESSAGES,
+            "Number of messages that were delivered to the application.",
+        )
+        self.time_in_queue = meter.create_histogram(
+            sc.TIME_IN_QUEUE,
+            unit="s",
+            description="Time from the record's timestamp to the start of its processing.",
+            explicit_bucket_boundaries_advisory=TIME_IN_QUEUE_BUCKETS,
+        )
+        self.dead_lettered = meter.create_counter(
+            sc.DEAD_LETTERED,
+            unit="{message}",
+            description="Messages sent to a dead-letter topic after their processing failed.",
+        )
+        self._attributes: dict[AttrKey, Attributes] = {}
+
+    def process_streams(
+        self,
+        topic: str | None,
+        group: str | None,
+        server_address: str | None,
+        server_port: int | None,
+    ) -> ProcessStreams:
+        """The attribute sets of one handler's messages on ``topic``, to keep and reuse."""
+        return ProcessStreams(self, topic, group, server_address, server_port)
+
+    def observe_processed(
+        self,
+        *,
+        streams: ProcessStreams,
+        error_type: str | None,
+        duration: float,
+        messages: int,
+        waits: Iterable[tuple[Attributes, float]] = (),
+        context: Context | None = None,
+    ) -> None:
+        """One processed message or batch on ``streams``: its duration, its messages, and each
+        message's time in queue as ``(attributes from streams.waited(), seconds)``.
+
+        ``context`` is the process span's: an exemplar then leads to that message's trace.
+        """
+        key, attrs = streams.ok
+        self.process_duration.record(
+            duration, attrs if error_type is None else streams.failed(error_type), context
+        )
+        # The conventions' error.type on consumed.messages means the delivery to the
+        # application failed, never the handler: every message counts in the stream without it.
+        self.consumed_messages.add(messages, key, attrs)
+        for wait_attrs, seconds in waits:
+            self.time_in_queue.record(seconds, wait_attrs, context)
+
+    def observe_process(
+        self,
+        *,
+        topic: str | None,
+        group: str | None,
+        server_address: str | None,
+        server_port: int | None,
+        error_type: str | None,
+        duration: float,
+        messages: int,
+        waits: Iterable[tuple[str | None, str, float]] = (),
+        context: Context | None = None,
+    ) -> None:
+        """:meth:`observe_processed` with the attributes built from their values, and each
+        time in queue as ``(topic, timestamp type, seconds)``."""
+        self.observe_processed(
+            streams=self.process_streams(topic, group, server_address, server_port),
+            error_type=error_type,
+            duration=duration,
+            messages=messages,
+            waits=[
+                (
+                    self.process_streams(wait_topic, group, server_address, server_port).waited(
+                        timestamp_type
+                    ),
+                    seconds,
+                )
+                for wait_topic, timestamp_type, seconds in waits
+            ],
+            context=context,
+        )
+
+    def observe_send(
+        self,
+        *,
+        topic: str,
+        server_address: str | None,
+        server_port: int | None,
+        error_type: str | None,
+        duration: float,
+    ) -> None:
+        """One send, acknowledged or failed."""
+        self.observe_sent(
+            stream=self.send_stream(topic, server_address, server_port, error_type),
+            duration=duration,
+        )
+
+    def send_stream(
+        self,
+        topic: str,
+        server_address: str | None,
+        server_port: int | None,
+        error_type: str | None,
+    ) -> tuple[AttrKey, Attributes]:
+        """The key and attributes of the sends to ``topic`` with this outcome, to reuse."""
+        return self.attributes_of(
+            sc.OPERATION_SEND, topic, None, error_type, server_address, server_port
+        )
+
+    def observe_sent(self, *, stream: tuple[AttrKey, Attributes], duration: float) -> None:
+        """One send on ``stream`` (from :meth:`send_stream`), acknowledged or failed."""
+        key, attrs = stream
+        self.operation_duration.record(duration, attrs)
+        self.sent_messages.add(1, key, attrs)
+
+    def observe_dead_letter(self, *, topic: str, source: str | None, error_type: str) -> None:
+        """One message sent to the dead-letter ``topic`` from the topic ``source``."""
+        attrs = messaging_attributes(topic=topic)
+        attrs[sc.DEAD_LETTER_SOURCE] = str(source)
+        attrs[sc.ERROR_TYPE] = error_type
+        self.dead_lettered.add(1, attrs)
+
+    def attributes_of(
+        self,
+        operation: str,
+        topic: str | None,
+        group: str | None,
+        error_type: str | None,
+        server_address: str | None,
+        server_port: int | None,
+        timestamp_type: str | None = None,
+    ) -> tuple[AttrKey, Attributes]:
+        """The key and metric attributes of one combination, built once and reused."""
+        key: AttrKey = (
+            operation,
+            topic,
+            group,
+            error_type,
+            server_address,
+            server_port,
+            timestamp_type,
+        )
+        cached = self._attributes.get(key)
+        if cached is not None:
+            return key, cached
+        attrs = messaging_attributes(
+            operation,
+            topic=topic,
+            group=group,
+            server_address=server_address,
+            server_port=server_port,
+        )
+        if error_type is not None:
+            attrs[sc.ERROR_TYPE] = error_type
+        if timestamp_type is not None:
+            attrs[sc.TIMESTAMP_TYPE] = timestamp_type
+        if len(self._attributes) < _MAX_CACHED_ATTRIBUTE_SETS:
+            self._attributes[key] = attrs
+        return key, attrs
+
+
+class ProcessStreams:
+    """The metric attribute sets of one handler's messages on one topic, built on first use:
+    the successful stream (also the consumed-messages count's), one per error type, one per
+    timestamp type for the time in queue."""
+
+    __slots__ = ("_failed", "_metrics", "_values", "_waited", "ok")
+
+    def __init__(
+        self,
+        metrics: MessagingMetrics,
+        topic: str | None,
+        group: str | None,
+        server_address: str | None,
+        server_port: int | None,
+    ) -> None:
+        self._metrics = metrics
+        self._values = (topic, group, server_address, server_port)
+        self.ok = metrics.attributes_of(
+            sc.OPERATION_PROCESS, topic, group, None, server_address, server_port
+        )
+        self._failed: dict[str, Attributes] = {}
+        self._waited: dict[str, Attributes] = {}
+
+    def failed(self, error_type: str) -> Attributes:
+        """The processing-time attributes of a message whose handler raised ``error_type``."""
+        found = self._failed.get(error_type)
+        if found is None:
+            topic, group, address, port = self._values
+            found = self._metrics.attributes_of(
+                sc.OPERATION_PROCESS, topic, group, error_type, address, port
+            )[1]
+            if len(self._failed) < _MAX_CACHED_ATTRIBUTE_SETS:
+                self._failed[error_type] = found
+        return found
+
+    def waited(self, timestamp_type: str) -> Attributes:
+        """The time-in-queue attributes for records with ``timestamp_type``."""
+        found = self._waited.get(timestamp_type)
+        if found is None:
+            topic, group, address, port = self._values
+            found = self._waited[timestamp_type] = self._metrics.attributes_of(
+                sc.OPERATION_PROCESS, topic, group, None, address, port, timestamp_type
+            )[1]
+        return found
+
+
+_cache: Final = ProviderCache(MessagingMetrics)
+
+
+def for_provider(meter_provider: metrics.MeterProvider | None) -> MessagingMetrics:
+    """The instruments for ``meter_provider`` (default: the global one), created on first use."""
+    return _cache.get(meter_provider)

@@ -1,0 +1,1 @@
+"""Watching consumers from inside the service: lag, time lag, rebalances, health."""

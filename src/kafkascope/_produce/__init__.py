@@ -1,0 +1,1 @@
+"""The send span and dead letters."""

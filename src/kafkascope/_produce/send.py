@@ -1,0 +1,314 @@
+"""The send-span engine every traced producer uses.
+
+:class:`SendOptions` opens a ``send {topic}`` span per message; its :class:`SendObserver` ends the
+span with the send's metrics when the broker acknowledges or the send fails.
+:class:`ProducerWrapper` is the base of each client's traced producer (``_clients``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
+from opentelemetry.util.types import Attributes, AttributeValue
+
+from kafkascope._core import errors as _errors
+from kafkascope._core import metrics as _metrics
+from kafkascope._core import semconv as sc
+from kafkascope._core import settings as _settings
+from kafkascope._core import telemetry as _telemetry
+from kafkascope._core.telemetry import message_key, messaging_attributes, record_error, tracer_for
+from kafkascope._propagation import pipeline as _pipeline_latency
+from kafkascope._propagation.carrier import Headers, inject_headers
+from kafkascope._propagation.poison import retry_headers
+from kafkascope._propagation.w3c import inject_span
+
+_MAX_CACHED: Final = 4096
+"""(topic, partition) pairs whose send-span attributes a producer keeps."""
+
+
+class SendOptions:
+    """A traced producer's options, validated once; opens one span per send.
+
+    Shared by the wrappers of every client: they differ only in how a send completes.
+    """
+
+    __slots__ = (
+        "_instruments",
+        "_span_bases",
+        "_streams",
+        "capture_key",
+        "client_id",
+        "meter_provider",
+        "server_address",
+        "server_port",
+        "tracer_provider",
+    )
+
+    def __init__(
+        self,
+        *,
+        capture_key: bool | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        server_address: str | None = None,
+        server_port: int | None = None,
+        client_id: object = None,
+    ) -> None:
+        self.client_id = client_id if isinstance(client_id, str) and client_id else None
+        self.capture_key = (
+            _settings.check_bool(capture_key, "capture_key") if capture_key is not None else None
+        )
+        _settings.check_providers(tracer_provider, meter_provider)
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self.server_address = server_address
+        self.server_port = server_port
+        self._span_bases: dict[tuple[str, int | None], dict[str, AttributeValue]] = {}
+        self._streams: dict[tuple[str, str | None], tuple[_metrics.AttrKey, Attributes]] = {}
+        self._instruments: _metrics.MessagingMetrics | None = None
+
+    def send_stream(
+        self, instruments: _metrics.MessagingMetrics, topic: str, error_type: str | None
+    ) -> tuple[_metrics.AttrKey, Attributes]:
+        """The metric stream of this producer's sends to ``topic`` with this outcome."""
+        if instruments is not self._instruments:
+            self._streams = {}  # another meter provider
+            self._instruments = instruments
+        found = self._streams.get((topic, error_type))
+        if found is None:
+            found = instruments.send_stream(
+                topic, self.server_address, self.server_port, error_type
+            )
+            if len(self._streams) < _MAX_CACHED:
+                self._streams[(topic, error_type)] = found
+        return found
+
+    def _span_base(self, topic: str, partition: int | None) -> dict[str, AttributeValue]:
+        """The attributes every send to ``topic`` (and ``partition``) starts with: the
+        conventions' sampling-relevant ones, built once (shared: not to be modified)."""
+        found = self._span_bases.get((topic, partition))
+        if found is None:
+            found = messaging_attributes(
+                sc.OPERATION_SEND,
+                topic=topic,
+                partition=partition,
+                server_address=self.server_address,
+                server_port=self.server_port,
+                client_id=self.client_id,
+            )
+            if len(self._span_bases) < _MAX_CACHED:
+                self._span_bases[(topic, partition)] = found
+        return found
+
+    def start(
+        self, topic: object, key: object, partition: object, links: Sequence[Link] = ()
+    ) -> SendObserver | None:
+        """Start the ``send {topic}`` span of one message; None if that failed (reported)."""
+        try:
+            topic_name = topic if type(topic) is str else str(topic)
+            span = tracer_for(self.tracer_provider).start_span(
+                sc.send_span_name(topic_name),
+                kind=SpanKind.PRODUCER,
+                attributes=self._span_base(topic_name, _partition(partition)),
+                links=links,
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+            if span.is_recording():
+                key_text = message_key(key, _settings.current(), self.capture_key)
+                if key_text is not None:
+                    span.set_attribute(sc.MESSAGING_KAFKA_MESSAGE_KEY, key_text)
+            return SendObserver(span, topic_name, self)
+        except Exception as exc:
+            _errors.report("send span start", exc)
+            return None
+
+
+def traced_headers(observer: SendObserver | None, headers: Headers) -> Any:
+    """``headers`` plus the send span's context; unchanged if there is no span or injection
+    failed (then the client rejects bad headers with its own error)."""
+    if observer is None:
+        return headers
+    try:
+        out = retry_headers(headers)  # a retry's lineage, when sent from a failed attempt
+        sent = inject_span(out, observer.span)
+        if sent is None:
+            sent = inject_headers(out, context=trace.set_span_in_context(observer.span))
+        _pipeline_latency.stamp_headers(sent, observer.topic)
+        return sent
+    except TypeError:
+        return headers  # the application's own bad headers: the client reports them
+    except Exception as exc:
+        _errors.report("header injection", exc)
+        return headers
+
+
+def _partition(value: object) -> int | None:
+    """A known partition number (clients use None or -1 for "let the partitioner choose")."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+class SendObserver:
+    """Completes one send's span and metrics, once, when the broker acknowledges or fails."""
+
+    __slots__ = ("_done", "_options", "_start", "span", "topic")
+
+    def __init__(self, span: Span, topic: str, options: SendOptions) -> None:
+        self.span = span
+        self.topic = topic
+        self._options = options
+        self._start = time.perf_counter()
+        self._done = False
+
+    def acknowledged(self, metadata: Any) -> None:
+        """Future callback: the broker stored the record (``RecordMetadata``-like)."""
+        self.delivered(getattr(metadata, "partition", None), getattr(metadata, "offset", None))
+
+    def delivered(self, partition: object, offset: object) -> None:
+        """The broker stored the record at ``partition`` and ``offset`` (when known)."""
+        self._finish("send acknowledgement", partition, offset, None, None)
+
+    def failed(
+        self, exc: BaseException, error_type: str | None = None, *, partition: object = None
+    ) -> None:
+        """Future errback: the send failed with ``exc`` (``error_type`` overrides its class)."""
+        self._finish("send failure", partition, None, exc, error_type)
+
+    def settled(self, future: Any) -> None:
+        """``add_done_callback`` callback of an asyncio or concurrent future."""
+        try:
+            if future.cancelled():
+                self.failed(asyncio.CancelledError())
+            elif (exc := future.exception()) is not None:
+                self.failed(exc)
+            else:
+                self.acknowledged(future.result())
+        except Exception as internal:
+            _errors.report("send completion", internal)
+            self.abandon()
+
+    def abandon(self) -> None:
+        """End the span without an outcome (the client's completion could not be followed)."""
+        self._finish("send end", None, None, None, None)
+
+    def _finish(
+        self,
+        where: str,
+        partition: object,
+        offset: object,
+        exc: BaseException | None,
+        error_type: str | None,
+    ) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            span = self.span
+            if span.is_recording():
+                known = _partition(partition)
+                if known is not None:
+                    span.set_attribute(sc.MESSAGING_DESTINATION_PARTITION_ID, str(known))
+                if exc is None and isinstance(offset, int) and offset >= 0:
+                    span.set_attribute(sc.MESSAGING_KAFKA_OFFSET, offset)
+            if exc is not None:
+                if error_type is None:
+                    error_type = _telemetry.error_type(exc)
+                record_error(span, exc, error_type)
+        except Exception as internal:
+            _errors.report(where, internal)
+        try:
+            span.end()
+            options = self._options
+            instruments = _metrics.for_provider(options.meter_provider)
+            if not instruments.noop:
+                instruments.observe_sent(
+                    stream=options.send_stream(instruments, self.topic, error_type),
+                    duration=time.perf_counter() - self._start,
+                )
+        except Exception as internal:
+            _errors.report(where, internal)
+
+
+class ProducerWrapper:
+    """What every traced producer shares: the wrapped client, its validated send options, and
+    delegation of everything it does not trace."""
+
+    def __init__(
+        self,
+        producer: Any,
+        *,
+        method: str,
+        server: tuple[str | None, int | None],
+        capture_key: bool | None,
+        tracer_provider: TracerProvider | None,
+        meter_provider: MeterProvider | None,
+        client_id: object = None,
+    ) -> None:
+        if not callable(getattr(producer, method, None)):
+            raise TypeError(
+                f"{type(self).__name__} needs a producer with {method}(), got {producer!r}"
+            )
+        self._producer = producer
+        self._options = SendOptions(
+            capture_key=capture_key,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            server_address=server[0],
+            server_port=server[1],
+            client_id=client_id,
+        )
+
+    @property
+    def wrapped(self) -> Any:
+        """The wrapped producer."""
+        return self._producer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._producer, name)
+
+
+def send_hook(
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None,
+    server_of: Callable[[Any], tuple[str | None, int | None]],
+    traced_send: Callable[..., Any],
+    client_id_of: Callable[[Any], object],
+) -> Callable[[Callable[..., Any], Any, Any, Any], Any]:
+    """A ``wrapt`` wrapper of a client's ``send`` method for zero-code instrumentation.
+
+    ``traced_send(options, send, *args, **kwargs)`` sends with the client's signature; each
+    producer instance gets its :class:`SendOptions` (``server_of`` reads its bootstrap setting,
+    ``client_id_of`` its client id) on its first send, held weakly.
+    """
+    producers: weakref.WeakKeyDictionary[Any, SendOptions] = weakref.WeakKeyDictionary()
+
+    def send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        if not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        try:
+            options = producers.get(instance)
+            if options is None:
+                address, port = server_of(instance)
+                options = producers[instance] = SendOptions(
+                    tracer_provider=tracer_provider,
+                    meter_provider=meter_provider,
+                    server_address=address,
+                    server_port=port,
+                    client_id=client_id_of(instance),
+                )
+        except Exception as exc:
+            _errors.report(f"instrumented {type(instance).__name__}.send", exc)
+            return wrapped(*args, **kwargs)
+        return traced_send(options, wrapped, *args, **kwargs)
+
+    return send

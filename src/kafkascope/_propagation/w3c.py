@@ -1,0 +1,324 @@
+"""Extraction of W3C trace context and baggage from header values, without the propagator API.
+
+When the global propagator is the default one (W3C trace context, then W3C baggage: what
+``opentelemetry.propagate`` builds when ``OTEL_PROPAGATORS`` is unset), a caller that has found
+the ``traceparent``, ``tracestate`` and ``baggage`` header values can call :func:`extract_w3c`
+instead of ``propagate.extract``: the result is the same ``Context`` (same span context, same
+baggage), without a getter scanning the headers once per field and without the composite
+propagator's dispatch. The common ``traceparent`` (version ``00``, 55 characters) is parsed
+directly; anything else, and every ``tracestate`` and ``baggage`` value, goes through the SDK's
+own parsing, so hostile input is treated exactly as the propagators treat it. Baggage is not
+looked at when there is no baggage header.
+
+:func:`is_default_propagator` tells whether the fast path applies; otherwise callers use the
+configured propagator.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Final
+
+from opentelemetry import baggage as otel_baggage
+from opentelemetry import propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.context import Context
+from opentelemetry.environment_variables import OTEL_PROPAGATORS
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import Getter, TextMapPropagator
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from kafkascope._core import semconv as sc
+from kafkascope._propagation import carrier as _carrier
+from kafkascope._propagation.carrier import MAX_VALUE_BYTES, Headers
+
+TRACEPARENT: Final = "traceparent"
+TRACESTATE: Final = "tracestate"
+BAGGAGE: Final = "baggage"
+FIELDS: Final = (TRACEPARENT, TRACESTATE, BAGGAGE)
+"""The header names whose values :func:`extract_w3c` takes, in its argument order."""
+
+_DEFAULT_FIELDS: Final = frozenset(FIELDS)
+_CANONICAL: Final = re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+_FLAGS: Final = tuple(TraceFlags(value) for value in range(256))
+# The SDK's limit for the tracestate header (W3C trace context, section 3.3.1.1).
+_MAX_TRACESTATE_LENGTH: Final = 8192
+
+_TRACE_CONTEXT: Final = TraceContextTextMapPropagator()
+_BAGGAGE: Final = W3CBaggagePropagator()
+
+
+class _OneValueGetter(Getter[Mapping[str, str]]):
+    """Reads the already-decoded values handed to :func:`extract_w3c`."""
+
+    def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:
+        value = carrier.get(key)
+        return [value] if value is not None else None
+
+    def keys(self, carrier: Mapping[str, str]) -> list[str]:
+        return list(carrier)
+
+
+_GETTER: Final = _OneValueGetter()
+
+
+def _text(value: bytes | None) -> str | None:
+    """A header value as the carrier reads it: strict UTF-8, at most MAX_VALUE_BYTES."""
+    if value is None or len(value) > MAX_VALUE_BYTES:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _trace_state(tracestate: bytes | None) -> TraceState | None:
+    text = _text(tracestate)
+    if text is None:
+        return None
+    if len(text) > _MAX_TRACESTATE_LENGTH:
+        return None
+    return TraceState.from_header([text])
+
+
+def _with_trace_context(
+    traceparent: bytes | None, tracestate: bytes | None, context: Context
+) -> Context:
+    if traceparent is None:
+        return context
+    if len(traceparent) != 55 or _CANONICAL.fullmatch(traceparent) is None:
+        # Whitespace, future versions' extra fields, or not trace context at all: the SDK
+        # decides, on the same values.
+        text = _text(traceparent)
+        if text is None:
+            return context
+        carrier = {TRACEPARENT: text}
+        state = _text(tracestate)
+        if state is not None:
+            carrier[TRACESTATE] = state
+        return _TRACE_CONTEXT.extract(carrier, context, getter=_GETTER)
+    # The canonical form is ASCII: the bytes parse as the text would.
+    trace_id = int(traceparent[3:35], 16)
+    span_id = int(traceparent[36:52], 16)
+    if not trace_id or not span_id or traceparent[:2] == b"ff":
+        return context
+    span_context = SpanContext(
+        trace_id,
+        span_id,
+        True,
+        _FLAGS[int(traceparent[53:55], 16)],
+        None if tracestate is None else _trace_state(tracestate),
+    )
+    return trace.set_span_in_context(NonRecordingSpan(span_context), context)
+
+
+def extract_w3c(
+    traceparent: bytes | None,
+    tracestate: bytes | None,
+    baggage: bytes | None,
+    *,
+    context: Context | None = None,
+) -> Context:
+    """The context that ``propagate.extract`` with the default propagator returns for headers
+    carrying these values (one each; pass the value to use when a header is repeated).
+
+    Values longer than ``MAX_VALUE_BYTES`` or not UTF-8 count as absent, as kafkascope's
+    carrier reads them. Raises nothing the SDK propagators would not raise on the same text.
+
+    Args:
+        traceparent: the ``traceparent`` header value, or None.
+        tracestate: the ``tracestate`` header value, or None.
+        baggage: the ``baggage`` header value, or None (then baggage is not looked at).
+        context: the context to extract into (default: a fresh one).
+    """
+    extracted = _with_trace_context(
+        traceparent, tracestate, context if context is not None else Context()
+    )
+    if baggage is None:
+        return extracted
+    text = _text(baggage)
+    if text is None:
+        return extracted
+    return _BAGGAGE.extract({BAGGAGE: text}, extracted, getter=_GETTER)
+
+
+def _default_by_environment() -> bool:
+    configured = os.environ.get(OTEL_PROPAGATORS)
+    if not configured:
+        return True
+    return [name.strip() for name in configured.split(",")] == ["tracecontext", "baggage"]
+
+
+# The propagator opentelemetry.propagate installed when this module was first imported. The
+# public API cannot list a composite's members: the default one is recognised by identity,
+# with the environment that made it.
+_INSTALLED: Final = propagate.get_global_textmap()
+_INSTALLED_IS_DEFAULT: Final = (
+    _default_by_environment()
+    and type(_INSTALLED) is CompositePropagator
+    and _INSTALLED.fields == _DEFAULT_FIELDS
+)
+
+
+def is_default_propagator(textmap: TextMapPropagator | None = None) -> bool:
+    """Whether ``textmap`` (default: the global propagator) is the default W3C trace context +
+    baggage propagator, for which :func:`extract_w3c` gives the same result.
+
+    True only for the propagator ``opentelemetry.propagate`` made from an unset (or
+    ``tracecontext,baggage``) ``OTEL_PROPAGATORS`` and still installed when kafkascope was
+    imported; any propagator set later with ``set_global_textmap`` counts as custom, even one
+    built the same way, so callers fall back to ``propagate.extract`` for it.
+    """
+    current = textmap if textmap is not None else propagate.get_global_textmap()
+    return _INSTALLED_IS_DEFAULT and current is _INSTALLED
+
+
+def _as_bytes(value: object) -> bytes | None:
+    """A header value as the bytes the carrier would read, or None."""
+    if isinstance(value, bytes) and type(value) is bytes:
+        return value
+    if value is None:
+        return None
+    text = _carrier.text_of(value)
+    return None if text is None else text.encode("utf-8")
+
+
+NOT_SCANNED: Final = object()
+"""What :func:`scan_headers` gives as the stamp when it did not look at the headers itself."""
+_STAMP: Final = sc.PIPELINE_HEADER
+_STAMP_BYTES: Final = _STAMP.encode("ascii")
+
+
+def extract_headers(headers: Headers, *, trust_baggage: bool = True) -> Context:
+    """What :func:`kafkascope.extract_context` returns for ``headers``, in one pass over them
+    when the global propagator is the default one (:func:`is_default_propagator`).
+
+    The pass keeps the last ``traceparent`` and ``tracestate`` (names in any case) and the
+    ``baggage`` headers, as the carrier's getter reads them, and hands them to
+    :func:`extract_w3c`; the baggage is bounded as :func:`~kafkascope.extract_context` bounds
+    it. Any other propagator goes through :func:`~kafkascope.extract_context`. Never raises.
+    """
+    return scan_headers(headers, trust_baggage=trust_baggage)[0]
+
+
+def _is_stamp_name(name: object) -> bool:
+    """A bytes-like header name that is the pipeline stamp's (compared as the stamp's reader
+    compares it)."""
+    try:
+        return bool(isinstance(name, bytes | bytearray) and name == _STAMP_BYTES)
+    except Exception:
+        return False
+
+
+def scan_headers(headers: Headers, *, trust_baggage: bool = True) -> tuple[Context, object]:
+    """:func:`extract_headers`' context, and from the same pass the value of the last pipeline
+    stamp header (``(str or bytes name, value)`` tuples named exactly
+    :data:`~kafkascope._core.semconv.PIPELINE_HEADER`), None when there is none, or
+    :data:`NOT_SCANNED` when the configured propagator read the headers instead. Never raises.
+    """
+    if not is_default_propagator():
+        return _carrier.extract_context(headers, trust_baggage=trust_baggage), NOT_SCANNED
+    traceparent: object = None
+    tracestate: object = None
+    stamp: object = None
+    bags = 0
+    bag: object = None
+    try:
+        pairs = headers if type(headers) is list else _carrier.pairs_of(headers)
+        for pair in pairs:
+            try:
+                name, value = pair
+            except (TypeError, ValueError):
+                continue
+            if type(name) is not str:
+                if _is_stamp_name(name):
+                    if type(pair) is tuple:
+                        stamp = value
+                    continue
+                name = _carrier.name_of(name)
+                if name is None:
+                    continue
+            size = len(name)
+            if size == 11:
+                if name == TRACEPARENT or name.lower() == TRACEPARENT:
+                    traceparent = value
+            elif size == 10:
+                if name == TRACESTATE or name.lower() == TRACESTATE:
+                    tracestate = value
+            elif size == 7:
+                if name == BAGGAGE or name.lower() == BAGGAGE:
+                    bags += 1
+                    bag = value
+            elif size == 25 and name == _STAMP and type(pair) is tuple:
+                stamp = value
+        baggage_value: bytes | None = None
+        if trust_baggage and bags:
+            if bags == 1 and type(bag) is bytes and bag:
+                baggage_value = _as_bytes(bag)
+            else:  # several, or not bytes: combined as the carrier's getter combines them
+                combined = _carrier.GETTER.get(headers, BAGGAGE)
+                baggage_value = combined[0].encode("utf-8") if combined else None
+        extracted = extract_w3c(
+            traceparent if type(traceparent) is bytes else _as_bytes(traceparent),
+            None if tracestate is None else _as_bytes(tracestate),
+            baggage_value,
+        )
+        if baggage_value is None:
+            return extracted, stamp
+        entries = otel_baggage.get_all(extracted)
+        return (_carrier.bound_baggage(extracted, entries) if entries else extracted), stamp
+    except Exception:
+        return Context(), None
+
+
+_PROPAGATION_FIELDS: Final = frozenset(FIELDS)
+
+
+def _plain_headers(headers: Headers) -> list[tuple[str, bytes | None]] | None:
+    """``headers`` less the propagation fields, when they are None or already a list of
+    ``(ASCII str, bytes | None)`` tuples (what ``normalise_headers`` would leave unchanged);
+    None for anything else."""
+    if headers is None:
+        return []
+    if type(headers) is not list:
+        return None
+    kept: list[tuple[str, bytes | None]] = []
+    for pair in headers:
+        if type(pair) is not tuple or len(pair) != 2:
+            return None
+        name, value = pair
+        if type(name) is not str or not name.isascii():
+            return None
+        if value is not None and type(value) is not bytes:
+            return None
+        if name.lower() not in _PROPAGATION_FIELDS:
+            kept.append(pair)
+    return kept
+
+
+def inject_span(headers: Headers, span: trace.Span) -> list[tuple[str, bytes | None]] | None:
+    """What ``inject_headers(headers, context=trace.set_span_in_context(span))`` returns, built
+    directly when that is only a ``traceparent``: the global propagator is the default one,
+    the span context has no trace state, there is no baggage in the current context, and the
+    headers are None or a list of ``(str, bytes)`` pairs. None when it does not apply (the
+    caller then uses ``inject_headers``).
+    """
+    if not is_default_propagator() or otel_baggage.get_all():
+        return None
+    span_context = span.get_span_context()
+    if span_context == trace.INVALID_SPAN_CONTEXT or span_context.trace_state:
+        return None
+    kept = _plain_headers(headers)
+    if kept is None:
+        return None
+    kept.append(
+        (
+            TRACEPARENT,
+            b"00-%032x-%016x-%02x"
+            % (span_context.trace_id, span_context.span_id, span_context.trace_flags),
+        )
+    )
+    return kept

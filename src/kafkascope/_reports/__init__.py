@@ -1,0 +1,1 @@
+"""Reading telemetry back from Jaeger and Prometheus: never runs inside a service."""

@@ -1,0 +1,157 @@
+"""``kafkascope topology``: the map of services and topics from the traces of a time window."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from kafkascope._reports.backends import jaeger_traces, prometheus_query, prometheus_ready
+from kafkascope._reports.html import topology_page
+from kafkascope._reports.topology import (
+    Topology,
+    only_topics,
+    topology_from_jaeger,
+    with_prometheus,
+)
+from kafkascope._reports.topology_render import render_mermaid, render_text
+
+PROMETHEUS_URL_ENV: Final = "KAFKASCOPE_PROMETHEUS_URL"
+
+DESCRIPTION: Final = """\
+Read the traces Jaeger holds for the last --since seconds and print the map they draw:
+service -> topic (PRODUCER spans) and topic -> service (CONSUMER process spans), each edge
+with messages/s, p95 duration (processing for consumers, send for producers) and error rate.
+With --prometheus (or $KAFKASCOPE_PROMETHEUS_URL) those figures come from Prometheus where it
+has the series, from the spans otherwise."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _regex(text: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {text!r}: {exc}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, seconds: Callable[[str], float]) -> None:
+    """The topology command's own options (``--jaeger`` and ``--timeout`` are the caller's)."""
+    parser.add_argument(
+        "--since",
+        metavar="SECONDS",
+        type=seconds,
+        default=300.0,
+        help="the window: traces of the last SECONDS (default: 300)",
+    )
+    parser.add_argument(
+        "--limit",
+        metavar="N",
+        type=_positive_int,
+        default=500,
+        help="at most N traces per service from Jaeger's search (default: 500)",
+    )
+    parser.add_argument(
+        "--topics",
+        metavar="REGEX",
+        type=_regex,
+        help="only the edges of topics whose name matches REGEX (re.search)",
+    )
+    parser.add_argument(
+        "--prometheus",
+        metavar="URL",
+        default=os.environ.get(PROMETHEUS_URL_ENV) or None,
+        help=f"Prometheus for the figures (default: ${PROMETHEUS_URL_ENV}; none: from spans)",
+    )
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print the map as JSON")
+    shown.add_argument("--mermaid", action="store_true", help="print a Mermaid flowchart")
+    parser.add_argument(
+        "--html", metavar="FILE", type=Path, help="also write the map as a self-contained page"
+    )
+
+
+def _base_url(url: str, what: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"not an http(s) URL for {what}: {url!r}")
+    return url.rstrip("/")
+
+
+def build_topology(
+    jaeger_url: str,
+    *,
+    since: float,
+    limit: int,
+    timeout: float,
+    prometheus_url: str | None = None,
+    topics: re.Pattern[str] | None = None,
+    now: float | None = None,
+) -> Topology:
+    """The topology of the last ``since`` seconds up to ``now`` (default: the current time).
+
+    With ``topics``, only the edges of the topics it matches (``re.search``) are kept.
+
+    Raises:
+        ValueError: a URL is not http(s).
+        BackendError: Jaeger cannot be read. An unreachable Prometheus is only noted on stderr.
+    """
+    jaeger = _base_url(jaeger_url, "Jaeger")
+    prometheus = _base_url(prometheus_url, "Prometheus") if prometheus_url else None
+    end = time.time() if now is None else now
+    traces = jaeger_traces(
+        jaeger,
+        start_us=int((end - since) * 1e6),
+        end_us=int(end * 1e6),
+        limit=limit,
+        timeout=timeout,
+    )
+    topology = topology_from_jaeger(traces, window_seconds=since)
+    if topics is not None:
+        topology = only_topics(topology, topics)
+    if prometheus is not None:
+        problem = prometheus_ready(prometheus, timeout=timeout)
+        if problem is None:
+            topology = with_prometheus(
+                topology, prometheus_query(prometheus, at=end, timeout=timeout)
+            )
+        else:
+            print(f"kafkascope: figures from spans only: {problem}", file=sys.stderr)
+    return topology
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the topology as the options ask; write ``--html``. Returns the exit status."""
+    topology = build_topology(
+        args.jaeger,
+        since=args.since,
+        limit=args.limit,
+        timeout=args.timeout,
+        prometheus_url=args.prometheus,
+        topics=args.topics,
+    )
+    if args.json:
+        print(json.dumps(topology.to_json(), indent=2))
+    elif args.mermaid:
+        print(render_mermaid(topology))
+    else:
+        print(f"topology: {render_text(topology)}")
+    if args.html is not None:
+        args.html.write_text(topology_page(topology), encoding="utf-8")
+        print(f"kafkascope: wrote {args.html}", file=sys.stderr)
+    return 0

@@ -1,0 +1,1 @@
+"""Installing providers, exporters and log handlers."""

@@ -1,0 +1,248 @@
+"""``configure()``: tracer, meter and logger providers with exporters, from arguments and
+the standard ``OTEL_*`` variables, validated up front."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from opentelemetry import _logs, trace
+from opentelemetry import metrics as otel_metrics
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    LogRecordExporter,
+)
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from kafkascope._core import settings as _settings
+from kafkascope._core.settings import KeyHook, ParentPolicy
+from kafkascope._setup import exporters as _exporters
+from kafkascope._setup.exporters import Protocol
+from kafkascope._setup.logs import instrument_logging
+from kafkascope._setup.quiet_exporters import quiet_exporter_logs
+
+
+@dataclass
+class Telemetry:
+    """What :func:`configure` set up: the providers, and their flush and shutdown."""
+
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider | None
+    _shut: bool = field(default=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def force_flush(self, timeout_millis: int = 10_000) -> bool:
+        """Export everything pending; True when every provider finished in time."""
+        ok = self.tracer_provider.force_flush(timeout_millis)
+        ok = self.meter_provider.force_flush(timeout_millis) and ok
+        if self.logger_provider is not None:
+            ok = self.logger_provider.force_flush(timeout_millis) and ok
+        return ok
+
+    def shutdown(self, timeout_millis: int = 10_000) -> bool:
+        """Flush and stop every provider within ``timeout_millis``; later calls do nothing.
+
+        An unreachable backend cannot hold the process: after the timeout the remaining work
+        is abandoned (and logged once). Returns True when everything finished in time.
+        """
+        with self._lock:
+            if self._shut:
+                return True
+            self._shut = True
+        worker = threading.Thread(
+            target=self._shutdown_providers,
+            args=(timeout_millis,),
+            name="kafkascope-shutdown",
+            daemon=True,
+        )
+        worker.start()
+        worker.join(timeout_millis / 1000)
+        if worker.is_alive():
+            logging.getLogger("kafkascope").warning(
+                "kafkascope: telemetry shutdown did not finish within %d ms; pending data dropped",
+                timeout_millis,
+            )
+            return False
+        return True
+
+    def _shutdown_providers(self, timeout_millis: int) -> None:
+        self.force_flush(timeout_millis)
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown(timeout_millis=timeout_millis)
+        if self.logger_provider is not None:
+            self.logger_provider.shutdown()
+
+
+_configured: Telemetry | None = None
+_configure_lock = threading.Lock()
+
+
+def configure(
+    service_name: str | None = None,
+    *,
+    endpoint: str | None = None,
+    protocol: Protocol | None = None,
+    traces: bool = True,
+    metrics: bool = True,
+    logs: bool = False,
+    export_interval_ms: int | None = None,
+    resource_attributes: Mapping[str, str] | None = None,
+    parent: ParentPolicy | None = None,
+    capture_key: bool | None = None,
+    key_hook: KeyHook | None = None,
+    trust_baggage: bool | None = None,
+    poison_attempts: int | None = None,
+    set_global: bool = True,
+    handle_sigterm: bool = True,
+    quiet_exporter_errors: bool = True,
+    span_exporter: SpanExporter | None = None,
+    metric_readers: tuple[MetricReader, ...] = (),
+    log_exporter: LogRecordExporter | None = None,
+) -> Telemetry:
+    """Set up OpenTelemetry for a Kafka service in one call.
+
+    Creates tracer, meter and (with ``logs=True``) logger providers with OTLP exporters and
+    makes them global. The standard variables apply where an argument is not given:
+    ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` (and the
+    per-signal ones), ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``grpc`` or ``http/protobuf``),
+    ``OTEL_TRACES_SAMPLER``/``_ARG``, ``OTEL_METRIC_EXPORT_INTERVAL``,
+    ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER`` (``otlp``, ``console`` or ``none``), and
+    kafkascope's ``OTEL_PYTHON_KAFKASCOPE_*``. Every value is checked here, so a bad one fails at
+    start-up naming the setting rather than at the first message.
+
+    Calling it again returns the providers of the first call (nothing is exported twice); pass
+    ``set_global=False`` for independent providers that are not made global.
+
+    Args:
+        service_name: ``service.name`` (overrides ``OTEL_SERVICE_NAME``).
+        endpoint: OTLP endpoint URL for all signals.
+        protocol: OTLP protocol.
+        traces: export traces.
+        metrics: export metrics.
+        logs: connect stdlib ``logging`` to OpenTelemetry logs with the messaging fields
+            (with ``set_global=False``, call :func:`instrument_logging` yourself).
+        export_interval_ms: metric export interval.
+        resource_attributes: extra resource attributes.
+        parent: default parent policy of handlers (``producer``, ``links``, ``ambient``).
+        capture_key: record message keys (default true).
+        key_hook: called with each key; returns what to record, or None to record nothing.
+        trust_baggage: accept inbound ``baggage`` headers (default true).
+        poison_attempts: failed attempts in a row at one (topic, partition, offset) that make
+            it a poison message (default 3, or ``OTEL_PYTHON_KAFKASCOPE_POISON_ATTEMPTS``).
+        set_global: make the providers global.
+        quiet_exporter_errors: while the backend is down, let the OTLP exporters log the
+            first failure of each kind and then one per 5 minutes, not one per attempt.
+        handle_sigterm: with ``set_global``, flush telemetry on SIGTERM before the process
+            ends (only when SIGTERM still has its default action, from the main thread).
+        span_exporter: export spans here instead of the exporter the settings choose.
+        metric_readers: extra metric readers (e.g. a Prometheus reader).
+        log_exporter: export logs here instead of the exporter the settings choose.
+
+    Raises:
+        ValueError: a bad value, in an argument or an ``OTEL_*`` variable; the message names it.
+        TypeError: an argument of the wrong type.
+    """
+    global _configured
+    env = os.environ
+    if service_name is not None and (not isinstance(service_name, str) or not service_name):
+        raise TypeError(f"service_name must be a non-empty str, got {service_name!r}")
+    plan = _exporters.plan_exporters(
+        env, endpoint, protocol, traces, metrics, logs, export_interval_ms
+    )
+    base = _settings.Settings.from_env(env)
+    changes: dict[str, object] = {
+        "parent": _settings.check_parent(parent) if parent is not None else base.parent,
+        "capture_key": _settings.check_bool(capture_key, "capture_key")
+        if capture_key is not None
+        else base.capture_key,
+        "key_hook": _settings.check_key_hook(key_hook),
+        "trust_baggage": _settings.check_bool(trust_baggage, "trust_baggage")
+        if trust_baggage is not None
+        else base.trust_baggage,
+        "poison_attempts": _settings.check_attempts(poison_attempts)
+        if poison_attempts is not None
+        else base.poison_attempts,
+    }
+    with _configure_lock:
+        if set_global and _configured is not None:
+            logging.getLogger("kafkascope").warning(
+                "kafkascope.configure() was already called; keeping the first configuration"
+            )
+            return _configured
+        attributes: dict[str, str] = dict(resource_attributes or {})
+        if service_name is not None:
+            attributes[SERVICE_NAME] = service_name
+        resource = Resource.create(attributes)
+
+        tracer_provider = TracerProvider(resource=resource)
+        if span_exporter is not None:
+            tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+        elif plan.traces != "none":
+            tracer_provider.add_span_processor(BatchSpanProcessor(_exporters.span_exporter(plan)))
+
+        readers: list[MetricReader] = list(metric_readers)
+        if plan.metrics != "none":
+            readers.append(
+                PeriodicExportingMetricReader(
+                    _exporters.metric_exporter(plan), export_interval_millis=plan.interval_ms
+                )
+            )
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+
+        logger_provider: LoggerProvider | None = None
+        if logs:
+            logger_provider = LoggerProvider(resource=resource)
+            exporter = log_exporter
+            if exporter is None and plan.logs != "none":
+                exporter = _exporters.log_exporter(plan)
+            if exporter is not None:
+                logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+
+        telemetry = Telemetry(tracer_provider, meter_provider, logger_provider)
+        if quiet_exporter_errors:
+            quiet_exporter_logs()
+        _settings.update(**changes)
+        if set_global:
+            trace.set_tracer_provider(tracer_provider)
+            otel_metrics.set_meter_provider(meter_provider)
+            if logger_provider is not None:
+                _logs.set_logger_provider(logger_provider)
+                instrument_logging(logger_provider)
+            atexit.register(telemetry.shutdown)
+            if handle_sigterm:
+                _flush_on_sigterm(telemetry)
+            _configured = telemetry
+        return telemetry
+
+
+def _flush_on_sigterm(telemetry: Telemetry) -> None:
+    """On SIGTERM, shut telemetry down (bounded), then die of SIGTERM as before."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # the application handles SIGTERM itself; atexit still flushes
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        telemetry.shutdown(timeout_millis=_SIGTERM_FLUSH_MILLIS)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+_SIGTERM_FLUSH_MILLIS: Final = 5_000

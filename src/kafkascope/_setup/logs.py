@@ -1,0 +1,168 @@
+"""Log correlation: trace and messaging fields on every record logged inside a handler."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Final
+
+from opentelemetry import trace
+from opentelemetry._logs import LoggerProvider
+
+from kafkascope._core import semconv as sc
+from kafkascope._core.message import current_message
+
+TRACE_ID: Final = "trace_id"
+SPAN_ID: Final = "span_id"
+MESSAGE_FIELDS: Final = (
+    sc.MESSAGING_DESTINATION_NAME,
+    sc.MESSAGING_DESTINATION_PARTITION_ID,
+    sc.MESSAGING_KAFKA_OFFSET,
+    sc.MESSAGING_CONSUMER_GROUP_NAME,
+)
+LOG_FIELD_DEFAULTS: Final[dict[str, Any]] = {
+    TRACE_ID: "-",
+    SPAN_ID: "-",
+    **dict.fromkeys(MESSAGE_FIELDS, "-"),
+}
+"""Values for ``logging.Formatter(defaults=...)`` so a format naming the fields also works for
+records logged outside a handler."""
+
+
+def add_message_fields(record: logging.LogRecord, *, trace_ids: bool = True) -> bool:
+    """Add trace and messaging fields to ``record`` when a handler is running; True if added."""
+    fields = current_message.get()
+    if fields is None:
+        return False
+    if trace_ids:
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            setattr(record, TRACE_ID, format(ctx.trace_id, "032x"))
+            setattr(record, SPAN_ID, format(ctx.span_id, "016x"))
+    if fields.topic is not None:
+        setattr(record, sc.MESSAGING_DESTINATION_NAME, fields.topic)
+    if fields.partition is not None:
+        setattr(record, sc.MESSAGING_DESTINATION_PARTITION_ID, str(fields.partition))
+    if fields.offset is not None:
+        setattr(record, sc.MESSAGING_KAFKA_OFFSET, fields.offset)
+    if fields.group is not None:
+        setattr(record, sc.MESSAGING_CONSUMER_GROUP_NAME, fields.group)
+    return True
+
+
+class MessageLogFilter(logging.Filter):
+    """Adds ``trace_id``, ``span_id`` and the message's ``messaging.*`` fields to records logged
+    inside a traced handler; records logged elsewhere pass unchanged.
+
+    Attach it to a handler (``handler.addFilter(MessageLogFilter())``). The field names are
+    record attributes, so ``%(trace_id)s`` and ``%(messaging.destination.name)s`` work in a
+    format string (use :data:`LOG_FIELD_DEFAULTS` as the formatter's ``defaults``).
+
+    Args:
+        trace_ids: add ``trace_id``/``span_id`` (an OpenTelemetry log handler already carries
+            them natively and needs only the messaging fields).
+    """
+
+    def __init__(self, *, trace_ids: bool = True) -> None:
+        super().__init__()
+        self.trace_ids = trace_ids
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        add_message_fields(record, trace_ids=self.trace_ids)
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """A plain-text formatter whose default format shows the trace and message fields."""
+
+    DEFAULT_FORMAT: Final = (
+        "%(asctime)s %(levelname)s %(name)s [trace_id=%(trace_id)s span_id=%(span_id)s "
+        "topic=%(messaging.destination.name)s partition=%(messaging.destination.partition.id)s "
+        "offset=%(messaging.kafka.offset)s] %(message)s"
+    )
+
+    def __init__(self, fmt: str | None = None, datefmt: str | None = None) -> None:
+        super().__init__(fmt or self.DEFAULT_FORMAT, datefmt, defaults=LOG_FIELD_DEFAULTS)
+
+    def format(self, record: logging.LogRecord) -> str:
+        add_message_fields(record)
+        return super().format(record)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and, inside a handler, the trace
+    and messaging fields (exception text under ``exception``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        add_message_fields(record)
+        out: dict[str, Any] = {
+            "timestamp": self.formatTime(record, self.datefmt),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in (TRACE_ID, SPAN_ID, *MESSAGE_FIELDS):
+            value = record.__dict__.get(name)
+            if value is not None:
+                out[name] = value
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def _otel_handler_types() -> tuple[type, ...]:
+    types: list[type] = []
+    try:
+        from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+        types.append(LoggingHandler)
+    except ImportError:  # pragma: no cover - a declared dependency
+        pass
+    try:
+        from opentelemetry.sdk._logs import LoggingHandler as SdkLoggingHandler
+
+        types.append(SdkLoggingHandler)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+def correlate_otel_log_handlers(logger: logging.Logger | None = None) -> list[logging.Handler]:
+    """Give every OpenTelemetry log handler already on ``logger`` (default: root) the
+    :class:`MessageLogFilter`, adding no handler. Returns the handlers that got it."""
+    target = logger if logger is not None else logging.getLogger()
+    changed = []
+    for handler in target.handlers:
+        if isinstance(handler, _otel_handler_types()) and not any(
+            isinstance(f, MessageLogFilter) for f in handler.filters
+        ):
+            handler.addFilter(MessageLogFilter(trace_ids=False))
+            changed.append(handler)
+    return changed
+
+
+def instrument_logging(
+    logger_provider: LoggerProvider | None = None,
+    *,
+    logger: logging.Logger | None = None,
+    level: int = logging.NOTSET,
+) -> logging.Handler:
+    """Send stdlib log records to OpenTelemetry logs, with the messaging fields added.
+
+    Idempotent: when ``logger`` (default: the root logger) already has an OpenTelemetry log
+    handler (ours, or one added by ``opentelemetry-instrumentation-logging``), that handler is
+    reused and only gets the :class:`MessageLogFilter`; no second handler is added.
+
+    Returns:
+        The OpenTelemetry log handler in use.
+    """
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+    target = logger if logger is not None else logging.getLogger()
+    existing = next((h for h in target.handlers if isinstance(h, _otel_handler_types())), None)
+    handler = existing or LoggingHandler(level=level, logger_provider=logger_provider)
+    if not any(isinstance(f, MessageLogFilter) for f in handler.filters):
+        handler.addFilter(MessageLogFilter(trace_ids=False))
+    if existing is None:
+        target.addHandler(handler)
+    return handler
