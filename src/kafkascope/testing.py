@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 from kafkascope._core import semconv as sc
-from kafkascope._propagation.carrier import Headers
+from kafkascope._core.headers import PIPELINE, Headers
 from kafkascope._setup.capture import Backend, install_backend
 from kafkascope._setup.logs import instrument_logging
 
@@ -93,7 +93,7 @@ def pipeline_stamp(sent_ms: float, origin: str) -> tuple[str, bytes]:
     """The header a chain's first traced send adds: the chain started at ``sent_ms``
     (milliseconds since the epoch) by a send to the topic ``origin``. Add it to a record's
     ``headers`` to test a handler's ``kafkascope.pipeline.latency``."""
-    return sc.PIPELINE_HEADER, b"%d;%s" % (int(sent_ms), origin.encode("ascii"))
+    return PIPELINE, b"%d;%s" % (int(sent_ms), origin.encode("ascii"))
 
 
 # ---------------------------------------------------------------- metric read model

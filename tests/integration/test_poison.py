@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from kafkascope import TracedProducer, traced_handler
 from kafkascope._core import semconv as sc
-from kafkascope._propagation.poison import HEADER_ATTEMPT
+from kafkascope._core.headers import ATTEMPT
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +112,7 @@ def test_retries_through_a_retry_topic_are_one_lineage_and_become_poison(
         retry_consumer.close()
         raw.close(timeout=10)
 
-    assert [h[HEADER_ATTEMPT] for h in received] == [b"1", b"2"]
+    assert [h[ATTEMPT] for h in received] == [b"1", b"2"]
     (first,) = capotel.spans_named(f"process {orders}")
     second, third = _attempts(capotel, f"process {retries}")
     assert second.attributes[sc.MESSAGE_ATTEMPT] == 2

@@ -18,6 +18,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 import kafkascope
 from kafkascope._propagation import w3c as _fast_extract
 from kafkascope._propagation.carrier import MAX_VALUE_BYTES
+from kafkascope._propagation.inject import inject_span
 
 SDK = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
 
@@ -306,7 +307,7 @@ def test_direct_injection_equals_inject_headers(headers, span_context, with_bagg
     ctx = baggage.set_baggage("tenant", "acme") if with_baggage else otel_context.get_current()
     token = otel_context.attach(ctx)
     try:
-        direct = _fast_extract.inject_span(headers, span)
+        direct = inject_span(headers, span)
         try:
             expected: Any = kafkascope.inject_headers(
                 headers, context=trace.set_span_in_context(span)

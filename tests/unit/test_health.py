@@ -10,7 +10,7 @@ from kafka.coordinator.assignors.abstract import RebalanceProtocol
 from kafka.structs import MemberState
 
 from kafkascope import observe_health
-from kafkascope._observe.health_readers import _in_eager_rebalance
+from kafkascope._adapters.kafka_python import in_eager_rebalance as _in_eager_rebalance
 
 
 @pytest.mark.parametrize("option", ["unassigned_after", "no_progress_after", "stalled_after"])

@@ -10,7 +10,8 @@ from kafkascope import TracedProducer, dead_letter, traced_handler
 from kafkascope._adapters.records import view
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
-from kafkascope._propagation.poison import HEADER_ATTEMPT, HEADER_PREVIOUS, MAX_TRACKED, Attempts
+from kafkascope._core.headers import ATTEMPT, PREVIOUS_ATTEMPT
+from kafkascope._propagation.poison import MAX_TRACKED, Attempts
 from kafkascope.testing import make_record
 
 from ._producers import RecordingProducer
@@ -140,8 +141,8 @@ def test_a_retry_sent_from_a_failed_attempt_carries_the_lineage_to_the_retry_top
     handle(make_record("orders", offset=7))
     sent = dict(producer.sent[0]["headers"])
     first = capotel.span("process orders")
-    assert sent[HEADER_ATTEMPT] == b"1"
-    assert sent[HEADER_PREVIOUS].decode().split("-")[1:3] == [
+    assert sent[ATTEMPT] == b"1"
+    assert sent[PREVIOUS_ATTEMPT].decode().split("-")[1:3] == [
         format(first.context.trace_id, "032x"),
         format(first.context.span_id, "016x"),
     ]
@@ -158,7 +159,7 @@ def test_a_retry_sent_from_a_failed_attempt_carries_the_lineage_to_the_retry_top
     assert second.attributes[sc.MESSAGE_ATTEMPT] == 2
     assert second.links[-1].context.span_id == first.context.span_id
     again = producer.sent[1]["headers"]
-    assert [v for k, v in again if k == HEADER_ATTEMPT] == [b"2"]  # replaced, not repeated
+    assert [v for k, v in again if k == ATTEMPT] == [b"2"]  # replaced, not repeated
 
 
 def test_a_send_outside_a_failure_carries_no_lineage(capotel):
@@ -172,7 +173,7 @@ def test_a_send_outside_a_failure_carries_no_lineage(capotel):
     handle(make_record("orders"))
     traced.send("out", b"v")
     for sent in producer.sent:
-        assert HEADER_ATTEMPT not in dict(sent["headers"])
+        assert ATTEMPT not in dict(sent["headers"])
 
 
 def test_a_dead_letter_ends_the_lineage(capotel):
@@ -186,4 +187,4 @@ def test_a_dead_letter_ends_the_lineage(capotel):
             dead_letter(TracedProducer(producer), record, exc)
 
     handle(make_record("orders", offset=7))
-    assert HEADER_ATTEMPT not in dict(producer.sent[0]["headers"])
+    assert ATTEMPT not in dict(producer.sent[0]["headers"])

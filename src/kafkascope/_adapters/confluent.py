@@ -25,10 +25,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
+from kafkascope._adapters.consumer import (
+    CLOSED as CLOSED_STATE,
+)
+from kafkascope._adapters.consumer import (
+    ConsumerState,
+    Partition,
+    PartitionReading,
+    text,
+)
 from kafkascope._core import errors as _errors
 
-Partition = tuple[str, int]
-"""``(topic, partition)``."""
+NAME: Final = "confluent-kafka"
+DESCRIBED: Final = "_kafkascope_described"
+"""The attribute through which kafkascope's instrumented ``Consumer`` carries its group,
+bootstrap servers and client id, read from its configuration when it was made."""
 
 OWN: Final = "_kafkascope_snapshot"
 """The attribute through which kafkascope's instrumented ``Consumer`` carries its snapshot."""
@@ -135,6 +146,62 @@ def snapshot_for(consumer: Any) -> ConfluentSnapshot:
     return found if found is not None else ConfluentSnapshot()
 
 
-def is_confluent(consumer: Any) -> bool:
+def is_consumer(consumer: object) -> bool:
     """Whether ``consumer`` has the shape of a confluent-kafka ``Consumer``."""
     return all(hasattr(consumer, name) for name in ("get_watermark_offsets", "position"))
+
+
+def _described(consumer: object, index: int) -> str | None:
+    described = getattr(consumer, DESCRIBED, None)
+    return text(described[index]) if isinstance(described, tuple) else None
+
+
+def group_of(consumer: Any) -> str | None:
+    """The ``group.id`` of kafkascope's instrumented ``Consumer`` (a plain one cannot tell)."""
+    return _described(consumer, 0)
+
+
+def client_id_of(consumer: Any) -> str | None:
+    """The ``client.id`` of kafkascope's instrumented ``Consumer`` (librdkafka's default
+    ``rdkafka`` when none was set; a plain one cannot tell)."""
+    return _described(consumer, 2)
+
+
+def member_id_of(consumer: Any) -> str | None:
+    """The consumer's member id in its group (asks the consumer: call it on the poll loop's
+    thread, as the rebalance callbacks run)."""
+    try:
+        return text(consumer.memberid())
+    except Exception:  # closed, or not in a group yet
+        return None
+
+
+class Reader:
+    """A confluent-kafka ``Consumer``: assignment, local positions and cached high-water marks
+    from the snapshot its poll loop's thread took, which is read without ever calling the
+    consumer.
+
+    confluent-kafka records no poll time: the beats are the polls (kafkascope's instrumented
+    ``Consumer`` beats as each ``poll()``/``consume()`` returns).
+    """
+
+    polls_seen_by: str | None = "seen only through beat() or kafkascope's instrumented Consumer"
+
+    def __init__(self, consumer: Any) -> None:
+        self.snapshot = snapshot_for(consumer)
+
+    def beat(self, consumer: Any, now: float) -> None:
+        """Take a new snapshot when the last one is due for renewal."""
+        self.snapshot.beat(consumer, now)
+
+    def read(self, consumer: Any) -> ConsumerState:
+        """The last beat's snapshot (nothing assigned before the first beat)."""
+        taken = self.snapshot.current
+        if taken.closed:
+            return CLOSED_STATE
+        return ConsumerState(
+            {
+                key: PartitionReading(state.position, state.known, state.highwater)
+                for key, state in taken.partitions.items()
+            }
+        )

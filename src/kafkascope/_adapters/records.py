@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from kafkascope._propagation.carrier import Headers
+from kafkascope._core.headers import Headers
 
 # Timestamp types, as kafka-python and aiokafka number them.
 _KP_LOG_APPEND_TIME: Final = 1

@@ -13,9 +13,9 @@ from typing import Any
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
+from kafkascope._adapters.clients import group_of
 from kafkascope._consume.tracker import ConsumerTracker, Describe, Described, description
 from kafkascope._core.telemetry import server_of_bootstrap
-from kafkascope._observe.lag import consumer_group
 from kafkascope._produce.send import send_hook
 
 Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
@@ -30,7 +30,7 @@ def describer(bootstrap_of: Setting, client_id_of: Setting) -> Describe:
     """``consumer -> (group, bootstrap servers, client id)`` for a pure-Python client."""
 
     def describe(consumer: Any) -> Described:
-        return description(consumer_group(consumer), bootstrap_of(consumer), client_id_of(consumer))
+        return description(group_of(consumer), bootstrap_of(consumer), client_id_of(consumer))
 
     return describe
 

@@ -19,13 +19,14 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 from wrapt import wrap_function_wrapper
 
+from kafkascope._adapters.aiokafka import bootstrap_of, client_id_of
 from kafkascope._clients import describer, traced_send_hook, unwrap_in_place, wrap_in_place
 from kafkascope._consume.tracker import ConsumerTracker
 from kafkascope._core import errors as _errors
+from kafkascope._core.headers import Headers
 from kafkascope._core.telemetry import parse_server, server_of_bootstrap
 from kafkascope._observe.rebalance_listeners import subscribe_hook
 from kafkascope._produce.send import ProducerWrapper, SendOptions, traced_headers
-from kafkascope._propagation.carrier import Headers
 
 CONSUMER_METHODS: Final = {
     "__anext__": True,
@@ -35,19 +36,6 @@ CONSUMER_METHODS: Final = {
     "stop": None,
 }
 """Wrapped consumer methods: True hands out one record, False a batch, None none."""
-
-
-def bootstrap_of(client: Any) -> object:
-    """The ``bootstrap_servers`` setting of an ``AIOKafkaProducer`` or ``AIOKafkaConsumer``."""
-    inner = getattr(client, "client", None) or getattr(client, "_client", None)
-    return getattr(inner, "_bootstrap_servers", None)
-
-
-def client_id_of(client: Any) -> object:
-    """The client id of an ``AIOKafkaProducer`` or ``AIOKafkaConsumer`` (aiokafka keeps it only
-    on its inner client, as a private attribute)."""
-    inner = getattr(client, "client", None) or getattr(client, "_client", None)
-    return getattr(inner, "_client_id", None)
 
 
 class TracedAIOKafkaProducer(ProducerWrapper):

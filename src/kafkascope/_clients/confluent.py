@@ -21,13 +21,13 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from kafkascope._adapters.confluent import ConfluentSnapshot
+from kafkascope._adapters.confluent import DESCRIBED, ConfluentSnapshot
 from kafkascope._consume.tracker import ConsumerTracker, Described, description
 from kafkascope._core import errors as _errors
+from kafkascope._core.headers import Headers
 from kafkascope._core.telemetry import parse_server
 from kafkascope._observe.rebalance_listeners import confluent_subscribe_args
 from kafkascope._produce.send import ProducerWrapper, SendObserver, traced_headers
-from kafkascope._propagation.carrier import Headers
 
 DeliveryCallback = Callable[[Any, Any], object]
 """``(err, msg)``: confluent-kafka's delivery report callback."""
@@ -199,7 +199,7 @@ _LIBRDKAFKA_CLIENT_ID = "rdkafka"
 
 
 def _describe(consumer: Any) -> Described:
-    described: Described = getattr(consumer, "_kafkascope_described", (None, None, None))
+    described: Described = getattr(consumer, DESCRIBED, (None, None, None))
     return described
 
 

@@ -8,38 +8,29 @@ from __future__ import annotations
 from collections.abc import Callable, Set
 from typing import Any, Final
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 from wrapt import wrap_function_wrapper
 
+from kafkascope._adapters.clients import group_of
+from kafkascope._adapters.kafka_python import bootstrap_of, client_id_of, cluster_id_of
 from kafkascope._clients import describer, traced_send_hook, unwrap_in_place, wrap_in_place
 from kafkascope._consume.tracker import ConsumerTracker
-from kafkascope._core import errors as _errors
 from kafkascope._core import semconv as sc
-from kafkascope._core.telemetry import cluster_id_of, server_of_bootstrap
-from kafkascope._observe.lag import consumer_group
+from kafkascope._core.headers import Headers
+from kafkascope._core.telemetry import server_of_bootstrap
 from kafkascope._observe.rebalance_diff import AssignmentDiffs
 from kafkascope._observe.rebalance_listeners import is_traced, subscribe_hook
-from kafkascope._produce.send import ProducerWrapper, SendObserver, SendOptions, traced_headers
-from kafkascope._propagation.carrier import Headers
+from kafkascope._produce.send import (
+    ProducerWrapper,
+    SendOptions,
+    send_in_span,
+    traced_headers,
+)
 
 CONSUMER_METHODS: Final = {"__next__": True, "poll": False, "commit": None, "close": None}
 """Wrapped consumer methods: True hands out one record, False a batch, None none."""
-
-
-def bootstrap_of(client: Any) -> object:
-    """The ``bootstrap_servers`` setting of a ``KafkaProducer`` or ``KafkaConsumer``."""
-    config = getattr(client, "config", None)
-    return config.get("bootstrap_servers") if isinstance(config, dict) else None
-
-
-def client_id_of(client: Any) -> object:
-    """The ``client_id`` setting of a ``KafkaProducer`` or ``KafkaConsumer``."""
-    config = getattr(client, "config", None)
-    return config.get("client_id") if isinstance(config, dict) else None
 
 
 class TracedProducer(ProducerWrapper):
@@ -124,33 +115,6 @@ def _send(
     )
 
 
-def send_in_span(observer: SendObserver | None, send: Callable[[], Any]) -> Any:
-    """Call a kafka-python ``send`` with the send span current, and complete the span from the
-    future it returns (or from the exception it raises)."""
-    token = (
-        otel_context.attach(trace.set_span_in_context(observer.span))
-        if observer is not None
-        else None
-    )
-    try:
-        future = send()
-    except BaseException as exc:
-        if observer is not None:
-            observer.failed(exc)
-        raise
-    finally:
-        if token is not None:
-            otel_context.detach(token)
-    if observer is not None:
-        try:
-            future.add_callback(observer.acknowledged)
-            future.add_errback(observer.failed)
-        except Exception as exc:
-            _errors.report("send callbacks", exc)
-            observer.abandon()
-    return future
-
-
 _contrib: Any = None
 
 
@@ -175,7 +139,7 @@ def group_assignment(consumer: Any) -> Set[Any]:
     """The partitions a ``KafkaConsumer``'s group assigned it now: none without a group or
     with partitions it ``assign()``-ed itself (neither is a rebalance)."""
     subscription = consumer._subscription
-    if consumer_group(consumer) is None or not subscription.partitions_auto_assigned():
+    if group_of(consumer) is None or not subscription.partitions_auto_assigned():
         return frozenset()
     found: Set[Any] = subscription.assigned_partitions()  # a copy, taken under its lock
     return found

@@ -16,12 +16,12 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
+from kafkascope._adapters.kafka_python import cluster_id_of
 from kafkascope._consume.options import ProcessOptions
 from kafkascope._consume.process import ProcessScope, begin, begin_batch
 from kafkascope._core import errors as _errors
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
-from kafkascope._core.telemetry import cluster_id_of
 from kafkascope._observe.lag import observe_lag
 
 Described = tuple[str | None, str | None, str | None]

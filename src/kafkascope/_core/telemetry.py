@@ -206,14 +206,3 @@ def record_error(span: Span, exc: BaseException, error_type: str) -> None:
         span.add_event(sc.EXCEPTION_EVENT, exception_event(exc))
         span.set_attribute(sc.ERROR_TYPE, error_type)
         span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
-
-
-def cluster_id_of(client: object) -> str | None:
-    """The Kafka cluster id a kafka-python producer or consumer already holds from its last
-    metadata answer (no request is made; None before the first answer, and for clients that
-    keep none: aiokafka's metadata drops it, confluent-kafka needs a request)."""
-    metadata = getattr(client, "_metadata", None)  # KafkaProducer
-    if metadata is None:
-        metadata = getattr(getattr(client, "_client", None), "cluster", None)  # KafkaConsumer
-    found = getattr(metadata, "cluster_id", None)
-    return found if isinstance(found, str) and found else None

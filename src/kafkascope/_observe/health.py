@@ -15,7 +15,7 @@ aiokafka's subscription state every ``getone()``/``getmany()``), and from
 :meth:`ConsumerHealth.beat`, which a poll loop may call instead or as well: the later of the
 two counts. confluent-kafka records none: kafkascope's instrumented ``Consumer`` beats on each
 ``poll()``/``consume()``; a plain one needs ``beat()`` in the loop. kafkascope never wraps the
-user's loop. The readers of each client are in :mod:`kafkascope._observe.health_readers`.
+user's loop. The readers of each client are in :mod:`kafkascope._adapters`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import time
 from types import TracebackType
 from typing import Any, Final
 
+from kafkascope._adapters.clients import reader_for
+from kafkascope._adapters.consumer import CLOSED, ConsumerState, Partition, hold
 from kafkascope._core import errors as _errors
-from kafkascope._observe.health_readers import CLOSED, Partition, Reading, reader_for
-from kafkascope._observe.lag import _reference
 
 ATTACHED: Final = "_kafkascope_health"
 """The attribute of kafkascope's instrumented confluent-kafka ``Consumer`` (see
@@ -54,8 +54,8 @@ class ConsumerHealth:
         no_progress_after: float,
         stalled_after: float,
     ) -> None:
-        self._reader = reader_for(consumer)
-        self._consumer = _reference(consumer)  # strong for confluent-kafka's C type
+        self._reader = reader_for(consumer, needed_by="observe_health")
+        self._consumer = hold(consumer)
         self._unassigned_after = unassigned_after
         self._no_progress_after = no_progress_after
         self._stalled_after = stalled_after
@@ -94,7 +94,7 @@ class ConsumerHealth:
         with self._lock:
             return self._check(time.monotonic())
 
-    def _read(self) -> Reading:
+    def _read(self) -> ConsumerState:
         consumer = self._consumer()
         if consumer is None:
             return CLOSED
@@ -104,7 +104,11 @@ class ConsumerHealth:
         reading = self._read()
         if reading.closed:
             return False, {"healthy": False, "reasons": ["consumer closed"]}
-        positions, lag = reading.positions, reading.lag
+        # In an eager rebalance the revoked partitions are still listed until the new
+        # assignment: a member stuck there holds nothing.
+        held = {} if reading.rebalancing else reading.partitions
+        positions = {tp: r.known for tp, r in held.items()}
+        lag = sum(r.lag(r.known) for r in held.values())
         reasons: list[str] = []
         if positions:
             self._assigned_at = now

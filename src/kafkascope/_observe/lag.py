@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from kafkascope._adapters.confluent import Snapshot, is_confluent, snapshot_for
+from kafkascope._adapters import confluent
+from kafkascope._adapters.clients import group_of, reader_for
+from kafkascope._adapters.consumer import ConsumerState, hold, released
 from kafkascope._core import errors as _errors
 from kafkascope._core import semconv as sc
 from kafkascope._core.telemetry import ProviderCache, messaging_attributes, meter_for
@@ -28,98 +29,11 @@ PartitionLag = tuple[str, int, int]
 """``(topic, partition, lag)``."""
 
 
-def kafka_python_lag(consumer: Any) -> Iterator[PartitionLag]:
-    """Lag of a kafka-python ``KafkaConsumer`` (its subscription state, no network)."""
-    states = consumer._subscription.assignment
-    for tp, state in list(states.items()):
-        highwater = state.highwater
-        position = state.position
-        if highwater is None or position is None:
-            continue
-        offset = getattr(position, "offset", position)
-        yield tp.topic, tp.partition, max(0, int(highwater) - int(offset))
-
-
-class ConsumerClosedError(Exception):
-    """The observed consumer was closed: stop reporting it."""
-
-
-def confluent_lag(snapshot: Snapshot) -> Iterator[PartitionLag]:
-    """Lag of a confluent-kafka ``Consumer`` from a snapshot its poll loop's thread took (cached
-    high-water marks and local positions; see :mod:`kafkascope._adapters.confluent`)."""
-    if snapshot.closed:
-        raise ConsumerClosedError
-    for (topic, partition), state in snapshot.partitions.items():
-        if state.position >= 0 and state.highwater >= 0:
-            yield topic, partition, max(0, state.highwater - state.position)
-
-
-class _ConfluentReader:
-    """Reads a confluent-kafka consumer's snapshot, never the consumer."""
-
-    def __init__(self, consumer: Any) -> None:
-        self.snapshot = snapshot_for(consumer)
-
-    def __call__(self, consumer: Any) -> Iterator[PartitionLag]:
-        return confluent_lag(self.snapshot.current)
-
-
-def aiokafka_lag(consumer: Any) -> Iterator[PartitionLag]:
-    """Lag of an aiokafka ``AIOKafkaConsumer`` (its subscription state, no network).
-
-    ``AIOKafkaConsumer.position()`` is a coroutine that may wait for the broker; the state it
-    reads is used here directly. A rebalance replaces the assignment object, never mutates it.
-    """
-    subscription = consumer._subscription.subscription
-    assignment = subscription.assignment if subscription is not None else None
-    if assignment is None:
-        return
-    for tp in assignment.tps:
-        state = assignment.state_value(tp)
-        if state is None or state.highwater is None or not state.has_valid_position:
-            continue
-        yield tp.topic, tp.partition, max(0, int(state.highwater) - int(state.position))
-
-
-def _is_aiokafka(consumer: Any) -> bool:
-    # AIOKafkaConsumer also has ``_subscription`` and ``highwater()``, but other state.
-    return any(cls.__module__.partition(".")[0] == "aiokafka" for cls in type(consumer).__mro__)
-
-
-def _reader_for(consumer: Any) -> Any:
-    if _is_aiokafka(consumer) and hasattr(consumer, "_subscription"):
-        return aiokafka_lag
-    if hasattr(consumer, "_subscription") and hasattr(consumer, "highwater"):
-        return kafka_python_lag
-    if is_confluent(consumer):
-        return _ConfluentReader(consumer)
-    raise TypeError(
-        f"observe_lag does not know how to read lag from {type(consumer).__qualname__}; "
-        "supported: kafka-python KafkaConsumer, confluent-kafka Consumer, aiokafka "
-        "AIOKafkaConsumer"
-    )
-
-
-def consumer_group(consumer: Any) -> str | None:
-    """The consumer's group id where the client exposes it (not confluent-kafka's)."""
-    config = getattr(consumer, "config", None)
-    found = config.get("group_id") if isinstance(config, dict) else None
-    if found is None and _is_aiokafka(consumer):
-        found = getattr(consumer, "_group_id", None)
-    return found if isinstance(found, str) else None
-
-
-def _reference(consumer: Any) -> Callable[[], Any]:
-    try:
-        return weakref.ref(consumer)
-    except TypeError:
-        # confluent-kafka's Consumer is a C type without weak references: hold it until it is
-        # closed or the observer is.
-        return lambda: consumer
-
-
-def _released() -> None:
-    return None
+def lags(state: ConsumerState) -> Iterator[PartitionLag]:
+    """Lag of each assigned partition whose position and high-water mark are known."""
+    for (topic, partition), reading in state.partitions.items():
+        if reading.position >= 0 and reading.highwater >= 0:
+            yield topic, partition, max(0, reading.highwater - reading.position)
 
 
 class LagObserver:
@@ -131,22 +45,18 @@ class LagObserver:
 
     def __init__(self, registry: _Registry, consumer: Any, group: str | None) -> None:
         self._registry = registry
-        self._read = _reader_for(consumer)
-        self._consumer = _reference(consumer)
+        self._reader = reader_for(consumer, needed_by="observe_lag")
+        self._consumer = hold(consumer)
         self._time_lag = TimeLagEstimator()
         self.group = group
 
     def _lags(self) -> list[PartitionLag]:
         consumer = self._consumer()
-        # kafka-python's and aiokafka's consumers say they are closed; confluent's raise.
-        if consumer is None or getattr(consumer, "_closed", False) is True:
+        state = self._reader.read(consumer) if consumer is not None else None
+        if state is None or state.closed:
             self.close()
             return []
-        try:
-            return list(self._read(consumer))
-        except ConsumerClosedError:
-            self.close()
-            return []
+        return list(lags(state))
 
     def observations(self) -> Iterable[Observation]:
         """Current lag per assigned partition."""
@@ -175,16 +85,15 @@ class LagObserver:
         ``consume()`` beat) or for the other clients, whose lag is read from their memory.
         Never raises.
         """
-        confluent = self._read
-        if not isinstance(confluent, _ConfluentReader):
+        if not isinstance(self._reader, confluent.Reader):
             return
         consumer = self._consumer()
         if consumer is not None:
-            confluent.snapshot.beat(consumer, time.monotonic())
+            self._reader.beat(consumer, time.monotonic())
 
     def close(self) -> None:
         """Stop reporting this consumer's lag."""
-        self._consumer = _released
+        self._consumer = released
         self._registry.remove(self)
 
 
@@ -280,7 +189,7 @@ def observe_lag(
         TypeError: ``consumer`` is of a client kafkascope cannot read lag from.
     """
     if group is None:
-        group = consumer_group(consumer)
+        group = group_of(consumer)
     registry = _registries.get(meter_provider)
     observer = LagObserver(registry, consumer, group)
     registry.add(observer)

@@ -14,8 +14,9 @@ from typing import Any
 
 from opentelemetry import metrics
 
+from kafkascope._adapters import aiokafka, confluent
+from kafkascope._adapters.clients import client_of
 from kafkascope._core import errors as _errors
-from kafkascope._observe.lag import _is_aiokafka
 from kafkascope._observe.rebalances import RebalanceObserver, observer_for
 
 Callback = Callable[[Any, list[Any]], Any]
@@ -112,7 +113,7 @@ def _aiokafka_listener(listener: Any, observer: RebalanceObserver) -> Any:
 
 def listener_types(consumer: Any) -> tuple[type, ...]:
     """The listener classes ``consumer.subscribe(listener=...)`` accepts."""
-    if _is_aiokafka(consumer):
+    if aiokafka.is_client(consumer):
         from aiokafka.abc import ConsumerRebalanceListener as AIOListener
 
         return (AIOListener,)
@@ -160,7 +161,7 @@ def traced_rebalance_listener(
             not a listener it accepts. For confluent-kafka use
             :func:`traced_rebalance_callbacks`.
     """
-    if hasattr(consumer, "memberid") or not hasattr(consumer, "subscribe"):
+    if client_of(consumer) == confluent.NAME or not hasattr(consumer, "subscribe"):
         raise TypeError(
             f"traced_rebalance_listener needs a kafka-python KafkaConsumer or an aiokafka "
             f"AIOKafkaConsumer, got {type(consumer).__qualname__}; for confluent-kafka use "
@@ -171,7 +172,7 @@ def traced_rebalance_listener(
         names = " or ".join(t.__qualname__ for t in accepted)
         raise TypeError(f"listener must be a {names}, got {listener!r}")
     observer = observer_for(consumer, group=group, meter_provider=meter_provider)
-    if _is_aiokafka(consumer):
+    if aiokafka.is_client(consumer):
         return _aiokafka_listener(listener, observer)
     return _kafka_python_listener(listener, observer)
 
@@ -208,7 +209,7 @@ def traced_rebalance_callbacks(
     Raises:
         TypeError: a callback that is not callable, or a consumer that is not confluent-kafka's.
     """
-    if not hasattr(consumer, "memberid"):
+    if client_of(consumer) != confluent.NAME:
         raise TypeError(
             f"traced_rebalance_callbacks needs a confluent-kafka Consumer, got "
             f"{type(consumer).__qualname__}; for kafka-python and aiokafka use "

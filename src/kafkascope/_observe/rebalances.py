@@ -16,11 +16,12 @@ from typing import Any, Final
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from kafkascope._adapters.confluent import is_confluent, own_snapshot
+from kafkascope._adapters import confluent
+from kafkascope._adapters.clients import client_id_of, client_of, group_of, member_id_of
+from kafkascope._adapters.consumer import hold
 from kafkascope._core import errors as _errors
 from kafkascope._core import semconv as sc
 from kafkascope._core.telemetry import ProviderCache, messaging_attributes, meter_for
-from kafkascope._observe.lag import consumer_group
 
 logger = logging.getLogger("kafkascope.rebalance")
 
@@ -71,30 +72,6 @@ class _Instruments:
 _instruments: Final[ProviderCache[_Instruments]] = ProviderCache(_Instruments)
 
 
-def _client_id(consumer: Any) -> str | None:
-    config = getattr(consumer, "config", None)
-    found = config.get("client_id") if isinstance(config, dict) else None
-    if found is None:
-        found = getattr(consumer, "_client_id", None)
-    return found if isinstance(found, str) and found else None
-
-
-def member_id(consumer: Any) -> str | None:
-    """The consumer's member id in its group, where the client tells it."""
-    try:
-        if hasattr(consumer, "memberid"):  # confluent-kafka
-            found = consumer.memberid()
-        else:
-            coordinator = getattr(consumer, "_coordinator", None)
-            generation = getattr(coordinator, "_generation", None)
-            found = getattr(generation, "member_id", None) or getattr(
-                coordinator, "member_id", None
-            )
-    except Exception:  # closed, or not in a group yet
-        return None
-    return found if isinstance(found, str) and found else None
-
-
 def known(fields: dict[str, object]) -> dict[str, object]:
     """Log ``extra`` fields without the unknown ones (None is not an attribute value)."""
     return {name: value for name, value in fields.items() if value is not None}
@@ -114,12 +91,9 @@ class RebalanceObserver:
         group: str | None,
         meter_provider: metrics.MeterProvider | None,
     ) -> None:
-        try:
-            self._consumer: Callable[[], Any] = weakref.ref(consumer)
-        except TypeError:
-            self._consumer = lambda: consumer  # confluent-kafka's C type: until it is closed
-        self.group = group if group is not None else consumer_group(consumer)
-        self.client_id = _client_id(consumer)
+        self._consumer: Callable[[], Any] = hold(consumer)
+        self.group = group if group is not None else group_of(consumer)
+        self.client_id = client_id_of(consumer)
         self._assigned: set[Partition] = set()
         self._emptied: set[str] = set()
         self._lock = threading.Lock()
@@ -137,9 +111,9 @@ class RebalanceObserver:
         consumer = self._consumer()
         if consumer is None or getattr(consumer, "_closed", False) is True:
             return False
-        if is_confluent(consumer):
+        if client_of(consumer) == confluent.NAME:
             # Never called from here: another thread's call waits while the consumer is polled.
-            snapshot = own_snapshot(consumer)
+            snapshot = confluent.own_snapshot(consumer)
             if snapshot is not None and snapshot.current.closed:
                 self._consumer = lambda: None
                 return False
@@ -176,7 +150,7 @@ class RebalanceObserver:
             if not changed:
                 return
             consumer = self._consumer()
-            member = member_id(consumer) if consumer is not None else None
+            member = member_id_of(consumer) if consumer is not None else None
             attrs = messaging_attributes(group=self.group, client_id=self.client_id)
             attrs[sc.REBALANCE_TYPE] = kind
             self._instruments.rebalances.add(1, attrs)

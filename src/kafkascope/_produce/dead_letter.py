@@ -8,17 +8,18 @@ from opentelemetry import propagate, trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, TracerProvider
 
+from kafkascope._adapters.kafka_python import bootstrap_of, client_id_of, cluster_id_of
 from kafkascope._adapters.records import view
-from kafkascope._clients.kafka_python import TracedProducer, bootstrap_of, send_in_span
 from kafkascope._core import errors as _errors
 from kafkascope._core import metrics as _metrics
 from kafkascope._core import semconv as sc
+from kafkascope._core.headers import DEAD_LETTER_PREFIX
 from kafkascope._core.telemetry import error_type as error_type_of
 from kafkascope._core.telemetry import server_of_bootstrap
-from kafkascope._produce.send import SendOptions, traced_headers
+from kafkascope._produce.send import ProducerWrapper, SendOptions, send_in_span, traced_headers
 from kafkascope._propagation.carrier import normalise_headers
 
-HEADER_PREFIX: Final = "kafkascope.dlq."
+HEADER_PREFIX: Final = DEAD_LETTER_PREFIX
 """Prefix of the headers :func:`dead_letter` adds: ``error.type``, ``error.message``,
 ``original.topic``, ``original.partition``, ``original.offset``."""
 MAX_ERROR_MESSAGE: Final = 1024
@@ -89,7 +90,7 @@ def dead_letter(
     Raises:
         ValueError: there is no topic to send to.
     """
-    raw = producer.wrapped if isinstance(producer, TracedProducer) else producer
+    raw = producer.wrapped if isinstance(producer, ProducerWrapper) else producer
     original = view(record)
     target = topic or (f"{original.topic}.dlq" if original and original.topic else None)
     if not target:
@@ -104,9 +105,13 @@ def dead_letter(
             meter_provider=meter_provider,
             server_address=address,
             server_port=port,
+            client_id=client_id_of(raw),
         )
         links = [Link(failed, {sc.ERROR_TYPE: error_type})] if failed.is_valid else []
         observer = options.start(target, original.key if original else None, None, links)
+        cluster = cluster_id_of(raw)
+        if observer is not None and cluster is not None and observer.span.is_recording():
+            observer.span.set_attribute(sc.MESSAGING_KAFKA_CLUSTER_ID, cluster)
         _metrics.for_provider(meter_provider).observe_dead_letter(
             topic=target, source=original.topic if original else None, error_type=error_type
         )

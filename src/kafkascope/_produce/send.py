@@ -13,6 +13,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import MeterProvider
@@ -24,11 +25,12 @@ from kafkascope._core import metrics as _metrics
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
 from kafkascope._core import telemetry as _telemetry
+from kafkascope._core.headers import Headers
 from kafkascope._core.telemetry import message_key, messaging_attributes, record_error, tracer_for
 from kafkascope._propagation import pipeline as _pipeline_latency
-from kafkascope._propagation.carrier import Headers, inject_headers
+from kafkascope._propagation.carrier import inject_headers
+from kafkascope._propagation.inject import inject_span
 from kafkascope._propagation.poison import retry_headers
-from kafkascope._propagation.w3c import inject_span
 
 _MAX_CACHED: Final = 4096
 """(topic, partition) pairs whose send-span attributes a producer keeps."""
@@ -312,3 +314,30 @@ def send_hook(
         return traced_send(options, wrapped, *args, **kwargs)
 
     return send
+
+
+def send_in_span(observer: SendObserver | None, send: Callable[[], Any]) -> Any:
+    """Call ``send`` (which returns a kafka-python future) with the send span current, and
+    complete the span from the future (or from the exception ``send`` raises)."""
+    token = (
+        otel_context.attach(trace.set_span_in_context(observer.span))
+        if observer is not None
+        else None
+    )
+    try:
+        future = send()
+    except BaseException as exc:
+        if observer is not None:
+            observer.failed(exc)
+        raise
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+    if observer is not None:
+        try:
+            future.add_callback(observer.acknowledged)
+            future.add_errback(observer.failed)
+        except Exception as exc:
+            _errors.report("send callbacks", exc)
+            observer.abandon()
+    return future

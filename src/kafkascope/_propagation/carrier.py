@@ -23,20 +23,13 @@ Kafka keeps headers in order and lets a name repeat, so a record can carry a sta
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 
 from opentelemetry import baggage, propagate
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter, Setter
 
-HeaderValue: TypeAlias = bytes | bytearray | memoryview | str | None
-Headers: TypeAlias = (
-    Iterable[tuple[str | bytes, HeaderValue]]
-    | Mapping[str, HeaderValue]
-    | Mapping[bytes, HeaderValue]
-    | Mapping[str | bytes, HeaderValue]
-    | None
-)
+from kafkascope._core.headers import Headers
 
 MAX_VALUE_BYTES: Final = 8192
 """Header values longer than this many UTF-8 bytes are ignored by extraction (W3C baggage's
@@ -59,7 +52,8 @@ BAGGAGE_PREFIXES: Final = ("uberctx-", "ot-baggage-")
 _ABSENT: Final = object()
 
 
-def _text(value: object) -> str | None:
+def text_of(value: object) -> str | None:
+    """A header value as extraction reads it: text, or None when it cannot be read."""
     if type(value) is bytes:
         if len(value) > MAX_VALUE_BYTES:
             return None
@@ -92,7 +86,7 @@ def _text(value: object) -> str | None:
     return None
 
 
-def _name(key: object) -> str | None:
+def name_of(key: object) -> str | None:
     """A header key as text for matching (undecodable bytes replaced), None if not a name."""
     if type(key) is str:
         return key
@@ -107,7 +101,8 @@ def _size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
-def _pairs(carrier: object) -> Iterable[Any]:
+def pairs_of(carrier: object) -> Iterable[Any]:
+    """The ``(key, value)`` pairs of a list or mapping of headers."""
     if carrier is None:
         return ()
     if isinstance(carrier, Mapping):
@@ -115,13 +110,6 @@ def _pairs(carrier: object) -> Iterable[Any]:
     if isinstance(carrier, str | bytes | bytearray):
         return ()
     return carrier  # type: ignore[return-value]
-
-
-text_of = _text
-"""A header value as extraction reads it: text, or None when it cannot be read."""
-name_of = _name
-pairs_of = _pairs
-"""The ``(key, value)`` pairs of a list or mapping of headers."""
 
 
 class HeaderGetter(Getter[Any]):
@@ -157,14 +145,14 @@ class HeaderGetter(Getter[Any]):
         size = len(wanted)
         try:
             # Lists of pairs are what every client returns: skip the Mapping check for them.
-            pairs = carrier if type(carrier) is list else _pairs(carrier)
+            pairs = carrier if type(carrier) is list else pairs_of(carrier)
             for pair in pairs:
                 try:
                     header_key, value = pair
                 except (TypeError, ValueError):
                     continue  # not a pair: skip it, later headers still count
                 if type(header_key) is not str:
-                    header_key = _name(header_key)
+                    header_key = name_of(header_key)
                     if header_key is None:
                         continue
                 if header_key == wanted or (
@@ -175,18 +163,18 @@ class HeaderGetter(Getter[Any]):
             return None  # a carrier that fails while iterated: nothing in it is trusted
         if last is _ABSENT:
             return None
-        text = _text(last)  # decoded only once, for the header that counts
+        text = text_of(last)  # decoded only once, for the header that counts
         return None if text is None else [text]
 
     def keys(self, carrier: Any) -> list[str]:
         names: list[str] = []
         try:
-            for pair in _pairs(carrier):
+            for pair in pairs_of(carrier):
                 try:
                     header_key, _ = pair
                 except (TypeError, ValueError):
                     continue
-                name = _name(header_key)
+                name = name_of(header_key)
                 if name is None or self._ignored(name.lower()):
                     continue
                 names.append(name)
@@ -202,16 +190,16 @@ def _combined(carrier: Any) -> list[str] | None:
     :data:`MAX_VALUE_BYTES` together."""
     values: list[str] = []
     try:
-        pairs = carrier if type(carrier) is list else _pairs(carrier)
+        pairs = carrier if type(carrier) is list else pairs_of(carrier)
         for pair in pairs:
             try:
                 header_key, value = pair
             except (TypeError, ValueError):
                 continue
-            name = header_key if type(header_key) is str else _name(header_key)
+            name = header_key if type(header_key) is str else name_of(header_key)
             if name is None or len(name) != len(BAGGAGE_HEADER) or name.lower() != BAGGAGE_HEADER:
                 continue
-            text = _text(value)
+            text = text_of(value)
             if text:
                 values.append(text)
     except Exception:
@@ -304,7 +292,7 @@ def normalise_headers(headers: Headers) -> list[tuple[str, bytes | None]]:
             f"got {type(headers).__name__}"
         )
     out: list[tuple[str, bytes | None]] = []
-    for pair in _pairs(headers):
+    for pair in pairs_of(headers):
         if not isinstance(pair, tuple | list) or len(pair) != 2:
             raise TypeError(f"a header must be a (key, value) pair, got {pair!r:.80}")
         key, value = pair

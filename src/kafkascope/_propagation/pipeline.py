@@ -1,7 +1,7 @@
 """End-to-end latency across a pipeline: a stamp carried from the first traced send onwards.
 
 The first traced send of a chain (a send outside any process span, whose headers carry no valid
-stamp) adds the header :data:`~kafkascope._core.semconv.PIPELINE_HEADER` with
+stamp) adds the header :data:`~kafkascope._core.headers.PIPELINE` with
 ``<epoch milliseconds>;<origin topic>``. A process span keeps the stamp of its record (found by
 :func:`begin`) in the current message, so every traced send inside the handler carries it forward
 (:func:`stamp_headers`); each process span records ``kafkascope.pipeline.latency``, from the
@@ -28,12 +28,13 @@ from opentelemetry.util.types import Attributes
 from kafkascope._adapters.records import RecordView
 from kafkascope._core import errors as _errors
 from kafkascope._core import semconv as sc
+from kafkascope._core.headers import PIPELINE, PIPELINE_BYTES
 from kafkascope._core.message import current_message
 from kafkascope._core.telemetry import ProviderCache, messaging_attributes, meter_for
-from kafkascope._propagation.carrier import _pairs
+from kafkascope._propagation.carrier import pairs_of
 from kafkascope._propagation.w3c import NOT_SCANNED
 
-HEADER: Final = sc.PIPELINE_HEADER
+HEADER: Final = PIPELINE
 MAX_STAMP_BYTES: Final = 16 + 1 + 249
 """Longest valid stamp: 16 digits, ``;``, a topic name at Kafka's length limit."""
 MAX_FUTURE_MS: Final = 5 * 60 * 1000
@@ -86,10 +87,10 @@ def find(headers: object, now_ms: float) -> Stamp | None:
     """The stamp in ``headers`` (the last header of that name counts, as for propagation)."""
     found: object = None
     try:
-        for pair in _pairs(headers):
+        for pair in pairs_of(headers):
             if type(pair) is tuple and len(pair) == 2:
                 key = pair[0]
-                if key == HEADER or key == b"kafkascope-pipeline-start":
+                if key in (HEADER, PIPELINE_BYTES):
                     found = pair[1]
     except Exception:
         return None  # a hostile carrier: no stamp

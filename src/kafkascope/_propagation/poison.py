@@ -31,21 +31,26 @@ from collections import OrderedDict
 from typing import Final
 
 from opentelemetry import metrics
-from opentelemetry.trace import Span, SpanContext, TraceFlags
+from opentelemetry.trace import Span, SpanContext
 
 from kafkascope._adapters.records import RecordView
 from kafkascope._core import errors as _errors
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
+from kafkascope._core.headers import (
+    ATTEMPT,
+    ATTEMPT_BYTES,
+    DEAD_LETTER_PREFIX,
+    PREVIOUS_ATTEMPT,
+    PREVIOUS_ATTEMPT_BYTES,
+    Headers,
+)
 from kafkascope._core.message import current_message
 from kafkascope._core.telemetry import ProviderCache, messaging_attributes, meter_for
-from kafkascope._propagation.carrier import Headers, _pairs, _text, normalise_headers
+from kafkascope._propagation.carrier import normalise_headers, pairs_of, text_of
+from kafkascope._propagation.traceparent import format_traceparent, parse_traceparent
 
-HEADER_ATTEMPT: Final = "kafkascope-attempt"
-HEADER_PREVIOUS: Final = "kafkascope-previous-attempt"
 LINK_PREVIOUS: Final = {"kafkascope.link.type": "previous_attempt"}
-DEAD_LETTER_PREFIX: Final = "kafkascope.dlq."
-"""Headers of :func:`kafkascope.dead_letter`: such a send is not a retry."""
 MAX_TRACKED: Final = 1024
 """Messages whose failures one handler remembers; the oldest are forgotten first."""
 MAX_CONTEXTS: Final = 32
@@ -173,28 +178,7 @@ class Attempts:
         )
 
 
-def _traceparent(context: SpanContext) -> bytes:
-    flags = int(context.trace_flags) & 0xFF
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags:02x}".encode()
-
-
-def _parse_traceparent(text: str) -> SpanContext | None:
-    parts = text.strip().split("-")
-    if len(parts) != 4 or parts[0] != "00" or len(parts[1]) != 32 or len(parts[2]) != 16:
-        return None
-    try:
-        context = SpanContext(
-            int(parts[1], 16),
-            int(parts[2], 16),
-            is_remote=True,
-            trace_flags=TraceFlags(int(parts[3], 16) & 0xFF),
-        )
-    except ValueError:
-        return None
-    return context if context.is_valid else None
-
-
-_ATTEMPT_NAMES: Final = frozenset({HEADER_ATTEMPT, HEADER_ATTEMPT.encode()})
+_ATTEMPT_NAMES: Final = frozenset({ATTEMPT, ATTEMPT_BYTES})
 
 
 def _may_carry_lineage(headers: Headers) -> bool:
@@ -216,14 +200,14 @@ def _from_headers(headers: Headers) -> History | None:
     number: int | None = None
     previous: SpanContext | None = None
     try:
-        for pair in _pairs(headers):
+        for pair in pairs_of(headers):
             name = pair[0]
-            if name == HEADER_ATTEMPT or name == HEADER_ATTEMPT.encode():
-                text = _text(pair[1])
+            if name in (ATTEMPT, ATTEMPT_BYTES):
+                text = text_of(pair[1])
                 number = int(text) if text is not None and text.strip().isdigit() else None
-            elif name == HEADER_PREVIOUS or name == HEADER_PREVIOUS.encode():
-                text = _text(pair[1])
-                previous = _parse_traceparent(text) if text is not None else None
+            elif name in (PREVIOUS_ATTEMPT, PREVIOUS_ATTEMPT_BYTES):
+                text = text_of(pair[1])
+                previous = parse_traceparent(text.encode()) if text is not None else None
     except Exception:  # headers of an unknown shape carry no lineage
         return None
     if number is None or number < 1 or previous is None:
@@ -244,10 +228,10 @@ def retry_headers(headers: Headers) -> Headers:
     out = [
         (name, value)
         for name, value in normalise_headers(headers)
-        if name not in (HEADER_ATTEMPT, HEADER_PREVIOUS)
+        if name not in (ATTEMPT, PREVIOUS_ATTEMPT)
     ]
     if any(name.startswith(DEAD_LETTER_PREFIX) for name, _ in out):
         return headers  # a dead letter ends the lineage: it is not another attempt
-    out.append((HEADER_ATTEMPT, str(processing.attempt).encode()))
-    out.append((HEADER_PREVIOUS, _traceparent(context)))
+    out.append((ATTEMPT, str(processing.attempt).encode()))
+    out.append((PREVIOUS_ATTEMPT, format_traceparent(context)))
     return out

@@ -17,7 +17,6 @@ configured propagator.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import Final
 
@@ -28,12 +27,13 @@ from opentelemetry.context import Context
 from opentelemetry.environment_variables import OTEL_PROPAGATORS
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import Getter, TextMapPropagator
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
+from opentelemetry.trace import NonRecordingSpan, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from kafkascope._core import semconv as sc
+from kafkascope._core.headers import PIPELINE, PIPELINE_BYTES, Headers
 from kafkascope._propagation import carrier as _carrier
-from kafkascope._propagation.carrier import MAX_VALUE_BYTES, Headers
+from kafkascope._propagation.carrier import MAX_VALUE_BYTES
+from kafkascope._propagation.traceparent import is_canonical, parse_canonical
 
 TRACEPARENT: Final = "traceparent"
 TRACESTATE: Final = "tracestate"
@@ -42,8 +42,6 @@ FIELDS: Final = (TRACEPARENT, TRACESTATE, BAGGAGE)
 """The header names whose values :func:`extract_w3c` takes, in its argument order."""
 
 _DEFAULT_FIELDS: Final = frozenset(FIELDS)
-_CANONICAL: Final = re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
-_FLAGS: Final = tuple(TraceFlags(value) for value in range(256))
 # The SDK's limit for the tracestate header (W3C trace context, section 3.3.1.1).
 _MAX_TRACESTATE_LENGTH: Final = 8192
 
@@ -89,7 +87,7 @@ def _with_trace_context(
 ) -> Context:
     if traceparent is None:
         return context
-    if len(traceparent) != 55 or _CANONICAL.fullmatch(traceparent) is None:
+    if not is_canonical(traceparent):
         # Whitespace, future versions' extra fields, or not trace context at all: the SDK
         # decides, on the same values.
         text = _text(traceparent)
@@ -101,17 +99,11 @@ def _with_trace_context(
             carrier[TRACESTATE] = state
         return _TRACE_CONTEXT.extract(carrier, context, getter=_GETTER)
     # The canonical form is ASCII: the bytes parse as the text would.
-    trace_id = int(traceparent[3:35], 16)
-    span_id = int(traceparent[36:52], 16)
-    if not trace_id or not span_id or traceparent[:2] == b"ff":
-        return context
-    span_context = SpanContext(
-        trace_id,
-        span_id,
-        True,
-        _FLAGS[int(traceparent[53:55], 16)],
-        None if tracestate is None else _trace_state(tracestate),
+    span_context = parse_canonical(
+        traceparent, None if tracestate is None else _trace_state(tracestate)
     )
+    if span_context is None:
+        return context
     return trace.set_span_in_context(NonRecordingSpan(span_context), context)
 
 
@@ -186,10 +178,9 @@ def _as_bytes(value: object) -> bytes | None:
     return None if text is None else text.encode("utf-8")
 
 
+_STAMP_LENGTH: Final = len(PIPELINE)
 NOT_SCANNED: Final = object()
 """What :func:`scan_headers` gives as the stamp when it did not look at the headers itself."""
-_STAMP: Final = sc.PIPELINE_HEADER
-_STAMP_BYTES: Final = _STAMP.encode("ascii")
 
 
 def extract_headers(headers: Headers, *, trust_baggage: bool = True) -> Context:
@@ -208,7 +199,7 @@ def _is_stamp_name(name: object) -> bool:
     """A bytes-like header name that is the pipeline stamp's (compared as the stamp's reader
     compares it)."""
     try:
-        return bool(isinstance(name, bytes | bytearray) and name == _STAMP_BYTES)
+        return bool(isinstance(name, bytes | bytearray) and name == PIPELINE_BYTES)
     except Exception:
         return False
 
@@ -216,7 +207,7 @@ def _is_stamp_name(name: object) -> bool:
 def scan_headers(headers: Headers, *, trust_baggage: bool = True) -> tuple[Context, object]:
     """:func:`extract_headers`' context, and from the same pass the value of the last pipeline
     stamp header (``(str or bytes name, value)`` tuples named exactly
-    :data:`~kafkascope._core.semconv.PIPELINE_HEADER`), None when there is none, or
+    :data:`~kafkascope._core.headers.PIPELINE`), None when there is none, or
     :data:`NOT_SCANNED` when the configured propagator read the headers instead. Never raises.
     """
     if not is_default_propagator():
@@ -252,7 +243,7 @@ def scan_headers(headers: Headers, *, trust_baggage: bool = True) -> tuple[Conte
                 if name == BAGGAGE or name.lower() == BAGGAGE:
                     bags += 1
                     bag = value
-            elif size == 25 and name == _STAMP and type(pair) is tuple:
+            elif size == _STAMP_LENGTH and name == PIPELINE and type(pair) is tuple:
                 stamp = value
         baggage_value: bytes | None = None
         if trust_baggage and bags:
@@ -272,53 +263,3 @@ def scan_headers(headers: Headers, *, trust_baggage: bool = True) -> tuple[Conte
         return (_carrier.bound_baggage(extracted, entries) if entries else extracted), stamp
     except Exception:
         return Context(), None
-
-
-_PROPAGATION_FIELDS: Final = frozenset(FIELDS)
-
-
-def _plain_headers(headers: Headers) -> list[tuple[str, bytes | None]] | None:
-    """``headers`` less the propagation fields, when they are None or already a list of
-    ``(ASCII str, bytes | None)`` tuples (what ``normalise_headers`` would leave unchanged);
-    None for anything else."""
-    if headers is None:
-        return []
-    if type(headers) is not list:
-        return None
-    kept: list[tuple[str, bytes | None]] = []
-    for pair in headers:
-        if type(pair) is not tuple or len(pair) != 2:
-            return None
-        name, value = pair
-        if type(name) is not str or not name.isascii():
-            return None
-        if value is not None and type(value) is not bytes:
-            return None
-        if name.lower() not in _PROPAGATION_FIELDS:
-            kept.append(pair)
-    return kept
-
-
-def inject_span(headers: Headers, span: trace.Span) -> list[tuple[str, bytes | None]] | None:
-    """What ``inject_headers(headers, context=trace.set_span_in_context(span))`` returns, built
-    directly when that is only a ``traceparent``: the global propagator is the default one,
-    the span context has no trace state, there is no baggage in the current context, and the
-    headers are None or a list of ``(str, bytes)`` pairs. None when it does not apply (the
-    caller then uses ``inject_headers``).
-    """
-    if not is_default_propagator() or otel_baggage.get_all():
-        return None
-    span_context = span.get_span_context()
-    if span_context == trace.INVALID_SPAN_CONTEXT or span_context.trace_state:
-        return None
-    kept = _plain_headers(headers)
-    if kept is None:
-        return None
-    kept.append(
-        (
-            TRACEPARENT,
-            b"00-%032x-%016x-%02x"
-            % (span_context.trace_id, span_context.span_id, span_context.trace_flags),
-        )
-    )
-    return kept
