@@ -9,7 +9,6 @@ import os
 import signal
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Final
 
 from opentelemetry import _logs, trace
@@ -36,58 +35,9 @@ from kafkascope._setup import otel_variables as _otel_variables
 from kafkascope._setup.exporters import Protocol
 from kafkascope._setup.logs import instrument_logging
 from kafkascope._setup.quiet_exporters import quiet_exporter_logs
+from kafkascope._setup.shutdown import Telemetry
 
-
-@dataclass
-class Telemetry:
-    """What :func:`configure` set up: the providers, and their flush and shutdown."""
-
-    tracer_provider: TracerProvider
-    meter_provider: MeterProvider
-    logger_provider: LoggerProvider | None
-    _shut: bool = field(default=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def force_flush(self, timeout_millis: int = 10_000) -> bool:
-        """Export everything pending; True when every provider finished in time."""
-        ok = self.tracer_provider.force_flush(timeout_millis)
-        ok = self.meter_provider.force_flush(timeout_millis) and ok
-        if self.logger_provider is not None:
-            ok = self.logger_provider.force_flush(timeout_millis) and ok
-        return ok
-
-    def shutdown(self, timeout_millis: int = 10_000) -> bool:
-        """Flush and stop every provider within ``timeout_millis``; later calls do nothing.
-
-        An unreachable backend cannot hold the process: after the timeout the remaining work
-        is abandoned (and logged once). Returns True when everything finished in time.
-        """
-        with self._lock:
-            if self._shut:
-                return True
-            self._shut = True
-        worker = threading.Thread(
-            target=self._shutdown_providers,
-            args=(timeout_millis,),
-            name="kafkascope-shutdown",
-            daemon=True,
-        )
-        worker.start()
-        worker.join(timeout_millis / 1000)
-        if worker.is_alive():
-            logging.getLogger("kafkascope").warning(
-                "kafkascope: telemetry shutdown did not finish within %d ms; pending data dropped",
-                timeout_millis,
-            )
-            return False
-        return True
-
-    def _shutdown_providers(self, timeout_millis: int) -> None:
-        self.force_flush(timeout_millis)
-        self.tracer_provider.shutdown()
-        self.meter_provider.shutdown(timeout_millis=timeout_millis)
-        if self.logger_provider is not None:
-            self.logger_provider.shutdown()
+__all__ = ["Telemetry", "configure"]
 
 
 _configured: Telemetry | None = None
@@ -129,7 +79,8 @@ def configure(
     naming the setting rather than at the first message or at exit.
 
     Calling it again returns the providers of the first call (nothing is exported twice); pass
-    ``set_global=False`` for independent providers that are not made global.
+    ``set_global=False`` for independent providers that are not made global. Either way
+    :meth:`Telemetry.shutdown` runs at exit, bounded at 10 s however dead the backend.
 
     Args:
         service_name: ``service.name`` (overrides ``OTEL_SERVICE_NAME``).
@@ -208,7 +159,9 @@ def configure(
             attributes[SERVICE_NAME] = service_name
         resource = Resource.create(attributes)
 
-        tracer_provider = TracerProvider(resource=resource, sampler=sampler)
+        # shutdown_on_exit=False: Telemetry.shutdown, bounded, is the only shutdown at exit
+        # (the SDK's own would wait again, unbounded, and warn that it ran twice).
+        tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
         span_exporters = (
             [span_exporter] if span_exporter is not None else _exporters.span_exporters(plan)
         )
@@ -220,11 +173,13 @@ def configure(
             PeriodicExportingMetricReader(exporter, export_interval_millis=plan.interval_ms)
             for exporter in _exporters.metric_exporters(plan)
         )
-        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        meter_provider = MeterProvider(
+            resource=resource, metric_readers=readers, shutdown_on_exit=False
+        )
 
         logger_provider: LoggerProvider | None = None
         if logs:
-            logger_provider = LoggerProvider(resource=resource)
+            logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
             log_exporters = (
                 [log_exporter] if log_exporter is not None else _exporters.log_exporters(plan)
             )
@@ -232,6 +187,7 @@ def configure(
                 logger_provider.add_log_record_processor(BatchLogRecordProcessor(each_log_exporter))
 
         telemetry = Telemetry(tracer_provider, meter_provider, logger_provider)
+        atexit.register(telemetry.shutdown)
         if quiet_exporter_errors:
             quiet_exporter_logs()
         _settings.update(**changes)
@@ -241,7 +197,6 @@ def configure(
             if logger_provider is not None:
                 _logs.set_logger_provider(logger_provider)
                 instrument_logging(logger_provider)
-            atexit.register(telemetry.shutdown)
             if handle_sigterm:
                 _flush_on_sigterm(telemetry)
             _configured = telemetry
