@@ -30,6 +30,7 @@ from opentelemetry.util.types import AttributeValue
 
 from kafkascope._core import settings as _settings
 from kafkascope._core.settings import KeyHook, ParentPolicy
+from kafkascope._setup import capture as _capture
 from kafkascope._setup import exporters as _exporters
 from kafkascope._setup import otel_variables as _otel_variables
 from kafkascope._setup.exporters import Protocol
@@ -81,6 +82,12 @@ def configure(
     Calling it again returns the providers of the first call (nothing is exported twice); pass
     ``set_global=False`` for independent providers that are not made global. Either way
     :meth:`Telemetry.shutdown` runs at exit, bounded at 10 s however dead the backend.
+
+    Under pytest with kafkascope's plugin (the ``capotel`` fixture), ``configure()`` checks
+    everything and applies kafkascope's options as usual but, with ``set_global``, makes the
+    session's in-memory providers global instead of building exporters, so a module that
+    configures at import can be tested with ``capotel``; ``pytest -p no:kafkascope`` exports
+    as configured.
 
     Args:
         service_name: ``service.name`` (overrides ``OTEL_SERVICE_NAME``).
@@ -155,6 +162,10 @@ def configure(
                 "kafkascope.configure() was already called; keeping the first configuration"
             )
             return _configured
+        if set_global and _capture.in_pytest():
+            _settings.update(**changes)
+            _configured = _in_memory(logs)
+            return _configured
         if service_name is not None:
             attributes[SERVICE_NAME] = service_name
         resource = Resource.create(attributes)
@@ -201,6 +212,25 @@ def configure(
                 _flush_on_sigterm(telemetry)
             _configured = telemetry
         return telemetry
+
+
+def _in_memory(logs: bool) -> Telemetry:
+    """Under pytest with kafkascope's plugin: the session's in-memory providers that
+    ``capotel`` reads, made global, in place of exporters."""
+    backend = _capture.install_backend()
+    if logs:
+        instrument_logging(backend.logger_provider)
+    logging.getLogger("kafkascope").info(
+        "kafkascope.configure() under pytest: telemetry goes to capotel's in-memory providers "
+        "and is not exported (run pytest with -p no:kafkascope to export as configured)"
+    )
+    # Shut already: the session's providers outlive this caller, and capotel reads them.
+    return Telemetry(
+        backend.tracer_provider,
+        backend.meter_provider,
+        backend.logger_provider if logs else None,
+        _shut=True,
+    )
 
 
 def _check_resource_attributes(value: object) -> dict[str, AttributeValue]:
