@@ -9,9 +9,9 @@ Consume side: :func:`traced_handler`, :func:`traced_batch_handler`, :func:`proce
 (``kafkascope.messages.poison``, ``kafkascope-attempt`` headers). Rebalances:
 :func:`traced_rebalance_listener` (kafka-python, aiokafka), :func:`traced_rebalance_callbacks`
 (confluent-kafka). Consumer lag: :func:`observe_lag` (a :class:`LagObserver`). Set-up:
-:func:`configure` (a :class:`Telemetry`). Logs: :class:`MessageLogFilter`,
-:class:`TextFormatter`, :class:`JsonFormatter`, :func:`instrument_logging`,
-:data:`LOG_FIELD_DEFAULTS`. Traces in a terminal: :func:`rows_from_spans`,
+:func:`configure` (a :class:`Telemetry`; a bad setting: :class:`ConfigurationError`).
+Logs: :class:`MessageLogFilter`, :class:`TextFormatter`, :class:`JsonFormatter`,
+:func:`instrument_logging`, :data:`LOG_FIELD_DEFAULTS`. In a terminal: :func:`rows_from_spans`,
 :func:`rows_from_jaeger`, :func:`render_waterfall` (:class:`SpanRow`). The pipeline's map
 from Jaeger (and Prometheus): :func:`build_topology` (a :class:`Topology`),
 :func:`render_topology`, :func:`render_topology_mermaid`. Probes: :func:`observe_health` (a
@@ -36,6 +36,7 @@ from kafkascope._consume.handlers import (
     traced_batch_handler,
     traced_handler,
 )
+from kafkascope._core.errors import ConfigurationError
 from kafkascope._observe.health import ConsumerHealth, observe_health
 from kafkascope._observe.lag import LagObserver, observe_lag
 from kafkascope._observe.rebalance_listeners import (
@@ -69,6 +70,7 @@ from kafkascope._version import __version__
 
 __all__ = [
     "LOG_FIELD_DEFAULTS",
+    "ConfigurationError",
     "ConsumerHealth",
     "Exemplar",
     "JsonFormatter",

@@ -30,7 +30,12 @@ from kafkascope._clients import aiokafka as _aiokafka
 from kafkascope._clients import confluent as _confluent
 from kafkascope._clients import kafka_python as _kafka_python
 from kafkascope._consume.tracker import ConsumerTracker
-from kafkascope._setup.logs import MessageLogFilter, correlate_otel_log_handlers
+from kafkascope._core import settings as _settings
+from kafkascope._setup.logs import (
+    DiagnosticsToStderr,
+    MessageLogFilter,
+    correlate_otel_log_handlers,
+)
 
 _KAFKA_PYTHON: Final = "kafka-python >= 2.1.0, < 4"
 _CLIENTS: Final[dict[str, ModuleType]] = {
@@ -61,6 +66,7 @@ class KafkascopeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._tracker = tracker
         # opentelemetry-instrument's logging handler (if logs are on) gets the messaging fields.
         self._log_handlers = tuple(correlate_otel_log_handlers())
+        _settings.current()  # a bad OTEL_PYTHON_KAFKASCOPE_* variable is reported at start-up
         clients = []
         for package, client in _CLIENTS.items():
             if importlib.util.find_spec(package) is not None:
@@ -76,6 +82,8 @@ class KafkascopeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._tracker.end_all()
             self._tracker = None
         for handler in self._log_handlers:
-            for found in [f for f in handler.filters if isinstance(f, MessageLogFilter)]:
+            for found in [
+                f for f in handler.filters if isinstance(f, (MessageLogFilter, DiagnosticsToStderr))
+            ]:
                 handler.removeFilter(found)
         self._log_handlers = ()

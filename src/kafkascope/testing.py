@@ -29,7 +29,7 @@ from opentelemetry.trace import SpanKind
 
 from kafkascope._core import semconv as sc
 from kafkascope._core.headers import PIPELINE, Headers
-from kafkascope._setup.capture import Backend, install_backend
+from kafkascope._setup.capture import Backend, enter_pytest, install_backend
 from kafkascope._setup.logs import instrument_logging
 
 __all__ = [
@@ -285,6 +285,13 @@ def _point(name: str, unit: str, point: Any) -> MetricPoint:
     if isinstance(point, NumberDataPoint):
         return MetricPoint(name, unit, attrs, float(point.value))
     raise TypeError(f"unsupported data point {type(point).__name__} for {name}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests() -> None:
+    """Before any conftest or test module is imported, so that ``configure()`` called at import
+    (as in the quick start) installs capotel's in-memory providers instead of exporters."""
+    enter_pytest()
 
 
 @pytest.fixture

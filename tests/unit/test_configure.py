@@ -5,12 +5,16 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from kafkascope import configure, traced_handler
+from kafkascope import ConfigurationError, configure, traced_handler
 from kafkascope._core import settings as _settings
 from kafkascope.testing import make_record
 
@@ -36,6 +40,35 @@ def test_bad_arguments_fail_naming_the_setting(kwargs, error, named):
 
 
 @pytest.mark.parametrize(
+    "option", ["traces", "metrics", "logs", "set_global", "handle_sigterm", "quiet_exporter_errors"]
+)
+def test_a_boolean_option_given_something_else_fails_naming_it(option):
+    kwargs: dict[str, Any] = {"set_global": False, option: "yes"}
+    with pytest.raises(TypeError, match=f"^{option} must be True or False, got 'yes'"):
+        configure(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"span_exporter": "x"}, "span_exporter"),
+        ({"log_exporter": "x", "logs": True}, "log_exporter"),
+        ({"metric_readers": ("x",)}, "metric_readers"),
+        ({"metric_readers": InMemoryMetricReader()}, "metric_readers"),
+        ({"resource_attributes": [1]}, "resource_attributes"),
+        ({"resource_attributes": {1: "a"}}, "resource_attributes"),
+        ({"resource_attributes": {"team": object()}}, "resource_attributes"),
+        ({"export_interval_ms": "1000"}, "export_interval_ms"),
+        ({"export_interval_ms": True}, "export_interval_ms"),
+        ({"protocol": 4317}, "protocol"),
+    ],
+)
+def test_an_argument_of_the_wrong_type_fails_naming_it(kwargs, named):
+    with pytest.raises(TypeError, match=f"^{named} "):
+        configure(set_global=False, **kwargs)
+
+
+@pytest.mark.parametrize(
     ("variable", "value"),
     [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317"),
@@ -50,6 +83,34 @@ def test_bad_environment_fails_naming_the_variable(monkeypatch, variable, value)
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValueError, match=variable):
         configure(set_global=False)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "also"),
+    [
+        ("OTEL_TRACES_SAMPLER", "bogus", {}),
+        ("OTEL_TRACES_SAMPLER_ARG", "half", {"OTEL_TRACES_SAMPLER": "traceidratio"}),
+        ("OTEL_TRACES_SAMPLER_ARG", "2", {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"}),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "abc", {}),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "0", {}),
+        ("OTEL_METRIC_EXPORT_TIMEOUT", "-5", {}),
+        ("OTEL_RESOURCE_ATTRIBUTES", "garbage", {}),
+        ("OTEL_RESOURCE_ATTRIBUTES", "team=a,,=b", {}),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "ten", {}),
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "0", {}),
+        ("OTEL_TRACES_EXPORTER", "console,none", {}),
+        ("OTEL_LOGS_EXPORTER", "otlp,", {}),
+    ],
+)
+def test_a_bad_standard_variable_is_a_configuration_error_naming_it(
+    monkeypatch, variable, value, also
+):
+    for name, other in also.items():
+        monkeypatch.setenv(name, other)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError, match=f"^{variable}={value!r} ") as raised:
+        configure(set_global=False, logs=True)
+    assert raised.value.setting == variable
 
 
 def test_options_become_the_handlers_defaults(capotel):
@@ -167,3 +228,59 @@ def test_sampler_variable_is_honoured():
     )
     assert done.returncode == 0, done.stderr
     assert "process orders" not in done.stdout
+
+
+def test_sampler_ratio_variable_is_honoured():
+    done = _run(
+        {
+            "OTEL_TRACES_SAMPLER": "traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0",
+            "OTEL_TRACES_EXPORTER": "console",
+            "OTEL_METRICS_EXPORTER": "none",
+        }
+    )
+    assert done.returncode == 0, done.stderr
+    assert "process orders" not in done.stdout
+
+
+@pytest.fixture
+def otlp_http() -> Iterator[tuple[str, list[str]]]:
+    """A real OTLP/HTTP receiver on loopback that answers 200 and records the paths posted."""
+    paths: list[str] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            paths.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", paths
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_an_exporter_list_exports_to_each(otlp_http):
+    endpoint, paths = otlp_http
+    done = _run(
+        {
+            "OTEL_TRACES_EXPORTER": "console,otlp",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        }
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"name": "process orders"' in done.stdout
+    assert paths == ["/v1/traces"]

@@ -3,6 +3,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 
 from opentelemetry.sdk._logs import LoggerProvider
 
@@ -135,3 +139,50 @@ def test_instrument_logging_reuses_the_logging_instrumentations_handler():
         assert logger.handlers == [existing]
     finally:
         logger.removeHandler(existing)
+
+
+DIAGNOSTICS_SCRIPT = textwrap.dedent(
+    """
+    import logging
+    import sys
+    import kafkascope
+
+    if sys.argv[1] == "console":
+        logging.basicConfig(format="console: %(message)s")
+    kafkascope.configure("svc", logs=True, traces=False, metrics=False)
+    logging.getLogger("opentelemetry.exporter.otlp.proto.grpc.exporter").warning("export failed")
+    logging.getLogger("kafkascope").warning("kafkascope: shutdown is waiting")
+    logging.getLogger("kafkascope.poison").warning("a poison message")
+    logging.getLogger("app").warning("the application's own")
+    """
+)
+
+
+def _diagnostics_stderr(console: bool) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["OTEL_LOGS_EXPORTER"] = "none"
+    done = subprocess.run(
+        [sys.executable, "-c", DIAGNOSTICS_SCRIPT, "console" if console else "otel-only"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def test_telemetry_warnings_reach_stderr_when_only_an_otel_log_handler_takes_them():
+    assert _diagnostics_stderr(console=False).splitlines() == [
+        "export failed",
+        "kafkascope: shutdown is waiting",
+    ]
+
+
+def test_telemetry_warnings_are_not_doubled_beside_a_console_handler():
+    assert _diagnostics_stderr(console=True).splitlines() == [
+        "console: export failed",
+        "console: kafkascope: shutdown is waiting",
+        "console: a poison message",
+        "console: the application's own",
+    ]

@@ -10,6 +10,8 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pytest
 
@@ -62,6 +64,97 @@ def test_sigterm_flushes_spans_and_metrics_before_the_process_dies():
     assert proc.returncode == -signal.SIGTERM, err
     assert '"name": "process orders"' in out
     assert '"name": "messaging.process.duration"' in out
+
+
+EXIT_SCRIPT = textwrap.dedent(
+    """
+    import logging
+    import time
+    import kafkascope
+    from kafkascope.testing import make_record
+
+    kafkascope.configure("svc", logs=True)  # the quick start
+    log = logging.getLogger("app")
+
+    @kafkascope.traced_handler
+    def handle(record):
+        log.warning("handled %s", record.offset)
+
+    for offset in range(5):
+        handle(make_record("orders", offset=offset))
+    print("READY", time.monotonic(), flush=True)
+    """
+)
+EXIT_BOUND_S = 10 + 5
+"""The documented shutdown bound, plus time for the interpreter to finish."""
+
+
+@dataclass
+class Exit:
+    after_ready_s: float
+    returncode: int
+    stderr: str
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def exits_with_a_dead_backend() -> Iterator[dict[str, Exit]]:
+    """The quick start run to its end with the OTLP endpoint (a) refusing connections, (b) left
+    at the default with nothing there, (c) accepting connections and never answering; the three
+    run at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(64)
+        endpoints = {
+            "refusing": f"http://127.0.0.1:{_closed_port()}",
+            "default": None,
+            "never answering": f"http://127.0.0.1:{hole.getsockname()[1]}",
+        }
+
+        def run(endpoint: str | None) -> Exit:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+            if endpoint is not None:
+                env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+            done = subprocess.run(
+                [sys.executable, "-c", EXIT_SCRIPT],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            ended = time.monotonic()
+            ready = [line for line in done.stdout.splitlines() if line.startswith("READY ")]
+            assert ready, done.stderr
+            return Exit(ended - float(ready[0].split()[1]), done.returncode, done.stderr)
+
+        with ThreadPoolExecutor(len(endpoints)) as pool:
+            futures = {name: pool.submit(run, url) for name, url in endpoints.items()}
+            yield {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.parametrize("backend", ["refusing", "default", "never answering"])
+def test_exit_with_a_dead_backend_is_bounded(exits_with_a_dead_backend, backend):
+    done = exits_with_a_dead_backend[backend]
+    assert done.returncode == 0, done.stderr
+    assert done.after_ready_s < EXIT_BOUND_S, done.stderr
+
+
+@pytest.mark.parametrize("backend", ["refusing", "default", "never answering"])
+def test_exit_with_a_dead_backend_shuts_down_once(exits_with_a_dead_backend, backend):
+    assert "shutdown can only be called once" not in exits_with_a_dead_backend[backend].stderr
+
+
+@pytest.mark.parametrize("backend", ["refusing", "default", "never answering"])
+def test_exit_with_a_dead_backend_says_so_on_stderr_despite_logs_true(
+    exits_with_a_dead_backend, backend
+):
+    stderr = exits_with_a_dead_backend[backend].stderr
+    assert "kafkascope: waiting up to" in stderr, stderr
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""What kafkascope does with its own failures: log each kind once, never raise into user code.
+"""What kafkascope does with its own failures: log each kind once, never raise into user code;
+and the error a bad setting raises at configuration time.
 
 Under kafkascope's own test suite ``strict`` mode re-raises instead, so our bugs stay loud there.
 """
@@ -9,6 +10,19 @@ import logging
 import threading
 
 logger = logging.getLogger("kafkascope")
+
+
+class ConfigurationError(ValueError):
+    """A bad value in an option or an ``OTEL_*`` variable, raised at configuration time.
+
+    The message starts with the setting and its value (``OTEL_TRACES_SAMPLER='bogus' ...``);
+    :attr:`setting` names the option or variable alone.
+    """
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
 
 _reported: set[str] = set()
 _lock = threading.Lock()

@@ -6,10 +6,14 @@ decorators were applied at import time.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
+
+from kafkascope._core.errors import ConfigurationError
 
 ParentPolicy: TypeAlias = Literal["producer", "links", "ambient"]
 PARENT_POLICIES: Final[tuple[ParentPolicy, ...]] = ("producer", "links", "ambient")
@@ -29,8 +33,9 @@ _FALSE: Final = frozenset({"false", "0", "no", "off"})
 def check_parent(value: object, setting: str = "parent") -> ParentPolicy:
     """Validate a parent policy, naming the setting in the error."""
     if value not in PARENT_POLICIES:
-        raise ValueError(
-            f"{setting}={value!r} is not a parent policy; use one of {', '.join(PARENT_POLICIES)}"
+        raise ConfigurationError(
+            setting,
+            f"{setting}={value!r} is not a parent policy; use one of {', '.join(PARENT_POLICIES)}",
         )
     return value
 
@@ -52,7 +57,9 @@ def check_bool(value: object, setting: str) -> bool:
 def check_attempts(value: object, setting: str = "poison_attempts") -> int:
     """Validate the number of failed attempts in a row that make a message poison (>= 1)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{setting}={value!r} is not a whole number of attempts >= 1")
+        raise ConfigurationError(
+            setting, f"{setting}={value!r} is not a whole number of attempts >= 1"
+        )
     return value
 
 
@@ -64,8 +71,10 @@ def env_attempts(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         value = int(raw.strip())
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a whole number of attempts >= 1") from None
-    return check_attempts(value, name)
+        value = 0
+    if value < 1:
+        raise ConfigurationError(name, f"{name}={raw!r} is not a whole number of attempts >= 1")
+    return value
 
 
 def check_key_hook(value: object, setting: str = "key_hook") -> KeyHook | None:
@@ -93,7 +102,21 @@ def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ValueError(f"{name}={raw!r} is not a boolean; use true or false")
+    raise ConfigurationError(name, f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def env_parent(env: Mapping[str, str], name: str, default: ParentPolicy) -> ParentPolicy:
+    """Read a parent policy (any case); a value that is not one is an error."""
+    raw = env.get(name, "")
+    if raw.strip() == "":
+        return default
+    text = raw.strip().lower()
+    for policy in PARENT_POLICIES:
+        if text == policy:
+            return policy
+    raise ConfigurationError(
+        name, f"{name}={raw!r} is not a parent policy; use one of {', '.join(PARENT_POLICIES)}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,31 +134,91 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Settings from ``OTEL_PYTHON_KAFKASCOPE_*`` variables; bad values raise ValueError."""
-        env = os.environ if env is None else env
-        parent_raw = env.get(ENV_PARENT, "").strip().lower() or "producer"
-        return cls(
-            parent=check_parent(parent_raw, ENV_PARENT),
-            capture_key=env_bool(env, ENV_CAPTURE_KEY, True),
-            trust_baggage=env_bool(env, ENV_TRUST_BAGGAGE, True),
-            lag=env_bool(env, ENV_LAG, True),
-            poison_attempts=env_attempts(env, ENV_POISON_ATTEMPTS, 3),
-        )
+        """Settings from ``OTEL_PYTHON_KAFKASCOPE_*`` variables.
+
+        Raises:
+            ConfigurationError: a bad value; the message names the variable.
+        """
+        return cls(**_read_env(os.environ if env is None else env, on_bad=None))
+
+    @classmethod
+    def from_env_forgiving(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``OTEL_PYTHON_KAFKASCOPE_*`` variables, where nothing may raise.
+
+        Each bad variable is ignored on its own, and reported once (a warning naming it and its
+        value): an option that widens what is recorded (key capture, inbound baggage) falls to
+        its narrowest choice, the others to their defaults.
+        """
+        return cls(**_read_env(os.environ if env is None else env, on_bad=_report_bad))
+
+
+_Reader: TypeAlias = Callable[[Mapping[str, str], str, Any], Any]
+_ENV: Final[tuple[tuple[str, str, _Reader, object, object], ...]] = (
+    # field, variable, reader, default when unset, fallback when the value is bad
+    ("parent", ENV_PARENT, env_parent, "producer", "producer"),
+    ("capture_key", ENV_CAPTURE_KEY, env_bool, True, False),
+    ("trust_baggage", ENV_TRUST_BAGGAGE, env_bool, True, False),
+    ("lag", ENV_LAG, env_bool, True, True),
+    ("poison_attempts", ENV_POISON_ATTEMPTS, env_attempts, 3, 3),
+)
+"""How each ``OTEL_PYTHON_KAFKASCOPE_*`` variable is read. The fallback of ``capture_key`` and
+``trust_baggage`` is off: a typo must never record more than the operator asked for."""
+
+_FALLBACK_MEANS: Final = {
+    "capture_key": "message keys are not recorded",
+    "trust_baggage": "inbound baggage is ignored",
+}
+
+
+def _read_env(
+    env: Mapping[str, str], on_bad: Callable[[ConfigurationError, str, object], None] | None
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field_name, variable, reader, default, fallback in _ENV:
+        try:
+            values[field_name] = reader(env, variable, default)
+        except ConfigurationError as exc:
+            if on_bad is None:
+                raise
+            on_bad(exc, field_name, fallback)
+            values[field_name] = fallback
+    return values
+
+
+_reported: set[str] = set()
+_reported_lock = threading.Lock()
+
+
+def _report_bad(error: ConfigurationError, field_name: str, fallback: object) -> None:
+    message = str(error)
+    with _reported_lock:
+        if message in _reported:
+            return
+        _reported.add(message)
+    means = _FALLBACK_MEANS.get(field_name, f"{field_name} is {fallback!r} (the default)")
+    logging.getLogger("kafkascope").warning(
+        "kafkascope: %s. Until it is fixed, %s.", message, means
+    )
+
+
+def forget_reported() -> None:
+    """Forget which bad variables were reported (for tests)."""
+    with _reported_lock:
+        _reported.clear()
 
 
 _current: Settings | None = None
 
 
 def current() -> Settings:
-    """The settings in force; read from the environment on first use."""
+    """The settings in force; read from the environment on first use.
+
+    Read at message time (a service without ``configure()``), a bad variable must not break
+    the consumer, so it is reported and ignored rather than raised.
+    """
     global _current
     if _current is None:
-        try:
-            _current = Settings.from_env()
-        except ValueError:
-            # At message time a bad variable must not break the consumer: configure()
-            # reports it loudly; here the defaults apply.
-            _current = Settings()
+        _current = Settings.from_env_forgiving()
     return _current
 
 

@@ -41,9 +41,26 @@ class Backend:
     logs: InMemoryLogRecordExporter
     reader: InMemoryMetricReader | None
     logger_provider: LoggerProvider
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
 
 
 _backend: Backend | None = None
+_in_pytest = False
+
+
+def enter_pytest() -> None:
+    """Mark this process as a pytest run with kafkascope's plugin (before any test module or
+    conftest is imported): from now on ``configure()`` installs this backend, not exporters."""
+    global _in_pytest
+    _in_pytest = True
+
+
+def in_pytest() -> bool:
+    """Whether :func:`enter_pytest` was called: ``capotel`` may capture in this process."""
+    return _in_pytest
+
+
 _DELTA = {
     Counter: AggregationTemporality.DELTA,
     UpDownCounter: AggregationTemporality.DELTA,
@@ -71,7 +88,8 @@ def install_backend() -> Backend:
     meter_provider = metrics.get_meter_provider()
     if not isinstance(meter_provider, MeterProvider):
         reader = InMemoryMetricReader(preferred_temporality=_DELTA)  # type: ignore[arg-type]
-        metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[reader]))
+        meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+        metrics.set_meter_provider(meter_provider)
 
     log_exporter = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
     logger_provider = _logs.get_logger_provider()
@@ -79,5 +97,7 @@ def install_backend() -> Backend:
         logger_provider = LoggerProvider(resource=resource)
         _logs.set_logger_provider(logger_provider)
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
-    _backend = Backend(capture, log_exporter, reader, logger_provider)
+    _backend = Backend(
+        capture, log_exporter, reader, logger_provider, tracer_provider, meter_provider
+    )
     return _backend

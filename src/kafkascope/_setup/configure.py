@@ -9,7 +9,6 @@ import os
 import signal
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Final
 
 from opentelemetry import _logs, trace
@@ -27,65 +26,19 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.util.types import AttributeValue
 
 from kafkascope._core import settings as _settings
 from kafkascope._core.settings import KeyHook, ParentPolicy
+from kafkascope._setup import capture as _capture
 from kafkascope._setup import exporters as _exporters
+from kafkascope._setup import otel_variables as _otel_variables
 from kafkascope._setup.exporters import Protocol
 from kafkascope._setup.logs import instrument_logging
 from kafkascope._setup.quiet_exporters import quiet_exporter_logs
+from kafkascope._setup.shutdown import Telemetry
 
-
-@dataclass
-class Telemetry:
-    """What :func:`configure` set up: the providers, and their flush and shutdown."""
-
-    tracer_provider: TracerProvider
-    meter_provider: MeterProvider
-    logger_provider: LoggerProvider | None
-    _shut: bool = field(default=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def force_flush(self, timeout_millis: int = 10_000) -> bool:
-        """Export everything pending; True when every provider finished in time."""
-        ok = self.tracer_provider.force_flush(timeout_millis)
-        ok = self.meter_provider.force_flush(timeout_millis) and ok
-        if self.logger_provider is not None:
-            ok = self.logger_provider.force_flush(timeout_millis) and ok
-        return ok
-
-    def shutdown(self, timeout_millis: int = 10_000) -> bool:
-        """Flush and stop every provider within ``timeout_millis``; later calls do nothing.
-
-        An unreachable backend cannot hold the process: after the timeout the remaining work
-        is abandoned (and logged once). Returns True when everything finished in time.
-        """
-        with self._lock:
-            if self._shut:
-                return True
-            self._shut = True
-        worker = threading.Thread(
-            target=self._shutdown_providers,
-            args=(timeout_millis,),
-            name="kafkascope-shutdown",
-            daemon=True,
-        )
-        worker.start()
-        worker.join(timeout_millis / 1000)
-        if worker.is_alive():
-            logging.getLogger("kafkascope").warning(
-                "kafkascope: telemetry shutdown did not finish within %d ms; pending data dropped",
-                timeout_millis,
-            )
-            return False
-        return True
-
-    def _shutdown_providers(self, timeout_millis: int) -> None:
-        self.force_flush(timeout_millis)
-        self.tracer_provider.shutdown()
-        self.meter_provider.shutdown(timeout_millis=timeout_millis)
-        if self.logger_provider is not None:
-            self.logger_provider.shutdown()
+__all__ = ["Telemetry", "configure"]
 
 
 _configured: Telemetry | None = None
@@ -101,7 +54,7 @@ def configure(
     metrics: bool = True,
     logs: bool = False,
     export_interval_ms: int | None = None,
-    resource_attributes: Mapping[str, str] | None = None,
+    resource_attributes: Mapping[str, AttributeValue] | None = None,
     parent: ParentPolicy | None = None,
     capture_key: bool | None = None,
     key_hook: KeyHook | None = None,
@@ -120,13 +73,21 @@ def configure(
     makes them global. The standard variables apply where an argument is not given:
     ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` (and the
     per-signal ones), ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``grpc`` or ``http/protobuf``),
-    ``OTEL_TRACES_SAMPLER``/``_ARG``, ``OTEL_METRIC_EXPORT_INTERVAL``,
-    ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER`` (``otlp``, ``console`` or ``none``), and
-    kafkascope's ``OTEL_PYTHON_KAFKASCOPE_*``. Every value is checked here, so a bad one fails at
-    start-up naming the setting rather than at the first message.
+    ``OTEL_EXPORTER_OTLP_TIMEOUT`` (and per signal), ``OTEL_TRACES_SAMPLER``/``_ARG``,
+    ``OTEL_METRIC_EXPORT_INTERVAL``/``_TIMEOUT``, ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER``
+    (``otlp``, ``console``, a comma-separated list of both, or ``none``), and kafkascope's
+    ``OTEL_PYTHON_KAFKASCOPE_*``. Every value is checked here, so a bad one fails at start-up
+    naming the setting rather than at the first message or at exit.
 
     Calling it again returns the providers of the first call (nothing is exported twice); pass
-    ``set_global=False`` for independent providers that are not made global.
+    ``set_global=False`` for independent providers that are not made global. Either way
+    :meth:`Telemetry.shutdown` runs at exit, bounded at 10 s however dead the backend.
+
+    Under pytest with kafkascope's plugin (the ``capotel`` fixture), ``configure()`` checks
+    everything and applies kafkascope's options as usual but, with ``set_global``, makes the
+    session's in-memory providers global instead of building exporters, so a module that
+    configures at import can be tested with ``capotel``; ``pytest -p no:kafkascope`` exports
+    as configured.
 
     Args:
         service_name: ``service.name`` (overrides ``OTEL_SERVICE_NAME``).
@@ -137,7 +98,8 @@ def configure(
         logs: connect stdlib ``logging`` to OpenTelemetry logs with the messaging fields
             (with ``set_global=False``, call :func:`instrument_logging` yourself).
         export_interval_ms: metric export interval.
-        resource_attributes: extra resource attributes.
+        resource_attributes: extra resource attributes (str keys; str, bool, int or float
+            values, or sequences of them).
         parent: default parent policy of handlers (``producer``, ``links``, ``ambient``).
         capture_key: record message keys (default true).
         key_hook: called with each key; returns what to record, or None to record nothing.
@@ -154,16 +116,32 @@ def configure(
         log_exporter: export logs here instead of the exporter the settings choose.
 
     Raises:
-        ValueError: a bad value, in an argument or an ``OTEL_*`` variable; the message names it.
-        TypeError: an argument of the wrong type.
+        ConfigurationError: a bad value, in an argument or an ``OTEL_*`` variable (a
+            ``ValueError``); the message names it.
+        TypeError: an argument of the wrong type; the message names it.
     """
     global _configured
     env = os.environ
     if service_name is not None and (not isinstance(service_name, str) or not service_name):
         raise TypeError(f"service_name must be a non-empty str, got {service_name!r}")
+    for option, value in (
+        ("traces", traces),
+        ("metrics", metrics),
+        ("logs", logs),
+        ("set_global", set_global),
+        ("handle_sigterm", handle_sigterm),
+        ("quiet_exporter_errors", quiet_exporter_errors),
+    ):
+        _settings.check_bool(value, option)
+    attributes = _check_resource_attributes(resource_attributes)
+    _check_exporter(span_exporter, "span_exporter", "SpanExporter")
+    _check_exporter(log_exporter, "log_exporter", "LogRecordExporter")
+    extra_readers = _check_readers(metric_readers)
     plan = _exporters.plan_exporters(
         env, endpoint, protocol, traces, metrics, logs, export_interval_ms
     )
+    sampler = _otel_variables.sampler(env)
+    _otel_variables.check_resource_attributes(env)
     base = _settings.Settings.from_env(env)
     changes: dict[str, object] = {
         "parent": _settings.check_parent(parent) if parent is not None else base.parent,
@@ -184,36 +162,43 @@ def configure(
                 "kafkascope.configure() was already called; keeping the first configuration"
             )
             return _configured
-        attributes: dict[str, str] = dict(resource_attributes or {})
+        if set_global and _capture.in_pytest():
+            _settings.update(**changes)
+            _configured = _in_memory(logs)
+            return _configured
         if service_name is not None:
             attributes[SERVICE_NAME] = service_name
         resource = Resource.create(attributes)
 
-        tracer_provider = TracerProvider(resource=resource)
-        if span_exporter is not None:
-            tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
-        elif plan.traces != "none":
-            tracer_provider.add_span_processor(BatchSpanProcessor(_exporters.span_exporter(plan)))
+        # shutdown_on_exit=False: Telemetry.shutdown, bounded, is the only shutdown at exit
+        # (the SDK's own would wait again, unbounded, and warn that it ran twice).
+        tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
+        span_exporters = (
+            [span_exporter] if span_exporter is not None else _exporters.span_exporters(plan)
+        )
+        for each_span_exporter in span_exporters:
+            tracer_provider.add_span_processor(BatchSpanProcessor(each_span_exporter))
 
-        readers: list[MetricReader] = list(metric_readers)
-        if plan.metrics != "none":
-            readers.append(
-                PeriodicExportingMetricReader(
-                    _exporters.metric_exporter(plan), export_interval_millis=plan.interval_ms
-                )
-            )
-        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        readers: list[MetricReader] = list(extra_readers)
+        readers.extend(
+            PeriodicExportingMetricReader(exporter, export_interval_millis=plan.interval_ms)
+            for exporter in _exporters.metric_exporters(plan)
+        )
+        meter_provider = MeterProvider(
+            resource=resource, metric_readers=readers, shutdown_on_exit=False
+        )
 
         logger_provider: LoggerProvider | None = None
         if logs:
-            logger_provider = LoggerProvider(resource=resource)
-            exporter = log_exporter
-            if exporter is None and plan.logs != "none":
-                exporter = _exporters.log_exporter(plan)
-            if exporter is not None:
-                logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+            logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+            log_exporters = (
+                [log_exporter] if log_exporter is not None else _exporters.log_exporters(plan)
+            )
+            for each_log_exporter in log_exporters:
+                logger_provider.add_log_record_processor(BatchLogRecordProcessor(each_log_exporter))
 
         telemetry = Telemetry(tracer_provider, meter_provider, logger_provider)
+        atexit.register(telemetry.shutdown)
         if quiet_exporter_errors:
             quiet_exporter_logs()
         _settings.update(**changes)
@@ -223,11 +208,68 @@ def configure(
             if logger_provider is not None:
                 _logs.set_logger_provider(logger_provider)
                 instrument_logging(logger_provider)
-            atexit.register(telemetry.shutdown)
             if handle_sigterm:
                 _flush_on_sigterm(telemetry)
             _configured = telemetry
         return telemetry
+
+
+def _in_memory(logs: bool) -> Telemetry:
+    """Under pytest with kafkascope's plugin: the session's in-memory providers that
+    ``capotel`` reads, made global, in place of exporters."""
+    backend = _capture.install_backend()
+    if logs:
+        instrument_logging(backend.logger_provider)
+    logging.getLogger("kafkascope").info(
+        "kafkascope.configure() under pytest: telemetry goes to capotel's in-memory providers "
+        "and is not exported (run pytest with -p no:kafkascope to export as configured)"
+    )
+    # Shut already: the session's providers outlive this caller, and capotel reads them.
+    return Telemetry(
+        backend.tracer_provider,
+        backend.meter_provider,
+        backend.logger_provider if logs else None,
+        _shut=True,
+    )
+
+
+def _check_resource_attributes(value: object) -> dict[str, AttributeValue]:
+    """``resource_attributes``: str keys to str, bool, int or float values (or sequences)."""
+    if value is None:
+        return {}
+    problem = _attributes_problem(value)
+    if problem:
+        raise TypeError(
+            "resource_attributes must be a mapping of str keys to str, bool, int or float "
+            f"values (or sequences of them), got {value!r} ({problem})"
+        )
+    assert isinstance(value, Mapping)
+    return dict(value)
+
+
+def _attributes_problem(value: object) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"a {type(value).__name__}"
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            return f"key {key!r}"
+        items = item if isinstance(item, list | tuple) else (item,)
+        if not all(isinstance(one, str | bool | int | float) for one in items):
+            return f"value of {key!r}"
+    return None
+
+
+def _check_exporter(value: object, option: str, kind: str) -> None:
+    if value is not None and not (
+        callable(getattr(value, "export", None)) and callable(getattr(value, "shutdown", None))
+    ):
+        raise TypeError(f"{option} must be a {kind} (export() and shutdown()), got {value!r}")
+
+
+def _check_readers(value: object) -> tuple[MetricReader, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(r, MetricReader) for r in value):
+        raise TypeError(f"metric_readers must be a tuple of MetricReader, got {value!r}")
+    return tuple(value)
 
 
 def _flush_on_sigterm(telemetry: Telemetry) -> None:

@@ -13,6 +13,9 @@ from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, LogRecordEx
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
+from kafkascope._core.errors import ConfigurationError
+from kafkascope._setup import otel_variables as _otel_variables
+
 Protocol = Literal["grpc", "http/protobuf"]
 _PROTOCOLS: Final = ("grpc", "http/protobuf")
 _EXPORTERS: Final = ("otlp", "console", "none")
@@ -22,30 +25,51 @@ _HTTP_PATHS: Final = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": 
 def _check_endpoint(value: str, setting: str) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ValueError(f"{setting}={value!r} is not an http:// or https:// URL with a host")
+        raise ConfigurationError(
+            setting, f"{setting}={value!r} is not an http:// or https:// URL with a host"
+        )
     try:
         parsed.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        raise ValueError(f"{setting}={value!r} has an invalid port") from exc
+        raise ConfigurationError(setting, f"{setting}={value!r} has an invalid port") from exc
     return value.rstrip("/")
 
 
 def _choice(value: str, allowed: tuple[str, ...], setting: str) -> str:
     if value not in allowed:
-        raise ValueError(f"{setting}={value!r} is not one of {', '.join(allowed)}")
+        raise ConfigurationError(setting, f"{setting}={value!r} is not one of {', '.join(allowed)}")
     return value
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Which exporters configure() builds, from its arguments and the ``OTEL_*`` variables."""
+    """Which exporters configure() builds, from its arguments and the ``OTEL_*`` variables.
+
+    ``traces``, ``metrics`` and ``logs`` list the exporters of each signal (``otlp``,
+    ``console``); empty means none.
+    """
 
     protocol: str
     endpoint: str | None
-    traces: str
-    metrics: str
-    logs: str
-    interval_ms: int | None
+    traces: tuple[str, ...]
+    metrics: tuple[str, ...]
+    logs: tuple[str, ...]
+    interval_ms: float | None
+
+
+def exporter_names(env: Mapping[str, str], signal: str) -> tuple[str, ...]:
+    """``OTEL_{signal}_EXPORTER``: a comma-separated list of ``otlp`` and ``console``, or
+    ``none`` (the specification's form); ``otlp`` when unset."""
+    name = f"OTEL_{signal.upper()}_EXPORTER"
+    raw = env.get(name, "")
+    if not raw.strip():
+        return ("otlp",)
+    names = [part.strip().lower() for part in raw.split(",")]
+    if any(n not in _EXPORTERS for n in names) or ("none" in names and len(names) > 1):
+        raise ConfigurationError(
+            name, f"{name}={raw!r} is not a comma-separated list of otlp and console, or none"
+        )
+    return tuple(dict.fromkeys(n for n in names if n != "none"))
 
 
 def plan_exporters(
@@ -57,6 +81,7 @@ def plan_exporters(
     logs: bool,
     export_interval_ms: int | None,
 ) -> Plan:
+    """Check the exporter arguments and variables and decide which exporters to build."""
     if endpoint is not None:
         if not isinstance(endpoint, str):
             raise TypeError(f"endpoint must be a URL string, got {endpoint!r}")
@@ -68,6 +93,8 @@ def plan_exporters(
         if env.get(name):
             _check_endpoint(env[name], name)
     if protocol is not None:
+        if not isinstance(protocol, str):
+            raise TypeError(f"protocol must be one of {', '.join(_PROTOCOLS)}, got {protocol!r}")
         chosen = _choice(protocol, _PROTOCOLS, "protocol")
     else:
         chosen = _choice(
@@ -75,24 +102,26 @@ def plan_exporters(
             _PROTOCOLS,
             "OTEL_EXPORTER_OTLP_PROTOCOL",
         )
-    if export_interval_ms is not None and (
-        not isinstance(export_interval_ms, int) or export_interval_ms <= 0
-    ):
-        raise ValueError(f"export_interval_ms={export_interval_ms!r} must be a positive int")
-
-    def exporter(signal: str, enabled: bool) -> str:
-        name = f"OTEL_{signal.upper()}_EXPORTER"
-        raw = env.get(name, "otlp").strip().lower() or "otlp"
-        chosen_exporter = _choice(raw, _EXPORTERS, name)
-        return chosen_exporter if enabled else "none"
-
+    interval_ms: float | None = _otel_variables.check_intervals(env)
+    if export_interval_ms is not None:
+        if not isinstance(export_interval_ms, int) or isinstance(export_interval_ms, bool):
+            raise TypeError(f"export_interval_ms must be an int, got {export_interval_ms!r}")
+        if export_interval_ms <= 0:
+            raise ConfigurationError(
+                "export_interval_ms",
+                f"export_interval_ms={export_interval_ms!r} must be a positive int",
+            )
+        interval_ms = export_interval_ms
+    chosen_traces = exporter_names(env, "traces")
+    chosen_metrics = exporter_names(env, "metrics")
+    chosen_logs = exporter_names(env, "logs")
     return Plan(
         chosen,
         endpoint,
-        exporter("traces", traces),
-        exporter("metrics", metrics_on),
-        exporter("logs", logs),
-        export_interval_ms,
+        chosen_traces if traces else (),
+        chosen_metrics if metrics_on else (),
+        chosen_logs if logs else (),
+        interval_ms,
     )
 
 
@@ -137,25 +166,25 @@ def _otlp(plan: Plan, signal: str) -> Any:
     return exporter_class(endpoint=_endpoint(plan, signal))
 
 
-def span_exporter(plan: Plan) -> SpanExporter:
-    """The span exporter the plan chose (not called for ``none``)."""
-    exporter: SpanExporter = (
-        ConsoleSpanExporter() if plan.traces == "console" else _otlp(plan, "traces")
-    )
-    return exporter
+def span_exporters(plan: Plan) -> list[SpanExporter]:
+    """The span exporters the plan chose."""
+    return [
+        ConsoleSpanExporter() if name == "console" else _otlp(plan, "traces")
+        for name in plan.traces
+    ]
 
 
-def metric_exporter(plan: Plan) -> MetricExporter:
-    """The metric exporter the plan chose (not called for ``none``)."""
-    exporter: MetricExporter = (
-        ConsoleMetricExporter() if plan.metrics == "console" else _otlp(plan, "metrics")
-    )
-    return exporter
+def metric_exporters(plan: Plan) -> list[MetricExporter]:
+    """The metric exporters the plan chose."""
+    return [
+        ConsoleMetricExporter() if name == "console" else _otlp(plan, "metrics")
+        for name in plan.metrics
+    ]
 
 
-def log_exporter(plan: Plan) -> LogRecordExporter:
-    """The log exporter the plan chose (not called for ``none``)."""
-    exporter: LogRecordExporter = (
-        ConsoleLogRecordExporter() if plan.logs == "console" else _otlp(plan, "logs")
-    )
-    return exporter
+def log_exporters(plan: Plan) -> list[LogRecordExporter]:
+    """The log exporters the plan chose."""
+    return [
+        ConsoleLogRecordExporter() if name == "console" else _otlp(plan, "logs")
+        for name in plan.logs
+    ]

@@ -110,6 +110,61 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class DiagnosticsToStderr(logging.Filter):
+    """On an OpenTelemetry log handler: warnings about telemetry itself (from the SDK, the
+    exporters and kafkascope) also go to stderr when no other handler shows them.
+
+    Such a warning says the log pipeline may be broken (a dead backend, a bad setting), so a
+    handler that feeds that pipeline must not be its only reader: with ``logs=True`` and no
+    console handler, Python's last-resort stderr output no longer applies, and a process
+    waiting at exit for a dead backend would wait in silence.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.levelno >= logging.WARNING
+            and _is_diagnostic(record.name)
+            and logging.lastResort is not None
+            and not _shown_elsewhere(record)
+        ):
+            logging.lastResort.handle(record)
+        return True
+
+
+def _is_diagnostic(name: str) -> bool:
+    # kafkascope's own logger, not its children (poison, rebalance): those report on the
+    # application's messages and belong in its logs.
+    return name == "kafkascope" or name == "opentelemetry" or name.startswith("opentelemetry.")
+
+
+def _shown_elsewhere(record: logging.LogRecord) -> bool:
+    """Whether a handler other than an OpenTelemetry one takes ``record`` (as
+    ``Logger.callHandlers`` walks the hierarchy)."""
+    otel = _otel_handler_types()
+    logger: logging.Logger | None = logging.getLogger(record.name)
+    while logger is not None:
+        for handler in logger.handlers:
+            if not isinstance(handler, otel) and record.levelno >= handler.level:
+                return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False
+
+
+def _add_filters(handler: logging.Handler) -> bool:
+    """Give an OpenTelemetry log handler the messaging fields and the stderr fallback for
+    telemetry's own warnings; False when it had them already."""
+    added = False
+    if not any(isinstance(f, MessageLogFilter) for f in handler.filters):
+        handler.addFilter(MessageLogFilter(trace_ids=False))
+        added = True
+    if not any(isinstance(f, DiagnosticsToStderr) for f in handler.filters):
+        handler.addFilter(DiagnosticsToStderr())
+        added = True
+    return added
+
+
 def _otel_handler_types() -> tuple[type, ...]:
     types: list[type] = []
     try:
@@ -129,16 +184,14 @@ def _otel_handler_types() -> tuple[type, ...]:
 
 def correlate_otel_log_handlers(logger: logging.Logger | None = None) -> list[logging.Handler]:
     """Give every OpenTelemetry log handler already on ``logger`` (default: root) the
-    :class:`MessageLogFilter`, adding no handler. Returns the handlers that got it."""
+    :class:`MessageLogFilter` (and :class:`DiagnosticsToStderr`), adding no handler. Returns
+    the handlers that got them."""
     target = logger if logger is not None else logging.getLogger()
-    changed = []
-    for handler in target.handlers:
-        if isinstance(handler, _otel_handler_types()) and not any(
-            isinstance(f, MessageLogFilter) for f in handler.filters
-        ):
-            handler.addFilter(MessageLogFilter(trace_ids=False))
-            changed.append(handler)
-    return changed
+    return [
+        handler
+        for handler in target.handlers
+        if isinstance(handler, _otel_handler_types()) and _add_filters(handler)
+    ]
 
 
 def instrument_logging(
@@ -151,7 +204,9 @@ def instrument_logging(
 
     Idempotent: when ``logger`` (default: the root logger) already has an OpenTelemetry log
     handler (ours, or one added by ``opentelemetry-instrumentation-logging``), that handler is
-    reused and only gets the :class:`MessageLogFilter`; no second handler is added.
+    reused and only gets the :class:`MessageLogFilter`; no second handler is added. Warnings
+    about telemetry itself (SDK, exporters, kafkascope) also reach stderr when no other handler
+    shows them (:class:`DiagnosticsToStderr`).
 
     Returns:
         The OpenTelemetry log handler in use.
@@ -161,8 +216,7 @@ def instrument_logging(
     target = logger if logger is not None else logging.getLogger()
     existing = next((h for h in target.handlers if isinstance(h, _otel_handler_types())), None)
     handler = existing or LoggingHandler(level=level, logger_provider=logger_provider)
-    if not any(isinstance(f, MessageLogFilter) for f in handler.filters):
-        handler.addFilter(MessageLogFilter(trace_ids=False))
+    _add_filters(handler)
     if existing is None:
         target.addHandler(handler)
     return handler

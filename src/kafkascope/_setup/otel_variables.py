@@ -1,0 +1,109 @@
+"""The standard ``OTEL_*`` variables ``configure()`` honours besides the exporters' own: the
+sampler, the resource attributes and the export intervals and timeouts, checked up front.
+
+Left to the SDK, a bad value is a warning (or an error naming no variable) and a silent default;
+here it is a :class:`~kafkascope._errors.ConfigurationError` naming the variable, at start-up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    DEFAULT_OFF,
+    DEFAULT_ON,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    TraceIdRatioBased,
+)
+
+from kafkascope._core.errors import ConfigurationError
+
+SAMPLER: Final = "OTEL_TRACES_SAMPLER"
+SAMPLER_ARG: Final = "OTEL_TRACES_SAMPLER_ARG"
+RESOURCE_ATTRIBUTES: Final = "OTEL_RESOURCE_ATTRIBUTES"
+METRIC_EXPORT_INTERVAL: Final = "OTEL_METRIC_EXPORT_INTERVAL"
+METRIC_EXPORT_TIMEOUT: Final = "OTEL_METRIC_EXPORT_TIMEOUT"
+OTLP_TIMEOUTS: Final = (
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+)
+
+_FIXED_SAMPLERS: Final[dict[str, Sampler]] = {
+    "always_on": ALWAYS_ON,
+    "always_off": ALWAYS_OFF,
+    "parentbased_always_on": DEFAULT_ON,
+    "parentbased_always_off": DEFAULT_OFF,
+}
+_RATIO_SAMPLERS: Final[dict[str, Callable[[float], Sampler]]] = {
+    "traceidratio": TraceIdRatioBased,
+    "parentbased_traceidratio": ParentBasedTraceIdRatio,
+}
+
+
+def sampler(env: Mapping[str, str]) -> Sampler:
+    """The sampler ``OTEL_TRACES_SAMPLER`` (and ``_ARG``, a ratio from 0 to 1, default 1)
+    names; ``parentbased_always_on`` when unset."""
+    raw = env.get(SAMPLER, "")
+    name = raw.strip().lower() or "parentbased_always_on"
+    if name in _FIXED_SAMPLERS:
+        return _FIXED_SAMPLERS[name]
+    if name not in _RATIO_SAMPLERS:
+        names = ", ".join([*_FIXED_SAMPLERS, *_RATIO_SAMPLERS])
+        raise ConfigurationError(SAMPLER, f"{SAMPLER}={raw!r} is not a sampler; use one of {names}")
+    arg = env.get(SAMPLER_ARG, "")
+    try:
+        ratio = float(arg) if arg.strip() else 1.0
+    except ValueError:
+        ratio = math.nan
+    if not 0.0 <= ratio <= 1.0:
+        raise ConfigurationError(
+            SAMPLER_ARG,
+            f"{SAMPLER_ARG}={arg!r} is not a sampling ratio from 0 to 1 (for {SAMPLER}={raw!r})",
+        )
+    return _RATIO_SAMPLERS[name](ratio)
+
+
+def check_resource_attributes(env: Mapping[str, str]) -> None:
+    """``OTEL_RESOURCE_ATTRIBUTES`` is a comma-separated list of ``key=value`` with non-empty
+    keys (values are percent-decoded by the SDK, which reads the variable itself)."""
+    raw = env.get(RESOURCE_ATTRIBUTES, "")
+    if not raw.strip():
+        return
+    for entry in raw.split(","):
+        key, equals, _ = entry.partition("=")
+        if not equals or not key.strip():
+            raise ConfigurationError(
+                RESOURCE_ATTRIBUTES,
+                f"{RESOURCE_ATTRIBUTES}={raw!r} is not a comma-separated list of key=value "
+                f"(entry {entry!r})",
+            )
+
+
+def positive_number(env: Mapping[str, str], name: str, unit: str) -> float | None:
+    """A variable that must be a positive number of ``unit``; None when unset."""
+    raw = env.get(name, "")
+    if not raw.strip():
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigurationError(name, f"{name}={raw!r} is not a positive number of {unit}")
+    return value
+
+
+def check_intervals(env: Mapping[str, str]) -> float | None:
+    """Check the export intervals and timeouts; returns ``OTEL_METRIC_EXPORT_INTERVAL`` in
+    milliseconds, or None when unset."""
+    positive_number(env, METRIC_EXPORT_TIMEOUT, "milliseconds")
+    for name in OTLP_TIMEOUTS:
+        positive_number(env, name, "seconds")
+    return positive_number(env, METRIC_EXPORT_INTERVAL, "milliseconds")
