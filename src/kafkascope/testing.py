@@ -12,10 +12,11 @@ the global OpenTelemetry providers during one test, in memory::
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Final
 
 import pytest
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -28,9 +29,13 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 from kafkascope._core import semconv as sc
-from kafkascope._core.headers import PIPELINE, Headers
-from kafkascope._setup.capture import Backend, enter_pytest, install_backend
+from kafkascope._setup.capture import Backend, install_backend
 from kafkascope._setup.logs import instrument_logging
+from kafkascope._testing.plugin import pytest_configure as pytest_configure
+from kafkascope._testing.plugin import (
+    pytest_load_initial_conftests as pytest_load_initial_conftests,
+)
+from kafkascope._testing.records import FakeRecord, make_record, pipeline_stamp
 
 __all__ = [
     "Capotel",
@@ -44,56 +49,6 @@ __all__ = [
     "make_record",
     "pipeline_stamp",
 ]
-
-
-# ---------------------------------------------------------------- fake records
-@dataclass
-class FakeRecord:
-    """A consumed record with kafka-python's fields, for unit tests of handlers."""
-
-    topic: str
-    partition: int = 0
-    offset: int = 0
-    key: bytes | str | None = None
-    value: Any = b""
-    headers: Headers = field(default_factory=list)
-    timestamp: int | None = None
-    timestamp_type: int = 0
-
-
-def make_record(
-    topic: str = "test-topic",
-    value: Any = b"",
-    *,
-    key: bytes | str | None = None,
-    headers: Headers = None,
-    partition: int = 0,
-    offset: int = 0,
-    timestamp: int | None = None,
-    log_append_time: bool = False,
-) -> FakeRecord:
-    """Build a record like one kafka-python's consumer returns.
-
-    Pass ``headers=inject_headers()`` inside a span to continue that span's trace.
-    ``timestamp`` is in milliseconds since the epoch.
-    """
-    return FakeRecord(
-        topic=topic,
-        partition=partition,
-        offset=offset,
-        key=key,
-        value=value,
-        headers=list(headers.items()) if isinstance(headers, Mapping) else list(headers or []),
-        timestamp=timestamp,
-        timestamp_type=1 if log_append_time else 0,
-    )
-
-
-def pipeline_stamp(sent_ms: float, origin: str) -> tuple[str, bytes]:
-    """The header a chain's first traced send adds: the chain started at ``sent_ms``
-    (milliseconds since the epoch) by a send to the topic ``origin``. Add it to a record's
-    ``headers`` to test a handler's ``kafkascope.pipeline.latency``."""
-    return PIPELINE, b"%d;%s" % (int(sent_ms), origin.encode("ascii"))
 
 
 # ---------------------------------------------------------------- metric read model
@@ -217,10 +172,19 @@ class Capotel:
     def metric(self, name: str, attributes: Mapping[str, Any] | None = None) -> MetricPoint:
         """The stream(s) of ``name`` whose attributes include ``attributes``, summed.
 
-        Fails, listing the streams found, when none matches.
+        Fails listing the metric names recorded when none is called ``name``, and listing the
+        streams of ``name`` when none has ``attributes``.
         """
         wanted = dict(attributes or {})
-        points = [p for p in self.metrics() if p.name == name]
+        recorded = self.metrics()
+        points = [p for p in recorded if p.name == name]
+        if not points:
+            names = sorted({p.name for p in recorded})
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise AssertionError(
+                f"no metric {name!r} was recorded in this test{hint}; metrics recorded: {names}"
+            )
         matching = [p for p in points if all(p.attributes.get(k) == v for k, v in wanted.items())]
         if not matching:
             found = [dict(p.attributes) for p in points]
@@ -287,13 +251,6 @@ def _point(name: str, unit: str, point: Any) -> MetricPoint:
     raise TypeError(f"unsupported data point {type(point).__name__} for {name}")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests() -> None:
-    """Before any conftest or test module is imported, so that ``configure()`` called at import
-    (as in the quick start) installs capotel's in-memory providers instead of exporters."""
-    enter_pytest()
-
-
 @pytest.fixture
 def capotel() -> Iterator[Capotel]:
     """Capture the spans, metrics and logs the code under test emits, in memory."""
@@ -330,9 +287,14 @@ def _describe(span: ReadableSpan) -> str:
 
 
 def assert_same_trace(*spans: ReadableSpan) -> None:
-    """All ``spans`` belong to one trace."""
+    """All ``spans`` (two or more) belong to one trace."""
+    if len(spans) < 2:
+        raise AssertionError(
+            f"assert_same_trace needs two spans or more, got {len(spans)}"
+            + "".join(f": {_describe(s)}" for s in spans)
+        )
     traces = {ctx.trace_id for s in spans if (ctx := s.get_span_context()) is not None}
-    if len(traces) != 1 or len(spans) < 2:
+    if len(traces) != 1:
         raise AssertionError(
             "spans are not in one trace: " + "; ".join(_describe(s) for s in spans)
         )
@@ -373,6 +335,9 @@ _REQUIRED: dict[str, tuple[SpanKind, tuple[str, ...]]] = {
 }
 
 
+_OPERATIONS: Final = " or ".join(map(repr, _REQUIRED))
+
+
 def assert_messaging_attributes(
     span: ReadableSpan,
     *,
@@ -380,7 +345,16 @@ def assert_messaging_attributes(
     expected: Mapping[str, Any] | None = None,
 ) -> None:
     """``span`` has the kind, name and attributes the messaging conventions require for a
-    Kafka ``process`` or ``send`` span, and every attribute in ``expected``."""
+    Kafka ``process`` or ``send`` span, and every attribute in ``expected``.
+
+    Raises:
+        ValueError: ``operation`` is neither ``"process"`` nor ``"send"``.
+    """
+    if operation not in _REQUIRED:
+        raise ValueError(
+            f"assert_messaging_attributes cannot check operation={operation!r}: kafkascope "
+            f"makes process and send spans, so operation must be {_OPERATIONS}"
+        )
     kind, required = _REQUIRED[operation]
     attrs = dict(span.attributes or {})
     problems: list[str] = []

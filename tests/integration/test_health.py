@@ -3,6 +3,7 @@ while its poll loop runs, stops, or retries one message forever."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import threading
@@ -246,3 +247,67 @@ def test_503_when_a_rebalance_holds_a_member_without_partitions_too_long(
     assert reason.startswith("no partitions assigned for "), reason
     assert reason.endswith(" (a rebalance in progress)"), reason
     assert report["assigned_partitions"] == 0
+
+
+# ---------------------------------------------------------------- the endpoint's HTTP side
+@pytest.fixture
+def endpoint(kafka_broker: KafkaBroker, consumers: list[KafkaConsumer]) -> Iterator[ConsumerHealth]:
+    """The endpoint of a fresh consumer (healthy for the first minute: nothing to poll yet)."""
+    found = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap_servers)
+    consumers.append(found)
+    with observe_health(found, port=0) as health:
+        yield health
+
+
+def idle_connection(health: ConsumerHealth) -> socket.socket:
+    """A client that connects and says nothing (a port scan, a stuck proxy, a telnet)."""
+    return socket.create_connection(("127.0.0.1", health.port), timeout=5)
+
+
+def test_probes_answer_while_an_idle_connection_is_held_open(endpoint: ConsumerHealth):
+    with idle_connection(endpoint):
+        status, report = probe(endpoint)  # gave up after urlopen's 5 s when single-threaded
+    assert (status, report["reasons"]) == (200, [])
+
+
+def test_head_is_answered_with_the_get_status_and_headers_and_no_body(endpoint: ConsumerHealth):
+    connection = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=5)
+    try:
+        connection.request("HEAD", "/")
+        head = connection.getresponse()
+        body = head.read()
+    finally:
+        connection.close()
+    assert head.status == 200
+    assert head.getheader("Content-Type") == "application/json"
+    assert int(head.getheader("Content-Length") or 0) > 0
+    assert body == b""
+
+
+def test_the_server_header_names_neither_python_nor_its_version(endpoint: ConsumerHealth):
+    with urllib.request.urlopen(endpoint.url, timeout=5) as response:
+        server = response.headers["Server"]
+    assert server == "kafkascope"
+
+
+def test_a_probe_whose_client_left_prints_nothing_on_stderr(
+    endpoint: ConsumerHealth, capfd: pytest.CaptureFixture[str]
+):
+    # The issue's sequence: a probe queued behind an idle connection gives up and leaves.
+    idle = idle_connection(endpoint)
+    with socket.create_connection(("127.0.0.1", endpoint.port), timeout=5) as abandoned:
+        abandoned.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    idle.close()
+    status, _ = probe(endpoint)
+    endpoint.close()  # returns once every request has been answered or dropped
+    assert status == 200
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    assert "Error" not in err
+
+
+def test_close_ends_the_connections_still_open(endpoint: ConsumerHealth):
+    with idle_connection(endpoint) as idle:
+        probe(endpoint)  # answered, so the idle connection, queued first, was accepted too
+        endpoint.close()
+        assert idle.recv(1) == b""  # the server's side closed: end of stream

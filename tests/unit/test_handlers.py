@@ -545,3 +545,99 @@ def test_keys_that_cannot_be_exported_are_not_recorded(capotel):
 
     handle(make_record("orders", key="bad\ud800key"))
     assert sc.MESSAGING_KAFKA_MESSAGE_KEY not in capotel.span("process orders").attributes
+
+
+def _by_keyword(rec):
+    return None
+
+
+def _after_a_positional(ctx, rec):
+    return None
+
+
+def _keyword_only(*, rec):
+    return None
+
+
+def _any_keyword(**kwargs):
+    return None
+
+
+@pytest.mark.parametrize(
+    ("handler", "args", "keyword"),
+    [
+        (_by_keyword, (), "rec"),
+        (_after_a_positional, ("context",), "rec"),
+        (_keyword_only, (), "rec"),
+        (_any_keyword, (), "message"),
+    ],
+)
+def test_a_record_passed_by_keyword_is_traced(capotel, handler, args, keyword):
+    traced_handler(handler)(*args, **{keyword: make_record("orders")})
+    capotel.span("process orders")
+
+
+def test_a_method_given_its_record_by_keyword_is_traced(capotel):
+    class Service:
+        @traced_handler
+        def handle(self, rec):
+            return rec.offset
+
+    assert Service().handle(rec=make_record("orders", offset=7)) == 7
+    assert capotel.span("process orders").attributes[sc.MESSAGING_KAFKA_OFFSET] == 7
+
+
+def _no_argument():
+    return None
+
+
+class _Service:
+    def only_self(self):
+        return None
+
+
+@pytest.mark.parametrize("decorator", [traced_handler, traced_batch_handler])
+@pytest.mark.parametrize(
+    ("function", "named"), [(_no_argument, "_no_argument"), (_Service.only_self, "only_self")]
+)
+def test_a_function_that_takes_no_argument_is_refused_at_decoration_naming_it(
+    decorator, function, named
+):
+    with pytest.raises(TypeError, match=rf"{named}\(\): it takes no argument"):
+        decorator(function)
+
+
+def _misuse_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "without a Kafka record" in r.getMessage()]
+
+
+def test_a_call_without_a_record_warns_once_per_handler_naming_it(capotel, caplog):
+    @traced_handler
+    def double(payload):
+        return payload * 2
+
+    @traced_handler
+    def triple(payload):
+        return payload * 3
+
+    with caplog.at_level(logging.WARNING, logger="kafkascope"):
+        assert [double(21) for _ in range(3)] == [42] * 3
+        assert triple(1) == 3
+    first, second = _misuse_warnings(caplog)
+    assert "double was called without a Kafka record (arguments: int)" in first
+    assert "by keyword as 'payload'" in first
+    assert "triple was called" in second
+    assert capotel.spans == []
+
+
+def test_the_warning_names_the_arguments_types_never_their_values(capotel, caplog):
+    @traced_handler
+    def handle(payload, *, retries):
+        return None
+
+    with caplog.at_level(logging.WARNING, logger="kafkascope"):
+        handle(b"card=4111-1111", retries="secret-3")
+    [warning] = _misuse_warnings(caplog)
+    assert "(arguments: bytes, retries=str)" in warning
+    assert "4111" not in warning
+    assert "secret" not in warning

@@ -19,6 +19,8 @@ from kafkascope.testing import (
     make_record,
 )
 
+pytest_plugins = ["pytester"]
+
 tracer = trace.get_tracer("tests")
 
 
@@ -107,6 +109,52 @@ def test_make_record_defaults_and_mapping_headers():
     assert record.timestamp_type == 1
 
 
+def test_messaging_assertion_refuses_an_operation_it_cannot_check_naming_those_it_can(capotel):
+    with tracer.start_as_current_span("receive orders", kind=SpanKind.CONSUMER):
+        pass
+    with pytest.raises(ValueError, match=r"operation='receive'.*'process' or 'send'"):
+        assert_messaging_attributes(capotel.span("receive orders"), operation="receive")
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_same_trace_of_fewer_than_two_spans_says_two_are_needed(capotel, count):
+    spans = _two_roots(capotel)[:count]
+    with pytest.raises(AssertionError, match=rf"needs two spans or more, got {count}"):
+        assert_same_trace(*spans)
+
+
+def test_metric_lookup_of_an_unrecorded_name_lists_the_names_recorded(capotel):
+    traced_handler(lambda rec: None)(make_record("orders"))
+    with pytest.raises(AssertionError) as caught:
+        capotel.metric("messaging.client.consumed.mesages")
+    message = str(caught.value)
+    assert "no metric 'messaging.client.consumed.mesages' was recorded" in message
+    assert f"did you mean {sc.METRIC_CLIENT_CONSUMED_MESSAGES!r}?" in message
+    assert sc.METRIC_PROCESS_DURATION in message  # every name recorded is listed
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("topic", 123),
+        ("topic", b"orders"),
+        ("partition", "0"),
+        ("partition", True),
+        ("offset", 1.5),
+        ("timestamp", "1700000000000"),
+    ],
+)
+def test_make_record_refuses_a_field_of_the_wrong_type_naming_it(option, value):
+    with pytest.raises(TypeError, match=rf"make_record: {option} must be"):
+        make_record(**{option: value})
+
+
+@pytest.mark.parametrize("headers", ["abc", b"abc", 5, [("a",)], [("a", b"1", b"2")], ["ab"]])
+def test_make_record_refuses_headers_that_are_not_name_value_pairs(headers):
+    with pytest.raises(TypeError, match="make_record: headers must be"):
+        make_record(headers=headers)
+
+
 PLUGIN_USER_TEST = textwrap.dedent(
     """
     import logging
@@ -141,3 +189,43 @@ def test_the_plugin_works_in_a_users_project_with_no_conftest(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
+
+
+# pytest-asyncio (installed here) warns when its loop scope is unset: not what these tests count.
+USER_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+
+
+def test_a_users_run_that_imports_kafka_shows_none_of_kafka_pythons_deprecation_warnings(
+    pytester: pytest.Pytester,
+):
+    pytester.makeini(USER_INI)
+    pytester.makepyfile(test_user="import kafka\n\ndef test_uses_kafka():\n    assert kafka\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, warnings=0)  # 218 warnings before
+
+
+def test_a_conftest_that_imports_kafka_passes_under_filterwarnings_error(
+    pytester: pytest.Pytester,
+):
+    pytester.makeini(USER_INI + "filterwarnings = error\n")
+    pytester.makeconftest("import kafka\n")
+    pytester.makepyfile(test_user="def test_plain():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, warnings=0)
+
+
+def test_the_users_own_deprecation_warnings_still_show(pytester: pytest.Pytester):
+    pytester.makeini(USER_INI)
+    pytester.makepyfile(
+        test_user="""
+        import warnings
+
+        import kafka
+
+        def test_mine():
+            warnings.warn("my_api is deprecated", DeprecationWarning)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*DeprecationWarning: my_api is deprecated*"])

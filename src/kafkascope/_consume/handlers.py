@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import Any, ParamSpec, TypeAlias, TypeVar, overload
 
 from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import Span, TracerProvider
 
-from kafkascope._adapters.records import record_argument
+from kafkascope._consume.handler_args import RecordArgument, check_takes_an_argument
 from kafkascope._consume.options import ProcessOptions
 from kafkascope._consume.process import ProcessScope, begin, begin_batch
 from kafkascope._core.settings import ParentPolicy, check_bool
@@ -21,7 +21,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _check_function(func: object, decorator: str) -> None:
+def _check_function(func: object, decorator: str, what: str) -> None:
     if not callable(func):
         raise TypeError(f"@{decorator} needs a function, got {func!r}")
     if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
@@ -29,6 +29,7 @@ def _check_function(func: object, decorator: str) -> None:
             f"@{decorator} cannot wrap the generator function {func!r}: the span would end "
             "before the generator runs; decorate the function that consumes it instead"
         )
+    check_takes_an_argument(func, decorator, what)
 
 
 def _batch_from(args: tuple[Any, ...]) -> Any:
@@ -38,16 +39,17 @@ def _batch_from(args: tuple[Any, ...]) -> Any:
     return args[0] if args else ()
 
 
-def _wrap(
-    func: Callable[P, R],
-    start: Callable[[tuple[Any, ...]], ProcessScope | None],
-) -> Callable[P, R]:
+_Start: TypeAlias = Callable[[tuple[Any, ...], Mapping[str, Any]], ProcessScope | None]
+"""Opens the span of one call from its positional and keyword arguments."""
+
+
+def _wrap(func: Callable[P, R], start: _Start) -> Callable[P, R]:
     if inspect.iscoroutinefunction(func):
         async_func: Callable[P, Awaitable[Any]] = func
 
         @functools.wraps(func)
         async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-            scope = start(args)
+            scope = start(args, kwargs)
             if scope is None:
                 return await async_func(*args, **kwargs)
             try:
@@ -62,7 +64,7 @@ def _wrap(
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        scope = start(args)
+        scope = start(args, kwargs)
         if scope is None:
             return func(*args, **kwargs)
         try:
@@ -105,8 +107,10 @@ def traced_handler(
     Use bare (``@traced_handler``) or with options (``@traced_handler(group="billing")``), on
     plain or ``async def`` handlers whose first argument (after ``self`` for methods) is a record
     of kafka-python, confluent-kafka, aiokafka or any client registered with
-    :func:`register_record_adapter`. The handler's exceptions are recorded on the span and
-    re-raised unchanged; kafkascope's own failures never reach the handler.
+    :func:`register_record_adapter`; the record may also be passed by keyword. A call without a
+    record runs the handler untraced, with one warning per handler on the ``kafkascope`` logger.
+    The handler's exceptions are recorded on the span and re-raised unchanged; kafkascope's own
+    failures never reach the handler.
 
     Args:
         group: the consumer group, recorded as ``messaging.consumer.group.name``.
@@ -120,7 +124,8 @@ def traced_handler(
 
     Raises:
         ValueError: an unknown parent policy or a bad server port.
-        TypeError: an option of the wrong type, or a generator function.
+        TypeError: an option of the wrong type, a generator function, or a function that takes
+            no argument (so no record).
     """
     options = ProcessOptions(
         group=group,
@@ -131,11 +136,14 @@ def traced_handler(
         meter_provider=meter_provider,
     )
 
-    def start(args: tuple[Any, ...]) -> ProcessScope | None:
-        return begin(options, record_argument(args))
-
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        _check_function(fn, "traced_handler")
+        _check_function(fn, "traced_handler", "the record")
+        argument = RecordArgument(fn)
+
+        def start(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> ProcessScope | None:
+            record = argument.find(args, kwargs)
+            return begin(options, record) if record is not None else None
+
         return _wrap(fn, start)
 
     return decorate(func) if func is not None else decorate
@@ -179,11 +187,11 @@ def traced_batch_handler(
     """
     options = _batch_options(group, server, metrics, tracer_provider, meter_provider)
 
-    def start(args: tuple[Any, ...]) -> ProcessScope | None:
+    def start(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> ProcessScope | None:
         return begin_batch(options, _batch_from(args))
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        _check_function(fn, "traced_batch_handler")
+        _check_function(fn, "traced_batch_handler", "the batch")
         return _wrap(fn, start)
 
     return decorate(func) if func is not None else decorate

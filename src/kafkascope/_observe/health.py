@@ -15,12 +15,12 @@ aiokafka's subscription state every ``getone()``/``getmany()``), and from
 :meth:`ConsumerHealth.beat`, which a poll loop may call instead or as well: the later of the
 two counts. confluent-kafka records none: kafkascope's instrumented ``Consumer`` beats on each
 ``poll()``/``consume()``; a plain one needs ``beat()`` in the loop. kafkascope never wraps the
-user's loop. The readers of each client are in :mod:`kafkascope._adapters`.
+user's loop. The readers of each client are in :mod:`kafkascope._adapters`, the HTTP side in
+:mod:`kafkascope._observe.health_server`.
 """
 
 from __future__ import annotations
 
-import http.server
 import json
 import threading
 import time
@@ -30,6 +30,7 @@ from typing import Any, Final
 from kafkascope._adapters.clients import reader_for
 from kafkascope._adapters.consumer import CLOSED, ConsumerState, Partition, hold
 from kafkascope._core import errors as _errors
+from kafkascope._observe.health_server import ProbeServer
 
 ATTACHED: Final = "_kafkascope_health"
 """The attribute of kafkascope's instrumented confluent-kafka ``Consumer`` (see
@@ -40,7 +41,7 @@ class ConsumerHealth:
     """The health endpoint of one consumer, started by :func:`observe_health`.
 
     Attributes:
-        url: the endpoint, ``http://{host}:{port}/`` (every GET path answers).
+        url: the endpoint, ``http://{host}:{port}/`` (every path answers GET and HEAD).
         port: the port it listens on (the one asked for, or the free one chosen for ``0``).
     """
 
@@ -65,13 +66,9 @@ class ConsumerHealth:
         self._beat: float | None = None
         self._furthest: dict[Partition, int] = {}
         self._lag_at_progress = 0
-        self._server = http.server.HTTPServer((host, port), _handler(self))
-        self.port: int = self._server.server_address[1]
+        self._server = ProbeServer(host, port, self._answer)
+        self.port: int = self._server.port
         self.url = f"http://{host}:{self.port}/"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="kafkascope-health", daemon=True
-        )
-        self._thread.start()
         if hasattr(type(consumer), ATTACHED):
             setattr(consumer, ATTACHED, self)
 
@@ -93,6 +90,15 @@ class ConsumerHealth:
         """Evaluate the consumer now: ``(healthy, report)``, the report being the JSON body."""
         with self._lock:
             return self._check(time.monotonic())
+
+    def _answer(self) -> tuple[int, bytes]:
+        try:
+            healthy, report = self.check()
+            status = 200 if healthy else 503
+        except Exception as exc:
+            status, report = 500, {"healthy": False, "reasons": [f"check failed: {exc!r}"]}
+            _errors.report("consumer health", exc)
+        return status, json.dumps(report).encode()
 
     def _read(self) -> ConsumerState:
         consumer = self._consumer()
@@ -146,10 +152,9 @@ class ConsumerHealth:
         return reason if seen or hint is None else f"{reason} (polls are {hint})"
 
     def close(self) -> None:
-        """Stop answering and free the port (the consumer is left as it is)."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        """Stop answering, end open connections and free the port (the consumer is left as it
+        is)."""
+        self._server.close()
         consumer = self._consumer()
         if consumer is not None and getattr(consumer, ATTACHED, None) is self:
             setattr(consumer, ATTACHED, None)
@@ -164,28 +169,6 @@ class ConsumerHealth:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _handler(health: ConsumerHealth) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            try:
-                healthy, report = health.check()
-                status = 200 if healthy else 503
-            except Exception as exc:
-                status, report = 500, {"healthy": False, "reasons": [f"check failed: {exc!r}"]}
-                _errors.report("consumer health", exc)
-            body = json.dumps(report).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return  # probes every few seconds: no access log on the user's stderr
-
-    return Handler
 
 
 def _positive(name: str, value: float) -> float:
@@ -205,9 +188,11 @@ def observe_health(
 ) -> ConsumerHealth:
     """Serve ``consumer``'s health over HTTP for probes: 200 healthy, 503 not, with a JSON reason.
 
-    The endpoint runs on a daemon thread until :meth:`ConsumerHealth.close`. Each GET reads the
-    consumer's assignment, positions and lag from its memory and the time of its last poll (the
-    client's bookkeeping, or :meth:`ConsumerHealth.beat`), never the broker.
+    The endpoint runs on daemon threads until :meth:`ConsumerHealth.close`, one per connection,
+    so a client that connects and stays silent never delays a probe (it is dropped after 5 s).
+    Each GET or HEAD reads the consumer's assignment, positions and lag from its memory and the
+    time of its last poll (the client's bookkeeping, or :meth:`ConsumerHealth.beat`), never the
+    broker.
 
     Args:
         consumer: a kafka-python ``KafkaConsumer``, confluent-kafka ``Consumer`` or aiokafka

@@ -1,0 +1,1 @@
+"""The test kit behind :mod:`kafkascope.testing`: fake records and the pytest hooks."""
