@@ -18,6 +18,14 @@ class BackendError(Exception):
     """Jaeger or Prometheus could not be reached or answered something unusable."""
 
 
+class BackendUnreachableError(BackendError):
+    """Jaeger or Prometheus (``backend``) could not be reached at all."""
+
+    def __init__(self, message: str, *, backend: str) -> None:
+        super().__init__(message)
+        self.backend = backend
+
+
 def _get_json(url: str, *, timeout: float, what: str) -> Any:
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
@@ -28,10 +36,12 @@ def _get_json(url: str, *, timeout: float, what: str) -> Any:
         raise BackendError(f"{what} answered {err.code} for {url}: {detail}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise BackendError(f"cannot reach {what} at {url}: {reason}") from None
+        raise BackendUnreachableError(
+            f"cannot reach {what} at {url}: {reason}", backend=what
+        ) from None
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BackendError(f"{what} did not answer JSON at {url}") from None
 
 
