@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import http.client
+import io
+import itertools
 import json
 import os
 import re
@@ -25,9 +27,10 @@ from kafkascope._reports import topology_cli as _topology_cli
 from kafkascope._reports.backends import BackendError, BackendUnreachableError
 from kafkascope._reports.html import trace_page
 from kafkascope._reports.redaction import otel_environment
-from kafkascope._reports.terminal_text import SERVICE_COLUMNS, printable
+from kafkascope._reports.terminal_text import SERVICE_COLUMNS, columns, printable
 from kafkascope._reports.untrusted_json import text
 from kafkascope._reports.waterfall import (
+    LINE_COLUMNS,
     MAX_DEPTH,
     NAME_COLUMNS,
     SpanRow,
@@ -44,7 +47,6 @@ _HINTS: Final = {
     "Jaeger": f"set --jaeger URL or {JAEGER_URL_ENV}; Jaeger's query port is 16686 by default",
     "Prometheus": _topology_cli.PROMETHEUS_HINT,
 }
-_SERVICES_SHOWN: Final = 12
 
 EXIT_OK: Final = 0
 EXIT_NOT_FOUND: Final = 1
@@ -287,19 +289,23 @@ def _trace_command(args: argparse.Namespace) -> int:
         print(json.dumps([_row_json(row) for row in rows], indent=2))
         return EXIT_OK
     duration_ms = (max(r.end_ns for r in rows) - min(r.start_ns for r in rows)) / 1e6 if rows else 0
-    print(
-        f"trace {trace_id}: {len(rows)} spans, {duration_ms:.2f} ms, "
-        f"services {_services(row.service for row in rows)}"
-    )
+    head = f"trace {trace_id}: {len(rows)} spans, {duration_ms:.2f} ms, services "
+    print(head + _services({row.service for row in rows}, room=LINE_COLUMNS - len(head)))
     print(render_waterfall(rows))
     return EXIT_OK
 
 
-def _services(names: Iterable[str]) -> str:
-    """The sorted service names, each printable and cut, the first few of many."""
-    shown = sorted({printable(name, limit=SERVICE_COLUMNS) for name in names})
-    more = len(shown) - _SERVICES_SHOWN
-    return ", ".join(shown[:_SERVICES_SHOWN]) + (f" and {more} more" if more > 0 else "")
+def _services(names: Iterable[str], *, room: int) -> str:
+    """The sorted service names, printable and cut, as many as fit in ``room`` columns."""
+    shown = sorted(printable(name, limit=SERVICE_COLUMNS) for name in names)
+    if not shown:
+        return "none"
+    used = list(itertools.accumulate((columns(name) + 2 for name in shown), initial=-2))
+    for count in range(len(shown), 0, -1):
+        more = f" and {len(shown) - count} more" if count < len(shown) else ""
+        if used[count] + len(more) <= room:
+            return ", ".join(shown[:count]) + more
+    return f"{len(shown)} services"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -420,6 +426,10 @@ def _add_topology(sub: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kafkascope`` command."""
+    for stream in (sys.stdout, sys.stderr):
+        # A terminal that is not UTF-8 gets what it cannot show as \u escapes, not a traceback.
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args)

@@ -423,3 +423,14 @@ def test_the_summary_line_escapes_service_names(
     assert status == EXIT_OK
     assert "\x1b" not in out
     assert "orders\\x1b[2J" in out.splitlines()[0]
+
+
+def test_a_terminal_that_is_not_utf8_gets_escapes_not_a_traceback(jaeger: FakeJaeger):
+    answer = json.loads(FIXTURE.read_text())
+    answer["data"][0]["processes"]["p1"]["serviceName"] = "注文"
+    jaeger.routes["/api/traces/abc123"] = (200, json.dumps(answer).encode(), 0.0)
+    done = run_kafkascope(
+        "trace", "abc123", "--jaeger", jaeger.url, env={"PYTHONIOENCODING": "ascii"}
+    )
+    assert done.returncode == EXIT_OK, done.stderr
+    assert b"\\u6ce8\\u6587: POST /orders" in done.stdout

@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -100,8 +101,12 @@ def service_colours(services: Iterable[str]) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(services)))}
 
 
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    # A lone surrogate (JSON can carry one) cannot be written as UTF-8: shown as U+FFFD.
+    return html.escape(_SURROGATE.sub("\ufffd", str(text)), quote=True)
 
 
 def _page(title: str, body: str, *, spans_json: str = "{}") -> str:

@@ -35,8 +35,18 @@ _WINDOW: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _METRIC_NAME: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _TRACE_ID: Final = re.compile(r"[0-9a-fA-F]{1,32}")
-LABEL_COLUMNS: Final = 60
+LABEL_COLUMNS: Final = 40
 """:func:`describe` cuts each label value to this many columns."""
+_DESCRIBED: Final = (
+    ("service", "job"),
+    ("group", "messaging_consumer_group_name"),
+    ("topic", "messaging_destination_name"),
+    ("origin", "kafkascope_pipeline_origin"),
+)
+DESCRIBE_COLUMNS: Final = len("-1.23e+300 s in bucket le=-1.23457e+300 s, ") + sum(
+    len(f"{key}= ") + LABEL_COLUMNS for key, _ in _DESCRIBED
+)
+"""No line of :func:`describe` is wider than this."""
 
 
 class PrometheusError(Exception):
@@ -184,13 +194,9 @@ def describe(exemplar: Exemplar) -> str:
     labels = exemplar.series
     parts = [
         f"{key}={printable(labels[name], limit=LABEL_COLUMNS)}"
-        for key, name in (
-            ("service", "job"),
-            ("group", "messaging_consumer_group_name"),
-            ("topic", "messaging_destination_name"),
-            ("origin", "kafkascope_pipeline_origin"),
-        )
+        for key, name in _DESCRIBED
         if name in labels
     ]
     bucket = "+Inf" if math.isinf(exemplar.bucket) else f"{exemplar.bucket:g}"
-    return f"{exemplar.value:.3f} s in bucket le={bucket} s, {' '.join(parts)}"
+    value = f"{exemplar.value:.3f}" if abs(exemplar.value) < 1e6 else f"{exemplar.value:.3g}"
+    return f"{value} s in bucket le={bucket} s, {' '.join(parts)}"

@@ -35,6 +35,14 @@ TEXT_LINE_COLUMNS: Final = (
     + len(", dead letters")
 )
 """No line of :func:`render_text` is wider than this."""
+MERMAID_LINE_COLUMNS: Final = (
+    len("    topic_")
+    + TOPIC_COLUMNS
+    + len("_12345678")
+    + len('[("")]')
+    + len("#quot;") * TOPIC_COLUMNS
+)
+"""No line of :func:`render_mermaid` is wider than this (a node whose label is all quotes)."""
 
 
 def _ms(seconds: float | None) -> str:
