@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import http.client
 import io
-import itertools
 import json
 import os
 import re
@@ -16,7 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,16 +22,20 @@ from kafkascope._core import settings as _settings
 from kafkascope._core.semconv import SCHEMA_URL
 from kafkascope._reports import slowest as _slowest
 from kafkascope._reports import topology_cli as _topology_cli
-from kafkascope._reports.backends import BackendError, BackendUnreachableError
+from kafkascope._reports.backends import (
+    BackendError,
+    BackendUnreachableError,
+    TraceNotFoundError,
+    jaeger_trace,
+)
 from kafkascope._reports.html import trace_page
 from kafkascope._reports.redaction import otel_environment
-from kafkascope._reports.terminal_text import SERVICE_COLUMNS, columns, printable
-from kafkascope._reports.untrusted_json import text
+from kafkascope._reports.terminal_text import SERVICE_COLUMNS, printable
 from kafkascope._reports.waterfall import (
-    LINE_COLUMNS,
     MAX_DEPTH,
     NAME_COLUMNS,
     SpanRow,
+    render_summary,
     render_waterfall,
     rows_from_jaeger,
 )
@@ -57,8 +59,8 @@ _TRACE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
 _WATERFALL_NOTE = f"""\
 The waterfall shows names with control characters escaped and cut with an ellipsis (services
 to {SERVICE_COLUMNS} columns, spans to {NAME_COLUMNS}); spans deeper than {MAX_DEPTH} levels are \
-counted on one line; spans whose
-parents form a cycle follow the others, marked "(parent cycle)"."""
+counted on one line;
+spans whose parents form a cycle follow the others, marked "(parent cycle)"."""
 _TRACE_EPILOG = f"""\
 {_WATERFALL_NOTE} --json has every span in full.
 
@@ -125,16 +127,6 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def _jaeger_base_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise _CommandError(
-            f"not an http(s) URL for Jaeger: {url!r} (from --jaeger or {JAEGER_URL_ENV})",
-            EXIT_USAGE,
-        )
-    return url.rstrip("/")
-
-
 def _output_file(value: str) -> Path:
     """An ``--html FILE`` that can be written: not a directory, in a directory that exists."""
     path = Path(value)
@@ -160,61 +152,25 @@ def write_page(path: Path, page: str) -> None:
     print(f"kafkascope: wrote {printable(path)}", file=sys.stderr)
 
 
-def _jaeger_errors(body: bytes) -> str:
-    """The ``errors`` messages of a Jaeger API answer, else the start of the body."""
-    try:
-        answer = json.loads(body)
-        messages = [text(e.get("msg", e)) for e in answer.get("errors") or []]
-    except (ValueError, AttributeError, TypeError, RecursionError):
-        messages = []
-    return "; ".join(messages) or body[:200].decode("utf-8", errors="replace").strip()
-
-
 def fetch_jaeger_trace(base_url: str, trace_id: str, *, timeout: float) -> dict[str, Any]:
-    """GET ``{base_url}/api/traces/{trace_id}`` and return the trace (``spans``, ``processes``).
+    """The trace Jaeger has under ``trace_id`` (``spans``, ``processes``).
 
     Raises:
         _CommandError: with :data:`EXIT_NOT_FOUND` if Jaeger has no such trace, with
             :data:`EXIT_UNAVAILABLE` if Jaeger cannot be reached or answers unexpectedly.
     """
-    url = f"{base_url}/api/traces/{urllib.parse.quote(trace_id)}"
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
-    except urllib.error.HTTPError as err:
-        detail = _jaeger_errors(err.read())
-        if err.code == 404:
-            raise _CommandError(
-                f"Jaeger at {base_url} has no trace {trace_id} ({detail})", EXIT_NOT_FOUND
-            ) from None
-        raise _CommandError(
-            f"Jaeger at {base_url} answered {err.code} for trace {trace_id}: {detail}",
-            EXIT_UNAVAILABLE,
-        ) from None
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise _CommandError(
-            f"cannot reach Jaeger at {base_url}: {reason or type(exc).__name__} "
-            f"({_HINTS['Jaeger']})",
-            EXIT_UNAVAILABLE,
-        ) from None
-    try:
-        answer = json.loads(body)
-    except (ValueError, RecursionError):
-        raise _CommandError(
-            f"{url} did not answer JSON; is {base_url} Jaeger's query service?", EXIT_UNAVAILABLE
-        ) from None
-    data = answer.get("data") if isinstance(answer, dict) else None
-    if not data:
-        raise _CommandError(
-            f"Jaeger at {base_url} has no trace {trace_id} ({_jaeger_errors(body)})",
-            EXIT_NOT_FOUND,
-        )
-    trace = data[0] if isinstance(data, list) else None
-    if not isinstance(trace, dict):
-        raise _CommandError(f"unexpected answer from {url}: {body[:200]!r}", EXIT_UNAVAILABLE)
-    return trace
+        return jaeger_trace(base_url, trace_id, timeout=timeout)
+    except TraceNotFoundError as exc:
+        raise _CommandError(str(exc), EXIT_NOT_FOUND) from None
+    except BackendError as exc:
+        raise _unavailable(exc) from None
+
+
+def _unavailable(exc: BackendError) -> _CommandError:
+    if isinstance(exc, BackendUnreachableError):
+        return _CommandError(f"{exc} ({_HINTS[exc.backend]})", EXIT_UNAVAILABLE)
+    return _CommandError(str(exc), EXIT_UNAVAILABLE)
 
 
 def _http_base_url(url: str, what: str, option: str, env: str) -> str:
@@ -233,7 +189,7 @@ def _slowest_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise _CommandError(str(exc), EXIT_USAGE) from None
     prometheus = _http_base_url(args.prometheus, "Prometheus", "--prometheus", PROMETHEUS_URL_ENV)
-    jaeger = _jaeger_base_url(args.jaeger)
+    jaeger = _http_base_url(args.jaeger, "Jaeger", "--jaeger", JAEGER_URL_ENV)
     end = time.time()
     try:
         found = _slowest.fetch_exemplars(
@@ -275,7 +231,7 @@ def _trace_command(args: argparse.Namespace) -> int:
     if not _TRACE_ID.fullmatch(trace_id):
         raise _CommandError(f"not a trace id (1 to 32 hex digits): {trace_id!r}", EXIT_USAGE)
     trace_id = trace_id.lower()
-    base_url = _jaeger_base_url(args.jaeger)
+    base_url = _http_base_url(args.jaeger, "Jaeger", "--jaeger", JAEGER_URL_ENV)
     trace = fetch_jaeger_trace(base_url, trace_id, timeout=args.timeout)
     try:
         rows = sorted(rows_from_jaeger(trace), key=lambda r: (r.start_ns, r.span_id))
@@ -288,24 +244,9 @@ def _trace_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([_row_json(row) for row in rows], indent=2))
         return EXIT_OK
-    duration_ms = (max(r.end_ns for r in rows) - min(r.start_ns for r in rows)) / 1e6 if rows else 0
-    head = f"trace {trace_id}: {len(rows)} spans, {duration_ms:.2f} ms, services "
-    print(head + _services({row.service for row in rows}, room=LINE_COLUMNS - len(head)))
+    print(render_summary(rows, trace_id=trace_id))
     print(render_waterfall(rows))
     return EXIT_OK
-
-
-def _services(names: Iterable[str], *, room: int) -> str:
-    """The sorted service names, printable and cut, as many as fit in ``room`` columns."""
-    shown = sorted(printable(name, limit=SERVICE_COLUMNS) for name in names)
-    if not shown:
-        return "none"
-    used = list(itertools.accumulate((columns(name) + 2 for name in shown), initial=-2))
-    for count in range(len(shown), 0, -1):
-        more = f" and {len(shown) - count} more" if count < len(shown) else ""
-        if used[count] + len(more) <= room:
-            return ", ".join(shown[:count]) + more
-    return f"{len(shown)} services"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -402,10 +343,8 @@ def _topology_command(args: argparse.Namespace) -> int:
         return _topology_cli.run(args, write=write_page)
     except ValueError as exc:
         raise _CommandError(str(exc), EXIT_USAGE) from None
-    except BackendUnreachableError as exc:
-        raise _CommandError(f"{exc} ({_HINTS[exc.backend]})", EXIT_UNAVAILABLE) from None
     except BackendError as exc:
-        raise _CommandError(str(exc), EXIT_UNAVAILABLE) from None
+        raise _unavailable(exc) from None
 
 
 def _add_topology(sub: Any) -> None:

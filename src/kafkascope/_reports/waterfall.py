@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -286,3 +287,25 @@ def render_waterfall(rows: Sequence[SpanRow], *, width: int = BAR_WIDTH) -> str:
             f"{pad(label, label_width)} {_ms(duration)} |{bar.ljust(width)}|{flag}{cycle}{linked}"
         )
     return "\n".join(out)
+
+
+def render_summary(rows: Sequence[SpanRow], *, trace_id: str) -> str:
+    """One line: the trace's id, spans, duration and services, at most :data:`LINE_COLUMNS`
+    wide (as many service names as fit, then "and N more")."""
+    duration = max(r.end_ns for r in rows) - min(r.start_ns for r in rows) if rows else 0
+    head = f"trace {printable(trace_id, limit=32)}: {len(rows)} spans, {_ms(duration).strip()}, "
+    return (
+        head + "services " + _services({r.service for r in rows}, room=LINE_COLUMNS - len(head) - 9)
+    )
+
+
+def _services(names: Iterable[str], *, room: int) -> str:
+    shown = sorted(printable(name, limit=SERVICE_COLUMNS) for name in names)
+    if not shown:
+        return "none"
+    used = list(itertools.accumulate((columns(name) + 2 for name in shown), initial=-2))
+    for count in range(len(shown), 0, -1):
+        more = f" and {len(shown) - count} more" if count < len(shown) else ""
+        if used[count] + len(more) <= room:
+            return ", ".join(shown[:count]) + more
+    return f"{len(shown)} of them"
