@@ -1,10 +1,11 @@
-"""The ``kafkascope`` command."""
+"""The ``kafkascope`` command: what a service's telemetry says, read back from Jaeger and
+Prometheus, and the settings a service started here would run with."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import http.client
+import io
 import json
 import os
 import re
@@ -21,15 +22,33 @@ from kafkascope._core import settings as _settings
 from kafkascope._core.semconv import SCHEMA_URL
 from kafkascope._reports import slowest as _slowest
 from kafkascope._reports import topology_cli as _topology_cli
-from kafkascope._reports.backends import BackendError
+from kafkascope._reports.backends import (
+    BackendError,
+    BackendUnreachableError,
+    TraceNotFoundError,
+    jaeger_trace,
+)
 from kafkascope._reports.html import trace_page
-from kafkascope._reports.waterfall import SpanRow, render_waterfall, rows_from_jaeger
+from kafkascope._reports.redaction import otel_environment
+from kafkascope._reports.terminal_text import SERVICE_COLUMNS, printable
+from kafkascope._reports.waterfall import (
+    MAX_DEPTH,
+    NAME_COLUMNS,
+    SpanRow,
+    render_summary,
+    render_waterfall,
+    rows_from_jaeger,
+)
 from kafkascope._version import __version__
 
 DEFAULT_JAEGER_URL: Final = "http://127.0.0.1:16686"
 JAEGER_URL_ENV: Final = "KAFKASCOPE_JAEGER_URL"
-DEFAULT_PROMETHEUS_URL: Final = "http://127.0.0.1:9090"
-PROMETHEUS_URL_ENV: Final = "KAFKASCOPE_PROMETHEUS_URL"
+DEFAULT_PROMETHEUS_URL: Final = _topology_cli.DEFAULT_PROMETHEUS_URL
+PROMETHEUS_URL_ENV: Final = _topology_cli.PROMETHEUS_URL_ENV
+_HINTS: Final = {
+    "Jaeger": f"set --jaeger URL or {JAEGER_URL_ENV}; Jaeger's query port is 16686 by default",
+    "Prometheus": _topology_cli.PROMETHEUS_HINT,
+}
 
 EXIT_OK: Final = 0
 EXIT_NOT_FOUND: Final = 1
@@ -37,9 +56,38 @@ EXIT_USAGE: Final = 2
 EXIT_UNAVAILABLE: Final = 3
 
 _TRACE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
+_WATERFALL_NOTE = f"""\
+The waterfall shows names with control characters escaped and cut with an ellipsis (services
+to {SERVICE_COLUMNS} columns, spans to {NAME_COLUMNS}); spans deeper than {MAX_DEPTH} levels are \
+counted on one line;
+spans whose parents form a cycle follow the others, marked "(parent cycle)"."""
 _TRACE_EPILOG = f"""\
-exit status: {EXIT_OK} shown, {EXIT_NOT_FOUND} Jaeger has no such trace, {EXIT_USAGE} bad arguments,
-{EXIT_UNAVAILABLE} Jaeger unreachable or its answer unusable."""
+{_WATERFALL_NOTE} --json has every span in full.
+
+exit status: {EXIT_OK} shown, {EXIT_NOT_FOUND} Jaeger has no such trace, {EXIT_USAGE} bad arguments
+(an --html FILE that cannot be written included), {EXIT_UNAVAILABLE} Jaeger unreachable or its
+answer unusable."""
+_MAIN_DESCRIPTION = """\
+Read back what kafkascope's services sent: a trace from Jaeger as a waterfall (trace), the
+map of services and topics (topology), the trace of the slowest message a latency histogram
+in Prometheus has an exemplar of (slowest); and show the settings a service would start with
+(settings)."""
+_MAIN_EPILOG = f"""\
+Run `kafkascope COMMAND --help` for a command's options.
+
+exit status: {EXIT_OK} done, {EXIT_NOT_FOUND} nothing found (no such trace, no exemplar),
+{EXIT_USAGE} bad arguments or settings, {EXIT_UNAVAILABLE} Jaeger or Prometheus unreachable or an
+answer unusable."""
+_SETTINGS_DESCRIPTION = """\
+Print, as JSON, the settings a kafkascope service started with this environment would use:
+the OTEL_PYTHON_KAFKASCOPE_* options (parent policy, key capture, baggage trust, lag gauge,
+poison threshold), the schema URL, and every OTEL_* variable. Credentials are redacted:
+variables named like a secret (PASSWORD, SECRET, TOKEN, CREDENTIAL, AUTH, API_KEY,
+PRIVATE_KEY) entirely, header lists (*_HEADERS) down to their header names, and in URLs the
+user information, query values and fragment."""
+_SETTINGS_EPILOG = f"""\
+exit status: {EXIT_OK} shown, {EXIT_USAGE} an OTEL_PYTHON_KAFKASCOPE_* variable is invalid (named on
+stderr)."""
 
 
 class _CommandError(Exception):
@@ -54,8 +102,8 @@ def _settings_command(_: argparse.Namespace) -> int:
     try:
         settings = _settings.Settings.from_env(os.environ)
     except ValueError as exc:
-        print(f"kafkascope: {exc}", file=sys.stderr)
-        return 2
+        print(f"kafkascope: {printable(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     shown = {
         "parent": settings.parent,
         "capture_key": settings.capture_key,
@@ -63,7 +111,7 @@ def _settings_command(_: argparse.Namespace) -> int:
         "lag": settings.lag,
         "poison_attempts": settings.poison_attempts,
         "schema_url": SCHEMA_URL,
-        "otel": {k: v for k, v in sorted(os.environ.items()) if k.startswith("OTEL_")},
+        "otel": otel_environment(os.environ),
     }
     print(json.dumps(shown, indent=2))
     return 0
@@ -79,71 +127,50 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def _jaeger_base_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise _CommandError(
-            f"not an http(s) URL for Jaeger: {url!r} (from --jaeger or {JAEGER_URL_ENV})",
-            EXIT_USAGE,
-        )
-    return url.rstrip("/")
+def _output_file(value: str) -> Path:
+    """An ``--html FILE`` that can be written: not a directory, in a directory that exists."""
+    path = Path(value)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value!r} is a directory, not a file")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{value!r}: there is no directory {str(path.parent)!r}")
+    return path
 
 
-def _jaeger_errors(body: bytes) -> str:
-    """The ``errors`` messages of a Jaeger API answer, else the start of the body."""
+def write_page(path: Path, page: str) -> None:
+    """Write ``page`` to ``path`` (``--html``) and say so on stderr.
+
+    Raises:
+        _CommandError: with :data:`EXIT_USAGE` if the file cannot be written.
+    """
     try:
-        answer = json.loads(body)
-        messages = [str(e.get("msg", e)) for e in answer.get("errors") or []]
-    except (ValueError, AttributeError):
-        messages = []
-    return "; ".join(messages) or body[:200].decode("utf-8", errors="replace").strip()
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise _CommandError(
+            f"cannot write --html {str(path)!r}: {exc.strerror or exc}", EXIT_USAGE
+        ) from None
+    print(f"kafkascope: wrote {printable(path)}", file=sys.stderr)
 
 
 def fetch_jaeger_trace(base_url: str, trace_id: str, *, timeout: float) -> dict[str, Any]:
-    """GET ``{base_url}/api/traces/{trace_id}`` and return the trace (``spans``, ``processes``).
+    """The trace Jaeger has under ``trace_id`` (``spans``, ``processes``).
 
     Raises:
         _CommandError: with :data:`EXIT_NOT_FOUND` if Jaeger has no such trace, with
             :data:`EXIT_UNAVAILABLE` if Jaeger cannot be reached or answers unexpectedly.
     """
-    url = f"{base_url}/api/traces/{urllib.parse.quote(trace_id)}"
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
-    except urllib.error.HTTPError as err:
-        detail = _jaeger_errors(err.read())
-        if err.code == 404:
-            raise _CommandError(
-                f"Jaeger at {base_url} has no trace {trace_id} ({detail})", EXIT_NOT_FOUND
-            ) from None
-        raise _CommandError(
-            f"Jaeger at {base_url} answered {err.code} for trace {trace_id}: {detail}",
-            EXIT_UNAVAILABLE,
-        ) from None
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise _CommandError(
-            f"cannot reach Jaeger at {base_url}: {reason or type(exc).__name__} "
-            f"(set --jaeger URL or {JAEGER_URL_ENV}; Jaeger's query port is 16686 by default)",
-            EXIT_UNAVAILABLE,
-        ) from None
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        raise _CommandError(
-            f"{url} did not answer JSON; is {base_url} Jaeger's query service?", EXIT_UNAVAILABLE
-        ) from None
-    data = answer.get("data") if isinstance(answer, dict) else None
-    if not data:
-        raise _CommandError(
-            f"Jaeger at {base_url} has no trace {trace_id} ({_jaeger_errors(body)})",
-            EXIT_NOT_FOUND,
-        )
-    trace = data[0] if isinstance(data, list) else None
-    if not isinstance(trace, dict):
-        raise _CommandError(f"unexpected answer from {url}: {body[:200]!r}", EXIT_UNAVAILABLE)
-    return trace
+        return jaeger_trace(base_url, trace_id, timeout=timeout)
+    except TraceNotFoundError as exc:
+        raise _CommandError(str(exc), EXIT_NOT_FOUND) from None
+    except BackendError as exc:
+        raise _unavailable(exc) from None
+
+
+def _unavailable(exc: BackendError) -> _CommandError:
+    if isinstance(exc, BackendUnreachableError):
+        return _CommandError(f"{exc} ({_HINTS[exc.backend]})", EXIT_UNAVAILABLE)
+    return _CommandError(str(exc), EXIT_UNAVAILABLE)
 
 
 def _http_base_url(url: str, what: str, option: str, env: str) -> str:
@@ -162,12 +189,14 @@ def _slowest_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise _CommandError(str(exc), EXIT_USAGE) from None
     prometheus = _http_base_url(args.prometheus, "Prometheus", "--prometheus", PROMETHEUS_URL_ENV)
-    jaeger = _jaeger_base_url(args.jaeger)
+    jaeger = _http_base_url(args.jaeger, "Jaeger", "--jaeger", JAEGER_URL_ENV)
     end = time.time()
     try:
         found = _slowest.fetch_exemplars(
             prometheus, f"{metric}_bucket", start=end - window, end=end, timeout=args.timeout
         )
+    except _slowest.PrometheusUnreachableError as exc:
+        raise _CommandError(f"{exc} ({_HINTS['Prometheus']})", EXIT_UNAVAILABLE) from None
     except _slowest.PrometheusError as exc:
         raise _CommandError(str(exc), EXIT_UNAVAILABLE) from None
     chosen = _slowest.slowest(found)
@@ -202,7 +231,7 @@ def _trace_command(args: argparse.Namespace) -> int:
     if not _TRACE_ID.fullmatch(trace_id):
         raise _CommandError(f"not a trace id (1 to 32 hex digits): {trace_id!r}", EXIT_USAGE)
     trace_id = trace_id.lower()
-    base_url = _jaeger_base_url(args.jaeger)
+    base_url = _http_base_url(args.jaeger, "Jaeger", "--jaeger", JAEGER_URL_ENV)
     trace = fetch_jaeger_trace(base_url, trace_id, timeout=args.timeout)
     try:
         rows = sorted(rows_from_jaeger(trace), key=lambda r: (r.start_ns, r.span_id))
@@ -211,27 +240,31 @@ def _trace_command(args: argparse.Namespace) -> int:
             f"unexpected trace from Jaeger at {base_url}: {exc}", EXIT_UNAVAILABLE
         ) from None
     if args.html is not None:
-        args.html.write_text(trace_page(trace, trace_id=trace_id), encoding="utf-8")
-        print(f"kafkascope: wrote {args.html}", file=sys.stderr)
+        write_page(args.html, trace_page(trace, trace_id=trace_id))
     if args.json:
         print(json.dumps([_row_json(row) for row in rows], indent=2))
         return EXIT_OK
-    services = sorted({row.service for row in rows})
-    duration_ms = (max(r.end_ns for r in rows) - min(r.start_ns for r in rows)) / 1e6 if rows else 0
-    print(
-        f"trace {trace_id}: {len(rows)} spans, {duration_ms:.2f} ms, services {', '.join(services)}"
-    )
+    print(render_summary(rows, trace_id=trace_id))
     print(render_waterfall(rows))
     return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``kafkascope`` command."""
-    parser = argparse.ArgumentParser(prog="kafkascope", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="kafkascope",
+        description=_MAIN_DESCRIPTION,
+        epilog=_MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"kafkascope {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     settings = sub.add_parser(
-        "settings", help="show the settings in force (OTEL_* and OTEL_PYTHON_KAFKASCOPE_*)"
+        "settings",
+        help="show the settings in force (OTEL_PYTHON_KAFKASCOPE_* and OTEL_*, secrets redacted)",
+        description=_SETTINGS_DESCRIPTION,
+        epilog=_SETTINGS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     settings.set_defaults(func=_settings_command)
     trace = sub.add_parser(
@@ -249,7 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the spans as JSON rows instead of a waterfall"
     )
     trace.add_argument(
-        "--html", metavar="FILE", type=Path, help="also write the trace as a self-contained page"
+        "--html",
+        metavar="FILE",
+        type=_output_file,
+        help="also write the trace as a self-contained page",
     )
     trace.set_defaults(func=_trace_command)
     _add_topology(sub)
@@ -259,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ask Prometheus (/api/v1/query_exemplars) for the exemplars of a latency\n"
         "histogram over a window, pick the slowest one of the slowest bucket, and print\n"
         "that message's trace from Jaeger as a waterfall.",
-        epilog=f"exit status: {EXIT_OK} shown, {EXIT_NOT_FOUND} no exemplar in the window or "
+        epilog=f"{_WATERFALL_NOTE}\n\n"
+        f"exit status: {EXIT_OK} shown, {EXIT_NOT_FOUND} no exemplar in the window or "
         f"Jaeger has not that trace,\n{EXIT_USAGE} bad arguments, {EXIT_UNAVAILABLE} Prometheus or "
         "Jaeger unreachable or an answer unusable.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -303,11 +340,11 @@ def _add_jaeger_options(parser: argparse.ArgumentParser, *, timeout_for: str) ->
 
 def _topology_command(args: argparse.Namespace) -> int:
     try:
-        return _topology_cli.run(args)
+        return _topology_cli.run(args, write=write_page)
     except ValueError as exc:
         raise _CommandError(str(exc), EXIT_USAGE) from None
     except BackendError as exc:
-        raise _CommandError(str(exc), EXIT_UNAVAILABLE) from None
+        raise _unavailable(exc) from None
 
 
 def _add_topology(sub: Any) -> None:
@@ -315,22 +352,29 @@ def _add_topology(sub: Any) -> None:
         "topology",
         help="print the map service -> topic -> service from the traces of a time window",
         description=_topology_cli.DESCRIPTION,
-        epilog=f"exit status: {EXIT_OK} shown, {EXIT_USAGE} bad arguments, {EXIT_UNAVAILABLE} "
-        "Jaeger unreachable or its answer unusable.",
+        epilog=f"{_topology_cli.EPILOG}\n\n"
+        f"exit status: {EXIT_OK} shown, {EXIT_USAGE} bad arguments (an --html FILE that cannot be "
+        f"written included),\n{EXIT_UNAVAILABLE} Jaeger unreachable or its answer unusable (an "
+        "unreachable Prometheus is only noted).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_jaeger_options(topology, timeout_for="each request")
-    _topology_cli.add_arguments(topology, seconds=_positive_seconds)
+    _topology_cli.add_arguments(topology, seconds=_positive_seconds, output_file=_output_file)
     topology.set_defaults(func=_topology_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kafkascope`` command."""
+    for stream in (sys.stdout, sys.stderr):
+        # A terminal that is not UTF-8 gets what it cannot show as \u escapes, not a traceback.
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args)
     except _CommandError as exc:
-        print(f"kafkascope: {exc}", file=sys.stderr)
+        # Messages quote what servers answered: shown, never acted on by the terminal.
+        print(f"kafkascope: {printable(exc)}", file=sys.stderr)
         return exc.status
     return result
 

@@ -1,4 +1,4 @@
-"""The ``kafkascope`` command: ``settings`` and ``trace``.
+"""The ``kafkascope`` command: ``settings``, ``trace``, its words and its errors.
 
 ``trace`` is run against a small local HTTP server that answers like Jaeger's query service,
 with a recorded answer of a real Jaeger v2.13 (``data/jaeger_trace.json``, see
@@ -26,9 +26,11 @@ from kafkascope.cli import (
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
     JAEGER_URL_ENV,
+    PROMETHEUS_URL_ENV,
     build_parser,
     main,
 )
+from tests.cli_process import run_kafkascope
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "jaeger_trace.json"
 TRACE_ID = "26672ee3191fddb17c4b1ead62eb208c"
@@ -276,3 +278,159 @@ def test_a_bad_timeout_is_a_usage_error(timeout: str, capsys: pytest.CaptureFixt
         main(["trace", "abc123", "--timeout", timeout])
     assert exited.value.code == EXIT_USAGE
     assert "--timeout" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- settings: no secrets printed
+
+SECRETS = {
+    "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer s3cr3t-bearer,x-api-key=s3cr3t-key",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "s3cr3t-bare-token",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://user:s3cr3t-pass@collector:4318/v1?k=s3cr3t-q",
+    "OTEL_EXPORTER_JAEGER_PASSWORD": "s3cr3t-jaeger",
+    "OTEL_SOMETHING_API_KEY": "s3cr3t-api",
+}
+
+
+def test_settings_redacts_header_values_and_credentials_in_urls():
+    done = run_kafkascope(
+        "settings", env={**SECRETS, "OTEL_SERVICE_NAME": "orders", "OTEL_TRACES_EXPORTER": "otlp"}
+    )
+    assert done.returncode == EXIT_OK, done.stderr
+    assert b"s3cr3t" not in done.stdout
+    otel = json.loads(done.stdout)["otel"]
+    assert otel["OTEL_EXPORTER_OTLP_HEADERS"] == "Authorization=<redacted>,x-api-key=<redacted>"
+    assert otel["OTEL_EXPORTER_OTLP_TRACES_HEADERS"] == "<redacted>"
+    assert otel["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] == (
+        "https://<redacted>@collector:4318/v1?k=<redacted>"
+    )
+    assert otel["OTEL_EXPORTER_JAEGER_PASSWORD"] == "<redacted>"
+    assert otel["OTEL_SOMETHING_API_KEY"] == "<redacted>"
+    # What carries no credential is shown as it is.
+    assert otel["OTEL_SERVICE_NAME"] == "orders"
+    assert otel["OTEL_TRACES_EXPORTER"] == "otlp"
+
+
+# ---------------------------------------------------------------- --html FILE
+
+
+@pytest.mark.parametrize("command", ["trace", "topology"])
+def test_html_to_a_directory_is_a_usage_error_without_a_traceback(command, tmp_path):
+    argv = ["trace", TRACE_ID] if command == "trace" else ["topology"]
+    done = run_kafkascope(*argv, "--jaeger", "http://127.0.0.1:9", "--html", str(tmp_path))
+    assert done.returncode == EXIT_USAGE
+    assert b"Traceback" not in done.stderr
+    assert f"argument --html: {str(tmp_path)!r} is a directory, not a file".encode() in done.stderr
+
+
+@pytest.mark.parametrize("command", ["trace", "topology"])
+def test_html_into_a_missing_directory_is_a_usage_error_without_a_traceback(command, tmp_path):
+    page = tmp_path / "missing" / "trace.html"
+    argv = ["trace", TRACE_ID] if command == "trace" else ["topology"]
+    done = run_kafkascope(*argv, "--jaeger", "http://127.0.0.1:9", "--html", str(page))
+    assert done.returncode == EXIT_USAGE
+    assert b"Traceback" not in done.stderr
+    assert f"there is no directory {str(page.parent)!r}".encode() in done.stderr
+
+
+def test_trace_html_writes_the_page_and_says_so(
+    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    page = tmp_path / "trace.html"
+    status, _, err = run(capsys, "trace", TRACE_ID, "--jaeger", jaeger.url, "--html", str(page))
+    assert status == EXIT_OK
+    assert err == f"kafkascope: wrote {page}\n"
+    assert page.read_text().startswith("<!DOCTYPE html>")
+
+
+# ---------------------------------------------------------------- words
+
+
+def test_main_help_describes_the_commands_and_exit_statuses():
+    done = run_kafkascope("--help")
+    assert done.returncode == EXIT_OK
+    assert b"``" not in done.stdout
+    for command in (b"settings", b"trace", b"topology", b"slowest"):
+        assert command in done.stdout
+    assert b"exit status: 0 done, 1 nothing found" in done.stdout
+
+
+def test_settings_help_has_a_description_and_exit_statuses():
+    done = run_kafkascope("settings", "--help")
+    assert done.returncode == EXIT_OK
+    assert b"Print, as JSON, the settings" in done.stdout
+    assert b"Credentials are redacted" in done.stdout
+    assert b"exit status: 0 shown, 2 an OTEL_PYTHON_KAFKASCOPE_* variable is invalid" in done.stdout
+
+
+def _nothing_listening() -> str:
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_unreachable_prometheus_says_where_to_set_the_url(capsys: pytest.CaptureFixture[str]):
+    url = _nothing_listening()
+    status, _, err = run(capsys, "slowest", "--prometheus", url, "--timeout", "5")
+    assert status == EXIT_UNAVAILABLE
+    assert f"kafkascope: cannot reach Prometheus at {url}: " in err
+    assert f"(set --prometheus URL or {PROMETHEUS_URL_ENV}; Prometheus's port is 9090" in err
+
+
+def test_topology_with_unreachable_jaeger_says_where_to_set_the_url(
+    capsys: pytest.CaptureFixture[str],
+):
+    url = _nothing_listening()
+    status, _, err = run(capsys, "topology", "--jaeger", url, "--timeout", "5")
+    assert status == EXIT_UNAVAILABLE
+    assert f"kafkascope: cannot reach Jaeger at {url}/api/services: " in err
+    assert f"(set --jaeger URL or {JAEGER_URL_ENV}; Jaeger's query port is 16686" in err
+
+
+def test_topology_with_unreachable_prometheus_notes_where_to_set_the_url(
+    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
+):
+    jaeger.routes["/api/services"] = (200, b'{"data":[]}', 0.0)
+    url = _nothing_listening()
+    argv = ["topology", "--jaeger", jaeger.url, "--prometheus", url, "--timeout", "5"]
+    status, out, err = run(capsys, *argv)
+    assert status == EXIT_OK
+    assert out.startswith("topology: (no messaging spans")
+    assert f"kafkascope: figures from spans only: cannot reach Prometheus at {url}" in err
+    assert f"(set --prometheus URL or {PROMETHEUS_URL_ENV}; Prometheus's port is 9090" in err
+
+
+# ---------------------------------------------------------------- what servers say is shown safely
+
+
+def test_a_jaeger_error_message_reaches_stderr_escaped(
+    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
+):
+    body = json.dumps({"errors": [{"code": 500, "msg": "down\x1b]0;pwned\x07\x1b[2J"}]})
+    jaeger.routes["/api/traces/abc123"] = (500, body.encode(), 0.0)
+    status, _, err = run(capsys, "trace", "abc123", "--jaeger", jaeger.url)
+    assert status == EXIT_UNAVAILABLE
+    assert "\x1b" not in err
+    assert "answered 500 for trace abc123: down\\x1b]0;pwned\\x07\\x1b[2J" in err
+
+
+def test_the_summary_line_escapes_service_names(
+    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
+):
+    answer = json.loads(FIXTURE.read_text())
+    answer["data"][0]["processes"]["p1"]["serviceName"] = "orders\x1b[2J"
+    jaeger.routes["/api/traces/abc123"] = (200, json.dumps(answer).encode(), 0.0)
+    status, out, _ = run(capsys, "trace", "abc123", "--jaeger", jaeger.url)
+    assert status == EXIT_OK
+    assert "\x1b" not in out
+    assert "orders\\x1b[2J" in out.splitlines()[0]
+
+
+def test_a_terminal_that_is_not_utf8_gets_escapes_not_a_traceback(jaeger: FakeJaeger):
+    answer = json.loads(FIXTURE.read_text())
+    answer["data"][0]["processes"]["p1"]["serviceName"] = "注文"
+    jaeger.routes["/api/traces/abc123"] = (200, json.dumps(answer).encode(), 0.0)
+    done = run_kafkascope(
+        "trace", "abc123", "--jaeger", jaeger.url, env={"PYTHONIOENCODING": "ascii"}
+    )
+    assert done.returncode == EXIT_OK, done.stderr
+    assert b"\\u6ce8\\u6587: POST /orders" in done.stdout

@@ -4,7 +4,14 @@ import math
 
 import pytest
 
-from kafkascope._reports.slowest import metric_name, parse_exemplars, slowest, window_seconds
+from kafkascope._reports.slowest import (
+    LABEL_COLUMNS,
+    describe,
+    metric_name,
+    parse_exemplars,
+    slowest,
+    window_seconds,
+)
 from kafkascope.cli import EXIT_USAGE, main
 
 
@@ -66,3 +73,44 @@ def test_bad_arguments_exit_2(capsys):
     assert main(["slowest", "--window", "soon"]) == EXIT_USAGE
     assert main(["slowest", "--prometheus", "ftp://x"]) == EXIT_USAGE
     assert "not an http(s) URL for Prometheus" in capsys.readouterr().err
+
+
+def test_label_values_are_escaped_and_cut_in_the_description():
+    series = _series("+Inf", ("a" * 32, "3"))
+    series["seriesLabels"] = {"le": "+Inf", "job": "billing\x1b]0;pwned\x07", "x": 1}
+    series["seriesLabels"]["messaging_destination_name"] = "t" * 5000  # type: ignore[index]
+    chosen = slowest(parse_exemplars([series]))
+    assert chosen is not None
+    line = describe(chosen)
+    assert "\x1b" not in line
+    assert "service=billing\\x1b]0;pwned\\x07 " in line
+    assert f"topic={'t' * (LABEL_COLUMNS - 1)}…" in line
+    assert len(line) < 200
+
+
+@pytest.mark.parametrize("trace_id", ["\x1b[2J", "", "0x12", "g" * 32, "a" * 33, "ab cd", 12])
+def test_an_exemplar_whose_trace_id_is_not_hex_is_skipped(trace_id):
+    data = [_series("1", ("a" * 32, "0.5"))]
+    data[0]["exemplars"].append(  # type: ignore[attr-defined]
+        {"labels": {"trace_id": trace_id}, "value": "9", "timestamp": 1}
+    )
+    assert [e.trace_id for e in parse_exemplars(data)] == ["a" * 32]
+
+
+@pytest.mark.parametrize(
+    "exemplars",
+    [
+        5,
+        "abc",
+        [{"labels": {"trace_id": "ab"}, "value": "1", "timestamp": "soon"}],
+        [{"labels": {"trace_id": "ab"}, "value": "1", "timestamp": {"a": 1}}],
+        [{"labels": {"trace_id": "ab"}, "value": "NaN"}],
+        [{"labels": {"trace_id": "ab"}, "value": [1]}],
+        [{"labels": ["trace_id"], "value": "1"}],
+    ],
+)
+def test_odd_exemplars_are_read_or_skipped_never_raised(exemplars):
+    data = [{"seriesLabels": {"le": "1"}, "exemplars": exemplars}]
+    for exemplar in parse_exemplars(data):
+        assert exemplar.trace_id == "ab"
+        assert exemplar.timestamp == 0.0

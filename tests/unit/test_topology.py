@@ -23,7 +23,8 @@ from kafkascope._reports.topology import (
     only_topics,
     topology_from_jaeger,
 )
-from kafkascope._reports.topology_render import render_mermaid, render_text
+from kafkascope._reports.topology_render import TEXT_LINE_COLUMNS, render_mermaid, render_text
+from tests.cli_process import unsafe_characters, width
 
 RECORDED = Path(__file__).resolve().parent / "data" / "jaeger_trace.json"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -310,8 +311,8 @@ def test_json_rendering_of_a_known_graph():
 
 
 def test_mermaid_rendering_of_a_known_graph():
-    billing, shop = "svc_billing_62696c6c", "svc_shop_73686f70"
-    orders, dlq = "topic_orders_6f726465", "topic_orders_dlq_6f726465"
+    billing, shop = "svc_billing_04209e9f", "svc_shop_c8f69bf8"
+    orders, dlq = "topic_orders_733649f3", "topic_orders_dlq_ffd2cb55"
     assert render_mermaid(small()) == "\n".join(
         [
             "flowchart LR",
@@ -324,3 +325,78 @@ def test_mermaid_rendering_of_a_known_graph():
             f'    {billing} -.->|"0.10/s · p95 1.0 ms · dead letters"| {dlq}',
         ]
     )
+
+
+# ---------------------------------------------------------------- what a trace carries
+
+
+def hostile() -> Topology:
+    return topology_from_jaeger(
+        [
+            trace(
+                span("shop\x1b]0;pwned\x07", "producer", "orders\x1b[2J" + "o" * 5000),
+                span("b" * 5000, "consumer", "orders\x1b[2J" + "o" * 5000, group="g\u202e" * 99),
+            )
+        ],
+        window_seconds=10,
+    )
+
+
+def test_terminal_rendering_escapes_and_cuts_names():
+    text = render_text(hostile())
+    assert unsafe_characters(text.encode()) == []
+    assert re.search(r"^shop\\x1b\]0;pwned\\x07 +─▶ \[orders\\x1b\[2Jooo", text, re.M)
+    assert max(width(line) for line in text.splitlines()) <= TEXT_LINE_COLUMNS
+
+
+def test_mermaid_rendering_escapes_and_cuts_names():
+    text = render_mermaid(hostile())
+    assert unsafe_characters(text.encode()) == []
+    assert '("shop\\x1b]0;pwned\\x07")' in text
+    assert max(len(line) for line in text.splitlines()) <= 300
+
+
+def test_mermaid_labels_cannot_end_their_quotes_or_open_markup():
+    topology = topology_from_jaeger([trace(span('a"b<i>#', "producer", "t"))], window_seconds=10)
+    assert '("a#quot;b#lt;i#gt;#35;")' in render_mermaid(topology)
+
+
+def test_mermaid_ids_of_names_alike_after_cleaning_are_distinct():
+    topology = topology_from_jaeger(
+        [trace(span("abcd-1", "producer", "t"), span("abcd_1", "producer", "t"))],
+        window_seconds=10,
+    )
+    ids = {line.split("(")[0].strip() for line in render_mermaid(topology).splitlines()[1:3]}
+    assert len(ids) == 2
+
+
+def test_fields_of_the_wrong_type_are_skipped_not_raised():
+    good = span("shop", "producer", "orders")
+    weird = [
+        {**span("shop", "producer", "orders"), "tags": "x"},
+        {**span("shop", "producer", "orders"), "references": [1, None]},
+        {**span("shop", "producer", "orders"), "duration": "long", "processID": [1]},
+        {**span("shop", "consumer", "orders", batch=1), "tags": [{"key": 1}, "x"]},
+        {
+            **span("x", "consumer", "orders"),
+            "tags": [
+                tag("span.kind", "consumer"),
+                tag("messaging.destination.name", "orders"),
+                tag("messaging.operation.type", "process"),
+                tag("messaging.batch.message_count", "1e400"),
+            ],
+        },
+    ]
+    answer = {**trace(good), "spans": [good, *weird]}
+    topology = topology_from_jaeger(
+        [answer, {"spans": "x"}, {"processes": []}, "not a trace"],  # type: ignore[list-item]
+        window_seconds=10,
+    )
+    # The span without tags is not an edge; one with an unusable duration counts (0 s) for a
+    # service it cannot name; a batch of an unusable count has no messages.
+    assert {(e.service, e.direction, e.spans) for e in topology.edges} == {
+        ("shop", SENDS, 2),
+        ("?", SENDS, 1),
+        ("?", CONSUMES, 0),
+    }
+    json.dumps(topology.to_json(), allow_nan=False)

@@ -12,7 +12,17 @@ from typing import Any
 
 import pytest
 
-from kafkascope._reports.waterfall import SpanRow, render_waterfall, rows_from_jaeger
+from kafkascope._reports.terminal_text import SERVICE_COLUMNS
+from kafkascope._reports.waterfall import (
+    LINE_COLUMNS,
+    MAX_DEPTH,
+    NAME_COLUMNS,
+    SpanRow,
+    render_waterfall,
+    rows_from_jaeger,
+    span_tree,
+)
+from tests.cli_process import unsafe_characters, width
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "jaeger_trace.json"
 TRACE_ID = "26672ee3191fddb17c4b1ead62eb208c"
@@ -174,3 +184,111 @@ def test_service_comes_from_the_process_or_is_unknown() -> None:
 def test_a_trace_of_another_shape_is_a_value_error(trace: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="not a Jaeger"):
         rows_from_jaeger(trace)
+
+
+# ---------------------------------------------------------------- what a trace carries
+
+
+def row(span_id: str, parent: str | None = None, **fields: Any) -> SpanRow:
+    return SpanRow(
+        span_id=span_id,
+        parent_id=parent,
+        service=fields.pop("service", "billing"),
+        name=fields.pop("name", "op"),
+        start_ns=fields.pop("start", 1_000_000),
+        end_ns=fields.pop("end", 2_000_000),
+        **fields,
+    )
+
+
+def test_control_characters_in_names_are_shown_as_escapes():
+    rendered = render_waterfall(
+        [row("a", service="billing\x1b]0;pwned\x07", name="\x1b[2J\x1b[Hcleared\x9b31m\u202e")]
+    )
+    assert unsafe_characters(rendered.encode()) == []
+    assert rendered.startswith("billing\\x1b]0;pwned\\x07: \\x1b[2J\\x1b[Hcleared\\x9b31m\\u202e ")
+
+
+def test_a_5000_character_name_is_cut_and_lines_stay_bounded():
+    lines = render_waterfall(
+        [row("a", name="n" * 5000), row("b", "a", service="s" * 5000)]
+    ).splitlines()
+    assert lines[0].startswith("billing: " + "n" * (NAME_COLUMNS - 1) + "… ")
+    assert lines[1].startswith("  " + "s" * (SERVICE_COLUMNS - 1) + "…: op ")
+    assert max(width(line) for line in lines) <= LINE_COLUMNS
+    assert len({line.index("|") for line in lines}) == 1  # the bars still line up
+
+
+def test_a_trace_3000_deep_shows_24_levels_then_counts_the_rest():
+    chain = [row("0")] + [row(str(i), str(i - 1), start=1_000_000 + i) for i in range(1, 3000)]
+    lines = render_waterfall(chain).splitlines()
+    assert len(lines) == MAX_DEPTH + 1
+    assert lines[MAX_DEPTH - 1].startswith("  " * (MAX_DEPTH - 1) + "billing: op ")
+    assert lines[-1] == "  " * MAX_DEPTH + (
+        f"… {3000 - MAX_DEPTH} more spans deeper than {MAX_DEPTH} levels (--json lists every span)"
+    )
+
+
+def test_a_parent_cycle_is_shown_and_marked():
+    lines = render_waterfall([row("a", "b", name="first"), row("b", "a", name="second")])
+    assert lines.splitlines()[0].startswith("billing: first ")
+    assert lines.splitlines()[0].endswith("(parent cycle)")
+    assert lines.splitlines()[1].startswith("  billing: second ")
+
+
+def test_spans_under_a_cycle_follow_the_roots():
+    rows = [row("r", name="root"), row("a", "b"), row("b", "a"), row("c", "b", name="below")]
+    tree = span_tree(rows)
+    assert [(line.depth, line.row.name if line.row else None, line.cycle) for line in tree] == [
+        (0, "root", False),
+        (0, "op", True),
+        (1, "op", False),
+        (2, "below", False),
+    ]
+
+
+def test_a_span_that_is_its_own_parent_is_shown_once():
+    assert render_waterfall([row("a", "a")]).endswith("(parent cycle)")
+
+
+def test_duplicate_span_ids_show_each_span_once():
+    # Each level's id twice: following every copy would print 2**12 lines.
+    rows = [row(f"{d}", f"{d - 1}" if d else None) for d in range(12) for _ in range(2)]
+    assert len(render_waterfall(rows).splitlines()) == len(rows)
+
+
+def test_every_span_is_on_a_line_or_counted_by_a_marker():
+    rows = [row("0")] + [row(str(i), str(i // 2)) for i in range(1, 200)]
+    tree = span_tree(rows, max_depth=4)
+    shown = sum(1 for line in tree if line.row is not None)
+    assert shown + sum(line.hidden for line in tree) == len(rows)
+    assert max(line.depth for line in tree) == 4
+
+
+def test_negative_durations_and_far_apart_times_keep_the_bar_in_its_column():
+    rows = [row("a", start=0, end=2**62), row("b", "a", start=2**62, end=0)]
+    lines = render_waterfall(rows).splitlines()
+    assert all(line.count("|") == 2 for line in lines)
+    assert len({len(line) for line in lines}) == 1
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"startTime": 1e400},
+        {"startTime": -5},
+        {"startTime": 2**70},
+        {"duration": -1},
+        {"duration": "long"},
+        {"startTime": True},
+    ],
+)
+def test_times_out_of_range_are_not_a_jaeger_span(fields: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="not a Jaeger span"):
+        rows_from_jaeger({"spans": [{**span("a"), **fields}], "processes": {}})
+
+
+def test_fields_of_the_wrong_type_get_safe_defaults() -> None:
+    weird = span("a", name=["a", "list"], tags="error", references=[1, "x", None], processID=[1])
+    rows = rows_from_jaeger({"spans": [weird], "processes": {"p1": "not a process"}})
+    assert rows == [SpanRow("a", None, "?", "<list>", 1_000_000, 1_010_000)]

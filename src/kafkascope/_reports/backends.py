@@ -1,5 +1,5 @@
-"""Reading Jaeger's and Prometheus's HTTP APIs for the topology: traces of a window, and
-instant queries at the window's end. Standard library only."""
+"""Reading Jaeger's and Prometheus's HTTP APIs: one trace, the traces of a window, and instant
+queries at the window's end. Standard library only."""
 
 from __future__ import annotations
 
@@ -12,10 +12,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kafkascope._reports.topology import PromQuery
+from kafkascope._reports.untrusted_json import text
 
 
 class BackendError(Exception):
     """Jaeger or Prometheus could not be reached or answered something unusable."""
+
+
+class BackendUnreachableError(BackendError):
+    """Jaeger or Prometheus (``backend``) could not be reached at all."""
+
+    def __init__(self, message: str, *, backend: str) -> None:
+        super().__init__(message)
+        self.backend = backend
+
+
+class TraceNotFoundError(BackendError):
+    """Jaeger has no trace of that id."""
 
 
 def _get_json(url: str, *, timeout: float, what: str) -> Any:
@@ -28,11 +41,67 @@ def _get_json(url: str, *, timeout: float, what: str) -> Any:
         raise BackendError(f"{what} answered {err.code} for {url}: {detail}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise BackendError(f"cannot reach {what} at {url}: {reason}") from None
+        raise BackendUnreachableError(
+            f"cannot reach {what} at {url}: {reason}", backend=what
+        ) from None
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BackendError(f"{what} did not answer JSON at {url}") from None
+
+
+def _jaeger_errors(body: bytes) -> str:
+    """The ``errors`` messages of a Jaeger API answer, else the start of the body."""
+    try:
+        answer = json.loads(body)
+        messages = [text(e.get("msg", e)) for e in answer.get("errors") or []]
+    except (ValueError, AttributeError, TypeError, RecursionError):
+        messages = []
+    return "; ".join(messages) or body[:200].decode("utf-8", errors="replace").strip()
+
+
+def jaeger_trace(base_url: str, trace_id: str, *, timeout: float) -> dict[str, Any]:
+    """GET ``{base_url}/api/traces/{trace_id}`` and return the trace (``spans``, ``processes``).
+
+    Raises:
+        TraceNotFoundError: Jaeger has no such trace.
+        BackendUnreachableError: Jaeger cannot be reached.
+        BackendError: Jaeger answers something else than a trace.
+    """
+    url = f"{base_url}/api/traces/{urllib.parse.quote(trace_id)}"
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+    except urllib.error.HTTPError as err:
+        detail = _jaeger_errors(err.read())
+        if err.code == 404:
+            raise TraceNotFoundError(
+                f"Jaeger at {base_url} has no trace {trace_id} ({detail})"
+            ) from None
+        raise BackendError(
+            f"Jaeger at {base_url} answered {err.code} for trace {trace_id}: {detail}"
+        ) from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise BackendUnreachableError(
+            f"cannot reach Jaeger at {base_url}: {reason or type(exc).__name__}", backend="Jaeger"
+        ) from None
+    try:
+        answer = json.loads(body)
+    except (ValueError, RecursionError):
+        raise BackendError(
+            f"{url} did not answer JSON; is {base_url} Jaeger's query service?"
+        ) from None
+    data = answer.get("data") if isinstance(answer, dict) else None
+    if not data:
+        raise TraceNotFoundError(
+            f"Jaeger at {base_url} has no trace {trace_id} ({_jaeger_errors(body)})"
+        )
+    trace = data[0] if isinstance(data, list) else None
+    if not isinstance(trace, dict):
+        raise BackendError(f"unexpected answer from {url}: {body[:200]!r}")
+    return trace
 
 
 def jaeger_services(base_url: str, *, timeout: float) -> list[str]:

@@ -5,17 +5,26 @@ no network. Each service has its own colour (:func:`service_colours`), used for 
 map and for its spans' bars; failed spans have a red outline and a ``!``. A span's attributes
 show on hover (the row's tooltip) and in the panel under the waterfall when it is clicked; the
 address ``page.html#span=<span id>`` opens with that span selected.
+
+What a trace carries is shown, never obeyed: text is HTML-escaped, the embedded JSON has no
+``<``, ``>`` or ``&`` (so no ``</script>`` or ``<!--`` can end or stall its script element),
+long names and values wrap inside the page's width, and the waterfall has the terminal's
+shape (:func:`~kafkascope._reports.waterfall.span_tree`: every span once, a parent cycle marked,
+spans deeper than :data:`~kafkascope._reports.waterfall.MAX_DEPTH` levels counted on one row).
 """
 
 from __future__ import annotations
 
 import html
 import json
+import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from kafkascope._reports import untrusted_json as untrusted
 from kafkascope._reports.topology import SENDS, Edge, Topology, topology_from_jaeger
-from kafkascope._reports.waterfall import SpanRow, rows_from_jaeger
+from kafkascope._reports.waterfall import MAX_DEPTH, rows_from_jaeger, span_tree
 
 PALETTE: Final = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
@@ -25,10 +34,12 @@ ERROR_COLOUR: Final = "#d62728"
 TOPIC_FILL: Final = "#eeeeee"
 
 _NODE_W, _NODE_H, _COL_W, _ROW_H = 140, 40, 270, 64
+_TOOLTIP_CHARS: Final = 200
 
 _STYLE: Final = """
 body { font: 14px system-ui, sans-serif; margin: 16px; color: #222; background: #fff; }
 h1 { font-size: 18px; margin: 0 0 8px; } h2 { font-size: 16px; margin: 18px 0 6px; }
+h1, .meta, td, caption { overflow-wrap: anywhere; }
 .meta { color: #555; margin-bottom: 8px; }
 svg text { font: 11px system-ui, sans-serif; }
 .wf { border-top: 1px solid #ccc; }
@@ -42,23 +53,26 @@ svg text { font: 11px system-ui, sans-serif; }
 .bar.error { outline: 2px solid #d62728; }
 .dur { width: 90px; flex: none; text-align: right; color: #555; padding-left: 8px; }
 .err { color: #d62728; font-weight: bold; }
+.marker { height: 22px; line-height: 22px; color: #555; font-style: italic;
+  border-bottom: 1px solid #f0f0f0; }
 #detail { margin-top: 12px; border: 1px solid #ccc; padding: 8px; min-height: 40px; }
-#detail table { border-collapse: collapse; } #detail td { padding: 2px 10px 2px 0;
-  vertical-align: top; font-family: ui-monospace, monospace; font-size: 12px; }
+#detail table { border-collapse: collapse; table-layout: fixed; width: 100%; }
+#detail caption { text-align: left; }
+#detail td { padding: 2px 10px 2px 0; vertical-align: top; font-family: ui-monospace, monospace;
+  font-size: 12px; }
+#detail td:first-child { width: 30%; }
 """
 
 _SCRIPT: Final = """
 (function () {
   var spans = JSON.parse(document.getElementById('spans').textContent);
   var detail = document.getElementById('detail');
-  function show(id) {
-    var span = spans[id];
+  function show(key) {
+    var span = spans[key];
     if (!span) { return; }
-    document.querySelectorAll('.row.selected').forEach(function (r) {
-      r.classList.remove('selected');
+    document.querySelectorAll('.row').forEach(function (r) {
+      r.classList.toggle('selected', r.dataset.row === key);
     });
-    var row = document.querySelector('.row[data-span="' + id + '"]');
-    if (row) { row.classList.add('selected'); }
     var table = document.createElement('table');
     var head = document.createElement('caption');
     head.textContent = span.service + ': ' + span.name;
@@ -71,11 +85,13 @@ _SCRIPT: Final = """
     });
     detail.replaceChildren(table);
   }
-  document.querySelectorAll('.row').forEach(function (row) {
-    row.addEventListener('click', function () { show(row.dataset.span); });
+  var rows = Array.prototype.slice.call(document.querySelectorAll('.row'));
+  rows.forEach(function (row) {
+    row.addEventListener('click', function () { show(row.dataset.row); });
   });
   var wanted = /span=([0-9a-fA-F]+)/.exec(location.hash);
-  if (wanted) { show(wanted[1]); }
+  var found = wanted && rows.filter(function (r) { return r.dataset.span === wanted[1]; })[0];
+  if (found) { show(found.dataset.row); }
 })();
 """
 
@@ -85,13 +101,18 @@ def service_colours(services: Iterable[str]) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(services)))}
 
 
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    # A lone surrogate (JSON can carry one) cannot be written as UTF-8: shown as U+FFFD.
+    return html.escape(_SURROGATE.sub("\ufffd", str(text)), quote=True)
 
 
 def _page(title: str, body: str, *, spans_json: str = "{}") -> str:
-    # "</" inside the JSON would end the script element early.
-    safe_json = spans_json.replace("</", "<\\/")
+    # In a script element "</script" ends it and "<!--<script" makes the parser skip the next
+    # "</script>": the JSON carries no "<" (nor ">" and "&", for good measure), as escapes.
+    safe_json = spans_json.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>{body}"
@@ -190,30 +211,25 @@ def topology_page(topology: Topology) -> str:
     return _page("kafkascope topology", body)
 
 
-def _ordered(rows: list[SpanRow]) -> list[tuple[SpanRow, int]]:
-    by_id = {r.span_id: r for r in rows}
-    children: dict[str | None, list[SpanRow]] = {}
-    for row in rows:
-        children.setdefault(row.parent_id if row.parent_id in by_id else None, []).append(row)
-    for siblings in children.values():
-        siblings.sort(key=lambda r: (r.start_ns, r.span_id))
-    out: list[tuple[SpanRow, int]] = []
-    stack = [(root, 0) for root in reversed(children.get(None, []))]
-    seen: set[str] = set()
-    while stack:
-        row, depth = stack.pop()
-        if row.span_id in seen:
-            continue
-        seen.add(row.span_id)
-        out.append((row, depth))
-        stack.extend((child, depth + 1) for child in reversed(children.get(row.span_id, [])))
-    return out
+def _json_value(value: object) -> object:
+    # What JSON.parse takes back: no NaN or Infinity, no nested structures (shown as text).
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return untrusted.text(value)
 
 
-def _attributes(span: Mapping[str, Any]) -> dict[str, Any]:
-    found = {str(t.get("key")): t.get("value") for t in span.get("tags") or []}
-    found["span.id"] = span.get("spanID")
+def _attributes(span: Mapping[str, Any]) -> dict[str, object]:
+    found = {key: _json_value(value) for key, value in untrusted.tags(span).items()}
+    found["span.id"] = untrusted.text(span.get("spanID"))
     return found
+
+
+def _tooltip(attributes: Mapping[str, object]) -> str:
+    return "\n".join(
+        f"{k[:_TOOLTIP_CHARS]} = {str(v)[:_TOOLTIP_CHARS]}" for k, v in sorted(attributes.items())
+    )
 
 
 def trace_page(trace: Mapping[str, Any], *, trace_id: str) -> str:
@@ -223,27 +239,39 @@ def trace_page(trace: Mapping[str, Any], *, trace_id: str) -> str:
         ValueError: ``trace`` does not have the shape of a Jaeger trace.
     """
     rows = rows_from_jaeger(trace)
-    raw = {str(s.get("spanID")): s for s in trace.get("spans") or []}
+    # One row per span, in the answer's order: a span's own tags, duplicate ids or not.
+    raw = dict(zip(map(id, rows), untrusted.mappings(trace.get("spans")), strict=True))
+    index = {id(row): i for i, row in enumerate(rows)}
     colours = service_colours(r.service for r in rows)
     start = min((r.start_ns for r in rows), default=0)
     total = max(max((r.end_ns for r in rows), default=0) - start, 1)
     lines, spans = [], {}
-    for row, depth in _ordered(rows):
-        attributes = _attributes(raw.get(row.span_id, {}))
-        spans[row.span_id] = {"service": row.service, "name": row.name, "attributes": attributes}
-        tooltip = "\n".join(f"{k} = {v}" for k, v in sorted(attributes.items()))
-        left = (row.start_ns - start) / total * 100
-        width = (row.end_ns - row.start_ns) / total * 100
+    for line in span_tree(rows):
+        indent = f"padding-left:{line.depth * 14}px"
+        row = line.row
+        if row is None:
+            lines.append(
+                f'<div class="marker" style="{indent}">… {line.hidden} more spans deeper than '
+                f"{MAX_DEPTH} levels (kafkascope trace --json lists every span)</div>"
+            )
+            continue
+        key = str(index[id(row)])
+        attributes = _attributes(raw[id(row)])
+        spans[key] = {"service": row.service, "name": row.name, "attributes": attributes}
+        left = min(max((row.start_ns - start) / total * 100, 0.0), 100.0)
+        width = min(max((row.end_ns - row.start_ns) / total * 100, 0.0), 100.0 - left)
         error = " error" if row.error else ""
         flag = ' <span class="err">!</span>' if row.error else ""
+        cycle = " <i>(parent cycle)</i>" if line.cycle else ""
         lines.append(
-            f'<div class="row" data-span="{_e(row.span_id)}" data-service="{_e(row.service)}" '
-            f'title="{_e(tooltip)}"><div class="label" style="padding-left:{depth * 16}px">'
+            f'<div class="row" data-row="{key}" data-span="{_e(row.span_id)}" '
+            f'data-service="{_e(row.service)}" title="{_e(_tooltip(attributes))}">'
+            f'<div class="label" style="{indent}">'
             f'<span class="dot" style="background:{colours[row.service]}"></span>'
-            f"<b>{_e(row.service)}</b>: {_e(row.name)}{flag}</div>"
+            f"<b>{_e(row.service)}</b>: {_e(row.name)}{flag}{cycle}</div>"
             f'<div class="lane"><div class="bar{error}" style="left:{left:.3f}%;'
             f'width:{width:.3f}%;background:{colours[row.service]}"></div></div>'
-            f'<div class="dur">{(row.end_ns - row.start_ns) / 1e6:.2f} ms</div></div>'
+            f'<div class="dur">{max(row.end_ns - row.start_ns, 0) / 1e6:.2f} ms</div></div>'
         )
     topology = topology_from_jaeger([trace], window_seconds=max(total / 1e9, 1e-9))
     body = (
@@ -253,4 +281,4 @@ def trace_page(trace: Mapping[str, Any], *, trace_id: str) -> str:
         f"below.</div><h2>Map</h2>{topology_svg(topology, rates=False)}<h2>Waterfall</h2>"
         f'<div class="wf">{"".join(lines)}</div><div id="detail">Click a span.</div>'
     )
-    return _page(f"trace {trace_id}", body, spans_json=json.dumps(spans, default=str))
+    return _page(f"trace {trace_id}", body, spans_json=json.dumps(spans, allow_nan=False))

@@ -20,6 +20,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from kafkascope._reports.terminal_text import printable
+from kafkascope._reports.untrusted_json import mapping, mappings, text
+
 METRICS: Final = {
     "pipeline-latency": "kafkascope_pipeline_latency_seconds",
     "processing-time": "messaging_process_duration_seconds",
@@ -31,10 +34,27 @@ names them."""
 _WINDOW: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _METRIC_NAME: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_TRACE_ID: Final = re.compile(r"[0-9a-fA-F]{1,32}")
+LABEL_COLUMNS: Final = 40
+""":func:`describe` cuts each label value to this many columns."""
+_DESCRIBED: Final = (
+    ("service", "job"),
+    ("group", "messaging_consumer_group_name"),
+    ("topic", "messaging_destination_name"),
+    ("origin", "kafkascope_pipeline_origin"),
+)
+DESCRIBE_COLUMNS: Final = len("-1.23e+300 s in bucket le=-1.23457e+300 s, ") + sum(
+    len(f"{key}= ") + LABEL_COLUMNS for key, _ in _DESCRIBED
+)
+"""No line of :func:`describe` is wider than this."""
 
 
 class PrometheusError(Exception):
     """Prometheus could not be asked, or its answer was unusable."""
+
+
+class PrometheusUnreachableError(PrometheusError):
+    """Prometheus could not be reached at all."""
 
 
 @dataclass(frozen=True)
@@ -79,38 +99,45 @@ def metric_name(choice: str) -> str:
     return name
 
 
-def _bound(text: object) -> float | None:
-    try:
-        return float(str(text))  # "+Inf" reads as inf
-    except ValueError:
+def _bound(value: object) -> float | None:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
         return None
+    try:
+        bound = float(value)  # "+Inf" reads as inf
+    except (ValueError, OverflowError):
+        return None
+    return None if math.isnan(bound) else bound
 
 
 def parse_exemplars(data: object) -> list[Exemplar]:
-    """The exemplars of a ``query_exemplars`` answer's ``data`` that carry a trace id."""
+    """The exemplars of a ``query_exemplars`` answer's ``data`` that carry a trace id (1 to 32
+    hex digits) and a finite value; anything else in the answer is skipped."""
     out: list[Exemplar] = []
-    for series in data if isinstance(data, list) else ():
-        labels = series.get("seriesLabels") if isinstance(series, dict) else None
-        if not isinstance(labels, dict):
+    for series in mappings(data):
+        labels = series.get("seriesLabels")
+        if not isinstance(labels, Mapping):
             continue
         bucket = _bound(labels.get("le"))
         if bucket is None:
             continue
-        for exemplar in series.get("exemplars") or ():
-            ex_labels = exemplar.get("labels") if isinstance(exemplar, dict) else None
-            trace_id = ex_labels.get("trace_id") if isinstance(ex_labels, dict) else None
-            value = _bound(exemplar.get("value")) if isinstance(exemplar, dict) else None
-            if not isinstance(trace_id, str) or value is None:
+        for exemplar in mappings(series.get("exemplars")):
+            ex_labels = mapping(exemplar.get("labels"))
+            trace_id = ex_labels.get("trace_id")
+            value = _bound(exemplar.get("value"))
+            if not isinstance(trace_id, str) or not _TRACE_ID.fullmatch(trace_id):
                 continue
-            span_id = ex_labels.get("span_id") if isinstance(ex_labels, dict) else None
+            if value is None or not math.isfinite(value):
+                continue
+            span_id = ex_labels.get("span_id")
+            timestamp = _bound(exemplar.get("timestamp"))
             out.append(
                 Exemplar(
-                    trace_id=trace_id,
+                    trace_id=trace_id.lower(),
                     span_id=span_id if isinstance(span_id, str) else None,
                     value=value,
-                    timestamp=float(exemplar.get("timestamp") or 0.0),
+                    timestamp=timestamp if timestamp is not None else 0.0,
                     bucket=bucket,
-                    series={str(k): str(v) for k, v in labels.items()},
+                    series={text(k): text(v) for k, v in labels.items()},
                 )
             )
     return out
@@ -140,12 +167,12 @@ def fetch_exemplars(
         ) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise PrometheusError(
+        raise PrometheusUnreachableError(
             f"cannot reach Prometheus at {base_url}: {reason or type(exc).__name__}"
         ) from None
     try:
         answer: Any = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise PrometheusError(f"{url} did not answer JSON; is {base_url} Prometheus?") from None
     if not isinstance(answer, dict) or answer.get("status") != "success":
         raise PrometheusError(f"Prometheus at {base_url} failed: {_error_of(body)}")
@@ -155,23 +182,21 @@ def fetch_exemplars(
 def _error_of(body: bytes) -> str:
     try:
         answer = json.loads(body)
-        return str(answer.get("error") or answer)[:300]
-    except (ValueError, AttributeError):
+        return text(answer.get("error") or answer)[:300]
+    except (ValueError, AttributeError, RecursionError):
         return body[:300].decode("utf-8", errors="replace").strip()
 
 
 def describe(exemplar: Exemplar) -> str:
-    """One line saying where the exemplar was measured."""
+    """One line saying where the exemplar was measured (label values made
+    :func:`~kafkascope._reports.terminal_text.printable`, each at most :data:`LABEL_COLUMNS`
+    wide)."""
     labels = exemplar.series
     parts = [
-        f"{key}={labels[name]}"
-        for key, name in (
-            ("service", "job"),
-            ("group", "messaging_consumer_group_name"),
-            ("topic", "messaging_destination_name"),
-            ("origin", "kafkascope_pipeline_origin"),
-        )
+        f"{key}={printable(labels[name], limit=LABEL_COLUMNS)}"
+        for key, name in _DESCRIBED
         if name in labels
     ]
     bucket = "+Inf" if math.isinf(exemplar.bucket) else f"{exemplar.bucket:g}"
-    return f"{exemplar.value:.3f} s in bucket le={bucket} s, {' '.join(parts)}"
+    value = f"{exemplar.value:.3f}" if abs(exemplar.value) < 1e6 else f"{exemplar.value:.3g}"
+    return f"{value} s in bucket le={bucket} s, {' '.join(parts)}"

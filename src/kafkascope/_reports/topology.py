@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from kafkascope._core import semconv as sc
+from kafkascope._reports import untrusted_json as untrusted
 
 SENDS: Final = "sends"
 CONSUMES: Final = "consumes"
@@ -138,12 +139,19 @@ class _Tally:
     dead_letter: bool = False
 
 
-def _tags(span: Mapping[str, Any]) -> dict[str, Any]:
-    return {str(t.get("key")): t.get("value") for t in span.get("tags") or [] if "key" in t}
-
-
 def _is_error(tags: Mapping[str, Any]) -> bool:
-    return tags.get("error") in (True, "true") or str(tags.get("otel.status_code")) == "ERROR"
+    return tags.get("error") in (True, "true") or tags.get("otel.status_code") == "ERROR"
+
+
+def _seconds(duration: object) -> float:
+    micros = untrusted.micros(duration)
+    return 0.0 if micros is None else micros / 1e6
+
+
+def _count(value: object) -> int:
+    # A batch's message count: a whole number up to 2**31 (Kafka's record count is an int32).
+    micros = untrusted.micros(value)
+    return 0 if micros is None else min(micros, 2**31)
 
 
 def p95(values: Sequence[float]) -> float | None:
@@ -168,39 +176,41 @@ def topology_from_jaeger(traces: Iterable[Mapping[str, Any]], *, window_seconds:
     tallies: dict[tuple[str, str, Direction], _Tally] = {}
     trace_ids: set[int] = set()
     for trace in traces:
-        spans = [s for s in trace.get("spans") or [] if isinstance(s, Mapping)]
-        processes = trace.get("processes") or {}
-        by_id = {str(s.get("spanID")): s for s in spans}
+        spans = untrusted.mappings(untrusted.mapping(trace).get("spans"))
+        processes = untrusted.mapping(untrusted.mapping(trace).get("processes"))
+        by_id = {untrusted.text(s.get("spanID")): s for s in spans}
         for span in spans:
             try:
-                key = (int(str(span.get("traceID")), 16), str(span.get("spanID")))
+                key = (
+                    int(untrusted.text(span.get("traceID")), 16),
+                    untrusted.text(span.get("spanID")),
+                )
             except ValueError:
                 continue
             if key in seen:
                 continue
             seen.add(key)
             trace_ids.add(key[0])
-            tags = _tags(span)
+            tags = untrusted.tags(span)
             topic = tags.get(sc.MESSAGING_DESTINATION_NAME)
             kind = tags.get("span.kind")
             if not isinstance(topic, str) or kind not in ("producer", "consumer"):
                 continue
             if kind == "consumer" and tags.get(sc.MESSAGING_OPERATION_TYPE) != sc.OPERATION_PROCESS:
                 continue
-            process = processes.get(span.get("processID")) or {}
-            service = str(process.get("serviceName") or "?")
+            service = untrusted.service(span, processes)
             direction: Direction = SENDS if kind == "producer" else CONSUMES
             tally = tallies.setdefault((service, topic, direction), _Tally())
-            seconds = float(span.get("duration") or 0) / 1e6
+            seconds = _seconds(span.get("duration") or 0)
             error = _is_error(tags)
             if direction == CONSUMES:
                 group = tags.get(sc.MESSAGING_CONSUMER_GROUP_NAME)
                 tally.group = tally.group or (group if isinstance(group, str) else None)
-                count = tags.get(sc.MESSAGING_BATCH_MESSAGE_COUNT)
-                if count is not None:
-                    tally.batch_messages += int(count)
+                if sc.MESSAGING_BATCH_MESSAGE_COUNT in tags:
+                    count = _count(tags[sc.MESSAGING_BATCH_MESSAGE_COUNT])
+                    tally.batch_messages += count
                     tally.batch_durations.append(seconds)
-                    tally.batch_errors += int(count) if error else 0
+                    tally.batch_errors += count if error else 0
                     continue
             elif _continues_failed_process(span, by_id):
                 tally.dead_letter = True
@@ -247,11 +257,11 @@ def only_topics(topology: Topology, pattern: re.Pattern[str]) -> Topology:
 
 
 def _continues_failed_process(span: Mapping[str, Any], by_id: Mapping[str, Any]) -> bool:
-    for reference in span.get("references") or []:
-        other = by_id.get(str(reference.get("spanID")))
+    for reference in untrusted.mappings(span.get("references")):
+        other = by_id.get(untrusted.text(reference.get("spanID")))
         if other is None:
             continue
-        tags = _tags(other)
+        tags = untrusted.tags(other)
         if tags.get("span.kind") == "consumer" and _is_error(tags):
             return True
     return False
@@ -279,13 +289,18 @@ def with_prometheus(topology: Topology, query: PromQuery) -> Topology:
     def by_series(promql: str) -> dict[tuple[str, str], float]:
         found: dict[tuple[str, str], float] = {}
         for series in query(promql):
-            labels = series.get("metric") or {}
+            if not isinstance(series, Mapping):
+                continue
+            labels = untrusted.mapping(series.get("metric"))
             try:
                 value = float(series["value"][1])
-            except (KeyError, IndexError, TypeError, ValueError):
+            except (KeyError, IndexError, TypeError, ValueError, OverflowError):
                 continue
             if math.isfinite(value):
-                key = (str(labels.get("job")), str(labels.get("messaging_destination_name")))
+                key = (
+                    untrusted.text(labels.get("job")),
+                    untrusted.text(labels.get("messaging_destination_name")),
+                )
                 found[key] = value
         return found
 

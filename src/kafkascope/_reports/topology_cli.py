@@ -15,15 +15,25 @@ from typing import Final
 
 from kafkascope._reports.backends import jaeger_traces, prometheus_query, prometheus_ready
 from kafkascope._reports.html import topology_page
+from kafkascope._reports.terminal_text import SERVICE_COLUMNS, printable
 from kafkascope._reports.topology import (
     Topology,
     only_topics,
     topology_from_jaeger,
     with_prometheus,
 )
-from kafkascope._reports.topology_render import render_mermaid, render_text
+from kafkascope._reports.topology_render import (
+    GROUP_COLUMNS,
+    TOPIC_COLUMNS,
+    render_mermaid,
+    render_text,
+)
 
 PROMETHEUS_URL_ENV: Final = "KAFKASCOPE_PROMETHEUS_URL"
+DEFAULT_PROMETHEUS_URL: Final = "http://127.0.0.1:9090"
+PROMETHEUS_HINT: Final = (
+    f"set --prometheus URL or {PROMETHEUS_URL_ENV}; Prometheus's port is 9090 by default"
+)
 
 DESCRIPTION: Final = """\
 Read the traces Jaeger holds for the last --since seconds and print the map they draw:
@@ -31,6 +41,11 @@ service -> topic (PRODUCER spans) and topic -> service (CONSUMER process spans),
 with messages/s, p95 duration (processing for consumers, send for producers) and error rate.
 With --prometheus (or $KAFKASCOPE_PROMETHEUS_URL) those figures come from Prometheus where it
 has the series, from the spans otherwise."""
+
+EPILOG: Final = f"""\
+The table and the flowchart show names with control characters escaped and cut with an
+ellipsis (services to {SERVICE_COLUMNS} columns, topics to {TOPIC_COLUMNS}, groups to \
+{GROUP_COLUMNS}); --json has them in full."""
 
 
 def _positive_int(text: str) -> int:
@@ -50,7 +65,12 @@ def _regex(text: str) -> re.Pattern[str]:
         raise argparse.ArgumentTypeError(f"not a regular expression: {text!r}: {exc}") from None
 
 
-def add_arguments(parser: argparse.ArgumentParser, *, seconds: Callable[[str], float]) -> None:
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    seconds: Callable[[str], float],
+    output_file: Callable[[str], Path],
+) -> None:
     """The topology command's own options (``--jaeger`` and ``--timeout`` are the caller's)."""
     parser.add_argument(
         "--since",
@@ -82,7 +102,10 @@ def add_arguments(parser: argparse.ArgumentParser, *, seconds: Callable[[str], f
     shown.add_argument("--json", action="store_true", help="print the map as JSON")
     shown.add_argument("--mermaid", action="store_true", help="print a Mermaid flowchart")
     parser.add_argument(
-        "--html", metavar="FILE", type=Path, help="also write the map as a self-contained page"
+        "--html",
+        metavar="FILE",
+        type=output_file,
+        help="also write the map as a self-contained page",
     )
 
 
@@ -109,7 +132,8 @@ def build_topology(
 
     Raises:
         ValueError: a URL is not http(s).
-        BackendError: Jaeger cannot be read. An unreachable Prometheus is only noted on stderr.
+        BackendError: Jaeger cannot be read. An unreachable Prometheus is only noted on stderr
+            (with where to set its address), and the figures come from the spans.
     """
     jaeger = _base_url(jaeger_url, "Jaeger")
     prometheus = _base_url(prometheus_url, "Prometheus") if prometheus_url else None
@@ -131,12 +155,16 @@ def build_topology(
                 topology, prometheus_query(prometheus, at=end, timeout=timeout)
             )
         else:
-            print(f"kafkascope: figures from spans only: {problem}", file=sys.stderr)
+            print(
+                f"kafkascope: figures from spans only: {printable(problem)} ({PROMETHEUS_HINT})",
+                file=sys.stderr,
+            )
     return topology
 
 
-def run(args: argparse.Namespace) -> int:
-    """Print the topology as the options ask; write ``--html``. Returns the exit status."""
+def run(args: argparse.Namespace, *, write: Callable[[Path, str], None]) -> int:
+    """Print the topology as the options ask; ``write(path, page)`` for ``--html``. Returns the
+    exit status."""
     topology = build_topology(
         args.jaeger,
         since=args.since,
@@ -152,6 +180,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"topology: {render_text(topology)}")
     if args.html is not None:
-        args.html.write_text(topology_page(topology), encoding="utf-8")
-        print(f"kafkascope: wrote {args.html}", file=sys.stderr)
+        write(args.html, topology_page(topology))
     return 0

@@ -1,22 +1,65 @@
-"""The topology as text: a table for the terminal, and a Mermaid flowchart for GitHub and wikis."""
+"""The topology as text: a table for the terminal, and a Mermaid flowchart for GitHub and wikis.
+
+Names come from traces, so both show them
+:func:`~kafkascope._reports.terminal_text.printable` (control characters escaped) and cut with
+an ellipsis: services to :data:`~kafkascope._reports.terminal_text.SERVICE_COLUMNS`, topics to
+:data:`TOPIC_COLUMNS`, consumer groups to :data:`GROUP_COLUMNS` columns.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from typing import Final
 
+from kafkascope._reports.terminal_text import SERVICE_COLUMNS, columns, pad, printable
 from kafkascope._reports.topology import SENDS, Edge, Topology
+
+TOPIC_COLUMNS: Final = 60
+GROUP_COLUMNS: Final = 40
+
+
+def _service(name: str) -> str:
+    return printable(name, limit=SERVICE_COLUMNS)
+
+
+def _topic(name: str) -> str:
+    return printable(name, limit=TOPIC_COLUMNS)
+
+
+TEXT_LINE_COLUMNS: Final = (
+    2 * (TOPIC_COLUMNS + 2)
+    + len(" ─▶ ")
+    + len("  -1.23e+300/s  -1.23e+300 ms  -9999%  group ")
+    + GROUP_COLUMNS
+    + len(", dead letters")
+)
+"""No line of :func:`render_text` is wider than this."""
+MERMAID_LINE_COLUMNS: Final = (
+    len("    topic_")
+    + TOPIC_COLUMNS
+    + len("_12345678")
+    + len('[("")]')
+    + len("#quot;") * TOPIC_COLUMNS
+)
+"""No line of :func:`render_mermaid` is wider than this (a node whose label is all quotes)."""
 
 
 def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+    if seconds is None:
+        return "-"
+    ms = seconds * 1000
+    return f"{ms:.1f} ms" if abs(ms) < 1e6 else f"{ms:.3g} ms"
 
 
 def _rate(per_second: float | None) -> str:
-    return "-" if per_second is None else f"{per_second:.2f}/s"
+    if per_second is None:
+        return "-"
+    return f"{per_second:.2f}/s" if abs(per_second) < 1e6 else f"{per_second:.3g}/s"
 
 
 def _ratio(ratio: float | None) -> str:
-    return "-" if ratio is None else f"{ratio:.0%}"
+    return "-" if ratio is None else f"{min(max(ratio, -99.99), 99.99):.0%}"
 
 
 def _sources(topology: Topology) -> str:
@@ -36,12 +79,12 @@ def render_text(topology: Topology) -> str:
     cells = []
     for edge in topology.ordered_edges():
         if edge.direction == SENDS:
-            left, right = edge.service, f"[{edge.topic}]"
+            left, right = _service(edge.service), f"[{_topic(edge.topic)}]"
         else:
-            left, right = f"[{edge.topic}]", edge.service
+            left, right = f"[{_topic(edge.topic)}]", _service(edge.service)
         notes = []
         if edge.group:
-            notes.append(f"group {edge.group}")
+            notes.append(f"group {printable(edge.group, limit=GROUP_COLUMNS)}")
         if edge.dead_letter:
             notes.append("dead letters")
         cells.append(
@@ -55,11 +98,11 @@ def render_text(topology: Topology) -> str:
             )
         )
     header = ("from", "to", "msg/s", "p95", "errors", "")
-    widths = [max(len(row[i]) for row in [header, *cells]) for i in range(5)]
+    widths = [max(columns(row[i]) for row in [header, *cells]) for i in range(5)]
 
     def line(row: tuple[str, ...], arrow: str) -> str:
         return (
-            f"{row[0].ljust(widths[0])} {arrow} {row[1].ljust(widths[1])}  "
+            f"{pad(row[0], widths[0])} {arrow} {pad(row[1], widths[1])}  "
             f"{row[2].rjust(widths[2])}  {row[3].rjust(widths[3])}  {row[4].rjust(widths[4])}"
             f"  {row[5]}"
         ).rstrip()
@@ -71,12 +114,17 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
 
 def _node_id(kind: str, name: str) -> str:
-    # Mermaid ids: letters, digits, underscores; the hex of the name keeps them distinct.
-    return f"{kind}_{_UNSAFE.sub('_', name)}_{name.encode().hex()[:8]}"
+    # Mermaid ids: letters, digits, underscores; a hash of the whole name keeps them distinct.
+    digest = hashlib.blake2s(name.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
+    return f"{kind}_{_UNSAFE.sub('_', name[:TOPIC_COLUMNS])}_{digest}"
 
 
 def _label(text: str) -> str:
-    return text.replace('"', "#quot;")
+    # Inside a quoted label Mermaid reads #name; and #code; as entities: write them for the
+    # characters that would end the label or be taken as markup.
+    return (
+        text.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+    )
 
 
 def _edge_label(edge: Edge) -> str:
@@ -97,9 +145,9 @@ def render_mermaid(topology: Topology) -> str:
     """
     lines = ["flowchart LR"]
     for service in topology.services:
-        lines.append(f'    {_node_id("svc", service)}("{_label(service)}")')
+        lines.append(f'    {_node_id("svc", service)}("{_label(_service(service))}")')
     for topic in topology.topics:
-        lines.append(f'    {_node_id("topic", topic)}[("{_label(topic)}")]')
+        lines.append(f'    {_node_id("topic", topic)}[("{_label(_topic(topic))}")]')
     for edge in topology.ordered_edges():
         if edge.direction == SENDS:
             src, dst = _node_id("svc", edge.service), _node_id("topic", edge.topic)
