@@ -62,6 +62,7 @@ def _settings_command(_: argparse.Namespace) -> int:
         "trust_baggage": settings.trust_baggage,
         "lag": settings.lag,
         "poison_attempts": settings.poison_attempts,
+        "keep_contrib": settings.keep_contrib,
         "schema_url": SCHEMA_URL,
         "otel": {k: v for k, v in sorted(os.environ.items()) if k.startswith("OTEL_")},
     }

@@ -15,7 +15,13 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 from wrapt import wrap_function_wrapper
 
-from kafkascope._clients import describer, traced_send_hook, unwrap_in_place, wrap_in_place
+from kafkascope._clients import (
+    contrib,
+    describer,
+    traced_send_hook,
+    unwrap_in_place,
+    wrap_in_place,
+)
 from kafkascope._consume.tracker import ConsumerTracker
 from kafkascope._core import errors as _errors
 from kafkascope._core import semconv as sc
@@ -151,20 +157,10 @@ def send_in_span(observer: SendObserver | None, send: Callable[[], Any]) -> Any:
     return future
 
 
-_contrib: Any = None
-
-
 def contrib_kafka_active() -> bool:
-    """Whether contrib's ``opentelemetry-instrumentation-kafka-python`` is instrumenting."""
-    global _contrib
-    if _contrib is None:
-        try:
-            from opentelemetry.instrumentation.kafka import KafkaInstrumentor
-
-            _contrib = KafkaInstrumentor()
-        except Exception:  # not installed, or failing to import: it cannot be active
-            _contrib = False
-    return bool(_contrib and _contrib.is_instrumented_by_opentelemetry)
+    """Whether contrib's ``opentelemetry-instrumentation-kafka-python`` is instrumenting
+    (kept beside kafkascope's on purpose, or turned on by the application itself)."""
+    return contrib.instrumenting("kafka")
 
 
 describe = describer(bootstrap_of, client_id_of)

@@ -21,6 +21,7 @@ ENV_CAPTURE_KEY: Final = "OTEL_PYTHON_KAFKASCOPE_CAPTURE_KEY"
 ENV_TRUST_BAGGAGE: Final = "OTEL_PYTHON_KAFKASCOPE_TRUST_BAGGAGE"
 ENV_LAG: Final = "OTEL_PYTHON_KAFKASCOPE_LAG"
 ENV_POISON_ATTEMPTS: Final = "OTEL_PYTHON_KAFKASCOPE_POISON_ATTEMPTS"
+ENV_KEEP_CONTRIB: Final = "OTEL_PYTHON_KAFKASCOPE_KEEP_CONTRIB"
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
@@ -108,6 +109,9 @@ class Settings:
     poison_attempts: int = 3
     """Failed attempts in a row at one (topic, partition, offset) that make it a poison
     message."""
+    keep_contrib: bool = False
+    """Leave contrib's Kafka instrumentations active beside the zero-code instrumentation
+    (both sets of spans) instead of taking over from them."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -120,6 +124,7 @@ class Settings:
             trust_baggage=env_bool(env, ENV_TRUST_BAGGAGE, True),
             lag=env_bool(env, ENV_LAG, True),
             poison_attempts=env_attempts(env, ENV_POISON_ATTEMPTS, 3),
+            keep_contrib=env_bool(env, ENV_KEEP_CONTRIB, False),
         )
 
 
