@@ -144,7 +144,7 @@ def _load_beside_contrib(contrib_first: bool, **kwargs: Any) -> list[Any]:
     from opentelemetry.instrumentation.kafka import KafkaInstrumentor
 
     ours, contrib = KafkascopeInstrumentor(), KafkaInstrumentor()
-    order = [contrib, ours] if contrib_first else [ours, contrib]
+    order: list[Any] = [contrib, ours] if contrib_first else [ours, contrib]
     for instrumentor in order:
         instrumentor.instrument(**(kwargs if instrumentor is ours else {}))
     take_over_from_contrib()
