@@ -110,6 +110,7 @@ def _settings_command(_: argparse.Namespace) -> int:
         "trust_baggage": settings.trust_baggage,
         "lag": settings.lag,
         "poison_attempts": settings.poison_attempts,
+        "keep_contrib": settings.keep_contrib,
         "schema_url": SCHEMA_URL,
         "otel": otel_environment(os.environ),
     }

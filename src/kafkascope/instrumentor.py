@@ -12,12 +12,20 @@ poll instead (:mod:`kafkascope._observe.rebalance_diff`).
 kafka-python always; aiokafka and confluent-kafka when installed. Options come from
 ``OTEL_PYTHON_KAFKASCOPE_*`` (parent policy, key capture, lag gauge). Inside
 ``suppress_instrumentation()`` nothing is traced.
+
+contrib's instrumentations of the same clients (``opentelemetry-instrumentation-kafka-python``,
+``-aiokafka``, ``-confluent-kafka``) are taken over from, whichever of the two
+``opentelemetry-instrument`` loads first: ``instrument()`` uninstruments those already active,
+and :func:`take_over_from_contrib` (entry point ``kafkascope`` in
+``opentelemetry_post_instrument``) those loaded after it; a warning names them.
+``keep_contrib=True`` (or ``OTEL_PYTHON_KAFKASCOPE_KEEP_CONTRIB=true``) leaves them active.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from collections.abc import Collection
 from types import ModuleType
 from typing import Any, Final
@@ -28,6 +36,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 
 from kafkascope._clients import aiokafka as _aiokafka
 from kafkascope._clients import confluent as _confluent
+from kafkascope._clients import contrib as _contrib
 from kafkascope._clients import kafka_python as _kafka_python
 from kafkascope._consume.tracker import ConsumerTracker
 from kafkascope._core import settings as _settings
@@ -43,6 +52,9 @@ _CLIENTS: Final[dict[str, ModuleType]] = {
     "aiokafka": _aiokafka,
     "confluent_kafka": _confluent,
 }
+"""kafkascope's module for each client, by the client's import name."""
+
+_logger = logging.getLogger(__name__)
 
 
 class KafkascopeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -51,10 +63,18 @@ class KafkascopeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     ``BaseInstrumentor`` hands out one instance per class, and Python runs ``__init__`` on it
     at every ``KafkascopeInstrumentor()`` call, so the state lives in ``_instrument`` alone: a
     later ``KafkascopeInstrumentor().uninstrument()`` undoes what an earlier call did.
+
+    ``instrument()`` takes ``tracer_provider=`` and ``meter_provider=`` (default: the global
+    ones) and ``keep_contrib=``: True leaves contrib's instrumentations of the same clients
+    active beside kafkascope's (both sets of spans); the default is
+    ``OTEL_PYTHON_KAFKASCOPE_KEEP_CONTRIB``, else False. A ``keep_contrib`` that is not a bool
+    raises TypeError.
     """
 
     _tracker: ConsumerTracker | None = None
-    _clients: tuple[ModuleType, ...] = ()
+    _packages: tuple[str, ...] = ()
+    """The import names of the clients instrumented."""
+    _keep_contrib: bool = False
     _log_handlers: tuple[logging.Handler, ...] = ()
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -62,22 +82,31 @@ class KafkascopeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return (_KAFKA_PYTHON,)
 
     def _instrument(self, **kwargs: Any) -> None:
+        keep = kwargs.get("keep_contrib")
+        keep_contrib = (
+            _keep_contrib_from_env() if keep is None else _settings.check_bool(keep, "keep_contrib")
+        )
         tracker = ConsumerTracker(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
         self._tracker = tracker
+        self._keep_contrib = keep_contrib
         # opentelemetry-instrument's logging handler (if logs are on) gets the messaging fields.
         self._log_handlers = tuple(correlate_otel_log_handlers())
         _settings.current()  # a bad OTEL_PYTHON_KAFKASCOPE_* variable is reported at start-up
-        clients = []
-        for package, client in _CLIENTS.items():
-            if importlib.util.find_spec(package) is not None:
-                client.instrument(tracker)
-                clients.append(client)
-        self._clients = tuple(clients)
+        packages = tuple(p for p in _CLIENTS if importlib.util.find_spec(p) is not None)
+        if not keep_contrib:
+            # Before wrapping: contrib's wrappers are then the outer layer, which is what its
+            # uninstrument() takes off.
+            _log_take_over(_contrib.take_over(packages))
+        instrumented = []
+        for package in packages:
+            _CLIENTS[package].instrument(tracker)
+            instrumented.append(package)
+        self._packages = tuple(instrumented)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        for client in self._clients:
-            client.uninstrument()
-        self._clients = ()
+        for package in self._packages:
+            _CLIENTS[package].uninstrument()
+        self._packages = ()
         if self._tracker is not None:
             self._tracker.end_all()
             self._tracker = None
@@ -87,3 +116,36 @@ class KafkascopeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             ]:
                 handler.removeFilter(found)
         self._log_handlers = ()
+
+
+def take_over_from_contrib() -> None:
+    """Uninstrument contrib's instrumentations of the clients kafkascope instruments, when
+    they were instrumented after :class:`KafkascopeInstrumentor` (a warning names them).
+
+    ``opentelemetry-instrument`` calls this once every instrumentor is loaded (entry point
+    ``kafkascope`` in ``opentelemetry_post_instrument``). Nothing happens when kafkascope's
+    instrumentor is not active or was told to keep contrib's. Never raises.
+    """
+    instrumentor = KafkascopeInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry and not instrumentor._keep_contrib:
+        _log_take_over(_contrib.take_over(instrumentor._packages))
+
+
+def _keep_contrib_from_env() -> bool:
+    """``OTEL_PYTHON_KAFKASCOPE_KEEP_CONTRIB``; a bad value is logged and taken as false (an
+    exception here would stop ``opentelemetry-instrument`` loading the other instrumentors)."""
+    try:
+        return _settings.env_bool(os.environ, _settings.ENV_KEEP_CONTRIB, False)
+    except ValueError as exc:
+        _logger.error("kafkascope: %s; taking over from contrib's instrumentations", exc)
+        return False
+
+
+def _log_take_over(distributions: list[str]) -> None:
+    if distributions:
+        _logger.warning(
+            "kafkascope took over from %s (uninstrumented): each message gets kafkascope's send "
+            "and process spans only; set %s=true to keep both",
+            ", ".join(distributions),
+            _settings.ENV_KEEP_CONTRIB,
+        )

@@ -16,7 +16,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind
 
 from kafkascope._core import semconv as sc
-from kafkascope.instrumentor import KafkascopeInstrumentor
+from kafkascope.instrumentor import KafkascopeInstrumentor, take_over_from_contrib
 from kafkascope.testing import assert_parent
 
 pytestmark = pytest.mark.integration
@@ -138,25 +138,59 @@ def test_dependencies_name_the_supported_kafka_python_range():
     )
 
 
-@pytest.mark.parametrize("contrib_first", [True, False], ids=["contrib-inner", "contrib-outer"])
-def test_beside_contrib_one_traceparent_and_one_trace(capotel, kafka_broker, topic, contrib_first):
-    from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-        BaseInstrumentor,
-    )
+def _load_beside_contrib(contrib_first: bool, **kwargs: Any) -> list[Any]:
+    """kafkascope's and contrib's kafka-python instrumentors loaded as ``opentelemetry-instrument``
+    does, in the given order, then its post-instrument hook; the instrumentors in that order."""
     from opentelemetry.instrumentation.kafka import KafkaInstrumentor
 
     ours, contrib = KafkascopeInstrumentor(), KafkaInstrumentor()
-    order: list[BaseInstrumentor] = [contrib, ours] if contrib_first else [ours, contrib]
+    order: list[Any] = [contrib, ours] if contrib_first else [ours, contrib]
     for instrumentor in order:
-        instrumentor.instrument()
+        instrumentor.instrument(**(kwargs if instrumentor is ours else {}))
+    take_over_from_contrib()
+    return order
+
+
+def _unload(order: list[Any]) -> None:
+    for instrumentor in reversed(order):
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+
+
+@pytest.mark.parametrize("contrib_first", [True, False], ids=["contrib-first", "contrib-last"])
+def test_taking_over_from_contrib_gives_one_send_and_one_process_span_per_message(
+    capotel, kafka_broker, topic, contrib_first
+):
+    order = _load_beside_contrib(contrib_first)
+    try:
+        _send(kafka_broker.bootstrap_servers, topic, 2)
+        consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=10_000)
+        records = [next(consumer), next(consumer)]
+        consumer.close()
+    finally:
+        _unload(order)
+    for record in records:
+        assert [key for key, _ in record.headers] == ["traceparent", "kafkascope-pipeline-start"]
+    assert sorted(s.name for s in capotel.spans) == [f"process {topic}"] * 2 + [f"send {topic}"] * 2
+    sends = capotel.spans_named(f"send {topic}")
+    processed = capotel.spans_named(f"process {topic}")
+    for send, process in zip(sends, processed, strict=True):
+        assert_parent(process, send)
+        assert process.attributes[sc.PIPELINE_LATENCY] >= 0
+
+
+@pytest.mark.parametrize("contrib_first", [True, False], ids=["contrib-first", "contrib-last"])
+def test_kept_beside_contrib_one_traceparent_and_one_trace(
+    capotel, kafka_broker, topic, contrib_first
+):
+    order = _load_beside_contrib(contrib_first, keep_contrib=True)
     try:
         _send(kafka_broker.bootstrap_servers, topic, 1)
         consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=10_000)
         record = next(consumer)
         consumer.close()
     finally:
-        for instrumentor in reversed(order):
-            instrumentor.uninstrument()
+        _unload(order)
     assert [key for key, _ in record.headers] == ["traceparent"]
     names = sorted(s.name for s in capotel.spans)
     assert names == sorted(

@@ -7,16 +7,23 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 import uuid
+from importlib.metadata import distribution
 from pathlib import Path
 from typing import Any
 
 import pytest
 from devstack.kafka import KafkaBroker
+from kafka import KafkaConsumer
+
+import kafkascope
 
 pytestmark = pytest.mark.integration
 
 APPS = Path(__file__).parent / "apps"
+SRC = Path(kafkascope.__file__).parents[1]
+"""The kafkascope under test (this checkout's), for the apps too."""
 INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
 
 
@@ -39,7 +46,7 @@ def console_objects(text: str) -> list[dict[str, Any]]:
 
 def zero_code_env(service: str, **env: str) -> dict[str, str]:
     """The environment of an app run under ``opentelemetry-instrument`` (``command(...)``):
-    spans and logs to the console, only kafkascope's Kafka instrumentation."""
+    spans and logs to the console, only kafkascope's Kafka instrumentation, this checkout's."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     full.update(
         OTEL_SERVICE_NAME=service,
@@ -48,7 +55,7 @@ def zero_code_env(service: str, **env: str) -> dict[str, str]:
         OTEL_LOGS_EXPORTER="console",
         OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
         OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="kafka,confluent_kafka,aiokafka",
-        PYTHONPATH=str(APPS),
+        PYTHONPATH=os.pathsep.join([str(APPS), str(SRC)]),
     )
     full.update(env)
     return full
@@ -184,3 +191,133 @@ def test_other_clients_unmodified_are_traced_from_send_to_loop_body(
     assert len(lines) == 2
     span_ids = {p["context"]["span_id"] for p in processed}
     assert all(line["span_id"] in span_ids for line in lines)
+
+
+# ------------------------------------------------------------ beside contrib's instrumentations
+CONTRIB_KAFKA = "opentelemetry-instrumentation-kafka-python"
+
+
+def _dist_info(directory: Path, name: str, version: str, metadata: str, entry_points: str) -> Path:
+    info = directory / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(metadata)
+    (info / "entry_points.txt").write_text(entry_points)
+    return directory
+
+
+def _kafkascope_metadata(directory: Path) -> Path:
+    """kafkascope's entry points as this checkout's pyproject.toml declares them (the installed
+    metadata may predate them)."""
+    project = tomllib.loads((SRC.parent / "pyproject.toml").read_text())["project"]
+    groups = {**project["entry-points"], "console_scripts": project["scripts"]}
+    entry_points = "".join(
+        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in points.items()) + "\n"
+        for group, points in groups.items()
+    )
+    metadata = f"Metadata-Version: 2.1\nName: kafkascope\nVersion: {kafkascope.__version__}\n"
+    return _dist_info(directory, "kafkascope", kafkascope.__version__, metadata, entry_points)
+
+
+def _contrib_metadata(directory: Path) -> Path:
+    """A copy of the installed contrib kafka-python instrumentation's metadata."""
+    dist = distribution(CONTRIB_KAFKA)
+    return _dist_info(
+        directory,
+        CONTRIB_KAFKA,
+        dist.version,
+        dist.read_text("METADATA") or "",
+        dist.read_text("entry_points.txt") or "",
+    )
+
+
+def load_order_path(tmp_path: Path, contrib_first: bool) -> str:
+    """A ``PYTHONPATH`` on which ``opentelemetry-instrument`` finds contrib's kafka-python
+    instrumentor before kafkascope's, or after it.
+
+    ``importlib.metadata`` lists distributions in ``sys.path`` order (the first of one name
+    hides the others), and the loader instruments in that order; site-packages alone gives no
+    order to rely on. So each one's metadata is put in a directory of its own ahead of
+    site-packages; the code stays the installed one (contrib's) and this checkout's.
+    """
+    ours = _kafkascope_metadata(tmp_path / "kafkascope-metadata")
+    contrib = _contrib_metadata(tmp_path / "contrib-metadata")
+    first, second = (contrib, ours) if contrib_first else (ours, contrib)
+    return os.pathsep.join(str(path) for path in (APPS, SRC, first, second))
+
+
+def _headers(bootstrap: str, topic: str, count: int) -> list[list[str]]:
+    """The header names of the first ``count`` records of ``topic``, read without tracing."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=30_000,
+    )
+    try:
+        return [[key for key, _ in next(consumer).headers] for _ in range(count)]
+    finally:
+        consumer.close()
+
+
+def _took_over(objects: list[dict[str, Any]]) -> list[str]:
+    return [
+        line["body"]
+        for line in console_logs(objects)
+        if line["body"].startswith("kafkascope took over from ")
+    ]
+
+
+@pytest.mark.parametrize("contrib_first", [True, False], ids=["contrib-first", "contrib-last"])
+def test_beside_contrib_each_message_gets_one_send_and_one_process_span(
+    kafka_broker: KafkaBroker, tmp_path: Path, contrib_first: bool
+):
+    """contrib's kafka-python instrumentation installed and not disabled (the dev venv has
+    contrib's aiokafka and confluent-kafka ones too): kafkascope takes over, in either order."""
+    topic = kafka_broker.create_topic(f"zero-contrib-{uuid.uuid4().hex[:8]}")
+    env = {
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "",
+        "PYTHONPATH": load_order_path(tmp_path, contrib_first),
+    }
+    servers = kafka_broker.bootstrap_servers
+    produced = _run("orders", "plain_producer.py", servers, topic, "2", **env)
+    consumed = _run(
+        "billing", "plain_consumer.py", servers, topic, "billing", "2", "iterate", **env
+    )
+    sends = _spans(produced)
+    processed = _spans(consumed)
+    assert [s["name"] for s in sends] == [f"send {topic}"] * 2
+    assert [s["name"] for s in processed] == [f"process {topic}"] * 2
+    parents = {s["context"]["span_id"] for s in sends}
+    assert {p["parent_id"] for p in processed} == parents
+    assert all(p["attributes"]["kafkascope.pipeline.latency"] >= 0 for p in processed)
+    assert _headers(servers, topic, 2) == [["traceparent", "kafkascope-pipeline-start"]] * 2
+    for objects in (produced, consumed):
+        lines = _took_over(objects)
+        assert lines
+        assert all(
+            line.endswith("set OTEL_PYTHON_KAFKASCOPE_KEEP_CONTRIB=true to keep both")
+            for line in lines
+        )
+        named = " ".join(lines)
+        assert CONTRIB_KAFKA in named
+        assert "opentelemetry-instrumentation-aiokafka" in named
+        assert "opentelemetry-instrumentation-confluent-kafka" in named
+
+
+def test_keep_contrib_gives_contribs_spans_beside_kafkascopes(
+    kafka_broker: KafkaBroker, tmp_path: Path
+):
+    topic = kafka_broker.create_topic(f"zero-keep-{uuid.uuid4().hex[:8]}")
+    env = {
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "",
+        "OTEL_PYTHON_KAFKASCOPE_KEEP_CONTRIB": "true",
+        "PYTHONPATH": load_order_path(tmp_path, contrib_first=False),
+    }
+    servers = kafka_broker.bootstrap_servers
+    produced = _run("orders", "plain_producer.py", servers, topic, "1", **env)
+    consumed = _run(
+        "billing", "plain_consumer.py", servers, topic, "billing", "1", "iterate", **env
+    )
+    assert sorted(s["name"] for s in _spans(produced)) == [f"send {topic}", f"{topic} send"]
+    assert sorted(s["name"] for s in _spans(consumed)) == [f"process {topic}", f"{topic} receive"]
+    assert _took_over(produced) == _took_over(consumed) == []

@@ -1,7 +1,8 @@
 """One module per Kafka client: its traced producer and its zero-code hooks, nothing else.
 
 Each module offers ``instrument(tracker)`` and ``uninstrument()`` for
-:class:`~kafkascope.instrumentor.KafkascopeInstrumentor`.
+:class:`~kafkascope.instrumentor.KafkascopeInstrumentor`; :mod:`.contrib` knows contrib's
+instrumentations of the same clients, which the instrumentor takes over from.
 """
 
 from __future__ import annotations

@@ -15,7 +15,13 @@ from wrapt import wrap_function_wrapper
 
 from kafkascope._adapters.clients import group_of
 from kafkascope._adapters.kafka_python import bootstrap_of, client_id_of, cluster_id_of
-from kafkascope._clients import describer, traced_send_hook, unwrap_in_place, wrap_in_place
+from kafkascope._clients import (
+    contrib,
+    describer,
+    traced_send_hook,
+    unwrap_in_place,
+    wrap_in_place,
+)
 from kafkascope._consume.tracker import ConsumerTracker
 from kafkascope._core import semconv as sc
 from kafkascope._core.headers import Headers
@@ -115,20 +121,10 @@ def _send(
     )
 
 
-_contrib: Any = None
-
-
 def contrib_kafka_active() -> bool:
-    """Whether contrib's ``opentelemetry-instrumentation-kafka-python`` is instrumenting."""
-    global _contrib
-    if _contrib is None:
-        try:
-            from opentelemetry.instrumentation.kafka import KafkaInstrumentor
-
-            _contrib = KafkaInstrumentor()
-        except Exception:  # not installed, or failing to import: it cannot be active
-            _contrib = False
-    return bool(_contrib and _contrib.is_instrumented_by_opentelemetry)
+    """Whether contrib's ``opentelemetry-instrumentation-kafka-python`` is instrumenting
+    (kept beside kafkascope's on purpose, or turned on by the application itself)."""
+    return contrib.instrumenting("kafka")
 
 
 describe = describer(bootstrap_of, client_id_of)

@@ -25,6 +25,7 @@ ENV_CAPTURE_KEY: Final = "OTEL_PYTHON_KAFKASCOPE_CAPTURE_KEY"
 ENV_TRUST_BAGGAGE: Final = "OTEL_PYTHON_KAFKASCOPE_TRUST_BAGGAGE"
 ENV_LAG: Final = "OTEL_PYTHON_KAFKASCOPE_LAG"
 ENV_POISON_ATTEMPTS: Final = "OTEL_PYTHON_KAFKASCOPE_POISON_ATTEMPTS"
+ENV_KEEP_CONTRIB: Final = "OTEL_PYTHON_KAFKASCOPE_KEEP_CONTRIB"
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
@@ -131,6 +132,9 @@ class Settings:
     poison_attempts: int = 3
     """Failed attempts in a row at one (topic, partition, offset) that make it a poison
     message."""
+    keep_contrib: bool = False
+    """Leave contrib's Kafka instrumentations active beside the zero-code instrumentation
+    (both sets of spans) instead of taking over from them."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -160,6 +164,7 @@ _ENV: Final[tuple[tuple[str, str, _Reader, object, object], ...]] = (
     ("trust_baggage", ENV_TRUST_BAGGAGE, env_bool, True, False),
     ("lag", ENV_LAG, env_bool, True, True),
     ("poison_attempts", ENV_POISON_ATTEMPTS, env_attempts, 3, 3),
+    ("keep_contrib", ENV_KEEP_CONTRIB, env_bool, False, False),
 )
 """How each ``OTEL_PYTHON_KAFKASCOPE_*`` variable is read. The fallback of ``capture_key`` and
 ``trust_baggage`` is off: a typo must never record more than the operator asked for."""
