@@ -11,6 +11,7 @@ from typing import Any
 
 from kafka.future import Future
 from kafka.producer.future import RecordMetadata
+from opentelemetry import trace
 
 
 class RecordingProducer:
@@ -96,3 +97,10 @@ class RecordingAIOProducer:
 
     async def __aexit__(self, *exc_info):
         self.exited = True
+
+
+class BrokenTracerProvider(trace.TracerProvider):
+    """A provider whose tracer cannot be had: an instrumentation failure on every send."""
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        raise RuntimeError("tracer provider broken")

@@ -1,4 +1,4 @@
-"""The ``kafkascope`` command: ``settings`` and ``trace``.
+"""The ``kafkascope`` command: ``settings``, ``trace`` and ``slowest``'s usage errors.
 
 ``trace`` is run against a small local HTTP server that answers like Jaeger's query service,
 with a recorded answer of a real Jaeger v2.13 (``data/jaeger_trace.json``, see
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kafkascope._reports.waterfall import render_waterfall, rows_from_jaeger
+from kafkascope import render_waterfall, rows_from_jaeger
 from kafkascope.cli import (
     DEFAULT_JAEGER_URL,
     EXIT_NOT_FOUND,
@@ -276,3 +276,9 @@ def test_a_bad_timeout_is_a_usage_error(timeout: str, capsys: pytest.CaptureFixt
         main(["trace", "abc123", "--timeout", timeout])
     assert exited.value.code == EXIT_USAGE
     assert "--timeout" in capsys.readouterr().err
+
+
+def test_bad_slowest_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["slowest", "--window", "soon"]) == EXIT_USAGE
+    assert main(["slowest", "--prometheus", "ftp://x"]) == EXIT_USAGE
+    assert "not an http(s) URL for Prometheus" in capsys.readouterr().err

@@ -14,7 +14,7 @@ import pytest
 
 from kafkascope._reports.waterfall import SpanRow, render_waterfall, rows_from_jaeger
 
-FIXTURE = Path(__file__).resolve().parent / "data" / "jaeger_trace.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "jaeger_trace.json"
 TRACE_ID = "26672ee3191fddb17c4b1ead62eb208c"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TARGET = re.compile(r"^  (?P<label>.+?)\s+(?P<ratio>-?\d+\.\d\d)  target [<>]= \S+\s+(MET|MISSED)$")
 
 

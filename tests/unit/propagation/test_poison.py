@@ -12,8 +12,7 @@ from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
 from kafkascope._propagation.poison import HEADER_ATTEMPT, HEADER_PREVIOUS, MAX_TRACKED, Attempts
 from kafkascope.testing import make_record
-
-from ._producers import RecordingProducer
+from tests.unit._producers import RecordingProducer
 
 
 class BoomError(Exception):

@@ -1,3 +1,5 @@
+"""Exemplars of a latency histogram: the slowest bucket's, time windows, metric names."""
+
 from __future__ import annotations
 
 import math
@@ -5,7 +7,6 @@ import math
 import pytest
 
 from kafkascope._reports.slowest import metric_name, parse_exemplars, slowest, window_seconds
-from kafkascope.cli import EXIT_USAGE, main
 
 
 def _series(le: str, *exemplars: tuple[str, str]) -> dict[str, object]:
@@ -60,9 +61,3 @@ def test_metric_short_names_and_prometheus_names():
     assert metric_name("my_histogram_bucket") == "my_histogram"
     with pytest.raises(ValueError, match="not a metric"):
         metric_name('x{job="a"}')
-
-
-def test_bad_arguments_exit_2(capsys):
-    assert main(["slowest", "--window", "soon"]) == EXIT_USAGE
-    assert main(["slowest", "--prometheus", "ftp://x"]) == EXIT_USAGE
-    assert "not an http(s) URL for Prometheus" in capsys.readouterr().err
