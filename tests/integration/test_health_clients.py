@@ -15,8 +15,8 @@ import pytest
 from devstack.kafka import KafkaBroker
 
 from kafkascope import ConsumerHealth, observe_health
+from tests.integration._health_probes import assert_no_progress_while_lag_grows, probe, probe_until
 from tests.integration._kafka_clients import confluent_consumer, producer
-from tests.integration.test_health import assert_no_progress_while_lag_grows, probe, probe_until
 
 pytestmark = pytest.mark.integration
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from devstack.kafka import KafkaBroker
+from devstack.wait import wait_until
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 
@@ -72,12 +73,16 @@ class Metrics:
     def until(
         self, name: str, topic: str, wanted: Callable[[dict[str, float]], bool]
     ) -> dict[str, float]:
-        deadline = time.monotonic() + 30
-        while True:
-            found = self.points(name, topic)
-            if wanted(found) or time.monotonic() > deadline:
-                return found
-            time.sleep(0.1)
+        """The points once ``wanted(points)``; a TimeoutError naming the last ones if not."""
+        last: dict[str, float] = {}
+
+        def found() -> dict[str, float] | None:
+            last.clear()
+            last.update(self.points(name, topic))
+            return dict(last) if wanted(last) else None
+
+        # (Never awaited empty here: an empty dict would read as not yet.)
+        return wait_until(found, 30, lambda: f"{name} of {topic} as wanted (last {last})")
 
 
 @pytest.fixture
@@ -159,10 +164,17 @@ def test_a_plain_confluent_consumer_without_beats_reports_no_lag_and_never_block
     consumer = confluent_consumer(kafka_broker.bootstrap_servers, topic)
     observer = observe_lag(consumer, group="g", meter_provider=metrics.provider)
     loops.append(Loop(consumer))
-    deadline = time.monotonic() + 30
-    while sum(loops[0].handled.values()) < PARTITIONS * HANDLED and time.monotonic() < deadline:
+
+    def no_lag_reported() -> None:
         assert metrics.points(sc.CONSUMER_LAG, topic) == {}
         time.sleep(0.1)
+
+    wait_until(
+        lambda: sum(loops[0].handled.values()) >= PARTITIONS * HANDLED,
+        30,
+        f"{HANDLED} records of each partition handled",
+        step=no_lag_reported,
+    )
     assert loops[0].handled == dict.fromkeys(range(PARTITIONS), HANDLED)
     assert metrics.points(sc.CONSUMER_LAG, topic) == {}
     observer.close()

@@ -25,8 +25,7 @@ from kafkascope.testing import (
     assert_parent,
     assert_same_trace,
 )
-
-from . import _kafka_clients as clients
+from tests.integration import _kafka_clients as clients
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger("tests.integration.billing")
