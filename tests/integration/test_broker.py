@@ -16,6 +16,8 @@ from devstack.kafka import KafkaBroker
 from devstack.wait import wait_until
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 
+from tests.integration import _kafka_clients as clients
+
 pytestmark = pytest.mark.integration
 
 
@@ -67,7 +69,7 @@ def test_json_message_roundtrip_through_a_consumer_group(
     payload = {"order_id": 42, "items": ["a", "b"], "total": 9.5, "note": "ünïcödé"}
 
     sent = _produce(kafka_broker.bootstrap_servers, topic, payload)
-    record = _consume_one(kafka_broker.bootstrap_servers, topic, f"g-{uuid.uuid4().hex[:8]}")
+    record = _consume_one(kafka_broker.bootstrap_servers, topic, clients.new_group())
 
     assert json.loads(record.value) == payload
     assert record.key == b"order-1"
@@ -137,7 +139,7 @@ def test_a_topic_created_after_the_subscription_is_assigned_within_seconds(
     consumer = KafkaConsumer(
         name,
         bootstrap_servers=kafka_broker.bootstrap_servers,
-        group_id=f"g-{uuid.uuid4().hex[:8]}",
+        group_id=clients.new_group(),
         **CONSUMER_OPTIONS,
     )
     try:
@@ -158,7 +160,7 @@ def test_the_broker_does_not_create_topics_behind_a_subscription(
 ) -> None:
     name = f"never-created-{uuid.uuid4().hex[:10]}"
     consumer = KafkaConsumer(
-        name, bootstrap_servers=kafka_broker.bootstrap_servers, group_id=f"g-{uuid.uuid4().hex[:8]}"
+        name, bootstrap_servers=kafka_broker.bootstrap_servers, group_id=clients.new_group()
     )
     try:
         for _ in range(10):
@@ -214,7 +216,7 @@ def test_subscribing_once_visible_makes_the_first_assignment_complete(
     create_topics(kafka_broker.bootstrap_servers, {orders: 3, dead_letters: 1})
     consumer = KafkaConsumer(
         bootstrap_servers=kafka_broker.bootstrap_servers,
-        group_id=f"g-{uuid.uuid4().hex[:8]}",
+        group_id=clients.new_group(),
         auto_offset_reset="earliest",
     )
     listener = _FirstAssignment()

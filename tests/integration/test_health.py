@@ -17,7 +17,7 @@ from kafka import KafkaConsumer
 
 from kafkascope import observe_health
 from tests.integration._health_probes import assert_no_progress_while_lag_grows, probe, probe_until
-from tests.integration._kafka_clients import consumer, producer
+from tests.integration._kafka_clients import consumer, new_group, producer
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,7 @@ def test_healthy_while_polling_then_503_once_the_poll_loop_stops(
         sent.send(topic, f"m{i}".encode())
     sent.flush()
     sent.close()
-    found = consumer(kafka_broker.bootstrap_servers, topic, f"g-{uuid.uuid4().hex[:8]}")
+    found = consumer(kafka_broker.bootstrap_servers, topic, new_group())
     consumers.append(found)
     seen: list[Any] = []
     with observe_health(found, port=0, stalled_after=1.5) as health:
@@ -84,9 +84,7 @@ def test_healthy_while_polling_then_503_once_the_poll_loop_stops(
 def test_503_when_no_partition_is_assigned_for_too_long(
     kafka_broker: KafkaBroker, consumers: list[KafkaConsumer]
 ):
-    found = KafkaConsumer(
-        bootstrap_servers=kafka_broker.bootstrap_servers, group_id=f"g-{uuid.uuid4().hex[:8]}"
-    )
+    found = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap_servers, group_id=new_group())
     consumers.append(found)
     found.subscribe([f"missing-{uuid.uuid4().hex[:8]}"])  # the broker creates no topic
     with observe_health(found, port=0, unassigned_after=1.5, stalled_after=30) as health:
@@ -109,7 +107,7 @@ def test_503_when_a_message_is_retried_forever_while_the_lag_grows(
     topic = topic_factory()
     sent = producer(kafka_broker.bootstrap_servers)
     sent.send(topic, b"poison").get(timeout=10)
-    group = f"g-{uuid.uuid4().hex[:8]}"
+    group = new_group()
     found = consumer(kafka_broker.bootstrap_servers, topic, group, max_poll_records=1)
     consumers.append(found)
     handled: list[int] = []
@@ -174,7 +172,7 @@ def test_503_when_a_rebalance_holds_a_member_without_partitions_too_long(
     """A member in an eager rebalance that does not end holds nothing, though kafka-python keeps
     its revoked partitions in the subscription state until the new assignment arrives."""
     topic = topic_factory(partitions=2)
-    group = f"g-{uuid.uuid4().hex[:8]}"
+    group = new_group()
     member = consumer(kafka_broker.bootstrap_servers, topic, group)
     # Stops polling once the group is stable: the broker then waits for it to rejoin until its
     # max.poll.interval.ms ends (its heartbeats keep it a member).

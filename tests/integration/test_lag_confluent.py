@@ -115,7 +115,7 @@ def _filled_topic(broker: KafkaBroker) -> str:
     return topic
 
 
-class Loop:
+class ConfluentPollLoop:
     """The application's poll loop on its own thread: handles ``HANDLED`` records of each
     partition, then pauses it (on the loop's thread, as confluent-kafka wants)."""
 
@@ -145,8 +145,8 @@ class Loop:
 
 
 @pytest.fixture
-def loops() -> Iterator[list[Loop]]:
-    made: list[Loop] = []
+def loops() -> Iterator[list[ConfluentPollLoop]]:
+    made: list[ConfluentPollLoop] = []
     yield made
     for loop in made:  # stopped before the consumer closes, even when the test failed
         loop.stop()
@@ -158,12 +158,12 @@ LAGGING = {str(p): float(PER_PARTITION - HANDLED) for p in range(PARTITIONS)}
 
 
 def test_a_plain_confluent_consumer_without_beats_reports_no_lag_and_never_blocks_collection(
-    metrics: Metrics, loops: list[Loop], kafka_broker: KafkaBroker
+    metrics: Metrics, loops: list[ConfluentPollLoop], kafka_broker: KafkaBroker
 ) -> None:
     topic = _filled_topic(kafka_broker)
     consumer = confluent_consumer(kafka_broker.bootstrap_servers, topic)
     observer = observe_lag(consumer, group="g", meter_provider=metrics.provider)
-    loops.append(Loop(consumer))
+    loops.append(ConfluentPollLoop(consumer))
 
     def no_lag_reported() -> None:
         assert metrics.points(sc.CONSUMER_LAG, topic) == {}
@@ -181,12 +181,12 @@ def test_a_plain_confluent_consumer_without_beats_reports_no_lag_and_never_block
 
 
 def test_a_plain_confluent_consumer_that_beats_reports_its_lag_while_polled_elsewhere(
-    metrics: Metrics, loops: list[Loop], kafka_broker: KafkaBroker
+    metrics: Metrics, loops: list[ConfluentPollLoop], kafka_broker: KafkaBroker
 ) -> None:
     topic = _filled_topic(kafka_broker)
     consumer = confluent_consumer(kafka_broker.bootstrap_servers, topic)
     observer = observe_lag(consumer, group="g", meter_provider=metrics.provider)
-    loop = Loop(consumer, beat=observer.beat)
+    loop = ConfluentPollLoop(consumer, beat=observer.beat)
     loops.append(loop)
     assert metrics.until(sc.CONSUMER_LAG, topic, lambda p: p == LAGGING) == LAGGING
     assert loop.handled == dict.fromkeys(range(PARTITIONS), HANDLED)
@@ -199,11 +199,11 @@ def test_a_plain_confluent_consumer_that_beats_reports_its_lag_while_polled_else
 
 
 def test_zero_code_confluent_consumer_reports_lag_and_assignment_while_polled_elsewhere(
-    metrics: Metrics, instrumented: None, loops: list[Loop], kafka_broker: KafkaBroker
+    metrics: Metrics, instrumented: None, loops: list[ConfluentPollLoop], kafka_broker: KafkaBroker
 ) -> None:
     topic = _filled_topic(kafka_broker)
     consumer = confluent_consumer(kafka_broker.bootstrap_servers, topic)
-    loop = Loop(consumer)  # no beat: the instrumented poll() takes the snapshot
+    loop = ConfluentPollLoop(consumer)  # no beat: the instrumented poll() takes the snapshot
     loops.append(loop)
     assert metrics.until(sc.CONSUMER_LAG, topic, lambda p: p == LAGGING) == LAGGING
     assert metrics.points(sc.ASSIGNED_PARTITIONS, topic) == {"-": PARTITIONS}

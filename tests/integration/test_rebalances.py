@@ -46,7 +46,7 @@ class _Recording(ConsumerRebalanceListener):  # type: ignore[misc]
         self.calls.append(("assigned", {tp.partition for tp in assigned}))
 
 
-class _Poller:
+class PollLoop:
     """Polls one consumer on its own thread (a group member must poll to rejoin)."""
 
     def __init__(self, consumer: KafkaConsumer) -> None:
@@ -121,7 +121,7 @@ def test_a_second_member_takes_partitions_from_the_first_and_telemetry_says_so(
 
     first, second = consumer("first"), consumer("second")
     mine = _Recording()
-    pollers: list[_Poller] = []
+    pollers: list[PollLoop] = []
     caplog.set_level(logging.INFO, logger="kafkascope.rebalance")
     try:
         observe_lag(first, meter_provider=provider)
@@ -130,7 +130,7 @@ def test_a_second_member_takes_partitions_from_the_first_and_telemetry_says_so(
             topic,
             listener=traced_rebalance_listener(mine, consumer=first, meter_provider=provider),
         )
-        pollers.append(_Poller(first))
+        pollers.append(PollLoop(first))
 
         def lag_partitions() -> set[int]:
             return {
@@ -157,7 +157,7 @@ def test_a_second_member_takes_partitions_from_the_first_and_telemetry_says_so(
             topic,
             listener=traced_rebalance_listener(consumer=second, meter_provider=provider),
         )
-        pollers.append(_Poller(second))
+        pollers.append(PollLoop(second))
         wait_until(
             lambda: assigned("first") == PARTITIONS // 2 and assigned("second") == PARTITIONS // 2,
             WAIT,
@@ -277,12 +277,12 @@ def test_zero_code_members_without_a_listener_record_the_partitions_moving_betwe
         heartbeat_interval_ms=500,
         session_timeout_ms=30000,
     )
-    poller: _Poller | None = None
+    poller: PollLoop | None = None
     second: subprocess.Popen[bytes] | None = None
     try:
         subscribe_once_visible(first, topic)  # no listener: zero-code installs none
         assert first._subscription.rebalance_listener is None
-        poller = _Poller(first)
+        poller = PollLoop(first)
 
         def lag_partitions() -> set[int]:
             return {

@@ -14,7 +14,7 @@ from opentelemetry.trace import StatusCode
 from kafkascope import TracedAIOKafkaProducer, extract_context
 from kafkascope._core import semconv as sc
 from kafkascope.testing import assert_messaging_attributes
-from tests.unit._producers import BrokenTracerProvider, RecordingAIOProducer
+from tests.unit._producers import BrokenTracerProvider, RecordingAIOKafkaProducer
 
 
 def _metadata(partition: int = 1, offset: int = 5) -> RecordMetadata:
@@ -28,7 +28,7 @@ def _later(callback: Any, *args: Any) -> None:
 
 @pytest.mark.asyncio
 async def test_aiokafka_send_span_lasts_until_the_returned_future_resolves(capotel):
-    inner = RecordingAIOProducer()
+    inner = RecordingAIOKafkaProducer()
     producer = TracedAIOKafkaProducer(inner)
     future = await producer.send("orders", b"{}", key=b"k1")
     assert future is inner.futures[0]
@@ -51,7 +51,7 @@ async def test_aiokafka_send_span_lasts_until_the_returned_future_resolves(capot
 
 @pytest.mark.asyncio
 async def test_aiokafka_send_and_wait_returns_the_metadata_and_injects_the_context(capotel):
-    inner = RecordingAIOProducer()
+    inner = RecordingAIOKafkaProducer()
     producer = TracedAIOKafkaProducer(inner, server="broker:9092")
     waiting = asyncio.ensure_future(
         producer.send_and_wait("orders", b"{}", headers=[("app", b"1")])
@@ -70,7 +70,7 @@ async def test_aiokafka_send_and_wait_returns_the_metadata_and_injects_the_conte
 
 @pytest.mark.asyncio
 async def test_aiokafka_failed_send_records_the_error(capotel):
-    inner = RecordingAIOProducer()
+    inner = RecordingAIOKafkaProducer()
     future = await TracedAIOKafkaProducer(inner).send("orders", b"{}")
     _later(future.set_exception, KafkaTimeoutError())
     with pytest.raises(KafkaTimeoutError):
@@ -86,7 +86,7 @@ async def test_aiokafka_failed_send_records_the_error(capotel):
 
 @pytest.mark.asyncio
 async def test_aiokafka_cancelled_future_ends_the_span_as_cancelled(capotel):
-    inner = RecordingAIOProducer()
+    inner = RecordingAIOKafkaProducer()
     future = await TracedAIOKafkaProducer(inner).send("orders", b"{}")
     _later(future.cancel)
     with pytest.raises(asyncio.CancelledError):
@@ -98,7 +98,7 @@ async def test_aiokafka_cancelled_future_ends_the_span_as_cancelled(capotel):
 
 @pytest.mark.asyncio
 async def test_aiokafka_send_that_raises_is_recorded_and_reraised(capotel):
-    class Exploding(RecordingAIOProducer):
+    class Exploding(RecordingAIOKafkaProducer):
         async def send(self, *args, **kwargs):
             raise KafkaTimeoutError("no metadata")
 
@@ -109,7 +109,7 @@ async def test_aiokafka_send_that_raises_is_recorded_and_reraised(capotel):
 
 @pytest.mark.asyncio
 async def test_aiokafka_async_with_enters_the_wrapped_producer_and_yields_the_wrapper():
-    inner = RecordingAIOProducer()
+    inner = RecordingAIOKafkaProducer()
     producer = TracedAIOKafkaProducer(inner)
     async with producer as entered:
         assert entered is producer
@@ -122,7 +122,7 @@ async def test_aiokafka_async_with_enters_the_wrapped_producer_and_yields_the_wr
 @pytest.mark.asyncio
 @pytest.mark.usefixtures("forgiving")
 async def test_aiokafka_instrumentation_failure_never_reaches_send():
-    inner = RecordingAIOProducer()
+    inner = RecordingAIOKafkaProducer()
     producer = TracedAIOKafkaProducer(inner, tracer_provider=BrokenTracerProvider())
     future = await producer.send("orders", b"{}")
     _later(future.set_result, _metadata())

@@ -12,7 +12,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 from kafkascope import TracedConfluentProducer, extract_context, inject_headers, traced_handler
 from kafkascope._core import semconv as sc
 from kafkascope.testing import assert_messaging_attributes, assert_parent, make_record
-from tests.unit._producers import BrokenTracerProvider, FakeMessage, RecordingConfluentProducer
+from tests.unit._producers import (
+    BrokenTracerProvider,
+    FakeConfluentMessage,
+    RecordingConfluentProducer,
+)
 
 # A port nothing listens on: librdkafka queues messages and keeps retrying the connection
 # (quietly: it would log each refused connection to stderr).
@@ -30,7 +34,7 @@ def test_confluent_send_span_lasts_until_the_delivery_report(capotel):
     producer = TracedConfluentProducer(inner, server="kafka.internal:9094")
     producer.produce("orders", b"{}", key=b"k1", on_delivery=callback)
     assert capotel.spans == []
-    message = FakeMessage(partition=2, offset=17)
+    message = FakeConfluentMessage(partition=2, offset=17)
     inner.deliver(msg=message)
     assert calls == [(None, message)]
     send = capotel.span("send orders")
@@ -91,8 +95,8 @@ def test_confluent_partition_given_to_produce_is_on_the_span_and_minus_one_is_no
     producer.produce("unassigned", b"b")
     assert inner.produced[0]["partition"] == 3
     assert inner.produced[1]["partition"] == -1
-    inner.deliver(0, msg=FakeMessage(3, 0))
-    inner.deliver(1, msg=FakeMessage(None, None))
+    inner.deliver(0, msg=FakeConfluentMessage(3, 0))
+    inner.deliver(1, msg=FakeConfluentMessage(None, None))
     assert capotel.span("send orders").attributes[sc.MESSAGING_DESTINATION_PARTITION_ID] == "3"
     assert sc.MESSAGING_DESTINATION_PARTITION_ID not in capotel.span("send unassigned").attributes
 
