@@ -31,7 +31,9 @@ def wait_until(
     The predicate is checked at once, then after each ``step()`` (a consumer's ``poll`` that
     waits itself, say) or, without a step, after sleeping ``interval`` seconds. It is checked
     once more after the deadline has passed, so a step that outlasts the deadline is not wasted.
-    Exceptions of the predicate and the step propagate unchanged.
+    Exceptions of the predicate and the step propagate unchanged. A found value that may be
+    falsy (``0``, an empty dict, a confluent-kafka ``Message`` with an empty value, whose
+    ``len()`` is 0) must be wrapped, in a one-item list say.
 
     Args:
         predicate: Called with no arguments; a truthy result ends the wait.

@@ -151,7 +151,7 @@ def test_gateways_keep_every_error_and_slow_trace_whole_and_the_set_share_of_the
     wait_until(
         lambda: new_trace_ids() >= TRACES,
         60,
-        f"the gateways received {TRACES} trace IDs",
+        f"the gateways to receive {TRACES} trace IDs",
         interval=0.5,
     )
     per_gateway = [
@@ -168,7 +168,7 @@ def test_gateways_keep_every_error_and_slow_trace_whole_and_the_set_share_of_the
     wait_until(
         lambda: accepted() >= 2 * TRACES,
         60,
-        f"the gateways accepted {2 * TRACES} spans",
+        f"the gateways to accept {2 * TRACES} spans",
         interval=0.5,
     )
     assert accepted() == 2 * TRACES
@@ -181,7 +181,7 @@ def test_gateways_keep_every_error_and_slow_trace_whole_and_the_set_share_of_the
         )
 
     wait_until(
-        lambda: decided() >= TRACES, 60, f"the gateways decided on {TRACES} traces", interval=0.5
+        lambda: decided() >= TRACES, 60, f"the gateways to decide on {TRACES} traces", interval=0.5
     )
 
     for kind in (b"error", b"slow"):
