@@ -8,8 +8,8 @@ and request id per record, a few headers besides ``traceparent``), CPU cost in n
   with tracing + metrics + log correlation (with the SDK's default exemplar filter, and with
   exemplars off); the same two unsampled; the batch handler (per message).
 Each round times one pass of every variant (rotated order); medians are compared, and ratios
-are of the instrumentation's cost (ns above the bare handler). Also: the direct W3C extraction
-against ``propagate.extract`` (µs per call), and peak RSS growth over --memory-messages.
+are of the instrumentation's cost (ns above the bare handler). Also: peak RSS growth over
+--memory-messages. Only kafkascope's public API is used (the SDK floors included).
 With --broker: throughput on a real Kafka broker, uninstrumented vs kafkascope vs contrib.
 
 Run: .venv/bin/python -m benchmarks.bench_handlers [--quick] [--messages N] [--broker]
@@ -51,10 +51,12 @@ from benchmarks.harness import (
     target_line,
     tracer_provider,
 )
-from kafkascope import MessageLogFilter, inject_headers, traced_batch_handler, traced_handler
-from kafkascope._adapters.records import view
-from kafkascope._observe.time_lag import note_processed
-from kafkascope._propagation import w3c as _fast_extract
+from kafkascope import (
+    MessageLogFilter,
+    inject_headers,
+    traced_batch_handler,
+    traced_handler,
+)
 from kafkascope.testing import pipeline_stamp
 
 __all__ = ["bare", "records", "tracer_provider"]
@@ -247,49 +249,6 @@ def cpu_variants(batch: Sequence[Any]) -> dict[str, Pass]:
     return variants
 
 
-def time_lag_note_line(batch: Sequence[Any], calls: int) -> str:
-    """ns per message of noting a processed record's timestamp for the time lag (part of every
-    process span above), against the all-signals handler's cost."""
-    views = [v for v in map(view, batch[:calls]) if v is not None]
-
-    def note() -> float:
-        start = time.perf_counter_ns()
-        for record in views:
-            note_processed("bench", (record,))
-        return (time.perf_counter_ns() - start) / len(views)
-
-    return f"{interleaved({'note': note}, 5)['note']:.0f}"
-
-
-def extraction_line(batch: Sequence[Any], calls: int) -> str:
-    """µs per call of the direct W3C extraction and of ``propagate.extract``, and their ratio."""
-    carriers = [r.headers for r in batch[:calls]]
-    values = [
-        tuple(next((v for k, v in h if k == name), None) for name in _fast_extract.FIELDS)
-        for h in carriers
-    ]
-    extract = _fast_extract.extract_w3c
-
-    def fast() -> float:
-        start = time.perf_counter_ns()
-        for traceparent, tracestate, baggage in values:
-            extract(traceparent, tracestate, baggage)
-        return (time.perf_counter_ns() - start) / len(values)
-
-    def sdk() -> float:
-        start = time.perf_counter_ns()
-        for carrier in carriers:
-            propagate.extract(carrier, getter=_GETTER)
-        return (time.perf_counter_ns() - start) / len(carriers)
-
-    medians = interleaved({"fast": fast, "sdk": sdk}, 5)
-    return (
-        f"  direct W3C extraction (header values given) {medians['fast'] / 1000:.2f} µs/call, "
-        f"propagate.extract on the headers {medians['sdk'] / 1000:.2f} µs/call: "
-        f"{medians['fast'] / medians['sdk']:.2f}x"
-    )
-
-
 def rss_growth_mb(count: int) -> tuple[float, float]:
     """(peak RSS before, growth) in MB while handling ``count`` messages fully instrumented."""
     provider = tracer_provider()
@@ -384,18 +343,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"span attribute, context variable): {stamp_cost:.0f} ns/msg, all signals "
         f"{ratio(FULL_STAMPED, FULL):.2f}x with it"
     )
-    note_ns = time_lag_note_line(batch, min(messages, 5_000))
-    print(
-        f"  time lag (note of the processed timestamp, in every variant above): {note_ns} ns/msg, "
-        f"{float(note_ns) / (medians[FULL] - medians[BARE]):.3f} of the all-signals cost; the "
-        "gauge itself is computed at collection time"
-    )
     exemplar_cost = medians[FULL] - medians[FULL_NO_EXEMPLARS]
     print(
         f"  exemplar filter cost (trace_based default vs always_off): {exemplar_cost:.0f} ns/msg, "
         f"all signals {ratio(FULL, FULL_NO_EXEMPLARS):.2f}x with exemplars"
     )
-    print(extraction_line(batch, min(messages, 2_000)))
     before, growth = rss_growth_mb(memory_messages)
     print(
         f"  RSS growth over {memory_messages} messages: {growth:.1f} MB (from {before:.0f} MB)"

@@ -20,23 +20,28 @@ whether the target can be met at all:
 from __future__ import annotations
 
 import gc
+import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.metrics import Histogram
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.semconv._incubating.attributes import messaging_attributes as msg
+from opentelemetry.semconv._incubating.metrics.messaging_metrics import MESSAGING_PROCESS_DURATION
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
 from benchmarks.harness import Pass
-from kafkascope._consume.options import ProcessOptions
-from kafkascope._core import metrics as _metrics
-from kafkascope._core import semconv as sc
-from kafkascope._propagation.w3c import extract_w3c
+from kafkascope import traced_handler
 
 SPAN = "SDK floor: span"
 SPAN_UNSAMPLED = "SDK floor: span, not sampled"
@@ -48,32 +53,92 @@ Prepared = tuple[str, bytes, dict[str, AttributeValue], Any, Any, float]
 and the time in queue."""
 
 
-def prepare(records: Sequence[Any], meter_provider: MeterProvider, group: str) -> list[Prepared]:
-    """Everything the recipes need per record, built the way kafkascope builds it."""
-    options = ProcessOptions(group=group)
-    instruments = _metrics.for_provider(meter_provider)
+TIME_IN_QUEUE = "kafkascope.message.time_in_queue"
+"""kafkascope's time-in-queue histogram and span attribute (README: metrics)."""
+_CANONICAL = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+_FLAGS = [TraceFlags(flags) for flags in range(256)]
+
+
+def parse_traceparent(value: bytes) -> Context:
+    """The parent context of a canonical ``traceparent`` value, parsed in the steps of
+    kafkascope's direct W3C extraction (length and pattern check, the two hex ids, the flags),
+    with public API only."""
+    if len(value) != 55 or _CANONICAL.fullmatch(value) is None:
+        raise ValueError(f"not a canonical traceparent: {value!r}")
+    span_context = SpanContext(
+        int(value[3:35], 16), int(value[36:52], 16), True, _FLAGS[int(value[53:55], 16)]
+    )
+    return trace.set_span_in_context(NonRecordingSpan(span_context), Context())
+
+
+@dataclass(frozen=True)
+class Instruments:
+    """Histograms configured as kafkascope's two (the same bucket boundaries), on the floor's
+    own meter of the benchmark's provider."""
+
+    process_duration: Histogram
+    time_in_queue: Histogram
+
+
+def prepare(
+    records: Sequence[Any], meter_provider: MeterProvider, group: str
+) -> tuple[list[Prepared], Instruments]:
+    """Everything the recipes need per record, as kafkascope exports it: each record goes once
+    through a ``traced_handler`` into in-memory exporters; the recipes take its span's name and
+    attributes, and its histograms' attribute sets and bucket boundaries, from there."""
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    handle = traced_handler(
+        group=group, tracer_provider=tracer_provider, meter_provider=MeterProvider([reader])
+    )(lambda record: None)
+    for record in records:
+        handle(record)
+    points: dict[str, dict[str, HistogramDataPoint]] = {}
+    data = reader.get_metrics_data()
+    for resource_metrics in data.resource_metrics if data is not None else ():
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                for point in metric.data.data_points:
+                    if isinstance(point, HistogramDataPoint) and point.attributes:
+                        topic = str(point.attributes[msg.MESSAGING_DESTINATION_NAME])
+                        points.setdefault(metric.name, {})[topic] = point
+    durations, waits = points[MESSAGING_PROCESS_DURATION], points[TIME_IN_QUEUE]
+    meter = meter_provider.get_meter("sdk-floor")
+    instruments = Instruments(
+        meter.create_histogram(
+            MESSAGING_PROCESS_DURATION,
+            unit="s",
+            explicit_bucket_boundaries_advisory=list(
+                next(iter(durations.values())).explicit_bounds
+            ),
+        ),
+        meter.create_histogram(
+            TIME_IN_QUEUE,
+            unit="s",
+            explicit_bucket_boundaries_advisory=list(next(iter(waits.values())).explicit_bounds),
+        ),
+    )
     now_ms = time.time() * 1000.0
     out: list[Prepared] = []
-    for record in records:
+    for record, span in zip(records, spans.get_finished_spans(), strict=True):
         traceparent = next(value for name, value in record.headers if name == "traceparent")
-        attrs = dict(options.span_base(record.topic, record.partition))
+        attrs: dict[str, AttributeValue] = dict(span.attributes or {})
         waited = max(0.0, now_ms - record.timestamp) / 1000.0
-        attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
-        attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = record.key.decode()
-        attrs[sc.TIME_IN_QUEUE] = waited
-        attrs[sc.TIMESTAMP_TYPE] = "create_time"
-        streams = options.streams(instruments, record.topic)
+        attrs[TIME_IN_QUEUE] = waited
         out.append(
             (
-                sc.process_span_name(record.topic),
+                span.name,
                 traceparent,
                 attrs,
-                streams.ok[1],
-                streams.waited("create_time"),
+                dict(durations[record.topic].attributes or {}),
+                dict(waits[record.topic].attributes or {}),
                 waited,
             )
         )
-    return out
+    tracer_provider.shutdown()
+    return out, instruments
 
 
 def _span_pass(provider: TracerProvider, prepared: Sequence[Prepared]) -> Pass:
@@ -83,7 +148,7 @@ def _span_pass(provider: TracerProvider, prepared: Sequence[Prepared]) -> Pass:
         gc.collect()
         start = time.perf_counter_ns()
         for name, traceparent, attrs, _, _, _ in prepared:
-            parent = extract_w3c(traceparent, None, None)
+            parent = parse_traceparent(traceparent)
             links = [Link(trace.get_current_span(parent).get_span_context())]
             span = tracer.start_span(
                 name, context=parent, kind=SpanKind.CONSUMER, attributes=attrs, links=links
@@ -97,17 +162,16 @@ def _span_pass(provider: TracerProvider, prepared: Sequence[Prepared]) -> Pass:
 
 
 def _all_signals_pass(
-    provider: TracerProvider, meter_provider: MeterProvider, prepared: Sequence[Prepared]
+    provider: TracerProvider, instruments: Instruments, prepared: Sequence[Prepared]
 ) -> Pass:
     tracer = provider.get_tracer("floor")
-    instruments = _metrics.for_provider(meter_provider)
     duration, in_queue = instruments.process_duration, instruments.time_in_queue
 
     def run() -> float:
         gc.collect()
         start = time.perf_counter_ns()
         for name, traceparent, attrs, ok, waited_attrs, waited in prepared:
-            parent = extract_w3c(traceparent, None, None)
+            parent = parse_traceparent(traceparent)
             links = [Link(trace.get_current_span(parent).get_span_context())]
             span = tracer.start_span(
                 name, context=parent, kind=SpanKind.CONSUMER, attributes=attrs, links=links
@@ -125,12 +189,11 @@ def _all_signals_pass(
 
 def _batch_pass(
     provider: TracerProvider,
-    meter_provider: MeterProvider,
+    instruments: Instruments,
     prepared: Sequence[Prepared],
     size: int,
 ) -> Pass:
     tracer = provider.get_tracer("floor")
-    instruments = _metrics.for_provider(meter_provider)
     duration, in_queue = instruments.process_duration, instruments.time_in_queue
     batches = []
     for index in range(0, len(prepared), size):
@@ -139,11 +202,11 @@ def _batch_pass(
             (
                 traceparent,
                 {
-                    sc.MESSAGING_DESTINATION_NAME: str(attrs[sc.MESSAGING_DESTINATION_NAME]),
-                    sc.MESSAGING_DESTINATION_PARTITION_ID: str(
-                        attrs[sc.MESSAGING_DESTINATION_PARTITION_ID]
+                    msg.MESSAGING_DESTINATION_NAME: str(attrs[msg.MESSAGING_DESTINATION_NAME]),
+                    msg.MESSAGING_DESTINATION_PARTITION_ID: str(
+                        attrs[msg.MESSAGING_DESTINATION_PARTITION_ID]
                     ),
-                    sc.MESSAGING_KAFKA_OFFSET: attrs[sc.MESSAGING_KAFKA_OFFSET],
+                    msg.MESSAGING_KAFKA_OFFSET: attrs[msg.MESSAGING_KAFKA_OFFSET],
                 },
             )
             for _, traceparent, attrs, _, _, _ in chunk
@@ -156,7 +219,7 @@ def _batch_pass(
         start = time.perf_counter_ns()
         for prepared_links, waits, ok in batches:
             links = [
-                Link(trace.get_current_span(extract_w3c(value, None, None)).get_span_context(), a)
+                Link(trace.get_current_span(parse_traceparent(value)).get_span_context(), a)
                 for value, a in prepared_links
             ]
             span = tracer.start_span(
@@ -184,10 +247,10 @@ def floor_passes(
     batch_size: int,
 ) -> dict[str, Pass]:
     """One timed pass per floor recipe over ``records`` (kafka-python ``ConsumerRecord``s)."""
-    prepared = prepare(records, meter_provider, group)
+    prepared, instruments = prepare(records, meter_provider, group)
     return {
         SPAN: _span_pass(sampled, prepared),
         SPAN_UNSAMPLED: _span_pass(unsampled, prepared),
-        ALL_SIGNALS: _all_signals_pass(sampled, meter_provider, prepared),
-        BATCH: _batch_pass(sampled, meter_provider, prepared, batch_size),
+        ALL_SIGNALS: _all_signals_pass(sampled, instruments, prepared),
+        BATCH: _batch_pass(sampled, instruments, prepared, batch_size),
     }

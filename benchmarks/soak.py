@@ -26,10 +26,11 @@ from devstack.kafka import KafkaBroker, subscribe_once_visible
 from kafka import KafkaConsumer, KafkaProducer
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.semconv._incubating.attributes import messaging_attributes as msg
+from opentelemetry.semconv._incubating.metrics import messaging_metrics
 
 from benchmarks.bench_handlers import tracer_provider
 from kafkascope import MessageLogFilter, traced_handler
-from kafkascope._core import semconv as sc
 
 log = logging.getLogger("soak")
 
@@ -69,11 +70,11 @@ def counted(reader: InMemoryMetricReader, group: str) -> int:
     for rm in data.resource_metrics if data else ():
         for sm in rm.scope_metrics:
             for metric in sm.metrics:
-                if metric.name != sc.METRIC_CLIENT_CONSUMED_MESSAGES:
+                if metric.name != messaging_metrics.MESSAGING_CLIENT_CONSUMED_MESSAGES:
                     continue
                 for point in metric.data.data_points:
                     attrs = point.attributes or {}
-                    if attrs.get(sc.MESSAGING_CONSUMER_GROUP_NAME) == group:
+                    if attrs.get(msg.MESSAGING_CONSUMER_GROUP_NAME) == group:
                         total += int(point.value)  # type: ignore[union-attr]
     return total
 

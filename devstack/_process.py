@@ -10,11 +10,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from devstack.wait import wait_until
 
 CACHE_DIR = Path(os.environ.get("KAFKASCOPE_CACHE", Path.home() / ".cache" / "kafkascope"))
 
@@ -121,24 +122,26 @@ class ManagedProcess:
 
     def wait_until(self, ready: Callable[[], bool], *, timeout: float, what: str) -> None:
         """Poll ``ready`` until it returns True; raise with the log tail on timeout or exit."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def ready_while_running() -> bool:
             if not self.running():
                 raise ServerError(
                     f"{self.name} exited with code {self.proc.returncode} before {what}; "
                     f"log {self.log_path}:\n{self.log_tail()}"
                 )
             try:
-                if ready():
-                    return
+                return ready()
             except Exception:  # readiness probes fail in many ways while a server boots
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise ServerError(
-            f"{self.name} was not {what} within {timeout:.0f}s; "
-            f"log {self.log_path}:\n{self.log_tail()}"
-        )
+                return False
+
+        try:
+            wait_until(ready_while_running, timeout, what, interval=0.2)
+        except TimeoutError:
+            self.stop()
+            raise ServerError(
+                f"{self.name} was not {what} within {timeout:.0f}s; "
+                f"log {self.log_path}:\n{self.log_tail()}"
+            ) from None
 
     def kill(self, timeout: float = 15.0) -> None:
         """SIGKILL this PID at once (a crash, no clean shutdown) and reap it."""

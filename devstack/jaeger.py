@@ -14,13 +14,13 @@ environment variables it reads (:func:`shipped_config_env`).
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from devstack._process import ManagedProcess, Server, ServerError, port_open
 from devstack._support import REPO_ROOT, build_binary, free_ports, http_get, write_config
+from devstack.wait import wait_until
 
 STORAGE = "memstore"
 SHIPPED_CONFIG = REPO_ROOT / "collector" / "jaeger-config.yaml"
@@ -261,18 +261,21 @@ class Jaeger(Server):
         self, trace_id_hex: str, *, min_spans: int = 1, timeout: float = 15.0
     ) -> dict[str, Any]:
         """Poll ``get_trace`` until the trace has ``min_spans`` spans; raise TimeoutError if not."""
-        deadline = time.monotonic() + timeout
         last = "not found"
-        while True:
+
+        def complete() -> dict[str, Any] | None:
+            nonlocal last
             try:
                 trace = self.get_trace(trace_id_hex)
             except LookupError as exc:
                 last = str(exc)
-            else:
-                spans = trace.get("spans") or []
-                if len(spans) >= min_spans:
-                    return trace
-                last = f"{len(spans)} of {min_spans} spans"
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"trace {trace_id_hex} not in Jaeger in {timeout:.0f}s: {last}")
-            time.sleep(0.2)
+                return None
+            spans = trace.get("spans") or []
+            if len(spans) >= min_spans:
+                return trace
+            last = f"{len(spans)} of {min_spans} spans"
+            return None
+
+        return wait_until(
+            complete, timeout, lambda: f"trace {trace_id_hex} in Jaeger ({last})", interval=0.2
+        )

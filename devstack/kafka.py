@@ -28,6 +28,7 @@ from devstack._process import (
     port_open,
     run_script,
 )
+from devstack.wait import wait_until
 
 _HERE = Path(__file__).resolve().parent
 FETCH_SCRIPT = _HERE.parent / "scripts" / "fetch_kafka.sh"
@@ -128,24 +129,28 @@ def wait_for_partitions(
 ) -> None:
     """Wait until a fresh client's metadata lists ``partitions`` partitions of each topic."""
     probe = KafkaConsumer(bootstrap_servers=bootstrap_servers, client_id="devstack-metadata")
-    deadline = time.monotonic() + timeout
+    missing: dict[str, list[int]] = {}
+
+    def all_visible() -> bool:
+        probe.topics()  # a fresh metadata request for every topic, like a group leader's
+        seen = {name: probe.partitions_for_topic(name) or set() for name in topics}
+        missing.clear()
+        missing.update(
+            (name, sorted(seen[name]))
+            for name, count in topics.items()
+            if seen[name] != set(range(count))
+        )
+        return not missing
+
     try:
-        while True:
-            probe.topics()  # a fresh metadata request for every topic, like a group leader's
-            seen = {name: probe.partitions_for_topic(name) or set() for name in topics}
-            missing = {
-                name: sorted(seen[name])
-                for name, count in topics.items()
-                if seen[name] != set(range(count))
-            }
-            if not missing:
-                return
-            if time.monotonic() > deadline:
-                raise ServerError(
-                    f"topics not visible with all their partitions within {timeout:.0f}s: "
-                    f"{missing} (wanted {dict(topics)})"
-                )
-            time.sleep(0.1)
+        wait_until(
+            all_visible,
+            timeout,
+            lambda: f"topics visible with all their partitions: {missing} (wanted {dict(topics)})",
+            interval=0.1,
+        )
+    except TimeoutError as exc:
+        raise ServerError(str(exc)) from None  # what create_topics' callers (the demo) catch
     finally:
         probe.close()
 
@@ -161,11 +166,12 @@ def subscribe_once_visible(
     a pipeline's first run could hang there. Reading the partitions first (one metadata
     request for all topics) makes the first assignment complete.
     """
-    deadline = time.monotonic() + timeout
-    while not all(consumer.partitions_for_topic(topic) for topic in topics):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"topics {topics} not in the broker's metadata after {timeout}s")
-        time.sleep(0.1)
+    wait_until(
+        lambda: all(consumer.partitions_for_topic(topic) for topic in topics),
+        timeout,
+        f"topics {topics} in the broker's metadata",
+        interval=0.1,
+    )
     consumer.subscribe(list(topics), listener=listener)
 
 

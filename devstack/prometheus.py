@@ -7,9 +7,9 @@ the HTTP API.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack._process import ManagedProcess, Server, ServerError, free_port
+from devstack.wait import wait_until
 
 HOST = "127.0.0.1"
 
@@ -139,11 +140,15 @@ class Prometheus(Server):
         self, promql: str, accept: Callable[[float | None], bool], *, timeout: float = 30.0
     ) -> float | None:
         """Poll ``promql`` until ``accept(value)``; returns the last value either way."""
-        deadline = time.monotonic() + timeout
-        value = self.scalar(promql)
-        while not accept(value) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        value: float | None = None
+
+        def accepted() -> bool:
+            nonlocal value
             value = self.scalar(promql)
+            return accept(value)
+
+        with contextlib.suppress(TimeoutError):  # the caller judges the last value
+            wait_until(accepted, timeout, f"{promql!r} accepted", interval=0.5)
         return value
 
     def targets(self) -> list[dict[str, Any]]:

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from devstack.stack import Stack
+from devstack.wait import wait_until
 from examples.pipeline.launcher import Pipeline
 from examples.pipeline.service import REVIEW_SECONDS, Topics, declined, held_for_review
 
-from kafkascope._reports.slowest import fetch_exemplars, slowest
-from kafkascope._reports.waterfall import SpanRow, rows_from_jaeger
+from kafkascope import Exemplar, SpanRow, fetch_exemplars, rows_from_jaeger, slowest_exemplar
 from tests.e2e.conftest import running_pipeline
 
 pytestmark = pytest.mark.e2e
@@ -143,13 +143,14 @@ def _service(record: dict[str, Any]) -> str | None:
 
 def test_correlated_logs_reach_the_collector_with_the_trace_id(stack: Stack, followed: Followed):
     trace_id = followed.order["trace_id"]
-    deadline = time.monotonic() + 20
-    while True:
+
+    def every_services_records() -> list[dict[str, Any]] | None:
         records = [r for r in stack.collector.log_records() if r.get("traceId") == trace_id]
-        if {_service(r) for r in records} == SERVICES or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert {_service(r) for r in records} == SERVICES
+        return records if {_service(r) for r in records} == SERVICES else None
+
+    records = wait_until(
+        every_services_records, 20, f"log records of {sorted(SERVICES)} in the Collector"
+    )
     charge = followed.span("billing", f"process {followed.topics.enriched}")
     [declined_line] = [r for r in records if "declined order" in r["body"]["stringValue"]]
     assert declined_line["spanId"] == charge.span_id
@@ -162,7 +163,9 @@ def test_correlated_logs_reach_the_collector_with_the_trace_id(stack: Stack, fol
     assert _attributes(audited)["messaging.destination.name"] == followed.topics.dead_letter
 
 
-def _eventually(stack: Stack, promql: str, expected: float, timeout: float = 20) -> float | None:
+def _wait_for_value(
+    stack: Stack, promql: str, expected: float, timeout: float = 20
+) -> float | None:
     return stack.prometheus.wait_for(promql, lambda value: value == expected, timeout=timeout)
 
 
@@ -199,10 +202,10 @@ def test_prometheus_counts_every_message(stack: Stack, pipeline_factory: Callabl
             10,
         ),
     ]
-    got = {promql: _eventually(stack, promql, expected) for promql, expected in expectations}
+    got = {promql: _wait_for_value(stack, promql, expected) for promql, expected in expectations}
     assert got == dict(expectations)
     lag = f'sum(kafkascope_consumer_lag{{job="billing",messaging_destination_name="{t.enriched}"}})'
-    assert _eventually(stack, lag, 0) == 0
+    assert _wait_for_value(stack, lag, 0) == 0
 
 
 def test_collector_outage_changes_no_results_and_telemetry_resumes(
@@ -249,17 +252,19 @@ def test_the_slowest_exemplar_leads_to_the_trace_of_an_order_slow_on_purpose(
         "kafkascope_pipeline_latency_seconds_bucket"
         f'{{job="billing",messaging_destination_name="{pipeline.topics.enriched}"}}'
     )
-    deadline = time.monotonic() + 30
-    chosen = None
-    while time.monotonic() < deadline:
-        found = fetch_exemplars(
+
+    found: list[Exemplar] = []
+
+    def slow_exemplar() -> Exemplar | None:
+        found[:] = fetch_exemplars(
             stack.prometheus.url, promql, start=started - 5, end=time.time(), timeout=10
         )
-        chosen = slowest(found)
-        if chosen is not None and chosen.value >= REVIEW_SECONDS:
-            break
-        time.sleep(1)
-    assert chosen is not None, "no exemplar of billing's end-to-end latency in Prometheus"
+        chosen = slowest_exemplar(found)
+        return chosen if chosen is not None and chosen.value >= REVIEW_SECONDS else None
+
+    chosen = wait_until(
+        slow_exemplar, 30, "an exemplar of billing's end-to-end latency in Prometheus", interval=1
+    )
     assert chosen.trace_id in held, (chosen, sorted(held))
     assert REVIEW_SECONDS <= chosen.value < REVIEW_SECONDS + 5
     assert chosen.series["kafkascope_pipeline_origin"] == pipeline.topics.orders

@@ -15,7 +15,7 @@ from examples.pipeline.service import Topics, declined
 
 from kafkascope import cli
 from kafkascope._reports.html import ERROR_COLOUR, TOPIC_FILL, service_colours
-from tests.browser import Run, chromium_binary, dump_dom, screenshot, vertical_runs
+from tests._browser import Run, chromium_binary, dump_dom, screenshot, vertical_runs
 from tests.e2e.conftest import running_pipeline
 
 pytestmark = pytest.mark.e2e

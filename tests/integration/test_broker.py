@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 from devstack._process import port_open
 from devstack.kafka import KafkaBroker
+from devstack.wait import wait_until
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+
+from tests.integration import _kafka_clients as clients
 
 pytestmark = pytest.mark.integration
 
@@ -44,16 +47,18 @@ def _consume_one(bootstrap_servers: str, topic: str, group_id: str, timeout: flo
         enable_auto_commit=False,
     )
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            batches = consumer.poll(timeout_ms=500, max_records=1)
-            for records in batches.values():
-                if records:
-                    consumer.commit()
-                    tp = TopicPartition(records[0].topic, records[0].partition)
-                    assert consumer.committed(tp) == records[0].offset + 1
-                    return records[0]
-        pytest.fail(f"no record arrived on {topic} within {timeout:.0f}s")
+        batch = wait_until(
+            lambda: next(
+                (r for r in consumer.poll(timeout_ms=500, max_records=1).values() if r), None
+            ),
+            timeout,
+            f"a record on {topic}",
+            interval=0,  # poll() waits itself
+        )
+        consumer.commit()
+        tp = TopicPartition(batch[0].topic, batch[0].partition)
+        assert consumer.committed(tp) == batch[0].offset + 1
+        return batch[0]
     finally:
         consumer.close()
 
@@ -64,7 +69,7 @@ def test_json_message_roundtrip_through_a_consumer_group(
     payload = {"order_id": 42, "items": ["a", "b"], "total": 9.5, "note": "ünïcödé"}
 
     sent = _produce(kafka_broker.bootstrap_servers, topic, payload)
-    record = _consume_one(kafka_broker.bootstrap_servers, topic, f"g-{uuid.uuid4().hex[:8]}")
+    record = _consume_one(kafka_broker.bootstrap_servers, topic, clients.new_group())
 
     assert json.loads(record.value) == payload
     assert record.key == b"order-1"
@@ -116,13 +121,13 @@ def _poll_until_all_assigned(consumer: KafkaConsumer, timeout: float) -> float:
     from examples.pipeline.service import holds_all_partitions
 
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        consumer.poll(timeout_ms=100)
-        if holds_all_partitions(consumer):
-            return time.monotonic() - started
-    pytest.fail(
-        f"not assigned every partition within {timeout:.0f}s: holds {sorted(consumer.assignment())}"
+    wait_until(
+        lambda: holds_all_partitions(consumer),
+        timeout,
+        lambda: f"every partition assigned (holds {sorted(consumer.assignment())})",
+        step=lambda: consumer.poll(timeout_ms=100),
     )
+    return time.monotonic() - started
 
 
 def test_a_topic_created_after_the_subscription_is_assigned_within_seconds(
@@ -134,7 +139,7 @@ def test_a_topic_created_after_the_subscription_is_assigned_within_seconds(
     consumer = KafkaConsumer(
         name,
         bootstrap_servers=kafka_broker.bootstrap_servers,
-        group_id=f"g-{uuid.uuid4().hex[:8]}",
+        group_id=clients.new_group(),
         **CONSUMER_OPTIONS,
     )
     try:
@@ -155,7 +160,7 @@ def test_the_broker_does_not_create_topics_behind_a_subscription(
 ) -> None:
     name = f"never-created-{uuid.uuid4().hex[:10]}"
     consumer = KafkaConsumer(
-        name, bootstrap_servers=kafka_broker.bootstrap_servers, group_id=f"g-{uuid.uuid4().hex[:8]}"
+        name, bootstrap_servers=kafka_broker.bootstrap_servers, group_id=clients.new_group()
     )
     try:
         for _ in range(10):
@@ -211,15 +216,18 @@ def test_subscribing_once_visible_makes_the_first_assignment_complete(
     create_topics(kafka_broker.bootstrap_servers, {orders: 3, dead_letters: 1})
     consumer = KafkaConsumer(
         bootstrap_servers=kafka_broker.bootstrap_servers,
-        group_id=f"g-{uuid.uuid4().hex[:8]}",
+        group_id=clients.new_group(),
         auto_offset_reset="earliest",
     )
     listener = _FirstAssignment()
     try:
         subscribe_once_visible(consumer, orders, dead_letters, listener=listener)
-        deadline = time.monotonic() + 20
-        while listener.first is None and time.monotonic() < deadline:
-            consumer.poll(timeout_ms=100)
+        wait_until(
+            lambda: listener.first is not None,
+            20,
+            "the first assignment",
+            step=lambda: consumer.poll(timeout_ms=100),
+        )
     finally:
         consumer.close()
     assert listener.first == {

@@ -27,8 +27,8 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from kafkascope._reports.waterfall import LINE_COLUMNS, MAX_DEPTH, NAME_COLUMNS
 from kafkascope.cli import EXIT_OK
-from tests.browser import chromium_binary, run_chromium
-from tests.cli_process import run_kafkascope, unsafe_characters, width
+from tests._browser import chromium_binary, run_chromium
+from tests._cli_process import run_kafkascope, unsafe_characters, width
 
 pytestmark = pytest.mark.integration
 

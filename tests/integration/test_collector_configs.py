@@ -30,6 +30,7 @@ from devstack._process import free_port
 from devstack.collector import Collector, collector_binary, validate_config
 from devstack.jaeger import jaeger_binary
 from devstack.prometheus import Prometheus
+from devstack.wait import wait_until
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -487,14 +488,17 @@ def test_collector_exposes_kafkascope_metrics_under_the_listed_names(tmp_path: P
             ):
                 pass
             provider.force_flush()
-            deadline = time.monotonic() + 15
-            names: set[str] = set()
-            while time.monotonic() < deadline:
+
+            def scraped() -> tuple[set[str], str] | None:
                 text = collector.scrape()
-                names = set(re.findall(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{", text, re.MULTILINE))
-                if "messaging_process_duration_seconds_bucket" in names:
-                    break
-                time.sleep(0.2)
+                found = set(re.findall(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{", text, re.MULTILINE))
+                return (
+                    (found, text) if "messaging_process_duration_seconds_bucket" in found else None
+                )
+
+            names, text = wait_until(
+                scraped, 15, "the process duration on the Collector's scrape", interval=0.2
+            )
             # Asked for OpenMetrics (as Prometheus asks), the exporter adds the exemplars: the
             # pipeline latency's carries the trace of the process span it was recorded in. Only
             # until the next export replaces the point: the SDK sends each exemplar once (so the

@@ -5,18 +5,17 @@ from __future__ import annotations
 import logging
 import resource
 import socket
-import time
 import uuid
 
 import pytest
+from devstack.wait import wait_until
 from opentelemetry import trace
 
 from kafkascope import TracedProducer, configure, traced_handler
 from kafkascope._core import semconv as sc
 from kafkascope._setup.quiet_exporters import EXPORTER_LOGGERS, quiet_exporter_logs
 from kafkascope.testing import make_record
-
-from . import _kafka_clients as clients
+from tests.integration import _kafka_clients as clients
 
 pytestmark = pytest.mark.integration
 
@@ -95,20 +94,20 @@ def test_broker_restart_mid_stream_keeps_traces_and_counts_exact(capotel, kafka_
     consumer = clients.consumer(kafka_broker.bootstrap_servers, topic, group)
     try:
 
-        def drain(total: int, timeout: float) -> None:
-            deadline = time.monotonic() + timeout
-            while len(handled) < total and time.monotonic() < deadline:
-                for records in consumer.poll(timeout_ms=500).values():
-                    for record in records:
-                        handle(record)
-                consumer.commit()
+        def poll() -> None:
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    handle(record)
+            consumer.commit()
 
         send(20)
-        drain(20, 30)
+        wait_until(lambda: len(handled) >= 20, 30, "the first 20 records handled", step=poll)
         assert len(handled) == 20
         kafka_broker.restart()
         send(20)
-        drain(40, 60)
+        wait_until(
+            lambda: len(handled) >= 40, 60, "40 records handled across the restart", step=poll
+        )
     finally:
         consumer.close()
     assert handled == list(range(40))

@@ -4,11 +4,9 @@ while its poll loop runs, stops, or retries one message forever."""
 from __future__ import annotations
 
 import http.client
-import json
 import socket
 import threading
 import time
-import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,31 +14,14 @@ from typing import Any
 
 import pytest
 from devstack.kafka import KafkaBroker
+from devstack.wait import wait_until
 from kafka import KafkaConsumer
 
 from kafkascope import ConsumerHealth, observe_health
-from tests.integration._kafka_clients import consumer, producer
+from tests.integration._health_probes import assert_no_progress_while_lag_grows, probe, probe_until
+from tests.integration._kafka_clients import consumer, new_group, producer
 
 pytestmark = pytest.mark.integration
-
-
-def probe(health: ConsumerHealth) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(health.url, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
-
-
-def probe_until(
-    health: ConsumerHealth, ok: Callable[[int, dict[str, Any]], bool], *, timeout: float = 20.0
-) -> tuple[int, dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        status, report = probe(health)
-        if ok(status, report) or time.monotonic() > deadline:
-            return status, report
-        time.sleep(0.1)
 
 
 class PollLoop:
@@ -82,7 +63,7 @@ def test_healthy_while_polling_then_503_once_the_poll_loop_stops(
         sent.send(topic, f"m{i}".encode())
     sent.flush()
     sent.close()
-    found = consumer(kafka_broker.bootstrap_servers, topic, f"g-{uuid.uuid4().hex[:8]}")
+    found = consumer(kafka_broker.bootstrap_servers, topic, new_group())
     consumers.append(found)
     seen: list[Any] = []
     with observe_health(found, port=0, stalled_after=1.5) as health:
@@ -105,9 +86,7 @@ def test_healthy_while_polling_then_503_once_the_poll_loop_stops(
 def test_503_when_no_partition_is_assigned_for_too_long(
     kafka_broker: KafkaBroker, consumers: list[KafkaConsumer]
 ):
-    found = KafkaConsumer(
-        bootstrap_servers=kafka_broker.bootstrap_servers, group_id=f"g-{uuid.uuid4().hex[:8]}"
-    )
+    found = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap_servers, group_id=new_group())
     consumers.append(found)
     found.subscribe([f"missing-{uuid.uuid4().hex[:8]}"])  # the broker creates no topic
     with observe_health(found, port=0, unassigned_after=1.5, stalled_after=30) as health:
@@ -130,7 +109,7 @@ def test_503_when_a_message_is_retried_forever_while_the_lag_grows(
     topic = topic_factory()
     sent = producer(kafka_broker.bootstrap_servers)
     sent.send(topic, b"poison").get(timeout=10)
-    group = f"g-{uuid.uuid4().hex[:8]}"
+    group = new_group()
     found = consumer(kafka_broker.bootstrap_servers, topic, group, max_poll_records=1)
     consumers.append(found)
     handled: list[int] = []
@@ -189,45 +168,29 @@ def test_a_beat_keeps_a_consumer_without_group_polling_alive(
     assert report["reasons"][0].startswith("poll loop stalled")
 
 
-def assert_no_progress_while_lag_grows(
-    health: ConsumerHealth, handled: list[int], send_more: Callable[[], object]
-) -> None:
-    """Once the handler has seen the poison message (offset 0), traffic keeps arriving behind
-    it: the probe must turn to 503 saying there is no progress while the lag grows."""
-    status, report = probe_until(health, lambda s, r: s == 200 and bool(handled))
-    assert status == 200, report
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        send_more()
-        status, report = probe(health)
-        if status != 200:
-            break
-        time.sleep(0.1)
-    assert status == 503, report
-    [reason] = report["reasons"]
-    assert reason.startswith("no progress for ")
-    assert " while the lag grew from " in reason
-    assert report["lag"] > 1
-    assert set(handled) == {0}
-
-
 def test_503_when_a_rebalance_holds_a_member_without_partitions_too_long(
     kafka_broker: KafkaBroker, topic_factory: Callable[..., str], consumers: list[KafkaConsumer]
 ):
     """A member in an eager rebalance that does not end holds nothing, though kafka-python keeps
     its revoked partitions in the subscription state until the new assignment arrives."""
     topic = topic_factory(partitions=2)
-    group = f"g-{uuid.uuid4().hex[:8]}"
+    group = new_group()
     member = consumer(kafka_broker.bootstrap_servers, topic, group)
     # Stops polling once the group is stable: the broker then waits for it to rejoin until its
     # max.poll.interval.ms ends (its heartbeats keep it a member).
     silent = consumer(kafka_broker.bootstrap_servers, topic, group, max_poll_interval_ms=30_000)
     consumers.extend([silent, member])  # closed in this order: silent's leave ends the rebalance
-    deadline = time.monotonic() + 30
-    while not (member.assignment() and silent.assignment()):
-        assert time.monotonic() < deadline, "the two members never shared the partitions"
+
+    def poll_both() -> None:
         member.poll(timeout_ms=100)
         silent.poll(timeout_ms=100)
+
+    wait_until(
+        lambda: member.assignment() and silent.assignment(),
+        30,
+        "the two members to share the partitions",
+        step=poll_both,
+    )
     with observe_health(member, port=0, unassigned_after=2, stalled_after=30) as health:
         loop = PollLoop(member)
         try:

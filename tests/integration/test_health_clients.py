@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,21 +14,13 @@ import pytest
 from devstack.kafka import KafkaBroker
 
 from kafkascope import ConsumerHealth, observe_health
-from tests.integration._kafka_clients import confluent_consumer, producer
-from tests.integration.test_health import assert_no_progress_while_lag_grows, probe, probe_until
+from tests.integration._health_probes import assert_no_progress_while_lag_grows, probe, probe_until
+from tests.integration._kafka_clients import confluent_consumer, fill, new_group, producer
 
 pytestmark = pytest.mark.integration
 
 
-def _send(servers: str, topic: str, count: int) -> None:
-    sent = producer(servers)
-    for i in range(count):
-        sent.send(topic, f"m{i}".encode())
-    sent.flush()
-    sent.close()
-
-
-class ConfluentLoop:
+class ConfluentPollLoop:
     """The user's confluent-kafka poll loop on its own thread, until ``stop()``."""
 
     def __init__(
@@ -64,14 +55,14 @@ class Confluents:
     def __init__(self, servers: str) -> None:
         self.servers = servers
         self.consumers: list[Any] = []
-        self.loops: list[ConfluentLoop] = []
+        self.loops: list[ConfluentPollLoop] = []
 
     def consumer(self, topic: str) -> Any:
         self.consumers.append(confluent_consumer(self.servers, topic))
         return self.consumers[-1]
 
-    def loop(self, consumer: Any, *args: Any, **kwargs: Any) -> ConfluentLoop:
-        self.loops.append(ConfluentLoop(consumer, *args, **kwargs))
+    def loop(self, consumer: Any, *args: Any, **kwargs: Any) -> ConfluentPollLoop:
+        self.loops.append(ConfluentPollLoop(consumer, *args, **kwargs))
         return self.loops[-1]
 
     def close(self) -> None:
@@ -89,7 +80,7 @@ def confluents(kafka_broker: KafkaBroker) -> Iterator[Confluents]:
     made.close()
 
 
-def _assert_stalled(health: ConsumerHealth, loop: ConfluentLoop, stalled_after: float) -> None:
+def _assert_stalled(health: ConsumerHealth, loop: ConfluentPollLoop, stalled_after: float) -> None:
     stopped = loop.stop()
     status, report = probe_until(health, lambda s, r: s != 200, timeout=10)
     assert status == 503, report
@@ -103,7 +94,7 @@ def test_instrumented_confluent_consumer_is_healthy_while_polling_then_stalls(
     instrumented: None, confluents: Confluents, topic_factory: Callable[..., str]
 ):
     topic = topic_factory()
-    _send(confluents.servers, topic, 3)
+    fill(confluents.servers, topic, 3)
     found = confluents.consumer(topic)
     seen: list[Any] = []
     with observe_health(found, port=0, stalled_after=1.5, unassigned_after=30) as health:
@@ -133,7 +124,7 @@ def test_plain_confluent_consumer_is_seen_through_beat_with_its_lag(
     confluents: Confluents, topic_factory: Callable[..., str]
 ):
     topic = topic_factory()
-    _send(confluents.servers, topic, 5)
+    fill(confluents.servers, topic, 5)
     found = confluents.consumer(topic)
     release = threading.Event()
     seen: list[Any] = []
@@ -181,7 +172,7 @@ def test_instrumented_confluent_consumer_retrying_forever_while_lag_grows_is_503
     import confluent_kafka
 
     topic = topic_factory()
-    _send(confluents.servers, topic, 1)
+    fill(confluents.servers, topic, 1)
     found = confluents.consumer(topic)
     handled: list[int] = []
 
@@ -211,13 +202,13 @@ def test_aiokafka_consumer_is_healthy_while_its_task_polls_then_stalls(
     import aiokafka
 
     topic = topic_factory()
-    _send(kafka_broker.bootstrap_servers, topic, 3)
+    fill(kafka_broker.bootstrap_servers, topic, 3)
 
     async def scenario() -> tuple[int, dict[str, Any], float]:
         found = aiokafka.AIOKafkaConsumer(
             topic,
             bootstrap_servers=kafka_broker.bootstrap_servers,
-            group_id=f"g-{uuid.uuid4().hex[:8]}",
+            group_id=new_group(),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
         )

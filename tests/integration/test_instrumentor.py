@@ -10,6 +10,7 @@ from typing import Any
 
 import kafka
 import pytest
+from devstack.wait import wait_until
 from kafka import KafkaConsumer, KafkaProducer
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
@@ -18,6 +19,7 @@ from opentelemetry.trace import SpanKind
 from kafkascope._core import semconv as sc
 from kafkascope.instrumentor import KafkascopeInstrumentor, take_over_from_contrib
 from kafkascope.testing import assert_parent
+from tests.integration import _kafka_clients as clients
 
 pytestmark = pytest.mark.integration
 
@@ -32,14 +34,6 @@ def instrumented() -> Iterator[KafkascopeInstrumentor]:
         instrumentor.uninstrument()
 
 
-def _send(bootstrap: str, topic: str, count: int) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    for i in range(count):
-        producer.send(topic, f"{i}".encode())
-    producer.flush(timeout=30)
-    producer.close(timeout=10)
-
-
 def _consumer(bootstrap: str, topic: str, **configs) -> KafkaConsumer:
     return KafkaConsumer(
         topic,
@@ -52,7 +46,7 @@ def _consumer(bootstrap: str, topic: str, **configs) -> KafkaConsumer:
 
 
 def test_loop_body_runs_inside_the_process_span(capotel, instrumented, kafka_broker, topic):
-    _send(kafka_broker.bootstrap_servers, topic, 2)
+    clients.fill(kafka_broker.bootstrap_servers, topic, 2)
     consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=10_000)
     current = []
     for record in consumer:
@@ -75,7 +69,7 @@ def test_loop_body_runs_inside_the_process_span(capotel, instrumented, kafka_bro
 
 
 def test_the_loop_ending_on_timeout_ends_the_last_span(capotel, instrumented, kafka_broker, topic):
-    _send(kafka_broker.bootstrap_servers, topic, 1)
+    clients.fill(kafka_broker.bootstrap_servers, topic, 1)
     consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=3_000)
     seen = [record.offset for record in consumer]
     assert seen == [0]
@@ -88,7 +82,7 @@ def test_poll_opens_a_batch_span_until_commit_and_empty_polls_make_none(
 ):
     consumer = _consumer(kafka_broker.bootstrap_servers, topic)
     assert consumer.poll(timeout_ms=500) == {}
-    _send(kafka_broker.bootstrap_servers, topic, 3)
+    clients.fill(kafka_broker.bootstrap_servers, topic, 3)
     got = 0
     sizes: list[int] = []
     for _ in range(40):
@@ -113,7 +107,7 @@ def test_poll_opens_a_batch_span_until_commit_and_empty_polls_make_none(
 
 def test_suppressed_instrumentation_creates_no_spans(capotel, instrumented, kafka_broker, topic):
     with suppress_instrumentation():
-        _send(kafka_broker.bootstrap_servers, topic, 1)
+        clients.fill(kafka_broker.bootstrap_servers, topic, 1)
         consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=3_000)
         assert [r.offset for r in consumer] == [0]
         consumer.close()
@@ -128,7 +122,7 @@ def test_uninstrument_restores_the_client(capotel, kafka_broker, topic):
     for name in ("__next__", "poll", "commit", "close"):
         assert not hasattr(vars(kafka.KafkaConsumer)[name], "__wrapped__")
     assert not hasattr(vars(kafka.KafkaProducer)["send"], "__wrapped__")
-    _send(kafka_broker.bootstrap_servers, topic, 1)
+    clients.fill(kafka_broker.bootstrap_servers, topic, 1)
     assert capotel.spans == []
 
 
@@ -163,7 +157,7 @@ def test_taking_over_from_contrib_gives_one_send_and_one_process_span_per_messag
 ):
     order = _load_beside_contrib(contrib_first)
     try:
-        _send(kafka_broker.bootstrap_servers, topic, 2)
+        clients.fill(kafka_broker.bootstrap_servers, topic, 2)
         consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=10_000)
         records = [next(consumer), next(consumer)]
         consumer.close()
@@ -185,7 +179,7 @@ def test_kept_beside_contrib_one_traceparent_and_one_trace(
 ):
     order = _load_beside_contrib(contrib_first, keep_contrib=True)
     try:
-        _send(kafka_broker.bootstrap_servers, topic, 1)
+        clients.fill(kafka_broker.bootstrap_servers, topic, 1)
         consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=10_000)
         record = next(consumer)
         consumer.close()
@@ -226,7 +220,7 @@ def test_zero_code_reports_time_lag_and_forwards_the_pipeline_stamp(
 ):
     """An unmodified relay: its consumer's time lag, and its sends carrying the stamp of the
     chain's first send (the instrumented producer) on to the next topic."""
-    _send(kafka_broker.bootstrap_servers, topic, 3)
+    clients.fill(kafka_broker.bootstrap_servers, topic, 3)
     kafka_broker.create_topic(f"{topic}.out")
     consumer = _consumer(kafka_broker.bootstrap_servers, topic, consumer_timeout_ms=10_000)
     relay = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers)
@@ -277,7 +271,7 @@ def test_zero_code_time_lag_of_confluent_and_aiokafka_consumers(
     import aiokafka
     import confluent_kafka
 
-    _send(kafka_broker.bootstrap_servers, topic, 3)
+    clients.fill(kafka_broker.bootstrap_servers, topic, 3)
     servers = kafka_broker.bootstrap_servers
     confluent = confluent_kafka.Consumer(
         {
@@ -291,11 +285,13 @@ def test_zero_code_time_lag_of_confluent_and_aiokafka_consumers(
         confluent.assign(
             [confluent_kafka.TopicPartition(topic, 0, confluent_kafka.OFFSET_BEGINNING)]
         )
-        msg = None
-        deadline = time.monotonic() + 30
-        while msg is None and time.monotonic() < deadline:
-            msg = confluent.poll(0.5)
-        assert msg is not None
+        # In a list: a Message of an empty value has len() 0.
+        (msg,) = wait_until(
+            lambda: [m] if (m := confluent.poll(0.5)) is not None else [],
+            30,
+            "a confluent message",
+            interval=0,  # poll() waits itself
+        )
         assert msg.error() is None
         _poll_fresh(confluent)
         age = time.time() - msg.timestamp()[1] / 1000

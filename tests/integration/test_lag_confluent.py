@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from devstack.kafka import KafkaBroker
+from devstack.wait import wait_until
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 
@@ -72,12 +73,16 @@ class Metrics:
     def until(
         self, name: str, topic: str, wanted: Callable[[dict[str, float]], bool]
     ) -> dict[str, float]:
-        deadline = time.monotonic() + 30
-        while True:
-            found = self.points(name, topic)
-            if wanted(found) or time.monotonic() > deadline:
-                return found
-            time.sleep(0.1)
+        """The points once ``wanted(points)``; a TimeoutError naming the last ones if not."""
+        last: dict[str, float] = {}
+
+        def found() -> dict[str, float] | None:
+            last.clear()
+            last.update(self.points(name, topic))
+            return dict(last) if wanted(last) else None
+
+        # (Never awaited empty here: an empty dict would read as not yet.)
+        return wait_until(found, 30, lambda: f"{name} of {topic} as wanted (last {last})")
 
 
 @pytest.fixture
@@ -110,7 +115,7 @@ def _filled_topic(broker: KafkaBroker) -> str:
     return topic
 
 
-class Loop:
+class ConfluentPollLoop:
     """The application's poll loop on its own thread: handles ``HANDLED`` records of each
     partition, then pauses it (on the loop's thread, as confluent-kafka wants)."""
 
@@ -140,8 +145,8 @@ class Loop:
 
 
 @pytest.fixture
-def loops() -> Iterator[list[Loop]]:
-    made: list[Loop] = []
+def loops() -> Iterator[list[ConfluentPollLoop]]:
+    made: list[ConfluentPollLoop] = []
     yield made
     for loop in made:  # stopped before the consumer closes, even when the test failed
         loop.stop()
@@ -153,28 +158,35 @@ LAGGING = {str(p): float(PER_PARTITION - HANDLED) for p in range(PARTITIONS)}
 
 
 def test_a_plain_confluent_consumer_without_beats_reports_no_lag_and_never_blocks_collection(
-    metrics: Metrics, loops: list[Loop], kafka_broker: KafkaBroker
+    metrics: Metrics, loops: list[ConfluentPollLoop], kafka_broker: KafkaBroker
 ) -> None:
     topic = _filled_topic(kafka_broker)
     consumer = confluent_consumer(kafka_broker.bootstrap_servers, topic)
     observer = observe_lag(consumer, group="g", meter_provider=metrics.provider)
-    loops.append(Loop(consumer))
-    deadline = time.monotonic() + 30
-    while sum(loops[0].handled.values()) < PARTITIONS * HANDLED and time.monotonic() < deadline:
+    loops.append(ConfluentPollLoop(consumer))
+
+    def no_lag_reported() -> None:
         assert metrics.points(sc.CONSUMER_LAG, topic) == {}
         time.sleep(0.1)
+
+    wait_until(
+        lambda: sum(loops[0].handled.values()) >= PARTITIONS * HANDLED,
+        30,
+        f"{HANDLED} records of each partition handled",
+        step=no_lag_reported,
+    )
     assert loops[0].handled == dict.fromkeys(range(PARTITIONS), HANDLED)
     assert metrics.points(sc.CONSUMER_LAG, topic) == {}
     observer.close()
 
 
 def test_a_plain_confluent_consumer_that_beats_reports_its_lag_while_polled_elsewhere(
-    metrics: Metrics, loops: list[Loop], kafka_broker: KafkaBroker
+    metrics: Metrics, loops: list[ConfluentPollLoop], kafka_broker: KafkaBroker
 ) -> None:
     topic = _filled_topic(kafka_broker)
     consumer = confluent_consumer(kafka_broker.bootstrap_servers, topic)
     observer = observe_lag(consumer, group="g", meter_provider=metrics.provider)
-    loop = Loop(consumer, beat=observer.beat)
+    loop = ConfluentPollLoop(consumer, beat=observer.beat)
     loops.append(loop)
     assert metrics.until(sc.CONSUMER_LAG, topic, lambda p: p == LAGGING) == LAGGING
     assert loop.handled == dict.fromkeys(range(PARTITIONS), HANDLED)
@@ -187,11 +199,11 @@ def test_a_plain_confluent_consumer_that_beats_reports_its_lag_while_polled_else
 
 
 def test_zero_code_confluent_consumer_reports_lag_and_assignment_while_polled_elsewhere(
-    metrics: Metrics, instrumented: None, loops: list[Loop], kafka_broker: KafkaBroker
+    metrics: Metrics, instrumented: None, loops: list[ConfluentPollLoop], kafka_broker: KafkaBroker
 ) -> None:
     topic = _filled_topic(kafka_broker)
     consumer = confluent_consumer(kafka_broker.bootstrap_servers, topic)
-    loop = Loop(consumer)  # no beat: the instrumented poll() takes the snapshot
+    loop = ConfluentPollLoop(consumer)  # no beat: the instrumented poll() takes the snapshot
     loops.append(loop)
     assert metrics.until(sc.CONSUMER_LAG, topic, lambda p: p == LAGGING) == LAGGING
     assert metrics.points(sc.ASSIGNED_PARTITIONS, topic) == {"-": PARTITIONS}

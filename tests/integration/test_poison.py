@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from devstack.kafka import KafkaBroker
+from devstack.wait import wait_until
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from kafkascope import TracedProducer, traced_handler
@@ -32,12 +32,13 @@ def _consumer(servers: str, topic: str) -> KafkaConsumer:
 
 
 def _next(consumer: KafkaConsumer) -> Any:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=200, max_records=1).values():
-            if records:
-                return records[0]
-    pytest.fail(f"no record within {WAIT:.0f}s")
+    batch = wait_until(
+        lambda: next((r for r in consumer.poll(timeout_ms=200, max_records=1).values() if r), None),
+        WAIT,
+        "the next record",
+        interval=0,  # poll() waits itself
+    )
+    return batch[0]
 
 
 def _attempts(capotel: Any, name: str) -> list[Any]:

@@ -17,8 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import start_http_server
 
 from kafkascope import TracedProducer, observe_lag, process_span, traced_handler
-
-from . import _kafka_clients as clients
+from tests.integration import _kafka_clients as clients
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 

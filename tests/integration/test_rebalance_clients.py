@@ -4,17 +4,17 @@ application's own listener or callbacks still run, and their exceptions still re
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from devstack.kafka import KafkaBroker, subscribe_once_visible
+from devstack.wait import wait_until
 
 from kafkascope import traced_rebalance_callbacks, traced_rebalance_listener
 from kafkascope._core import semconv as sc
 from kafkascope.instrumentor import KafkascopeInstrumentor
+from tests.integration import _kafka_clients as clients
 
 pytestmark = pytest.mark.integration
 
@@ -24,18 +24,6 @@ WAIT = 30.0
 @pytest.fixture
 def two_partitions(topic_factory: Callable[..., str]) -> str:
     return topic_factory(partitions=2)
-
-
-def _group() -> str:
-    return f"rb-{uuid.uuid4().hex[:8]}"
-
-
-def _until(condition: Callable[[], bool], step: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {WAIT:.0f}s")
-        step()
 
 
 def _assert_recorded(capotel: Any, group: str, topic: str, kind: str, times: int = 1) -> None:
@@ -71,7 +59,7 @@ def _confluent(servers: str, group: str) -> Any:
 def test_confluent_callbacks_record_assignment_and_revocation_and_still_run_the_apps(
     capotel, kafka_broker: KafkaBroker, two_partitions: str
 ) -> None:
-    group = _group()
+    group = clients.new_group("rb")
     consumer = _confluent(kafka_broker.bootstrap_servers, group)
     seen: list[tuple[str, int]] = []
     callbacks = traced_rebalance_callbacks(
@@ -82,7 +70,7 @@ def test_confluent_callbacks_record_assignment_and_revocation_and_still_run_the_
     )
     consumer.subscribe([two_partitions], **callbacks)
     try:
-        _until(lambda: bool(seen), lambda: consumer.poll(0.2), "an assignment")
+        wait_until(lambda: bool(seen), WAIT, "an assignment", step=lambda: consumer.poll(0.2))
         assert consumer.assignment()  # the client still assigned by itself after our callback
         _assert_recorded(capotel, group, two_partitions, sc.REBALANCE_ASSIGNED)
         assert _assigned_gauge(capotel, group) == 2
@@ -95,7 +83,7 @@ def test_confluent_callbacks_record_assignment_and_revocation_and_still_run_the_
 def test_zero_code_confluent_subscribe_records_and_the_apps_exception_surfaces_from_poll(
     capotel, instrumented: None, kafka_broker: KafkaBroker, two_partitions: str
 ) -> None:
-    group = _group()
+    group = clients.new_group("rb")
     consumer = _confluent(kafka_broker.bootstrap_servers, group)
 
     def on_assign(client: Any, partitions: list[Any]) -> None:
@@ -104,7 +92,9 @@ def test_zero_code_confluent_subscribe_records_and_the_apps_exception_surfaces_f
     consumer.subscribe([two_partitions], on_assign=on_assign)
     try:
         with pytest.raises(ValueError, match="the application's own failure"):
-            _until(lambda: False, lambda: consumer.poll(0.2), "the callback's exception")
+            wait_until(
+                lambda: False, WAIT, "the callback's exception", step=lambda: consumer.poll(0.2)
+            )
         _assert_recorded(capotel, group, two_partitions, sc.REBALANCE_ASSIGNED)
     finally:
         consumer.close()
@@ -123,10 +113,12 @@ async def _aiokafka_run(
     try:
         given = traced_rebalance_listener(listener, consumer=consumer) if wrap else listener
         consumer.subscribe([topic], listener=given)
-        deadline = time.monotonic() + WAIT
-        while not consumer.assignment():
-            assert time.monotonic() < deadline, "no assignment"
-            await consumer.getmany(timeout_ms=200)
+
+        async def assigned() -> None:
+            while not consumer.assignment():
+                await consumer.getmany(timeout_ms=200)
+
+        await asyncio.wait_for(assigned(), WAIT)
     finally:
         await consumer.stop()
     return listener.calls  # type: ignore[no-any-return]
@@ -153,7 +145,7 @@ def _aiokafka_listener() -> Any:
 def test_aiokafka_listener_records_rebalances_and_still_runs_the_apps(
     capotel, kafka_broker: KafkaBroker, two_partitions: str, zero_code: bool
 ) -> None:
-    group = _group()
+    group = clients.new_group("rb")
     listener = _aiokafka_listener()
     instrumentor = KafkascopeInstrumentor()
     if zero_code:
@@ -189,7 +181,7 @@ def test_zero_code_kafka_python_subscribe_wraps_the_apps_listener(
         def on_partitions_assigned(self, assigned: Any) -> None:
             self.assigned.append(len(assigned))
 
-    group = _group()
+    group = clients.new_group("rb")
     consumer = KafkaConsumer(
         bootstrap_servers=kafka_broker.bootstrap_servers,
         group_id=group,
@@ -200,7 +192,12 @@ def test_zero_code_kafka_python_subscribe_wraps_the_apps_listener(
     try:
         subscribe_once_visible(consumer, two_partitions, listener=mine)
         assert consumer._subscription.rebalance_listener is not mine  # wrapped, not replaced
-        _until(lambda: bool(mine.assigned), lambda: consumer.poll(timeout_ms=200), "assignment")
+        wait_until(
+            lambda: bool(mine.assigned),
+            WAIT,
+            "an assignment",
+            step=lambda: consumer.poll(timeout_ms=200),
+        )
         # A fresh group may settle in more than one round: as many as the app's listener saw.
         rounds = len(mine.assigned)
         _assert_recorded(capotel, group, two_partitions, sc.REBALANCE_ASSIGNED, rounds)
@@ -217,13 +214,18 @@ def test_zero_code_kafka_python_without_a_listener_installs_none_and_records_the
 ) -> None:
     from kafka import KafkaConsumer
 
-    group = _group()
+    group = clients.new_group("rb")
     consumer = KafkaConsumer(
         bootstrap_servers=kafka_broker.bootstrap_servers, group_id=group, enable_auto_commit=False
     )
     try:
         subscribe_once_visible(consumer, two_partitions)
-        _until(lambda: bool(consumer.assignment()), lambda: consumer.poll(200), "assignment")
+        wait_until(
+            lambda: bool(consumer.assignment()),
+            WAIT,
+            "an assignment",
+            step=lambda: consumer.poll(200),
+        )
         assert consumer._subscription.rebalance_listener is None
         _assert_recorded(capotel, group, two_partitions, sc.REBALANCE_ASSIGNED)
         assert _assigned_gauge(capotel, group) == 2

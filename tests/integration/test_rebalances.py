@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 from devstack.kafka import KafkaBroker, subscribe_once_visible
+from devstack.wait import wait_until
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
@@ -24,12 +24,13 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoi
 from kafkascope import observe_lag, traced_rebalance_listener
 from kafkascope._core import semconv as sc
 from kafkascope.instrumentor import KafkascopeInstrumentor
-
-from .test_zero_code import command, console_logs, console_objects, zero_code_env
+from tests.integration._zero_code import command, console_logs, console_objects, zero_code_env
 
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
+WAIT = 60.0
+"""Upper bound of every wait for the group to settle, in seconds."""
 
 
 class _Recording(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -45,7 +46,7 @@ class _Recording(ConsumerRebalanceListener):  # type: ignore[misc]
         self.calls.append(("assigned", {tp.partition for tp in assigned}))
 
 
-class _Poller:
+class PollLoop:
     """Polls one consumer on its own thread (a group member must poll to rejoin)."""
 
     def __init__(self, consumer: KafkaConsumer) -> None:
@@ -75,14 +76,6 @@ def _points(reader: InMemoryMetricReader, name: str) -> list[tuple[dict[str, Any
                         assert isinstance(point, NumberDataPoint)
                         out.append((dict(point.attributes or {}), point.value))
     return out
-
-
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {timeout:.0f}s")
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -128,7 +121,7 @@ def test_a_second_member_takes_partitions_from_the_first_and_telemetry_says_so(
 
     first, second = consumer("first"), consumer("second")
     mine = _Recording()
-    pollers: list[_Poller] = []
+    pollers: list[PollLoop] = []
     caplog.set_level(logging.INFO, logger="kafkascope.rebalance")
     try:
         observe_lag(first, meter_provider=provider)
@@ -137,7 +130,7 @@ def test_a_second_member_takes_partitions_from_the_first_and_telemetry_says_so(
             topic,
             listener=traced_rebalance_listener(mine, consumer=first, meter_provider=provider),
         )
-        pollers.append(_Poller(first))
+        pollers.append(PollLoop(first))
 
         def lag_partitions() -> set[int]:
             return {
@@ -152,7 +145,11 @@ def test_a_second_member_takes_partitions_from_the_first_and_telemetry_says_so(
                     return int(value)
             return None
 
-        _wait(lambda: lag_partitions() == set(range(PARTITIONS)), "first member lags on all")
+        wait_until(
+            lambda: lag_partitions() == set(range(PARTITIONS)),
+            WAIT,
+            "the first member's lag on every partition",
+        )
         assert assigned("first") == PARTITIONS
 
         subscribe_once_visible(
@@ -160,14 +157,15 @@ def test_a_second_member_takes_partitions_from_the_first_and_telemetry_says_so(
             topic,
             listener=traced_rebalance_listener(consumer=second, meter_provider=provider),
         )
-        pollers.append(_Poller(second))
-        _wait(
+        pollers.append(PollLoop(second))
+        wait_until(
             lambda: assigned("first") == PARTITIONS // 2 and assigned("second") == PARTITIONS // 2,
+            WAIT,
             "the partitions split between the two members",
         )
         kind, kept = mine.calls[-1]
         assert kind == "assigned"
-        _wait(lambda: lag_partitions() == kept, "the lag of revoked partitions is gone")
+        wait_until(lambda: lag_partitions() == kept, WAIT, "the revoked partitions' lag to go")
     finally:
         for poller in pollers:
             poller.stop()
@@ -279,12 +277,12 @@ def test_zero_code_members_without_a_listener_record_the_partitions_moving_betwe
         heartbeat_interval_ms=500,
         session_timeout_ms=30000,
     )
-    poller: _Poller | None = None
+    poller: PollLoop | None = None
     second: subprocess.Popen[bytes] | None = None
     try:
         subscribe_once_visible(first, topic)  # no listener: zero-code installs none
         assert first._subscription.rebalance_listener is None
-        poller = _Poller(first)
+        poller = PollLoop(first)
 
         def lag_partitions() -> set[int]:
             return {
@@ -299,8 +297,14 @@ def test_zero_code_members_without_a_listener_record_the_partitions_moving_betwe
                     return int(value)
             return None
 
-        _wait(lambda: assigned() == PARTITIONS, "the first member has every partition")
-        _wait(lambda: lag_partitions() == set(range(PARTITIONS)), "first member lags on all")
+        wait_until(
+            lambda: assigned() == PARTITIONS, WAIT, "the first member to hold every partition"
+        )
+        wait_until(
+            lambda: lag_partitions() == set(range(PARTITIONS)),
+            WAIT,
+            "the first member's lag on every partition",
+        )
 
         # The second member is another service, unmodified, under opentelemetry-instrument.
         # Files, not pipes: its console exporters print more than a pipe buffers.
@@ -311,10 +315,14 @@ def test_zero_code_members_without_a_listener_record_the_partitions_moving_betwe
                 stdout=out,
                 stderr=err,
             )
-        _wait(lambda: assigned() == PARTITIONS // 2, "the first member gives up half")
+        wait_until(
+            lambda: assigned() == PARTITIONS // 2,
+            WAIT,
+            "the first member to give up half its partitions",
+        )
         kept = {tp.partition for tp in first.assignment()}
         assert len(kept) == PARTITIONS // 2
-        _wait(lambda: lag_partitions() == kept, "the lag of revoked partitions is gone")
+        wait_until(lambda: lag_partitions() == kept, WAIT, "the revoked partitions' lag to go")
     finally:
         stop.touch()
         if second is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -25,8 +24,7 @@ from kafkascope.testing import (
     assert_parent,
     assert_same_trace,
 )
-
-from . import _kafka_clients as clients
+from tests.integration import _kafka_clients as clients
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger("tests.integration.billing")
@@ -57,14 +55,10 @@ def orders_service(kafka_broker: KafkaBroker) -> Iterator[ProducerService]:
         provider.shutdown()
 
 
-def _group() -> str:
-    return f"group-{uuid.uuid4().hex[:8]}"
-
-
 def test_one_trace_across_two_services_with_handler_logs_and_nested_spans(
     capotel, kafka_broker, orders_service, topic
 ):
-    group = _group()
+    group = clients.new_group()
     future = orders_service.producer.send(topic, b'{"id": 1}', key=b"order-1")
     metadata = future.get(timeout=30)
     orders_service.producer.flush()
@@ -139,7 +133,7 @@ def test_batch_handler_on_a_real_poll_links_every_message(
     for i in range(6):
         orders_service.producer.send(topic, f"m{i}".encode(), partition=i % 2)
     orders_service.producer.flush()
-    batch = clients.poll_batch(kafka_broker.bootstrap_servers, topic, _group(), 6)
+    batch = clients.poll_batch(kafka_broker.bootstrap_servers, topic, clients.new_group(), 6)
 
     @traced_batch_handler(group="bulk")
     def handle(records):
@@ -183,7 +177,7 @@ def test_a_raising_handler_is_recorded_and_the_consumer_goes_on(
             raise ValueError(f"cannot handle {value}")
         handled.append(value)
 
-    clients.consume(kafka_broker.bootstrap_servers, topic, _group(), 3, handle)
+    clients.consume(kafka_broker.bootstrap_servers, topic, clients.new_group(), 3, handle)
     assert handled == [0, 2]
     spans = capotel.spans_named(f"process {topic}")
     assert [s.status.status_code for s in spans] == [
@@ -218,7 +212,7 @@ def test_garbage_headers_from_the_wire_start_a_new_trace(capotel, kafka_broker, 
     def handle(record):
         handled.append(record.offset)
 
-    clients.consume(kafka_broker.bootstrap_servers, topic, _group(), 1, handle)
+    clients.consume(kafka_broker.bootstrap_servers, topic, clients.new_group(), 1, handle)
     assert handled == [0]
     process = capotel.span(f"process {topic}")
     assert process.parent is None

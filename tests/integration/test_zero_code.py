@@ -3,10 +3,8 @@ real broker; the test reads the spans and logs they export to the console."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 import tomllib
 import uuid
 from importlib.metadata import distribution
@@ -18,52 +16,17 @@ from devstack.kafka import KafkaBroker
 from kafka import KafkaConsumer
 
 import kafkascope
+from tests.integration._zero_code import (
+    APPS,
+    SRC,
+    command,
+    console_logs,
+    console_objects,
+    console_spans,
+    zero_code_env,
+)
 
 pytestmark = pytest.mark.integration
-
-APPS = Path(__file__).parent / "apps"
-SRC = Path(kafkascope.__file__).parents[1]
-"""The kafkascope under test (this checkout's), for the apps too."""
-INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
-
-
-def console_objects(text: str) -> list[dict[str, Any]]:
-    """The JSON objects the console exporters printed, in order."""
-    decoder = json.JSONDecoder()
-    found: list[dict[str, Any]] = []
-    index = 0
-    while (start := text.find("{", index)) != -1:
-        try:
-            obj, end = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
-            index = start + 1
-            continue
-        if isinstance(obj, dict):
-            found.append(obj)
-        index = end
-    return found
-
-
-def zero_code_env(service: str, **env: str) -> dict[str, str]:
-    """The environment of an app run under ``opentelemetry-instrument`` (``command(...)``):
-    spans and logs to the console, only kafkascope's Kafka instrumentation, this checkout's."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    full.update(
-        OTEL_SERVICE_NAME=service,
-        OTEL_TRACES_EXPORTER="console",
-        OTEL_METRICS_EXPORTER="none",
-        OTEL_LOGS_EXPORTER="console",
-        OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
-        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="kafka,confluent_kafka,aiokafka",
-        PYTHONPATH=os.pathsep.join([str(APPS), str(SRC)]),
-    )
-    full.update(env)
-    return full
-
-
-def command(script: str, *args: str) -> list[str]:
-    """``opentelemetry-instrument python apps/<script> args...``."""
-    return [str(INSTRUMENT), sys.executable, str(APPS / script), *args]
 
 
 def _run(service: str, script: str, *args: str, **env: str) -> list[dict[str, Any]]:
@@ -79,18 +42,11 @@ def _run(service: str, script: str, *args: str, **env: str) -> list[dict[str, An
     return console_objects(done.stdout)
 
 
-def _spans(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [o for o in objects if "kind" in o and "context" in o]
-
-
-def console_logs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The log records among the console exporters' objects."""
-    return [o for o in objects if "body" in o and "severity_text" in o]
-
-
 def test_unmodified_producer_and_consumer_make_one_trace_per_message(kafka_broker: KafkaBroker):
     topic = kafka_broker.create_topic(f"zero-{uuid.uuid4().hex[:8]}")
-    sent = _spans(_run("orders", "plain_producer.py", kafka_broker.bootstrap_servers, topic, "2"))
+    sent = console_spans(
+        _run("orders", "plain_producer.py", kafka_broker.bootstrap_servers, topic, "2")
+    )
     objects = _run(
         "billing",
         "plain_consumer.py",
@@ -100,7 +56,7 @@ def test_unmodified_producer_and_consumer_make_one_trace_per_message(kafka_broke
         "2",
         "iterate",
     )
-    processed = [s for s in _spans(objects) if s["name"] == f"process {topic}"]
+    processed = [s for s in console_spans(objects) if s["name"] == f"process {topic}"]
     sends = [s for s in sent if s["name"] == f"send {topic}"]
     assert len(sends) == 2
     assert len(processed) == 2
@@ -126,14 +82,16 @@ def test_unmodified_producer_and_consumer_make_one_trace_per_message(kafka_broke
 
 def test_poll_gets_one_batch_span_linked_to_every_message(kafka_broker: KafkaBroker):
     topic = kafka_broker.create_topic(f"zero-poll-{uuid.uuid4().hex[:8]}")
-    sent = _spans(_run("orders", "plain_producer.py", kafka_broker.bootstrap_servers, topic, "3"))
+    sent = console_spans(
+        _run("orders", "plain_producer.py", kafka_broker.bootstrap_servers, topic, "3")
+    )
     objects = _run(
         "billing", "plain_consumer.py", kafka_broker.bootstrap_servers, topic, "bulk", "3", "poll"
     )
     sends = {s["context"]["span_id"] for s in sent if s["name"] == f"send {topic}"}
     assert len(sends) == 3
     # The consumer starts after all three were produced: its first fetch returns them all.
-    (batch,) = [s for s in _spans(objects) if s["name"] == f"process {topic}"]
+    (batch,) = [s for s in console_spans(objects) if s["name"] == f"process {topic}"]
     assert {link["context"]["span_id"] for link in batch["links"]} == sends
     assert batch["attributes"]["messaging.batch.message_count"] == 3
     lines = [line for line in console_logs(objects) if "in a batch" in line["body"]]
@@ -145,7 +103,7 @@ def test_poll_gets_one_batch_span_linked_to_every_message(kafka_broker: KafkaBro
         )
 
 
-def test_disabled_instrumentation_creates_no_kafkascope_spans(kafka_broker: KafkaBroker):
+def test_disabled_instrumentation_creates_no_kafkascopeconsole_spans(kafka_broker: KafkaBroker):
     topic = kafka_broker.create_topic(f"zero-off-{uuid.uuid4().hex[:8]}")
     sent = _run(
         "orders",
@@ -155,7 +113,7 @@ def test_disabled_instrumentation_creates_no_kafkascope_spans(kafka_broker: Kafk
         "1",
         OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="kafka,kafkascope",
     )
-    assert _spans(sent) == []
+    assert console_spans(sent) == []
 
 
 @pytest.mark.parametrize(
@@ -170,11 +128,11 @@ def test_other_clients_unmodified_are_traced_from_send_to_loop_body(
     kafka_broker: KafkaBroker, app: str, service: str, consume_mode: str
 ):
     topic = kafka_broker.create_topic(f"zero-{service}-{uuid.uuid4().hex[:8]}")
-    sent = _spans(_run("orders", app, kafka_broker.bootstrap_servers, topic, "2", "produce"))
+    sent = console_spans(_run("orders", app, kafka_broker.bootstrap_servers, topic, "2", "produce"))
     objects = _run(service, app, kafka_broker.bootstrap_servers, topic, "2", consume_mode)
     sends = {s["context"]["span_id"]: s for s in sent if s["name"] == f"send {topic}"}
     assert len(sends) == 2
-    processed = [s for s in _spans(objects) if s["name"] == f"process {topic}"]
+    processed = [s for s in console_spans(objects) if s["name"] == f"process {topic}"]
     # The unmodified producer stamped the chain's start; each process span measured from it.
     assert processed
     assert all(p["attributes"]["kafkascope.pipeline.latency"] >= 0 for p in processed)
@@ -283,8 +241,8 @@ def test_beside_contrib_each_message_gets_one_send_and_one_process_span(
     consumed = _run(
         "billing", "plain_consumer.py", servers, topic, "billing", "2", "iterate", **env
     )
-    sends = _spans(produced)
-    processed = _spans(consumed)
+    sends = console_spans(produced)
+    processed = console_spans(consumed)
     assert [s["name"] for s in sends] == [f"send {topic}"] * 2
     assert [s["name"] for s in processed] == [f"process {topic}"] * 2
     parents = {s["context"]["span_id"] for s in sends}
@@ -318,6 +276,9 @@ def test_keep_contrib_gives_contribs_spans_beside_kafkascopes(
     consumed = _run(
         "billing", "plain_consumer.py", servers, topic, "billing", "1", "iterate", **env
     )
-    assert sorted(s["name"] for s in _spans(produced)) == [f"send {topic}", f"{topic} send"]
-    assert sorted(s["name"] for s in _spans(consumed)) == [f"process {topic}", f"{topic} receive"]
+    assert sorted(s["name"] for s in console_spans(produced)) == [f"send {topic}", f"{topic} send"]
+    assert sorted(s["name"] for s in console_spans(consumed)) == [
+        f"process {topic}",
+        f"{topic} receive",
+    ]
     assert _took_over(produced) == _took_over(consumed) == []

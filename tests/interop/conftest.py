@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from devstack._process import CACHE_DIR, ManagedProcess, ServerError
 from devstack._support import SCRIPTS_DIR
 from devstack.jaeger import Jaeger
 from devstack.kafka import KafkaBroker
+from devstack.wait import wait_until
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -251,16 +251,20 @@ class Traces:
             f"/api/v3/traces?query.service_name={service}&query.num_traces=50"
             "&query.start_time_min=2000-01-01T00:00:00Z&query.start_time_max=2100-01-01T00:00:00Z"
         )
-        deadline = time.monotonic() + timeout
         found: list[JaegerSpan] = []
-        while time.monotonic() < deadline:
+
+        def enough() -> list[JaegerSpan] | None:
             with contextlib.suppress(ServerError, OSError):
-                found = _spans(self.jaeger.get_json(query))
-                if len(found) >= spans:
-                    return found
-            time.sleep(0.3)
-        listing = "\n".join(f"  {s.service}: {s.name} {s.span_id} <- {s.parent_id}" for s in found)
-        pytest.fail(f"Jaeger has {len(found)} of {spans} spans with {service}:\n{listing}")
+                found[:] = _spans(self.jaeger.get_json(query))
+            return list(found) if len(found) >= spans else None
+
+        def listing() -> str:
+            lines = "\n".join(
+                f"  {s.service}: {s.name} {s.span_id} <- {s.parent_id}" for s in found
+            )
+            return f"{spans} spans with {service} in Jaeger (has {len(found)}):\n{lines}"
+
+        return wait_until(enough, timeout, listing, interval=0.3)
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 from devstack.jaeger import Jaeger
@@ -25,12 +23,3 @@ def spans_by_kind(jaeger: Jaeger, trace_id: str, *, min_spans: int) -> dict[str,
         kind = span_kind(span)
         kinds[kind] = kinds.get(kind, 0) + 1
     return kinds
-
-
-def wait_until(what: str, condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Poll ``condition`` every 0.2 s; AssertionError naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.2)

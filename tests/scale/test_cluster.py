@@ -21,12 +21,13 @@ from devstack.collector import Collector
 from devstack.gateway import metric_sum
 from devstack.jaeger import Jaeger
 from devstack.kafka import subscribe_once_visible
+from devstack.wait import wait_until
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 from opentelemetry import trace
 
 from kafkascope import Telemetry, TracedProducer, configure, traced_handler
-from tests.scale._telemetry import spans_by_kind, wait_until
+from tests.scale._telemetry import spans_by_kind
 
 pytestmark = pytest.mark.scale
 
@@ -138,9 +139,7 @@ def test_no_message_lost_and_every_trace_whole_when_a_partition_leader_is_killed
         for future in futures:
             future.get(timeout=60)  # acks=all from 2 of 3 replicas: every send succeeded
         wait_until(
-            f"all {MESSAGES} messages handled",
-            lambda: len(handled) == MESSAGES,
-            timeout=90,
+            lambda: len(handled) == MESSAGES, 90, f"all {MESSAGES} messages handled", interval=0.2
         )
     finally:
         stop.set()
@@ -169,8 +168,10 @@ def test_no_message_lost_and_every_trace_whole_when_a_partition_leader_is_killed
         return metric_sum(collector.scrape(), name, messaging_destination_name=topic)
 
     wait_until(
-        "the Collector counts every handler call",
         lambda: counted("messaging_process_duration_seconds_count") >= total,
+        60,
+        "the Collector to count every handler call",
+        interval=0.2,
     )
     assert counted("messaging_process_duration_seconds_count") == total
     assert counted("messaging_client_sent_messages_total") == MESSAGES

@@ -31,10 +31,11 @@ from devstack.cluster import KafkaCluster
 from devstack.collector import Collector
 from devstack.gateway import metric_samples, metric_sum
 from devstack.jaeger import Jaeger
+from devstack.wait import wait_until
 from kafka import KafkaProducer
 
 from kafkascope import TracedProducer, configure
-from tests.scale._telemetry import spans_by_kind, wait_until
+from tests.scale._telemetry import spans_by_kind
 
 pytestmark = pytest.mark.scale
 
@@ -131,14 +132,20 @@ def test_every_message_handled_while_a_member_dies_and_another_joins(
 
     try:
         m1, m2, m3 = (start(name) for name in ("m1", "m2", "m3"))
-        wait_until("three members share the partitions", lambda: _settled([m1, m2, m3]), 60)
+        wait_until(
+            lambda: _settled([m1, m2, m3]), 60, "three members sharing the partitions", interval=0.2
+        )
         produce(range(FIRST))
-        wait_until("m1 handled 30 messages", lambda: len(m1.events("handled")) >= 30, 60)
+        wait_until(
+            lambda: len(m1.events("handled")) >= 30, 60, "m1 to handle 30 messages", interval=0.2
+        )
         m1.process.kill()
         produce(range(FIRST, FIRST + SECOND))
         m4 = start("m4")
         survivors = [m2, m3, m4]
-        wait_until("m2, m3, m4 share the partitions", lambda: _settled(survivors), 90)
+        wait_until(
+            lambda: _settled(survivors), 90, "m2, m3, m4 sharing the partitions", interval=0.2
+        )
         produce(range(FIRST + SECOND, MESSAGES))
 
         def handled_ids() -> collections.Counter[int]:
@@ -146,7 +153,9 @@ def test_every_message_handled_while_a_member_dies_and_another_joins(
                 e["id"] for m in (m1, *survivors) for e in m.events("handled")
             )
 
-        wait_until(f"all {MESSAGES} handled", lambda: len(handled_ids()) == MESSAGES, 120)
+        wait_until(
+            lambda: len(handled_ids()) == MESSAGES, 120, f"all {MESSAGES} handled", interval=0.2
+        )
     finally:
         raw.close(timeout=10)
         orders.shutdown(timeout_millis=5_000)
@@ -173,9 +182,10 @@ def test_every_message_handled_while_a_member_dies_and_another_joins(
         }
 
     wait_until(
-        "each survivor's lag gauge reads 0 on every partition it holds",
         lambda: all(v == [0.0] for parts in lag_now().values() for v in parts.values()),
         60,
+        "each survivor's lag gauge to read 0 on every partition it holds",
+        interval=0.2,
     )
 
     for m in survivors:

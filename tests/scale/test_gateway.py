@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from devstack.gateway import GatewayTier, metric_sum
 from devstack.jaeger import Jaeger
+from devstack.wait import wait_until
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -103,14 +104,6 @@ def _service(provider: TracerProvider) -> str:
     return str(provider.resource.attributes["service.name"])
 
 
-def _wait(what: str, condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.5)
-
-
 def _spans_in_jaeger(jaeger: Jaeger, trace_id: str) -> int:
     try:
         return len(jaeger.get_trace(trace_id).get("spans") or [])
@@ -155,7 +148,12 @@ def test_gateways_keep_every_error_and_slow_trace_whole_and_the_set_share_of_the
             for g in tier.gateways
         )
 
-    _wait(f"the gateways received {TRACES} trace IDs", lambda: new_trace_ids() >= TRACES)
+    wait_until(
+        lambda: new_trace_ids() >= TRACES,
+        60,
+        f"the gateways to receive {TRACES} trace IDs",
+        interval=0.5,
+    )
     per_gateway = [
         metric_sum(g.scrape(), "otelcol_processor_tail_sampling_new_trace_id_received")
         for g in tier.gateways
@@ -167,7 +165,12 @@ def test_gateways_keep_every_error_and_slow_trace_whole_and_the_set_share_of_the
     def accepted() -> float:
         return sum(metric_sum(g.scrape(), "otelcol_receiver_accepted_spans") for g in tier.gateways)
 
-    _wait(f"the gateways accepted {2 * TRACES} spans", lambda: accepted() >= 2 * TRACES)
+    wait_until(
+        lambda: accepted() >= 2 * TRACES,
+        60,
+        f"the gateways to accept {2 * TRACES} spans",
+        interval=0.5,
+    )
     assert accepted() == 2 * TRACES
 
     # Every decision taken: sampled=true plus sampled=false add up to every trace.
@@ -177,7 +180,9 @@ def test_gateways_keep_every_error_and_slow_trace_whole_and_the_set_share_of_the
             for g in tier.gateways
         )
 
-    _wait(f"the gateways decided on {TRACES} traces", lambda: decided() >= TRACES)
+    wait_until(
+        lambda: decided() >= TRACES, 60, f"the gateways to decide on {TRACES} traces", interval=0.5
+    )
 
     for kind in (b"error", b"slow"):
         for trace_id in trace_ids[kind]:

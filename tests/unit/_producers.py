@@ -1,7 +1,9 @@
 """Stand-ins for each client's producer, shared by the unit tests of the traced producers.
 
 Each keeps what it was given and returns the client's own future type (or reports deliveries
-on demand), so the send spans end as they do with the real client.
+on demand), so the send spans end as they do with the real client. ``Recording<Client>Producer``
+mirrors ``Traced<Client>Producer``; ``BrokenTracerProvider`` makes every send's instrumentation
+fail.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from kafka.future import Future
 from kafka.producer.future import RecordMetadata
+from opentelemetry import trace
 
 
 class RecordingProducer:
@@ -36,7 +39,7 @@ def ack(future: Future, partition: int = 2, offset: int = 17) -> None:
     future.success(RecordMetadata("orders", partition, None, offset, 0, None, 1, 1, 0))
 
 
-class FakeMessage:
+class FakeConfluentMessage:
     """The parts of confluent-kafka's delivered ``Message`` a delivery report reads."""
 
     def __init__(self, partition: int | None = 0, offset: int | None = 0) -> None:
@@ -63,7 +66,7 @@ class RecordingConfluentProducer:
         )
 
     def deliver(self, index: int = 0, err: Any = None, msg: Any = None) -> None:
-        self.produced[index]["on_delivery"](err, msg if msg is not None else FakeMessage())
+        self.produced[index]["on_delivery"](err, msg if msg is not None else FakeConfluentMessage())
 
     def flush(self, timeout: float = -1) -> int:
         self.flushed = True
@@ -73,7 +76,7 @@ class RecordingConfluentProducer:
         return 7
 
 
-class RecordingAIOProducer:
+class RecordingAIOKafkaProducer:
     """Stands in for ``AIOKafkaProducer``: ``send()`` returns a future the test resolves."""
 
     def __init__(self) -> None:
@@ -96,3 +99,10 @@ class RecordingAIOProducer:
 
     async def __aexit__(self, *exc_info):
         self.exited = True
+
+
+class BrokenTracerProvider(trace.TracerProvider):
+    """A provider whose tracer cannot be had: an instrumentation failure on every send."""
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        raise RuntimeError("tracer provider broken")

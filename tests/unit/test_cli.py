@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kafkascope._reports.waterfall import render_waterfall, rows_from_jaeger
+from kafkascope import render_waterfall, rows_from_jaeger
 from kafkascope.cli import (
     DEFAULT_JAEGER_URL,
     EXIT_NOT_FOUND,
@@ -30,7 +30,7 @@ from kafkascope.cli import (
     build_parser,
     main,
 )
-from tests.cli_process import run_kafkascope
+from tests._cli_process import run_kafkascope
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "jaeger_trace.json"
 TRACE_ID = "26672ee3191fddb17c4b1ead62eb208c"
@@ -434,3 +434,9 @@ def test_a_terminal_that_is_not_utf8_gets_escapes_not_a_traceback(jaeger: FakeJa
     )
     assert done.returncode == EXIT_OK, done.stderr
     assert b"\\u6ce8\\u6587: POST /orders" in done.stdout
+
+
+def test_bad_slowest_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["slowest", "--window", "soon"]) == EXIT_USAGE
+    assert main(["slowest", "--prometheus", "ftp://x"]) == EXIT_USAGE
+    assert "not an http(s) URL for Prometheus" in capsys.readouterr().err

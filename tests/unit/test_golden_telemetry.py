@@ -1,17 +1,17 @@
 """What kafkascope exports for a fixed set of inputs is exactly what it exported when the fixture
-was recorded (``python -m tests.unit.golden_telemetry --record``, only on purpose)."""
+was recorded (``python -m tests.unit._golden_telemetry --record``, only on purpose)."""
 
 from __future__ import annotations
 
 import difflib
 
-from tests.unit import golden_telemetry
+from tests.unit import _golden_telemetry as golden_telemetry
 
 
 def test_exported_telemetry_matches_the_recorded_fixture():
     assert golden_telemetry.FIXTURE.is_file(), (
         f"{golden_telemetry.FIXTURE} is missing; record it from a known-good commit with "
-        "`python -m tests.unit.golden_telemetry --record`"
+        "`python -m tests.unit._golden_telemetry --record`"
     )
     expected = golden_telemetry.FIXTURE.read_text()
     actual = golden_telemetry.dumps(golden_telemetry.capture())

@@ -25,8 +25,7 @@ from kafkascope import (
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
 from kafkascope.testing import Capotel, FakeRecord, make_record
-
-from ._producers import RecordingProducer
+from tests.unit._producers import RecordingProducer
 
 SECRET = "s3cr3t-card-4111111111111111"
 REDACTED = "[key redacted]"

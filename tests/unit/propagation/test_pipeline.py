@@ -23,8 +23,11 @@ from kafkascope._core import semconv as sc
 from kafkascope._propagation.pipeline import MAX_ORIGINS, OTHER_ORIGIN, find, parse
 from kafkascope._propagation.w3c import scan_headers
 from kafkascope.testing import make_record, pipeline_stamp
-
-from ._producers import RecordingAIOProducer, RecordingConfluentProducer, RecordingProducer
+from tests.unit._producers import (
+    RecordingAIOKafkaProducer,
+    RecordingConfluentProducer,
+    RecordingProducer,
+)
 
 HEADER = "kafkascope-pipeline-start"
 
@@ -43,7 +46,7 @@ def _sent_with(kind: str, headers: Any = None) -> Any:
         confluent = RecordingConfluentProducer()
         TracedConfluentProducer(confluent).produce("enriched", b"{}", headers=headers)
         return confluent.produced[0]["headers"]
-    aio = RecordingAIOProducer()
+    aio = RecordingAIOKafkaProducer()
 
     async def send() -> None:
         await TracedAIOKafkaProducer(aio).send("enriched", b"{}", headers=headers)

@@ -22,9 +22,9 @@ from kafkascope._reports.waterfall import (
     rows_from_jaeger,
     span_tree,
 )
-from tests.cli_process import unsafe_characters, width
+from tests._cli_process import unsafe_characters, width
 
-FIXTURE = Path(__file__).resolve().parent / "data" / "jaeger_trace.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "jaeger_trace.json"
 TRACE_ID = "26672ee3191fddb17c4b1ead62eb208c"
 
 

@@ -13,8 +13,7 @@ from kafkascope._core import settings as _settings
 from kafkascope._core.headers import ATTEMPT, PREVIOUS_ATTEMPT
 from kafkascope._propagation.poison import MAX_TRACKED, Attempts
 from kafkascope.testing import make_record
-
-from ._producers import RecordingProducer
+from tests.unit._producers import RecordingProducer
 
 
 class BoomError(Exception):

@@ -1,17 +1,14 @@
-"""topology_from_jaeger and its renderings, on traces in the shape Jaeger's /api/traces returns.
+"""topology_from_jaeger and the map's JSON, on traces in the shape Jaeger's /api/traces returns.
 
-``data/jaeger_trace.json`` is a real Jaeger answer (see tests/unit/test_waterfall.py); the other
-traces are built here in the same shape: ``tags`` as ``{key, type, value}``, ``duration`` in
-microseconds, ``processes`` naming each span's service, ``references`` to parents and links.
+``data/jaeger_trace.json`` is a real Jaeger answer (see tests/unit/reports/test_waterfall.py); the
+other traces are built in the same shape (``_jaeger_traces.py``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from itertools import count
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,68 +21,10 @@ from kafkascope._reports.topology import (
     topology_from_jaeger,
 )
 from kafkascope._reports.topology_render import TEXT_LINE_COLUMNS, render_mermaid, render_text
-from tests.cli_process import unsafe_characters, width
+from tests._cli_process import unsafe_characters, width
+from tests.unit.reports._jaeger_traces import small, span, tag, trace
 
-RECORDED = Path(__file__).resolve().parent / "data" / "jaeger_trace.json"
-TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-_ids = count(1)
-
-
-def tag(key: str, value: Any) -> dict[str, Any]:
-    kind = "bool" if isinstance(value, bool) else "int64" if isinstance(value, int) else "string"
-    return {"key": key, "type": kind, "value": value}
-
-
-def span(
-    service: str,
-    kind: str,
-    topic: str | None,
-    *,
-    operation: str | None = None,
-    ms: float = 1.0,
-    error: bool = False,
-    group: str | None = None,
-    batch: int | None = None,
-    refs: list[tuple[str, str]] = (),  # type: ignore[assignment]
-    span_id: str | None = None,
-    trace_id: str = TRACE_ID,
-) -> dict[str, Any]:
-    """One span as Jaeger returns it; ``service`` is its processID (see :func:`trace`)."""
-    operation = operation or ("send" if kind == "producer" else "process")
-    tags = [tag("span.kind", kind), tag("messaging.system", "kafka")]
-    if topic is not None:
-        tags.append(tag("messaging.destination.name", topic))
-    tags.append(tag("messaging.operation.type", operation))
-    if group is not None:
-        tags.append(tag("messaging.consumer.group.name", group))
-    if batch is not None:
-        tags.append(tag("messaging.batch.message_count", batch))
-    if error:
-        tags += [tag("error", True), tag("otel.status_code", "ERROR")]
-    return {
-        "traceID": trace_id,
-        "spanID": span_id or f"{next(_ids):016x}",
-        "operationName": f"{operation} {topic}",
-        "references": [
-            {"refType": ref, "traceID": trace_id, "spanID": parent} for ref, parent in refs
-        ],
-        "startTime": 1795581595745942,
-        "duration": round(ms * 1000),
-        "tags": tags,
-        "logs": [],
-        "processID": service,
-        "warnings": None,
-    }
-
-
-def trace(*spans: dict[str, Any]) -> dict[str, Any]:
-    services = sorted({s["processID"] for s in spans})
-    return {
-        "traceID": TRACE_ID,
-        "spans": list(spans),
-        "processes": {name: {"serviceName": name, "tags": []} for name in services},
-        "warnings": None,
-    }
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "jaeger_trace.json"
 
 
 def edges(topology: Topology) -> dict[tuple[str, str, str], Edge]:
@@ -249,37 +188,6 @@ def test_only_topics_keeps_the_matching_edges_and_their_nodes():
         ("payments", "ledger"),
     }
     assert (kept.services, kept.topics) == (("billing", "ledger"), ("payments",))
-
-
-def small() -> Topology:
-    """shop -> [orders] -> billing, billing's failures -> [orders.dlq]; the spans come in the
-    reverse order of the map, as Jaeger's answer may list them."""
-    ok = span("billing", "consumer", "orders", group="billing", ms=4)
-    failed = span("billing", "consumer", "orders", group="billing", ms=6, error=True)
-    dead_letter = span(
-        "billing", "producer", "orders.dlq", ms=1, refs=[("CHILD_OF", failed["spanID"])]
-    )
-    sends = [span("shop", "producer", "orders", ms=2) for _ in range(2)]
-    return topology_from_jaeger([trace(dead_letter, ok, failed, *sends)], window_seconds=10)
-
-
-def test_terminal_rendering_of_a_known_graph():
-    assert render_text(small()) == "\n".join(
-        [
-            "2 services, 2 topics, 3 edges from 1 traces over the last 10s (figures from spans)",
-            "",
-            "from        to             msg/s     p95  errors",
-            "shop     ─▶ [orders]      0.20/s  2.0 ms      0%",
-            "[orders] ─▶ billing       0.20/s  6.0 ms     50%  group billing",
-            "billing  ─▶ [orders.dlq]  0.10/s  1.0 ms      0%  dead letters",
-        ]
-    )
-
-
-def test_terminal_rendering_of_an_empty_window():
-    assert render_text(topology_from_jaeger([], window_seconds=300)) == (
-        "(no messaging spans in the last 300s)"
-    )
 
 
 def test_json_rendering_of_a_known_graph():

@@ -7,8 +7,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from kafkascope import TracedProducer, extract_context, traced_handler
 from kafkascope._core import semconv as sc
 from kafkascope.testing import assert_messaging_attributes, assert_parent, make_record
-
-from ._producers import RecordingProducer, ack
+from tests.unit._producers import RecordingProducer, ack
 
 
 def test_send_span_lasts_until_the_broker_acknowledges(capotel):

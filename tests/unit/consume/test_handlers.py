@@ -422,13 +422,13 @@ def test_non_record_argument_runs_the_handler_without_a_span(capotel):
 
 
 def test_instrumentation_failure_is_logged_once_and_never_reaches_the_handler(forgiving, caplog):
-    class BrokenProvider(TracerProvider):
+    class BrokenTracerProvider(TracerProvider):
         def get_tracer(self, *args, **kwargs):
             raise RuntimeError("exporter exploded")
 
     calls = []
 
-    @traced_handler(tracer_provider=BrokenProvider())
+    @traced_handler(tracer_provider=BrokenTracerProvider())
     def handle(rec):
         calls.append(rec)
         return "ok"

@@ -7,8 +7,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from kafkascope import TracedProducer, dead_letter, extract_context, inject_headers, process_span
 from kafkascope._core import semconv as sc
 from kafkascope.testing import assert_linked, assert_parent, make_record
-
-from ._producers import RecordingProducer, ack
+from tests.unit._producers import RecordingProducer, ack
 
 
 def _failed_record():

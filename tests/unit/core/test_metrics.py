@@ -13,8 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from kafkascope import TracedProducer, process_span, traced_batch_handler, traced_handler
 from kafkascope._core import semconv as sc
 from kafkascope.testing import make_record
-
-from ._producers import RecordingProducer, ack
+from tests.unit._producers import RecordingProducer, ack
 
 PROCESS = {sc.MESSAGING_OPERATION_NAME: "process", sc.MESSAGING_DESTINATION_NAME: "orders"}
 

@@ -16,7 +16,7 @@ exported, with whatever varies from run to run normalised away:
 ``test_golden_telemetry`` compares it with ``data/golden_telemetry.json``. To re-record on
 purpose (after a deliberate change of what kafkascope exports)::
 
-    .venv/bin/python -m tests.unit.golden_telemetry --record
+    .venv/bin/python -m tests.unit._golden_telemetry --record
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ class DeliveredMessage:
         return self._offset
 
 
-class RecordingAIOProducer:
+class RecordingAIOKafkaProducer:
     """aiokafka's ``AIOKafkaProducer.send`` without a broker: futures resolved by the caller."""
 
     def __init__(self) -> None:
@@ -342,7 +342,7 @@ def _produce(run: _Run, consumed: list[FakeRecord]) -> None:
     )
     run.injected.extend(sent["headers"] or [] for sent in confluent_inner.produced)
 
-    aio_inner = RecordingAIOProducer()
+    aio_inner = RecordingAIOKafkaProducer()
 
     async def produce_async() -> None:
         aio = kafkascope.TracedAIOKafkaProducer(aio_inner, **run.providers)

@@ -46,7 +46,7 @@ from kafkascope._reports.waterfall import (
     span_tree,
 )
 from kafkascope.cli import EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE, main
-from tests.cli_process import unsafe_characters, width
+from tests._cli_process import unsafe_characters, width
 
 FAST = settings(max_examples=150, deadline=None, database=None)
 WITH_SERVER = settings(

@@ -186,3 +186,32 @@ def test_telemetry_warnings_are_not_doubled_beside_a_console_handler():
         "console: a poison message",
         "console: the application's own",
     ]
+
+
+LOGGING_SCRIPT = textwrap.dedent(
+    """
+    import logging
+    from opentelemetry.instrumentation.logging import LoggingInstrumentor
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    import kafkascope
+
+    LoggingInstrumentor().instrument()
+    (theirs,) = logging.getLogger().handlers
+    kafkascope.configure("svc", logs=True)
+    kafkascope.configure("svc", logs=True)
+    root = logging.getLogger()
+    handlers = [h for h in root.handlers if isinstance(h, LoggingHandler)]
+    filters = [f for h in handlers for f in h.filters if isinstance(f, kafkascope.MessageLogFilter)]
+    print(len(handlers), len(filters), handlers[0] is theirs)
+    """
+)
+
+
+def test_no_duplicate_log_handlers_beside_the_logging_instrumentation():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
+    done = subprocess.run(
+        [sys.executable, "-c", LOGGING_SCRIPT], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1", "True"]

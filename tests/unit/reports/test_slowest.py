@@ -1,3 +1,5 @@
+"""Exemplars of a latency histogram: the slowest bucket's, time windows, metric names."""
+
 from __future__ import annotations
 
 import math
