@@ -20,7 +20,7 @@ from opentelemetry.trace import TracerProvider
 from wrapt import wrap_function_wrapper
 
 from kafkascope._adapters.aiokafka import bootstrap_of, client_id_of
-from kafkascope._clients import describer, traced_send_hook, unwrap_in_place, wrap_in_place
+from kafkascope._clients.hooks import describer, traced_send_hook, unwrap_in_place, wrap_in_place
 from kafkascope._consume.tracker import ConsumerTracker
 from kafkascope._core import errors as _errors
 from kafkascope._core.headers import Headers

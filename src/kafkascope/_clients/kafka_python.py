@@ -15,8 +15,8 @@ from wrapt import wrap_function_wrapper
 
 from kafkascope._adapters.clients import group_of
 from kafkascope._adapters.kafka_python import bootstrap_of, client_id_of, cluster_id_of
-from kafkascope._clients import (
-    contrib,
+from kafkascope._clients import contrib
+from kafkascope._clients.hooks import (
     describer,
     traced_send_hook,
     unwrap_in_place,

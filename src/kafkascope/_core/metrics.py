@@ -124,53 +124,6 @@ class MessagingMetrics:
         for wait_attrs, seconds in waits:
             self.time_in_queue.record(seconds, wait_attrs, context)
 
-    def observe_process(
-        self,
-        *,
-        topic: str | None,
-        group: str | None,
-        server_address: str | None,
-        server_port: int | None,
-        error_type: str | None,
-        duration: float,
-        messages: int,
-        waits: Iterable[tuple[str | None, str, float]] = (),
-        context: Context | None = None,
-    ) -> None:
-        """:meth:`observe_processed` with the attributes built from their values, and each
-        time in queue as ``(topic, timestamp type, seconds)``."""
-        self.observe_processed(
-            streams=self.process_streams(topic, group, server_address, server_port),
-            error_type=error_type,
-            duration=duration,
-            messages=messages,
-            waits=[
-                (
-                    self.process_streams(wait_topic, group, server_address, server_port).waited(
-                        timestamp_type
-                    ),
-                    seconds,
-                )
-                for wait_topic, timestamp_type, seconds in waits
-            ],
-            context=context,
-        )
-
-    def observe_send(
-        self,
-        *,
-        topic: str,
-        server_address: str | None,
-        server_port: int | None,
-        error_type: str | None,
-        duration: float,
-    ) -> None:
-        """One send, acknowledged or failed."""
-        self.observe_sent(
-            stream=self.send_stream(topic, server_address, server_port, error_type),
-            duration=duration,
-        )
-
     def send_stream(
         self,
         topic: str,

@@ -74,11 +74,6 @@ def _note(group: str | None, records: Sequence[RecordView]) -> None:
             _newest[key] = ts
 
 
-def newest_processed(group: str | None, topic: str, partition: int) -> int | None:
-    """The newest timestamp (ms) processed for the partition, if any."""
-    return _newest.get((group, topic, partition))
-
-
 class TimeLagEstimator:
     """One consumer's caught-up times, updated at collection time only."""
 
