@@ -9,7 +9,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, TracerProvider
 
 from kafkascope._adapters.kafka_python import bootstrap_of, client_id_of, cluster_id_of
-from kafkascope._adapters.records import view
+from kafkascope._adapters.records import RecordView, view
 from kafkascope._core import errors as _errors
 from kafkascope._core import metrics as _metrics
 from kafkascope._core import semconv as sc
@@ -31,9 +31,10 @@ def _value_of(record: Any) -> Any:
     return value() if callable(value) else value
 
 
-def _headers(record: Any, error: BaseException, error_type: str) -> list[tuple[str, Any]]:
+def _headers(
+    original: RecordView | None, error: BaseException, error_type: str
+) -> list[tuple[str, Any]]:
     fields = {name.lower() for name in propagate.get_global_textmap().fields}
-    original = view(record)
     kept: list[tuple[str, Any]] = []
     if original is not None:
         try:
@@ -115,7 +116,7 @@ def dead_letter(
         _metrics.for_provider(meter_provider).observe_dead_letter(
             topic=target, source=original.topic if original else None, error_type=error_type
         )
-        headers: Any = traced_headers(observer, _headers(record, error, error_type))
+        headers: Any = traced_headers(observer, _headers(original, error, error_type))
     except Exception as exc:
         _errors.report("dead letter", exc)
         headers = None
