@@ -49,7 +49,7 @@ from kafkascope._reports.slowest import Exemplar, fetch_exemplars
 from kafkascope._reports.slowest import describe as describe_exemplar
 from kafkascope._reports.slowest import slowest as slowest_exemplar
 from kafkascope._reports.topology import Topology
-from kafkascope._reports.topology_cli import build_topology
+from kafkascope._reports.topology_build import build_topology
 from kafkascope._reports.topology_render import render_mermaid as render_topology_mermaid
 from kafkascope._reports.topology_render import render_text as render_topology
 from kafkascope._reports.waterfall import (

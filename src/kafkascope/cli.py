@@ -11,9 +11,6 @@ import os
 import re
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -22,13 +19,20 @@ from kafkascope._core import settings as _settings
 from kafkascope._core.semconv import SCHEMA_URL
 from kafkascope._reports import slowest as _slowest
 from kafkascope._reports import topology_cli as _topology_cli
-from kafkascope._reports.backends import (
+from kafkascope._reports.backends import jaeger_trace
+from kafkascope._reports.html import trace_page
+from kafkascope._reports.http import DEFAULT_JAEGER_URL as DEFAULT_JAEGER_URL
+from kafkascope._reports.http import DEFAULT_PROMETHEUS_URL as DEFAULT_PROMETHEUS_URL
+from kafkascope._reports.http import (
+    HINTS,
+    Backend,
     BackendError,
     BackendUnreachableError,
-    TraceNotFoundError,
-    jaeger_trace,
+    NotFoundError,
+    base_url,
 )
-from kafkascope._reports.html import trace_page
+from kafkascope._reports.http import JAEGER_URL_ENV as JAEGER_URL_ENV
+from kafkascope._reports.http import PROMETHEUS_URL_ENV as PROMETHEUS_URL_ENV
 from kafkascope._reports.redaction import otel_environment
 from kafkascope._reports.terminal_text import SERVICE_COLUMNS, printable
 from kafkascope._reports.waterfall import (
@@ -40,15 +44,6 @@ from kafkascope._reports.waterfall import (
     rows_from_jaeger,
 )
 from kafkascope._version import __version__
-
-DEFAULT_JAEGER_URL: Final = "http://127.0.0.1:16686"
-JAEGER_URL_ENV: Final = "KAFKASCOPE_JAEGER_URL"
-DEFAULT_PROMETHEUS_URL: Final = _topology_cli.DEFAULT_PROMETHEUS_URL
-PROMETHEUS_URL_ENV: Final = _topology_cli.PROMETHEUS_URL_ENV
-_HINTS: Final = {
-    "Jaeger": f"set --jaeger URL or {JAEGER_URL_ENV}; Jaeger's query port is 16686 by default",
-    "Prometheus": _topology_cli.PROMETHEUS_HINT,
-}
 
 EXIT_OK: Final = 0
 EXIT_NOT_FOUND: Final = 1
@@ -153,34 +148,20 @@ def write_page(path: Path, page: str) -> None:
     print(f"kafkascope: wrote {printable(path)}", file=sys.stderr)
 
 
-def fetch_jaeger_trace(base_url: str, trace_id: str, *, timeout: float) -> dict[str, Any]:
-    """The trace Jaeger has under ``trace_id`` (``spans``, ``processes``).
-
-    Raises:
-        _CommandError: with :data:`EXIT_NOT_FOUND` if Jaeger has no such trace, with
-            :data:`EXIT_UNAVAILABLE` if Jaeger cannot be reached or answers unexpectedly.
-    """
-    try:
-        return jaeger_trace(base_url, trace_id, timeout=timeout)
-    except TraceNotFoundError as exc:
-        raise _CommandError(str(exc), EXIT_NOT_FOUND) from None
-    except BackendError as exc:
-        raise _unavailable(exc) from None
-
-
-def _unavailable(exc: BackendError) -> _CommandError:
+def _backend_failure(exc: BackendError) -> _CommandError:
+    """What the command says and exits with when Jaeger or Prometheus fails it."""
+    if isinstance(exc, NotFoundError):
+        return _CommandError(str(exc), EXIT_NOT_FOUND)
     if isinstance(exc, BackendUnreachableError):
-        return _CommandError(f"{exc} ({_HINTS[exc.backend]})", EXIT_UNAVAILABLE)
+        return _CommandError(f"{exc} ({HINTS[exc.backend]})", EXIT_UNAVAILABLE)
     return _CommandError(str(exc), EXIT_UNAVAILABLE)
 
 
-def _http_base_url(url: str, what: str, option: str, env: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise _CommandError(
-            f"not an http(s) URL for {what}: {url!r} (from {option} or {env})", EXIT_USAGE
-        )
-    return url.rstrip("/")
+def _url(value: str, *, what: Backend, option: str) -> str:
+    try:
+        return base_url(value, what=what, option=option)
+    except ValueError as exc:
+        raise _CommandError(str(exc), EXIT_USAGE) from None
 
 
 def _slowest_command(args: argparse.Namespace) -> int:
@@ -189,17 +170,12 @@ def _slowest_command(args: argparse.Namespace) -> int:
         window = _slowest.window_seconds(args.window)
     except ValueError as exc:
         raise _CommandError(str(exc), EXIT_USAGE) from None
-    prometheus = _http_base_url(args.prometheus, "Prometheus", "--prometheus", PROMETHEUS_URL_ENV)
-    jaeger = _http_base_url(args.jaeger, "Jaeger", "--jaeger", JAEGER_URL_ENV)
+    prometheus = _url(args.prometheus, what="Prometheus", option="--prometheus")
+    jaeger = _url(args.jaeger, what="Jaeger", option="--jaeger")
     end = time.time()
-    try:
-        found = _slowest.fetch_exemplars(
-            prometheus, f"{metric}_bucket", start=end - window, end=end, timeout=args.timeout
-        )
-    except _slowest.PrometheusUnreachableError as exc:
-        raise _CommandError(f"{exc} ({_HINTS['Prometheus']})", EXIT_UNAVAILABLE) from None
-    except _slowest.PrometheusError as exc:
-        raise _CommandError(str(exc), EXIT_UNAVAILABLE) from None
+    found = _slowest.fetch_exemplars(
+        prometheus, f"{metric}_bucket", start=end - window, end=end, timeout=args.timeout
+    )
     chosen = _slowest.slowest(found)
     if chosen is None:
         raise _CommandError(
@@ -210,7 +186,7 @@ def _slowest_command(args: argparse.Namespace) -> int:
         )
     print(f"slowest exemplar of {metric} in the last {args.window}: {_slowest.describe(chosen)}")
     print(f"trace {chosen.trace_id} (kafkascope trace {chosen.trace_id})")
-    trace = fetch_jaeger_trace(jaeger, chosen.trace_id, timeout=args.timeout)
+    trace = jaeger_trace(jaeger, chosen.trace_id, timeout=args.timeout)
     try:
         rows = sorted(rows_from_jaeger(trace), key=lambda r: (r.start_ns, r.span_id))
     except ValueError as exc:
@@ -232,13 +208,13 @@ def _trace_command(args: argparse.Namespace) -> int:
     if not _TRACE_ID.fullmatch(trace_id):
         raise _CommandError(f"not a trace id (1 to 32 hex digits): {trace_id!r}", EXIT_USAGE)
     trace_id = trace_id.lower()
-    base_url = _http_base_url(args.jaeger, "Jaeger", "--jaeger", JAEGER_URL_ENV)
-    trace = fetch_jaeger_trace(base_url, trace_id, timeout=args.timeout)
+    jaeger = _url(args.jaeger, what="Jaeger", option="--jaeger")
+    trace = jaeger_trace(jaeger, trace_id, timeout=args.timeout)
     try:
         rows = sorted(rows_from_jaeger(trace), key=lambda r: (r.start_ns, r.span_id))
     except ValueError as exc:
         raise _CommandError(
-            f"unexpected trace from Jaeger at {base_url}: {exc}", EXIT_UNAVAILABLE
+            f"unexpected trace from Jaeger at {jaeger}: {exc}", EXIT_UNAVAILABLE
         ) from None
     if args.html is not None:
         write_page(args.html, trace_page(trace, trace_id=trace_id))
@@ -340,12 +316,10 @@ def _add_jaeger_options(parser: argparse.ArgumentParser, *, timeout_for: str) ->
 
 
 def _topology_command(args: argparse.Namespace) -> int:
-    try:
-        return _topology_cli.run(args, write=write_page)
-    except ValueError as exc:
-        raise _CommandError(str(exc), EXIT_USAGE) from None
-    except BackendError as exc:
-        raise _unavailable(exc) from None
+    args.jaeger = _url(args.jaeger, what="Jaeger", option="--jaeger")
+    if args.prometheus:
+        args.prometheus = _url(args.prometheus, what="Prometheus", option="--prometheus")
+    return _topology_cli.run(args, write=write_page)
 
 
 def _add_topology(sub: Any) -> None:
@@ -373,11 +347,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args)
+    except BackendError as exc:
+        return _failed(_backend_failure(exc))
     except _CommandError as exc:
-        # Messages quote what servers answered: shown, never acted on by the terminal.
-        print(f"kafkascope: {printable(exc)}", file=sys.stderr)
-        return exc.status
+        return _failed(exc)
     return result
+
+
+def _failed(exc: _CommandError) -> int:
+    # Messages quote what servers answered: shown, never acted on by the terminal.
+    print(f"kafkascope: {printable(exc)}", file=sys.stderr)
+    return exc.status
 
 
 if __name__ == "__main__":  # pragma: no cover

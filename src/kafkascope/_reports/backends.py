@@ -1,115 +1,63 @@
-"""Reading Jaeger's and Prometheus's HTTP APIs: one trace, the traces of a window, and instant
-queries at the window's end. Standard library only."""
+"""Reading Jaeger's and Prometheus's HTTP APIs: one trace, the traces of a window, instant
+queries at the window's end, and a histogram's exemplars. Every GET goes through
+:func:`~kafkascope._reports.http.get_json` and fails with its
+:class:`~kafkascope._reports.http.BackendError`."""
 
 from __future__ import annotations
 
-import http.client
-import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kafkascope._reports.http import BackendError, NotFoundError, error_detail, get_json
 from kafkascope._reports.topology import PromQuery
-from kafkascope._reports.untrusted_json import text
-
-
-class BackendError(Exception):
-    """Jaeger or Prometheus could not be reached or answered something unusable."""
-
-
-class BackendUnreachableError(BackendError):
-    """Jaeger or Prometheus (``backend``) could not be reached at all."""
-
-    def __init__(self, message: str, *, backend: str) -> None:
-        super().__init__(message)
-        self.backend = backend
-
-
-class TraceNotFoundError(BackendError):
-    """Jaeger has no trace of that id."""
-
-
-def _get_json(url: str, *, timeout: float, what: str) -> Any:
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
-    except urllib.error.HTTPError as err:
-        detail = err.read()[:200].decode("utf-8", errors="replace").strip()
-        raise BackendError(f"{what} answered {err.code} for {url}: {detail}") from None
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise BackendUnreachableError(
-            f"cannot reach {what} at {url}: {reason}", backend=what
-        ) from None
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        raise BackendError(f"{what} did not answer JSON at {url}") from None
-
-
-def _jaeger_errors(body: bytes) -> str:
-    """The ``errors`` messages of a Jaeger API answer, else the start of the body."""
-    try:
-        answer = json.loads(body)
-        messages = [text(e.get("msg", e)) for e in answer.get("errors") or []]
-    except (ValueError, AttributeError, TypeError, RecursionError):
-        messages = []
-    return "; ".join(messages) or body[:200].decode("utf-8", errors="replace").strip()
+from kafkascope._reports.untrusted_json import brief, mapping
 
 
 def jaeger_trace(base_url: str, trace_id: str, *, timeout: float) -> dict[str, Any]:
     """GET ``{base_url}/api/traces/{trace_id}`` and return the trace (``spans``, ``processes``).
 
     Raises:
-        TraceNotFoundError: Jaeger has no such trace.
+        NotFoundError: Jaeger has no such trace.
         BackendUnreachableError: Jaeger cannot be reached.
         BackendError: Jaeger answers something else than a trace.
     """
     url = f"{base_url}/api/traces/{urllib.parse.quote(trace_id)}"
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
-    except urllib.error.HTTPError as err:
-        detail = _jaeger_errors(err.read())
-        if err.code == 404:
-            raise TraceNotFoundError(
-                f"Jaeger at {base_url} has no trace {trace_id} ({detail})"
+        answer = get_json(url, timeout=timeout, what="Jaeger", server=base_url)
+    except BackendError as exc:
+        if exc.status == 404:
+            raise NotFoundError(
+                f"Jaeger at {base_url} has no trace {trace_id} ({exc.detail})", backend="Jaeger"
             ) from None
-        raise BackendError(
-            f"Jaeger at {base_url} answered {err.code} for trace {trace_id}: {detail}"
-        ) from None
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise BackendUnreachableError(
-            f"cannot reach Jaeger at {base_url}: {reason or type(exc).__name__}", backend="Jaeger"
-        ) from None
-    try:
-        answer = json.loads(body)
-    except (ValueError, RecursionError):
-        raise BackendError(
-            f"{url} did not answer JSON; is {base_url} Jaeger's query service?"
-        ) from None
-    data = answer.get("data") if isinstance(answer, dict) else None
+        if exc.status is not None:
+            raise BackendError(
+                f"Jaeger at {base_url} answered {exc.status} for trace {trace_id}: {exc.detail}",
+                backend="Jaeger",
+                status=exc.status,
+                detail=exc.detail,
+            ) from None
+        raise
+    data = mapping(answer).get("data")
     if not data:
-        raise TraceNotFoundError(
-            f"Jaeger at {base_url} has no trace {trace_id} ({_jaeger_errors(body)})"
+        said = error_detail(answer) or brief(answer)
+        raise NotFoundError(
+            f"Jaeger at {base_url} has no trace {trace_id} ({said})", backend="Jaeger"
         )
     trace = data[0] if isinstance(data, list) else None
     if not isinstance(trace, dict):
-        raise BackendError(f"unexpected answer from {url}: {body[:200]!r}")
+        raise BackendError(f"unexpected answer from {url}: {brief(answer)}", backend="Jaeger")
     return trace
 
 
 def jaeger_services(base_url: str, *, timeout: float) -> list[str]:
     """The service names Jaeger knows (``/api/services``)."""
-    answer = _get_json(f"{base_url}/api/services", timeout=timeout, what="Jaeger")
-    data = answer.get("data") if isinstance(answer, Mapping) else None
+    answer = get_json(f"{base_url}/api/services", timeout=timeout, what="Jaeger")
+    data = mapping(answer).get("data")
     if not isinstance(data, list):
-        raise BackendError(f"unexpected answer from {base_url}/api/services: {answer!r:.200}")
+        raise BackendError(
+            f"unexpected answer from {base_url}/api/services: {brief(answer)}", backend="Jaeger"
+        )
     return sorted(str(name) for name in data)
 
 
@@ -133,10 +81,13 @@ def jaeger_traces(
         query = urllib.parse.urlencode(
             {"service": service, "start": start_us, "end": end_us, "limit": limit}
         )
-        answer = _get_json(f"{base_url}/api/traces?{query}", timeout=timeout, what="Jaeger")
-        data = answer.get("data") if isinstance(answer, Mapping) else None
+        answer = get_json(f"{base_url}/api/traces?{query}", timeout=timeout, what="Jaeger")
+        data = mapping(answer).get("data")
         if not isinstance(data, list):
-            raise BackendError(f"unexpected trace search answer from {base_url}: {answer!r:.200}")
+            raise BackendError(
+                f"unexpected trace search answer from {base_url}: {brief(answer)}",
+                backend="Jaeger",
+            )
         for trace in data:
             if not isinstance(trace, dict):
                 continue
@@ -147,16 +98,31 @@ def jaeger_traces(
     return list(found.values())
 
 
+def _prometheus_data(
+    base_url: str, path: str, promql: str, params: Mapping[str, str], *, timeout: float
+) -> object:
+    """The ``data`` of Prometheus's successful answer to ``path`` for ``promql``."""
+    query = urllib.parse.urlencode({"query": promql, **params})
+    answer = get_json(
+        f"{base_url}{path}?{query}", timeout=timeout, what="Prometheus", server=base_url
+    )
+    if mapping(answer).get("status") != "success":
+        said = error_detail(answer) or brief(answer)
+        raise BackendError(f"Prometheus query failed: {promql}: {said}", backend="Prometheus")
+    return mapping(answer).get("data")
+
+
 def prometheus_query(base_url: str, *, at: float, timeout: float) -> PromQuery:
     """``query(promql)`` against Prometheus's ``/api/v1/query``, evaluated at ``at`` (epoch s)."""
 
     def query(promql: str) -> Sequence[Mapping[str, Any]]:
-        params = urllib.parse.urlencode({"query": promql, "time": f"{at:.3f}"})
-        url = f"{base_url}/api/v1/query?{params}"
-        answer = _get_json(url, timeout=timeout, what="Prometheus")
-        data = answer.get("data") if isinstance(answer, Mapping) else None
-        if answer.get("status") != "success" or not isinstance(data, Mapping):
-            raise BackendError(f"Prometheus query failed: {promql}: {answer!r:.200}")
+        data = _prometheus_data(
+            base_url, "/api/v1/query", promql, {"time": f"{at:.3f}"}, timeout=timeout
+        )
+        if not isinstance(data, Mapping):
+            raise BackendError(
+                f"Prometheus query failed: {promql}: {brief(data)}", backend="Prometheus"
+            )
         result = data.get("result")
         return result if isinstance(result, list) else []
 
@@ -170,3 +136,17 @@ def prometheus_ready(base_url: str, *, timeout: float) -> str | None:
     except BackendError as exc:
         return str(exc)
     return None
+
+
+def prometheus_exemplars(
+    base_url: str, promql: str, *, start: float, end: float, timeout: float
+) -> object:
+    """The ``data`` of ``/api/v1/query_exemplars`` for ``promql`` over ``[start, end]`` (epoch
+    s), unchecked: one entry per series, ``{"seriesLabels", "exemplars"}``."""
+    return _prometheus_data(
+        base_url,
+        "/api/v1/query_exemplars",
+        promql,
+        {"start": f"{start:.3f}", "end": f"{end:.3f}"},
+        timeout=timeout,
+    )

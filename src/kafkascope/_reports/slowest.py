@@ -9,17 +9,13 @@ Collector's prometheus exporter serves them in OpenMetrics; Prometheus keeps the
 
 from __future__ import annotations
 
-import http.client
-import json
 import math
 import re
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
+from kafkascope._reports.backends import prometheus_exemplars
 from kafkascope._reports.terminal_text import printable
 from kafkascope._reports.untrusted_json import mapping, mappings, text
 
@@ -47,14 +43,6 @@ DESCRIBE_COLUMNS: Final = len("-1.23e+300 s in bucket le=-1.23457e+300 s, ") + s
     len(f"{key}= ") + LABEL_COLUMNS for key, _ in _DESCRIBED
 )
 """No line of :func:`describe` is wider than this."""
-
-
-class PrometheusError(Exception):
-    """Prometheus could not be asked, or its answer was unusable."""
-
-
-class PrometheusUnreachableError(PrometheusError):
-    """Prometheus could not be reached at all."""
 
 
 @dataclass(frozen=True)
@@ -151,40 +139,16 @@ def slowest(exemplars: Iterable[Exemplar]) -> Exemplar | None:
 def fetch_exemplars(
     base_url: str, promql: str, *, start: float, end: float, timeout: float
 ) -> list[Exemplar]:
-    """``GET {base_url}/api/v1/query_exemplars`` for ``promql`` over ``[start, end]``.
+    """``GET {base_url}/api/v1/query_exemplars`` for ``promql`` over ``[start, end]`` and
+    :func:`parse_exemplars` of the answer.
 
     Raises:
-        PrometheusError: Prometheus unreachable, or an error or non-JSON answer.
+        BackendError: Prometheus unreachable (``BackendUnreachableError``), or an error or
+            non-JSON answer.
     """
-    query = urllib.parse.urlencode({"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}"})
-    url = f"{base_url}/api/v1/query_exemplars?{query}"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            body = response.read()
-    except urllib.error.HTTPError as err:
-        raise PrometheusError(
-            f"Prometheus at {base_url} answered {err.code}: {_error_of(err.read())}"
-        ) from None
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise PrometheusUnreachableError(
-            f"cannot reach Prometheus at {base_url}: {reason or type(exc).__name__}"
-        ) from None
-    try:
-        answer: Any = json.loads(body)
-    except (ValueError, RecursionError):
-        raise PrometheusError(f"{url} did not answer JSON; is {base_url} Prometheus?") from None
-    if not isinstance(answer, dict) or answer.get("status") != "success":
-        raise PrometheusError(f"Prometheus at {base_url} failed: {_error_of(body)}")
-    return parse_exemplars(answer.get("data"))
-
-
-def _error_of(body: bytes) -> str:
-    try:
-        answer = json.loads(body)
-        return text(answer.get("error") or answer)[:300]
-    except (ValueError, AttributeError, RecursionError):
-        return body[:300].decode("utf-8", errors="replace").strip()
+    return parse_exemplars(
+        prometheus_exemplars(base_url, promql, start=start, end=end, timeout=timeout)
+    )
 
 
 def describe(exemplar: Exemplar) -> str:

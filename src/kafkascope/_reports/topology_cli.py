@@ -6,33 +6,19 @@ import argparse
 import json
 import os
 import re
-import sys
-import time
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from kafkascope._reports.backends import jaeger_traces, prometheus_query, prometheus_ready
 from kafkascope._reports.html import topology_page
-from kafkascope._reports.terminal_text import SERVICE_COLUMNS, printable
-from kafkascope._reports.topology import (
-    Topology,
-    only_topics,
-    topology_from_jaeger,
-    with_prometheus,
-)
+from kafkascope._reports.http import PROMETHEUS_URL_ENV
+from kafkascope._reports.terminal_text import SERVICE_COLUMNS
+from kafkascope._reports.topology_build import build_topology
 from kafkascope._reports.topology_render import (
     GROUP_COLUMNS,
     TOPIC_COLUMNS,
     render_mermaid,
     render_text,
-)
-
-PROMETHEUS_URL_ENV: Final = "KAFKASCOPE_PROMETHEUS_URL"
-DEFAULT_PROMETHEUS_URL: Final = "http://127.0.0.1:9090"
-PROMETHEUS_HINT: Final = (
-    f"set --prometheus URL or {PROMETHEUS_URL_ENV}; Prometheus's port is 9090 by default"
 )
 
 DESCRIPTION: Final = """\
@@ -109,62 +95,13 @@ def add_arguments(
     )
 
 
-def _base_url(url: str, what: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"not an http(s) URL for {what}: {url!r}")
-    return url.rstrip("/")
-
-
-def build_topology(
-    jaeger_url: str,
-    *,
-    since: float,
-    limit: int,
-    timeout: float,
-    prometheus_url: str | None = None,
-    topics: re.Pattern[str] | None = None,
-    now: float | None = None,
-) -> Topology:
-    """The topology of the last ``since`` seconds up to ``now`` (default: the current time).
-
-    With ``topics``, only the edges of the topics it matches (``re.search``) are kept.
-
-    Raises:
-        ValueError: a URL is not http(s).
-        BackendError: Jaeger cannot be read. An unreachable Prometheus is only noted on stderr
-            (with where to set its address), and the figures come from the spans.
-    """
-    jaeger = _base_url(jaeger_url, "Jaeger")
-    prometheus = _base_url(prometheus_url, "Prometheus") if prometheus_url else None
-    end = time.time() if now is None else now
-    traces = jaeger_traces(
-        jaeger,
-        start_us=int((end - since) * 1e6),
-        end_us=int(end * 1e6),
-        limit=limit,
-        timeout=timeout,
-    )
-    topology = topology_from_jaeger(traces, window_seconds=since)
-    if topics is not None:
-        topology = only_topics(topology, topics)
-    if prometheus is not None:
-        problem = prometheus_ready(prometheus, timeout=timeout)
-        if problem is None:
-            topology = with_prometheus(
-                topology, prometheus_query(prometheus, at=end, timeout=timeout)
-            )
-        else:
-            print(
-                f"kafkascope: figures from spans only: {printable(problem)} ({PROMETHEUS_HINT})",
-                file=sys.stderr,
-            )
-    return topology
-
-
 def run(args: argparse.Namespace, *, write: Callable[[Path, str], None]) -> int:
     """Print the topology as the options ask; ``write(path, page)`` for ``--html``. Returns the
-    exit status."""
+    exit status.
+
+    Raises:
+        BackendError: Jaeger cannot be read.
+    """
     topology = build_topology(
         args.jaeger,
         since=args.since,
