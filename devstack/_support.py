@@ -1,4 +1,4 @@
-"""Helpers shared by the Collector and Jaeger runners: build scripts, ports, configs, HTTP."""
+"""Helpers shared by the server runners: build scripts, ports, configs, HTTP (the one GET)."""
 
 from __future__ import annotations
 
@@ -51,3 +51,13 @@ def http_get(url: str, *, timeout: float = 2.0) -> tuple[int, bytes]:
             return int(response.status), bytes(response.read())
     except urllib.error.HTTPError as err:
         return int(err.code), bytes(err.read())
+
+
+def get_json(url: str, *, timeout: float = 5.0) -> tuple[int, Any]:
+    """GET ``url`` and decode its JSON body; return the status and the value, also for 4xx/5xx
+    answers. Raises ServerError naming the URL if the body is not JSON."""
+    status, body = http_get(url, timeout=timeout)
+    try:
+        return status, json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ServerError(f"GET {url} answered {status} with non-JSON {body[:200]!r}") from exc

@@ -13,13 +13,12 @@ environment variables it reads (:func:`shipped_config_env`).
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from devstack._process import ManagedProcess, Server, ServerError, port_open
-from devstack._support import REPO_ROOT, build_binary, free_ports, http_get, write_config
+from devstack._support import REPO_ROOT, build_binary, free_ports, get_json, http_get, write_config
 from devstack.wait import wait_until
 
 STORAGE = "memstore"
@@ -231,11 +230,7 @@ class Jaeger(Server):
 
     def get_json(self, path: str, *, timeout: float = 5.0) -> dict[str, Any]:
         """GET ``query_url + path`` and decode the JSON body (also for a 404 answer)."""
-        status, body = http_get(self.query_url + path, timeout=timeout)
-        try:
-            decoded = json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise ServerError(f"GET {path} answered {status} with non-JSON {body[:200]!r}") from exc
+        status, decoded = get_json(self.query_url + path, timeout=timeout)
         if not isinstance(decoded, dict):
             raise ServerError(f"GET {path} answered {status} with {decoded!r}")
         return decoded

@@ -11,12 +11,12 @@ import contextlib
 import json
 import shutil
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from devstack._process import ManagedProcess, Server, ServerError, free_port
+from devstack._support import get_json, http_get
 from devstack.wait import wait_until
 
 HOST = "127.0.0.1"
@@ -103,15 +103,14 @@ class Prometheus(Server):
 
     def ready(self) -> bool:
         """Whether ``/-/ready`` answers 200."""
-        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-            return bool(response.status == 200)
+        status, _ = http_get(f"{self.url}/-/ready", timeout=2)
+        return status == 200
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
         query = urllib.parse.urlencode(params)
-        with urllib.request.urlopen(f"{self.url}{path}?{query}", timeout=10) as response:
-            body = json.loads(response.read())
-        if body.get("status") != "success":
-            raise ServerError(f"prometheus {path} failed: {body}")
+        status, body = get_json(f"{self.url}{path}?{query}", timeout=10)
+        if not isinstance(body, dict) or body.get("status") != "success":
+            raise ServerError(f"prometheus {path} failed ({status}): {body}")
         return body["data"]
 
     def query(self, promql: str) -> list[dict[str, Any]]:
