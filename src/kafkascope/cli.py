@@ -186,15 +186,19 @@ def _slowest_command(args: argparse.Namespace) -> int:
         )
     print(f"slowest exemplar of {metric} in the last {args.window}: {_slowest.describe(chosen)}")
     print(f"trace {chosen.trace_id} (kafkascope trace {chosen.trace_id})")
-    trace = jaeger_trace(jaeger, chosen.trace_id, timeout=args.timeout)
+    rows = _rows(jaeger_trace(jaeger, chosen.trace_id, timeout=args.timeout), jaeger=jaeger)
+    print(render_waterfall(rows))
+    return EXIT_OK
+
+
+def _rows(trace: dict[str, Any], *, jaeger: str) -> list[SpanRow]:
+    """The trace's spans as rows in start order."""
     try:
-        rows = sorted(rows_from_jaeger(trace), key=lambda r: (r.start_ns, r.span_id))
+        return sorted(rows_from_jaeger(trace), key=lambda r: (r.start_ns, r.span_id))
     except ValueError as exc:
         raise _CommandError(
             f"unexpected trace from Jaeger at {jaeger}: {exc}", EXIT_UNAVAILABLE
         ) from None
-    print(render_waterfall(rows))
-    return EXIT_OK
 
 
 def _row_json(row: SpanRow) -> dict[str, Any]:
@@ -210,12 +214,7 @@ def _trace_command(args: argparse.Namespace) -> int:
     trace_id = trace_id.lower()
     jaeger = _url(args.jaeger, what="Jaeger", option="--jaeger")
     trace = jaeger_trace(jaeger, trace_id, timeout=args.timeout)
-    try:
-        rows = sorted(rows_from_jaeger(trace), key=lambda r: (r.start_ns, r.span_id))
-    except ValueError as exc:
-        raise _CommandError(
-            f"unexpected trace from Jaeger at {jaeger}: {exc}", EXIT_UNAVAILABLE
-        ) from None
+    rows = _rows(trace, jaeger=jaeger)
     if args.html is not None:
         write_page(args.html, trace_page(trace, trace_id=trace_id))
     if args.json:
