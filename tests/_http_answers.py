@@ -6,32 +6,41 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+Route = tuple[int, bytes] | tuple[int, bytes, float]
+"""``(status, body)``, or ``(status, body, seconds to wait before answering)``."""
 
 
 @dataclass
 class Answers:
-    """What the server answers a path (the query left out): ``(status, body)``; 404 and an
-    empty body for any other path. ``requests`` lists every path asked, query included."""
+    """What the server answers a path (the query left out): its route; ``default`` for any
+    other path. ``requests`` lists every path asked, query included."""
 
     url: str = ""
-    routes: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    routes: dict[str, Route] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    default: Route = (404, b"")
 
 
 @contextlib.contextmanager
-def answering(routes: dict[str, tuple[int, bytes]]) -> Iterator[Answers]:
+def answering(
+    routes: Mapping[str, Route] | None = None, *, default: Route = (404, b"")
+) -> Iterator[Answers]:
     """Serve ``routes`` until the block ends; the server is shut down and closed after it."""
-    answers = Answers(routes=routes)
+    answers = Answers(routes=dict(routes or {}), default=default)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             answers.requests.append(self.path)
             path = urllib.parse.urlsplit(self.path).path
-            status, body = answers.routes.get(path, (404, b""))
+            status, body, *delay = answers.routes.get(path, answers.default)
+            if delay:
+                time.sleep(delay[0])
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -31,6 +28,7 @@ from kafkascope.cli import (
     main,
 )
 from tests._cli_process import run_kafkascope
+from tests._http_answers import Answers, answering
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "jaeger_trace.json"
 TRACE_ID = "26672ee3191fddb17c4b1ead62eb208c"
@@ -39,45 +37,11 @@ NOT_FOUND = (
 )
 
 
-@dataclass
-class FakeJaeger:
-    """Answers GET requests from a table of path -> (status, body, delay in seconds)."""
-
-    url: str
-    routes: dict[str, tuple[int, bytes, float]] = field(default_factory=dict)
-    requests: list[str] = field(default_factory=list)
-
-
 @pytest.fixture
-def jaeger() -> Iterator[FakeJaeger]:
-    fake = FakeJaeger(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            fake.requests.append(self.path)
-            status, body, delay = fake.routes.get(self.path, (404, NOT_FOUND, 0.0))
-            time.sleep(delay)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    fake.routes[f"/api/traces/{TRACE_ID}"] = (200, FIXTURE.read_bytes(), 0.0)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+def jaeger() -> Iterator[Answers]:
+    trace = {f"/api/traces/{TRACE_ID}": (200, FIXTURE.read_bytes())}
+    with answering(trace, default=(404, NOT_FOUND)) as fake:
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -105,7 +69,7 @@ def test_settings_shows_the_poison_threshold_and_refuses_a_bad_one(
 
 
 def test_trace_prints_a_summary_line_then_the_waterfall(
-    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
+    jaeger: Answers, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status, out, err = run(capsys, "trace", TRACE_ID, "--jaeger", jaeger.url)
     assert (status, err) == (EXIT_OK, "")
@@ -124,7 +88,7 @@ def test_trace_prints_a_summary_line_then_the_waterfall(
 
 
 def test_trace_json_prints_the_rows_in_start_order(
-    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
+    jaeger: Answers, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status, out, _ = run(capsys, "trace", TRACE_ID, "--jaeger", jaeger.url, "--json")
     rows = json.loads(out)
@@ -155,7 +119,7 @@ def test_trace_json_prints_the_rows_in_start_order(
 
 
 def test_trace_id_is_matched_case_insensitively(
-    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
+    jaeger: Answers, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status, _, _ = run(capsys, "trace", TRACE_ID.upper(), "--jaeger", jaeger.url + "/")
     assert status == EXIT_OK
@@ -163,7 +127,7 @@ def test_trace_id_is_matched_case_insensitively(
 
 
 def test_jaeger_url_comes_from_the_environment(
-    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    jaeger: Answers, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(JAEGER_URL_ENV, jaeger.url)
     status, _, _ = run(capsys, "trace", TRACE_ID)
@@ -177,26 +141,22 @@ def test_jaeger_url_defaults_to_the_local_query_port(monkeypatch: pytest.MonkeyP
     assert args.jaeger == DEFAULT_JAEGER_URL == "http://127.0.0.1:16686"
 
 
-def test_jaeger_behind_a_path_prefix(
-    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
-) -> None:
-    jaeger.routes[f"/jaeger/api/traces/{TRACE_ID}"] = (200, FIXTURE.read_bytes(), 0.0)
+def test_jaeger_behind_a_path_prefix(jaeger: Answers, capsys: pytest.CaptureFixture[str]) -> None:
+    jaeger.routes[f"/jaeger/api/traces/{TRACE_ID}"] = (200, FIXTURE.read_bytes())
     status, _, _ = run(capsys, "trace", TRACE_ID, "--jaeger", f"{jaeger.url}/jaeger/")
     assert status == EXIT_OK
 
 
 def test_unknown_trace_exits_1_with_jaegers_reason(
-    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
+    jaeger: Answers, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status, out, err = run(capsys, "trace", "abc123", "--jaeger", jaeger.url)
     assert (status, out) == (EXIT_NOT_FOUND, "")
     assert err == f"kafkascope: Jaeger at {jaeger.url} has no trace abc123 (trace not found)\n"
 
 
-def test_an_empty_answer_is_not_found(
-    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
-) -> None:
-    jaeger.routes["/api/traces/abc123"] = (200, b'{"data":[],"errors":null}', 0.0)
+def test_an_empty_answer_is_not_found(jaeger: Answers, capsys: pytest.CaptureFixture[str]) -> None:
+    jaeger.routes["/api/traces/abc123"] = (200, b'{"data":[],"errors":null}')
     status, _, err = run(capsys, "trace", "abc123", "--jaeger", jaeger.url)
     assert status == EXIT_NOT_FOUND
     assert "has no trace abc123" in err
@@ -221,13 +181,13 @@ def test_an_empty_answer_is_not_found(
     ],
 )
 def test_unusable_answers_exit_3(
-    jaeger: FakeJaeger,
+    jaeger: Answers,
     capsys: pytest.CaptureFixture[str],
     status_code: int,
     body: bytes,
     message: str,
 ) -> None:
-    jaeger.routes["/api/traces/abc123"] = (status_code, body, 0.0)
+    jaeger.routes["/api/traces/abc123"] = (status_code, body)
     status, out, err = run(capsys, "trace", "abc123", "--jaeger", jaeger.url)
     assert (status, out) == (EXIT_UNAVAILABLE, "")
     assert err.startswith("kafkascope: ")
@@ -235,7 +195,7 @@ def test_unusable_answers_exit_3(
 
 
 def test_a_slow_jaeger_times_out_with_exit_3(
-    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
+    jaeger: Answers, capsys: pytest.CaptureFixture[str]
 ) -> None:
     jaeger.routes["/api/traces/abc123"] = (200, b"{}", 2.0)
     started = time.monotonic()
@@ -333,7 +293,7 @@ def test_html_into_a_missing_directory_is_a_usage_error_without_a_traceback(comm
 
 
 def test_trace_html_writes_the_page_and_says_so(
-    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    jaeger: Answers, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     page = tmp_path / "trace.html"
     status, _, err = run(capsys, "trace", TRACE_ID, "--jaeger", jaeger.url, "--html", str(page))
@@ -387,9 +347,9 @@ def test_topology_with_unreachable_jaeger_says_where_to_set_the_url(
 
 
 def test_topology_with_unreachable_prometheus_notes_where_to_set_the_url(
-    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
+    jaeger: Answers, capsys: pytest.CaptureFixture[str]
 ):
-    jaeger.routes["/api/services"] = (200, b'{"data":[]}', 0.0)
+    jaeger.routes["/api/services"] = (200, b'{"data":[]}')
     url = _nothing_listening()
     argv = ["topology", "--jaeger", jaeger.url, "--prometheus", url, "--timeout", "5"]
     status, out, err = run(capsys, *argv)
@@ -403,10 +363,10 @@ def test_topology_with_unreachable_prometheus_notes_where_to_set_the_url(
 
 
 def test_a_jaeger_error_message_reaches_stderr_escaped(
-    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
+    jaeger: Answers, capsys: pytest.CaptureFixture[str]
 ):
     body = json.dumps({"errors": [{"code": 500, "msg": "down\x1b]0;pwned\x07\x1b[2J"}]})
-    jaeger.routes["/api/traces/abc123"] = (500, body.encode(), 0.0)
+    jaeger.routes["/api/traces/abc123"] = (500, body.encode())
     status, _, err = run(capsys, "trace", "abc123", "--jaeger", jaeger.url)
     assert status == EXIT_UNAVAILABLE
     assert "\x1b" not in err
@@ -414,7 +374,7 @@ def test_a_jaeger_error_message_reaches_stderr_escaped(
 
 
 def test_the_summary_line_escapes_service_names(
-    jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
+    jaeger: Answers, capsys: pytest.CaptureFixture[str]
 ):
     answer = json.loads(FIXTURE.read_text())
     answer["data"][0]["processes"]["p1"]["serviceName"] = "orders\x1b[2J"
@@ -425,7 +385,7 @@ def test_the_summary_line_escapes_service_names(
     assert "orders\\x1b[2J" in out.splitlines()[0]
 
 
-def test_a_terminal_that_is_not_utf8_gets_escapes_not_a_traceback(jaeger: FakeJaeger):
+def test_a_terminal_that_is_not_utf8_gets_escapes_not_a_traceback(jaeger: Answers):
     answer = json.loads(FIXTURE.read_text())
     answer["data"][0]["processes"]["p1"]["serviceName"] = "注文"
     jaeger.routes["/api/traces/abc123"] = (200, json.dumps(answer).encode(), 0.0)

@@ -16,11 +16,7 @@ import contextlib
 import io
 import json
 import re
-import threading
-import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +43,7 @@ from kafkascope._reports.waterfall import (
 )
 from kafkascope.cli import EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE, main
 from tests._cli_process import unsafe_characters, width
+from tests._http_answers import Answers, answering
 
 FAST = settings(max_examples=150, deadline=None, database=None)
 WITH_SERVER = settings(
@@ -414,41 +411,10 @@ def test_slowest_of_any_prometheus_answer_is_safe_and_bounded(data):
 # ---------------------------------------------------------------- the commands, end to end
 
 
-@dataclass
-class Answers:
-    """What the fake Jaeger and Prometheus answer, by path (without the query)."""
-
-    url: str = ""
-    routes: dict[str, bytes] = field(default_factory=dict)
-
-
 @pytest.fixture(scope="module")
 def servers() -> Iterator[Answers]:
-    answers = Answers()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = answers.routes.get(urllib.parse.urlsplit(self.path).path, b'{"data": []}')
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    answers.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with answering(default=(200, b'{"data": []}')) as answers:
         yield answers
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def encoded(value: Any) -> bytes:
@@ -469,7 +435,7 @@ def run_main(*argv: str) -> tuple[int, str, str]:
 @example(trace=FOUND_TRACES[1], shown=())
 @example(trace=FOUND_TRACES[3], shown=())
 def test_trace_command_on_any_answer(servers, tmp_path_factory, trace, shown):
-    servers.routes[f"/api/traces/{TRACE_ID}"] = encoded({"data": [trace]})
+    servers.routes[f"/api/traces/{TRACE_ID}"] = (200, encoded({"data": [trace]}))
     extra: list[str] = list(shown)
     if shown == ("--html",):
         page = Path(tmp_path_factory.mktemp("page")) / "trace.html"
@@ -490,11 +456,11 @@ def test_trace_command_on_any_answer(servers, tmp_path_factory, trace, shown):
 @WITH_SERVER
 @given(st.lists(jaeger_traces(), max_size=3), st.sampled_from([(), ("--mermaid",), ("--json",)]))
 def test_topology_command_on_any_answer(servers, traces, shown):
-    servers.routes["/api/services"] = encoded({"data": ["s1"]})
+    servers.routes["/api/services"] = (200, encoded({"data": ["s1"]}))
     for trace in traces:
         if isinstance(trace, dict):
             trace["traceID"] = TRACE_ID
-    servers.routes["/api/traces"] = encoded({"data": traces})
+    servers.routes["/api/traces"] = (200, encoded({"data": traces}))
     status, out, err = run_main("topology", "--jaeger", servers.url, *shown)
     assert status in {EXIT_OK, EXIT_UNAVAILABLE}, err
     assert unsafe_characters(err.encode()) == []
@@ -510,10 +476,13 @@ def test_topology_command_on_any_answer(servers, traces, shown):
 @given(exemplar_answers, jaeger_traces())
 @example(exemplars=FOUND_EXEMPLARS[1], trace=FOUND_TRACES[3])
 def test_slowest_command_on_any_answers(servers, exemplars, trace):
-    servers.routes["/api/v1/query_exemplars"] = encoded({"status": "success", "data": exemplars})
+    servers.routes["/api/v1/query_exemplars"] = (
+        200,
+        encoded({"status": "success", "data": exemplars}),
+    )
     chosen = slowest(parse_exemplars(exemplars))
     if chosen is not None:
-        servers.routes[f"/api/traces/{chosen.trace_id}"] = encoded({"data": [trace]})
+        servers.routes[f"/api/traces/{chosen.trace_id}"] = (200, encoded({"data": [trace]}))
     argv = ["slowest", "--prometheus", servers.url, "--jaeger", servers.url]
     status, out, err = run_main(*argv)
     assert status in {EXIT_OK, EXIT_NOT_FOUND, EXIT_UNAVAILABLE}, err
