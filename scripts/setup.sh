@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the test suite need, idempotently and cached:
 #   - a virtual environment in .venv with kafkascope (editable), its extras and contrib's Kafka
-#     instrumentations (the dependency group contrib), at the versions pinned in constraints.txt;
+#     instrumentations (the dependency group contrib) and MkDocs for the documentation site, at
+#     the versions pinned in constraints.txt;
 #   - the Apache Kafka broker jars from Maven Central (scripts/fetch_kafka.sh);
 #   - the OpenTelemetry Java agent and kafka-clients from Maven Central, and the interop tests'
 #     Java apps compiled with javac (scripts/fetch_java.sh);
@@ -33,7 +34,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # --group (pip >= 25.1, just upgraded): contrib's Kafka instrumentations, for the tests and
   # benchmarks that run beside them (pyproject.toml says why they are not in an extra).
   .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt \
-    -e '.[dev,confluent,aiokafka]' --group contrib
+    -e '.[dev,docs,confluent,aiokafka]' --group contrib
   echo "$want" > "$stamp"
 else
   say "python dependencies up to date"

@@ -43,7 +43,9 @@ METRIC_CLIENT_OPERATION_DURATION: Final = _msg_metrics.MESSAGING_CLIENT_OPERATIO
 METRIC_CLIENT_SENT_MESSAGES: Final = _msg_metrics.MESSAGING_CLIENT_SENT_MESSAGES
 METRIC_CLIENT_CONSUMED_MESSAGES: Final = _msg_metrics.MESSAGING_CLIENT_CONSUMED_MESSAGES
 
-# kafkascope's own names, for what the conventions do not cover yet.
+# kafkascope's own names, for what the conventions do not cover yet. Defined once in the Weaver
+# registry beside this module (registry/kafkascope.yaml); tests/unit/core/test_registry.py fails
+# when a name here and there differ.
 TIME_IN_QUEUE: Final = "kafkascope.message.time_in_queue"
 """Seconds from the record's timestamp to the start of its processing (span attribute and
 histogram)."""
@@ -77,6 +79,9 @@ MESSAGE_ATTEMPT: Final = "kafkascope.message.attempt"
 """Span attribute: which attempt at processing this message the span is (1, 2, ...)."""
 POISON_TRACE_IDS: Final = "kafkascope.poison.trace_ids"
 """Log attribute: the trace ids of the attempts at a poison message, oldest first."""
+LINK_TYPE: Final = "kafkascope.link.type"
+"""Link attribute: what a process span's link leads to."""
+LINK_PREVIOUS_ATTEMPT: Final = "previous_attempt"
 
 # Bucket boundaries the messaging conventions advise for their duration histograms (seconds).
 DURATION_BUCKETS: Final = (

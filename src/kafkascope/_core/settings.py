@@ -125,10 +125,15 @@ class Settings:
     """Defaults for every handler and producer that does not override them."""
 
     parent: ParentPolicy = "producer"
+    """Default parent policy of process spans: ``producer``, ``links`` or ``ambient``."""
     capture_key: bool = True
+    """Record UTF-8 message keys as ``messaging.kafka.message.key``."""
     key_hook: KeyHook | None = None
+    """Called with each decoded key; returns what to record, or None to record nothing."""
     trust_baggage: bool = True
+    """Accept inbound ``baggage`` headers (off for topics fed by untrusted producers)."""
     lag: bool = True
+    """Report the lag gauges of consumers instrumented by ``opentelemetry-instrument``."""
     poison_attempts: int = 3
     """Failed attempts in a row at one (topic, partition, offset) that make it a poison
     message."""

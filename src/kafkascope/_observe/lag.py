@@ -115,7 +115,7 @@ class _Registry:
             callbacks=[self._observe_time],
             unit="s",
             description="Age of the oldest record the consumer has not processed yet; 0 when "
-            "caught up (an upper bound, see kafkascope's README).",
+            "caught up (an upper bound: see kafkascope's lag guide).",
         )
 
     def add(self, observer: LagObserver) -> None:

@@ -50,7 +50,7 @@ from kafkascope._core.telemetry import ProviderCache, messaging_attributes, mete
 from kafkascope._propagation.carrier import normalise_headers, pairs_of, text_of
 from kafkascope._propagation.traceparent import format_traceparent, parse_traceparent
 
-LINK_PREVIOUS: Final = {"kafkascope.link.type": "previous_attempt"}
+LINK_PREVIOUS: Final = {sc.LINK_TYPE: sc.LINK_PREVIOUS_ATTEMPT}
 MAX_TRACKED: Final = 1024
 """Messages whose failures one handler remembers; the oldest are forgotten first."""
 MAX_CONTEXTS: Final = 32

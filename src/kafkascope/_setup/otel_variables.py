@@ -107,3 +107,31 @@ def check_intervals(env: Mapping[str, str]) -> float | None:
     for name in OTLP_TIMEOUTS:
         positive_number(env, name, "seconds")
     return positive_number(env, METRIC_EXPORT_INTERVAL, "milliseconds")
+
+
+HONOURED: Final[tuple[tuple[str, str], ...]] = (
+    ("OTEL_SERVICE_NAME", "`service.name`, unless `configure(service_name=...)` gives it"),
+    (RESOURCE_ATTRIBUTES, "extra resource attributes, `key=value,...` (checked: non-empty keys)"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP endpoint of every signal (checked: an http(s) URL)"),
+    (
+        "OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT",
+        "OTLP endpoint of one signal (checked like the above)",
+    ),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "`grpc` (default) or `http/protobuf`"),
+    (
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "export timeout of every signal, and per signal `OTEL_EXPORTER_OTLP_{TRACES,METRICS,"
+        "LOGS}_TIMEOUT` (positive seconds)",
+    ),
+    (
+        "OTEL_{TRACES,METRICS,LOGS}_EXPORTER",
+        "`otlp` (default), `console`, a list such as `console,otlp`, or `none`",
+    ),
+    (SAMPLER, "the sampler: one of the six built-in ones (default `parentbased_always_on`)"),
+    (SAMPLER_ARG, "the ratio of the ratio samplers, from 0 to 1 (default 1)"),
+    (METRIC_EXPORT_INTERVAL, "metric export interval (positive milliseconds)"),
+    (METRIC_EXPORT_TIMEOUT, "metric export timeout (positive milliseconds)"),
+    ("OTEL_PROPAGATORS", "the propagators headers are injected and extracted with (SDK default)"),
+)
+"""The standard variables ``configure()`` honours, with what each sets (the reference page of
+the documentation is generated from this table)."""

@@ -1,0 +1,1 @@
+"""The documentation site's generated reference pages (run by MkDocs through ``hooks.py``)."""
