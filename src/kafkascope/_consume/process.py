@@ -45,7 +45,7 @@ def _time_in_queue(record: RecordView, now_ms: float) -> float | None:
 
 
 def _timestamp_type(record: RecordView) -> str:
-    return "log_append_time" if record.log_append_time else "create_time"
+    return sc.TIMESTAMP_LOG_APPEND_TIME if record.log_append_time else sc.TIMESTAMP_CREATE_TIME
 
 
 def begin(options: ProcessOptions, record: object) -> ProcessScope | None:

@@ -57,6 +57,8 @@ DEAD_LETTER_SOURCE: Final = "kafkascope.dead_letter.source"
 """Attribute: the topic a dead-lettered message was consumed from."""
 TIMESTAMP_TYPE: Final = "kafkascope.message.timestamp_type"
 """``create_time`` or ``log_append_time``: which clock the time in queue is measured from."""
+TIMESTAMP_CREATE_TIME: Final = "create_time"
+TIMESTAMP_LOG_APPEND_TIME: Final = "log_append_time"
 REBALANCES: Final = "kafkascope.consumer.rebalances"
 """Partition assignments and revocations of a consumer (counter, by
 ``kafkascope.rebalance.type``)."""
