@@ -3,12 +3,16 @@ and a PNG decoder (stdlib zlib) to check what the screenshots show."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import os
 import signal
 import struct
 import subprocess
 import zlib
 from pathlib import Path
+from typing import Any
 
 from devstack._process import run_script
 
@@ -155,3 +159,121 @@ def vertical_runs(image: Image, colour: str, *, tolerance: int = 8, step: int = 
         if run:
             runs.append((x, image.height - run, run))
     return runs
+
+
+class DevToolsPipe:
+    """A headless Chromium driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``:
+    commands on its fd 3, answers on its fd 4, each a JSON message ended by a NUL byte), so a
+    test can type into a page and read what its scripts made of it. Stopped by its PID."""
+
+    def __init__(self, binary: str, profile: Path, *, width: int = 1280, height: int = 900) -> None:
+        to_child, self._to_chromium = os.pipe()
+        self._from_chromium, from_child = os.pipe()
+
+        def wire() -> None:  # in the child, before exec: its fds 3 and 4
+            os.dup2(to_child, 3)
+            os.dup2(from_child, 4)
+
+        self._proc = subprocess.Popen(
+            [
+                binary,
+                "--headless",
+                "--no-sandbox",  # root in the test container
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--no-first-run",
+                "--force-device-scale-factor=1",
+                f"--window-size={width},{height}",
+                f"--user-data-dir={profile}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=wire,
+            close_fds=False,
+            start_new_session=True,
+        )
+        os.close(to_child)
+        os.close(from_child)
+        self._next_id = 0
+        self._buffer = b""
+        self.width, self.height = width, height
+
+    def send(self, method: str, params: dict[str, object] | None = None, session: str = "") -> Any:
+        """Send one command and return its result (events before the answer are skipped)."""
+        self._next_id += 1
+        message: dict[str, object] = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_chromium, json.dumps(message).encode() + b"\0")
+        while True:
+            while b"\0" not in self._buffer:
+                chunk = os.read(self._from_chromium, 1 << 16)
+                if not chunk:
+                    raise RuntimeError(f"chromium closed the pipe during {method}")
+                self._buffer += chunk
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            answer = json.loads(raw)
+            if answer.get("id") == self._next_id:
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                return answer.get("result", {})
+
+    def open(self, url: str) -> str:
+        """Open ``url`` in a new tab; its session id once the page has loaded."""
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = str(
+            self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        )
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False},
+            session,
+        )
+        self.send("Page.navigate", {"url": url}, session)
+        self.evaluate(session, until("document.readyState === 'complete'", "true"))
+        return session
+
+    def evaluate(self, session: str, expression: str) -> Any:
+        """The value of ``expression`` in the page (awaited when it is a promise)."""
+        result = self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "awaitPromise": True, "returnByValue": True},
+            session,
+        )
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"in the page: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def type_text(self, session: str, text: str) -> None:
+        """Type ``text`` into the focused element, as keyboard input."""
+        self.send("Input.insertText", {"text": text}, session)
+
+    def screenshot(self, session: str, png: Path) -> Image:
+        """Save the page as rendered to ``png`` and decode it."""
+        data = base64.b64decode(
+            self.send("Page.captureScreenshot", {"format": "png"}, session)["data"]
+        )
+        png.write_bytes(data)
+        return decode_png(data)
+
+    def close(self) -> None:
+        """Stop Chromium (its process group, by its PID) and close the pipes."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        self._proc.wait(timeout=30)
+        os.close(self._to_chromium)
+        os.close(self._from_chromium)
+
+
+def until(condition: str, value: str, timeout_ms: int = 20_000) -> str:
+    """A page expression: a promise of ``value`` once ``condition`` holds (checked every 50 ms),
+    rejected naming the condition after ``timeout_ms``."""
+    return (
+        "new Promise((resolve, reject) => { const start = Date.now(); (function check() {"
+        f" if ({condition}) resolve({value});"
+        f" else if (Date.now() - start > {timeout_ms})"
+        f" reject(new Error({json.dumps('timed out waiting for ' + condition)}));"
+        " else setTimeout(check, 50); })(); })"
+    )

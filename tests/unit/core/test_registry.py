@@ -5,6 +5,7 @@ the code creates must say the same."""
 from __future__ import annotations
 
 from docgen import catalog, registry
+
 from kafkascope._core import semconv as sc
 
 OURS = "kafkascope."
