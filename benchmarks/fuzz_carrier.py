@@ -3,7 +3,7 @@
 Builds arbitrary headers (keys and values of every type clients hand over, propagation names
 in any case, huge and undecodable values) and records of every client from the fuzzer's bytes,
 then checks kafkascope's promises through its public API: ``extract_context`` never raises
-and gives a valid remote span or none, with baggage within the W3C limits the README states;
+and gives a valid remote span or none, with baggage within the W3C limits the docs state;
 ``inject_headers`` returns sendable pairs or raises TypeError; a traced handler runs exactly
 once and returns its value, and no internal error is reported (the one warning kafkascope
 logs per kind of internal error is turned into a crash of the run). The header getter and the
@@ -43,8 +43,8 @@ TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 SENTINEL = object()
 MAX_BAGGAGE_ENTRIES = 180
 MAX_BAGGAGE_BYTES = 8192
-"""Inbound baggage is cut to the W3C limits: 180 entries, 8 KiB (README, "Inbound headers are
-untrusted")."""
+"""Inbound baggage is cut to the W3C limits: 180 entries, 8 KiB (docs/guides/configuration.md,
+"Inbound headers are untrusted")."""
 TRACER_PROVIDER = TracerProvider()
 METER_PROVIDER = MeterProvider()
 

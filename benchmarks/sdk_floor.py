@@ -54,7 +54,7 @@ and the time in queue."""
 
 
 TIME_IN_QUEUE = "kafkascope.message.time_in_queue"
-"""kafkascope's time-in-queue histogram and span attribute (README: metrics)."""
+"""kafkascope's time-in-queue histogram and span attribute (docs: reference/metrics.md)."""
 _CANONICAL = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 _FLAGS = [TraceFlags(flags) for flags in range(256)]
 

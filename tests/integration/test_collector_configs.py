@@ -49,8 +49,8 @@ ALERTS_TEST = COLLECTOR_DIR / "alerts.test.yaml"
 COMPOSE = COLLECTOR_DIR / "docker-compose.yaml"
 DASHBOARD = COLLECTOR_DIR / "grafana-dashboard.json"
 
-# kafkascope's instruments as the Collector's prometheus exporter names them (README, "Metrics,
-# and how Prometheus shows them").
+# kafkascope's instruments as the Collector's prometheus exporter names them (the
+# docs' metrics reference, generated from the code).
 KAFKASCOPE_METRICS = frozenset(
     {
         *(

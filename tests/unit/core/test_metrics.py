@@ -69,7 +69,7 @@ def test_metric_attributes_have_no_high_cardinality_fields(capotel):
 
 
 def test_no_messaging_metric_carries_the_partition(capotel):
-    """Decided (README, Metrics): no ``messaging.destination.partition.id`` on the four
+    """Decided (docs, lag-and-latency guide): no ``messaging.destination.partition.id`` on the four
     messaging metrics, although Recommended: a series per partition multiplies the series of
     every service and group by the topic's partitions, and the lag gauge is per partition."""
 
@@ -113,7 +113,7 @@ def test_no_messaging_metric_carries_the_partition(capotel):
 
 
 def test_consumed_messages_count_failed_handlers_without_error_type(capotel):
-    """Decided (README, Metrics): a handler that raises did not make the delivery fail, so
+    """Decided (docs, lag guide): a handler that raises did not make the delivery fail, so
     ``messaging.client.consumed.messages`` carries no ``error.type``; the failure is on
     ``messaging.process.duration`` (and the span)."""
 

@@ -1,5 +1,6 @@
 """The quick start and the testing guide together: a module that calls ``configure()`` at import,
-tested with the README's own ``capotel`` test, in a real pytest run of its own."""
+tested with the testing guide's own ``capotel`` test (docs/guides/testing.md), in a real pytest
+run of its own."""
 
 from __future__ import annotations
 
