@@ -58,6 +58,16 @@ class MetricPoint:
 
     ``value`` is the sum for counters and the last value for gauges; histograms have
     ``count``, ``sum``, ``bucket_counts`` and ``bounds``.
+
+    Attributes:
+        name: the instrument's name.
+        unit: its unit.
+        attributes: the stream's attributes.
+        value: the sum (counters) or last value (gauges); None for histograms.
+        count: how many measurements a histogram took; 0 for counters and gauges.
+        sum: their sum; 0 for counters and gauges.
+        bucket_counts: measurements per bucket; empty for counters and gauges.
+        bounds: the buckets' upper bounds; empty for counters and gauges.
     """
 
     name: str
@@ -253,7 +263,20 @@ def _point(name: str, unit: str, point: Any) -> MetricPoint:
 
 @pytest.fixture
 def capotel() -> Iterator[Capotel]:
-    """Capture the spans, metrics and logs the code under test emits, in memory."""
+    """Capture the spans, metrics and logs the code under test emits, in memory.
+
+    A pytest fixture, registered by installing kafkascope: ask for ``capotel`` in a test.
+
+    Yields:
+        The capture of this test: ``spans``, ``span(name)``, ``metric(name)``, ``logs``, ...
+
+    Examples:
+        ```python
+        def test_charge(capotel):
+            charge(make_record("orders", b'{"id": 1}', key=b"A-1"))
+            assert capotel.span("process orders").attributes["messaging.kafka.offset"] == 0
+        ```
+    """
     backend = install_backend()
     root = logging.getLogger()
     had_handlers = list(root.handlers)
@@ -287,7 +310,14 @@ def _describe(span: ReadableSpan) -> str:
 
 
 def assert_same_trace(*spans: ReadableSpan) -> None:
-    """All ``spans`` (two or more) belong to one trace."""
+    """All ``spans`` (two or more) belong to one trace.
+
+    Args:
+        spans: the spans, e.g. a producer's send span and a consumer's process span.
+
+    Raises:
+        AssertionError: fewer than two spans, or they span several traces.
+    """
     if len(spans) < 2:
         raise AssertionError(
             f"assert_same_trace needs two spans or more, got {len(spans)}"
@@ -301,14 +331,30 @@ def assert_same_trace(*spans: ReadableSpan) -> None:
 
 
 def assert_parent(child: ReadableSpan, parent: ReadableSpan) -> None:
-    """``child``'s parent is ``parent``."""
+    """``child``'s parent is ``parent``.
+
+    Args:
+        child: the span whose parent is checked.
+        parent: the span it should be the child of.
+
+    Raises:
+        AssertionError: it is not.
+    """
     pctx = parent.get_span_context()
     if child.parent is None or pctx is None or child.parent.span_id != pctx.span_id:
         raise AssertionError(f"{_describe(child)} is not a child of {_describe(parent)}")
 
 
 def assert_linked(span: ReadableSpan, target: ReadableSpan) -> None:
-    """``span`` has a link to ``target``."""
+    """``span`` has a link to ``target``.
+
+    Args:
+        span: the linking span (e.g. a batch's process span).
+        target: the span it should link to.
+
+    Raises:
+        AssertionError: it has no such link.
+    """
     tctx = target.get_span_context()
     ids = [(link.context.trace_id, link.context.span_id) for link in span.links]
     if tctx is None or (tctx.trace_id, tctx.span_id) not in ids:
@@ -347,7 +393,13 @@ def assert_messaging_attributes(
     """``span`` has the kind, name and attributes the messaging conventions require for a
     Kafka ``process`` or ``send`` span, and every attribute in ``expected``.
 
+    Args:
+        span: a finished span, e.g. ``capotel.span("process orders")``.
+        operation: ``"process"`` or ``"send"``.
+        expected: further attributes the span must carry, with their values.
+
     Raises:
+        AssertionError: the span lacks one of them, or has another kind or name.
         ValueError: ``operation`` is neither ``"process"`` nor ``"send"``.
     """
     if operation not in _REQUIRED:

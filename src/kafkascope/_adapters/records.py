@@ -27,7 +27,20 @@ MAX_TOPIC_LENGTH: Final = 249
 
 
 class RecordView:
-    """The fields of one consumed record that telemetry uses (never its value)."""
+    """The fields of one consumed record that telemetry uses (never its value).
+
+    What an adapter given to :func:`register_record_adapter` returns.
+
+    Args:
+        topic: the record's topic, or None when unknown.
+        partition: its partition.
+        offset: its offset.
+        key: its key as the client returned it (recorded only when it decodes as UTF-8).
+        headers: its headers, as ``(name, bytes)`` pairs.
+        timestamp_ms: its timestamp in milliseconds since the epoch, or None.
+        log_append_time: the timestamp is the broker's (``LogAppendTime``).
+        tombstone: the value is null.
+    """
 
     __slots__ = (
         "headers",
@@ -167,7 +180,12 @@ _adapters: dict[type, RecordAdapter | None] = {}
 
 
 def register_record_adapter(record_type: type, adapter: RecordAdapter) -> None:
-    """Teach kafkascope to read records of ``record_type`` (for clients it does not know)."""
+    """Teach kafkascope to read records of ``record_type`` (for clients it does not know).
+
+    Args:
+        record_type: the client's record class; instances of subclasses match too.
+        adapter: called with such a record, returns its :class:`RecordView`.
+    """
     if not isinstance(record_type, type):
         raise TypeError(f"record_type must be a class, got {record_type!r}")
     if not callable(adapter):

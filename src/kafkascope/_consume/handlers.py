@@ -113,6 +113,7 @@ def traced_handler(
     failures never reach the handler.
 
     Args:
+        func: the handler, when used bare (``@traced_handler``).
         group: the consumer group, recorded as ``messaging.consumer.group.name``.
         parent: ``"producer"`` (the producer's span is the parent), ``"links"`` (a new trace
             linked to the producer) or ``"ambient"`` (the current span is the parent). Default:
@@ -126,6 +127,16 @@ def traced_handler(
         ValueError: an unknown parent policy or a bad server port.
         TypeError: an option of the wrong type, a generator function, or a function that takes
             no argument (so no record).
+
+    Returns:
+        The traced handler (bare use), or a decorator that makes one.
+
+    Examples:
+        ```python
+        @kafkascope.traced_handler(group="billing")
+        def charge(record):
+            log.info("charging %s", record.key)  # carries the message's trace id
+        ```
     """
     options = ProcessOptions(
         group=group,
@@ -178,12 +189,16 @@ def traced_batch_handler(
     (a batch has no single producer to continue).
 
     Args:
+        func: the handler, when used bare (``@traced_batch_handler``).
         group: the consumer group.
         server: ``"host:port"`` of the broker.
         metrics: record the messaging metrics for the batch; pass False when each message is
             also handled in its own :func:`process_span`, so no message is counted twice.
         tracer_provider: default, the global one.
         meter_provider: default, the global one.
+
+    Returns:
+        The traced handler (bare use), or a decorator that makes one.
     """
     options = _batch_options(group, server, metrics, tracer_provider, meter_provider)
 
@@ -251,6 +266,26 @@ def process_span(
 
     The span is current inside the block and yielded to it; an exception leaving the block is
     recorded and propagates unchanged. Options are those of :func:`traced_handler`.
+
+    Args:
+        record: the record being processed, of any supported client.
+        group: the consumer group, recorded as ``messaging.consumer.group.name``.
+        parent: ``"producer"``, ``"links"`` or ``"ambient"`` (default: the configured policy).
+        server: ``"host:port"`` of the broker.
+        capture_key: record the UTF-8 message key (default: the configured setting).
+        tracer_provider: default, the global one.
+        meter_provider: default, the global one.
+
+    Returns:
+        A context manager (``with`` or ``async with``) yielding the process span.
+
+    Examples:
+        ```python
+        for record in consumer:
+            with kafkascope.process_span(record, group="billing") as span:
+                span.set_attribute("app.order_id", order_id(record))
+                handle(record)
+        ```
     """
     options = ProcessOptions(
         group=group,
@@ -272,7 +307,26 @@ def process_batch_span(
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> ProcessSpan:
-    """The process span of a batch as a context manager; see :func:`traced_batch_handler`."""
+    """The process span of a batch as a context manager; see :func:`traced_batch_handler`.
+
+    Args:
+        records: a list of records or ``poll()``'s mapping of partitions to records.
+        group: the consumer group.
+        server: ``"host:port"`` of the broker.
+        metrics: record the messaging metrics for the batch (False when each message also gets
+            its own :func:`process_span`).
+        tracer_provider: default, the global one.
+        meter_provider: default, the global one.
+
+    Returns:
+        A context manager (``with`` or ``async with``) yielding the batch's span.
+
+    Examples:
+        ```python
+        with kafkascope.process_batch_span(consumer.poll(timeout_ms=500), group="billing"):
+            ...
+        ```
+    """
     options = _batch_options(group, server, metrics, tracer_provider, meter_provider)
     return ProcessSpan(options, records, batch=True)
 

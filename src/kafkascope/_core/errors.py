@@ -17,6 +17,10 @@ class ConfigurationError(ValueError):
 
     The message starts with the setting and its value (``OTEL_TRACES_SAMPLER='bogus' ...``);
     :attr:`setting` names the option or variable alone.
+
+    Args:
+        setting: the option or variable, e.g. ``OTEL_TRACES_SAMPLER`` or ``poison_attempts``.
+        message: the error's message, naming the setting and its value.
     """
 
     def __init__(self, setting: str, message: str) -> None:

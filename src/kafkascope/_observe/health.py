@@ -206,6 +206,15 @@ def observe_health(
         no_progress_after: unhealthy when no position advanced for this long while lag grew.
         stalled_after: unhealthy when the consumer has not polled for this long.
 
+    Returns:
+        The running endpoint: ``check()`` gives the current answer, ``beat()`` notes a poll,
+        ``close()`` stops it.
+
+    Examples:
+        ```python
+        health = kafkascope.observe_health(consumer, port=8080)  # GET / -> 200 or 503
+        ```
+
     Raises:
         ValueError: a threshold is not a positive number of seconds, or ``port`` is not 0-65535.
         TypeError: ``consumer`` is of a client kafkascope cannot read.

@@ -185,6 +185,9 @@ def observe_lag(
             cannot be read, pass it).
         meter_provider: default, the global one.
 
+    Returns:
+        The observer: ``beat()`` (confluent-kafka's poll loop), ``close()`` to end its series.
+
     Raises:
         TypeError: ``consumer`` is of a client kafkascope cannot read lag from.
     """

@@ -138,9 +138,11 @@ def traced_rebalance_listener(
 ) -> Any:
     """Wrap a kafka-python or aiokafka rebalance listener so each rebalance is recorded.
 
-    Pass the result to ``subscribe()``::
+    Pass the result to ``subscribe()``:
 
-        consumer.subscribe(["orders"], listener=traced_rebalance_listener(mine, consumer=consumer))
+    ```python
+    consumer.subscribe(["orders"], listener=traced_rebalance_listener(mine, consumer=consumer))
+    ```
 
     Each assignment and revocation (lost partitions count as revoked) is logged at INFO on the
     ``kafkascope.rebalance`` logger with the group, member id and partitions, and counted in
@@ -155,6 +157,9 @@ def traced_rebalance_listener(
         consumer: the ``KafkaConsumer`` or ``AIOKafkaConsumer`` that will subscribe with it.
         group: consumer group label (default: the consumer's ``group_id``).
         meter_provider: default, the global one.
+
+    Returns:
+        A listener of the consumer's client that records each rebalance and calls ``listener``.
 
     Raises:
         TypeError: ``consumer`` is not a kafka-python or aiokafka consumer, or ``listener`` is
@@ -188,10 +193,11 @@ def traced_rebalance_callbacks(
 ) -> dict[str, Callback]:
     """confluent-kafka's ``subscribe()`` callbacks, recording each rebalance.
 
-    Spread the result into ``subscribe()``::
+    Spread the result into ``subscribe()``:
 
-        consumer.subscribe(["orders"], **traced_rebalance_callbacks(consumer=consumer,
-                                                                    group="billing"))
+    ```python
+    consumer.subscribe(["orders"], **traced_rebalance_callbacks(consumer=consumer, group="billing"))
+    ```
 
     Records what :func:`traced_rebalance_listener` records, then calls the application's own
     callbacks with the same arguments; their exceptions surface from ``poll()`` as without
@@ -205,6 +211,9 @@ def traced_rebalance_callbacks(
         on_lost: the application's ``on_lost(consumer, partitions)``, or None.
         group: consumer group label (confluent-kafka's cannot be read; pass it).
         meter_provider: default, the global one.
+
+    Returns:
+        ``on_assign``, ``on_revoke`` and ``on_lost`` for ``consumer.subscribe(topics, **...)``.
 
     Raises:
         TypeError: a callback that is not callable, or a consumer that is not confluent-kafka's.

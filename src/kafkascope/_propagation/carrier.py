@@ -240,6 +240,9 @@ def extract_context(
         context: the context to extract into (default: a fresh one).
         trust_baggage: when False, inbound baggage is ignored: the result carries the baggage
             of ``context``, whatever the headers say.
+
+    Returns:
+        The context to start the processing span in (its parent: the sender's span, if any).
     """
     base = context if context is not None else Context()
     try:
@@ -369,6 +372,14 @@ def inject_headers(
     Args:
         headers: existing headers, as a list of pairs or a mapping (not modified).
         context: the context to inject (default: the current one).
+
+    Returns:
+        A new list of ``(name, bytes)`` headers to send with the record.
+
+    Examples:
+        ```python
+        producer.produce("orders", value, headers=kafkascope.inject_headers(headers))
+        ```
 
     Raises:
         TypeError: a header key or value is of a type Kafka clients cannot send.

@@ -47,7 +47,14 @@ DESCRIBE_COLUMNS: Final = len("-1.23e+300 s in bucket le=-1.23457e+300 s, ") + s
 
 @dataclass(frozen=True)
 class Exemplar:
-    """One exemplar of a histogram bucket: the measurement and the trace it was taken in."""
+    """One exemplar of a histogram bucket: the measurement and the trace it was taken in.
+
+    Attributes:
+        trace_id: the trace the measurement was taken in, in hex.
+        span_id: the span current at the time, if Prometheus kept it.
+        value: the measurement (seconds, for kafkascope's histograms).
+        timestamp: when it was measured, in seconds since the epoch.
+    """
 
     trace_id: str
     span_id: str | None
@@ -132,7 +139,14 @@ def parse_exemplars(data: object) -> list[Exemplar]:
 
 
 def slowest(exemplars: Iterable[Exemplar]) -> Exemplar | None:
-    """The slowest exemplar of the slowest bucket holding any; None when there are none."""
+    """The slowest exemplar of the slowest bucket holding any.
+
+    Args:
+        exemplars: exemplars from :func:`fetch_exemplars`.
+
+    Returns:
+        That exemplar, or None when there are none.
+    """
     return max(exemplars, key=lambda e: (e.bucket, e.value), default=None)
 
 
@@ -141,6 +155,17 @@ def fetch_exemplars(
 ) -> list[Exemplar]:
     """``GET {base_url}/api/v1/query_exemplars`` for ``promql`` over ``[start, end]`` and
     :func:`parse_exemplars` of the answer.
+
+    Args:
+        base_url: base URL of Prometheus, e.g. ``http://127.0.0.1:9090``.
+        promql: the series to read exemplars of, e.g.
+            ``kafkascope_pipeline_latency_seconds_bucket{job="billing"}``.
+        start: start of the window, in seconds since the epoch.
+        end: end of the window, in seconds since the epoch.
+        timeout: seconds to wait for the answer.
+
+    Returns:
+        Every exemplar of the answer, with its series' labels.
 
     Raises:
         BackendError: Prometheus unreachable (``BackendUnreachableError``), or an error or
@@ -152,9 +177,15 @@ def fetch_exemplars(
 
 
 def describe(exemplar: Exemplar) -> str:
-    """One line saying where the exemplar was measured (label values made
-    :func:`~kafkascope._reports.terminal_text.printable`, each at most :data:`LABEL_COLUMNS`
-    wide)."""
+    """One line saying where the exemplar was measured (label values made printable, each at
+    most :data:`LABEL_COLUMNS` wide).
+
+    Args:
+        exemplar: an exemplar from :func:`fetch_exemplars`.
+
+    Returns:
+        The line: service, group, topic, origin and bucket, as far as the labels say.
+    """
     labels = exemplar.series
     parts = [
         f"{key}={printable(labels[name], limit=LABEL_COLUMNS)}"

@@ -60,7 +60,15 @@ class Edge:
 
 @dataclass(frozen=True)
 class Topology:
-    """Services, topics and the edges between them, over a window of ``window_seconds``."""
+    """Services, topics and the edges between them, over a window of ``window_seconds``.
+
+    Attributes:
+        edges: service -> topic (sends, dead letters) and topic -> service (processing).
+        window_seconds: the length of the window the figures cover.
+        traces: how many traces the map was drawn from.
+        services: every service seen, sorted.
+        topics: every topic seen, sorted.
+    """
 
     edges: tuple[Edge, ...]
     window_seconds: float

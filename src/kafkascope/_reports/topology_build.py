@@ -32,6 +32,25 @@ def build_topology(
 
     With ``topics``, only the edges of the topics it matches (``re.search``) are kept.
 
+    Args:
+        jaeger_url: base URL of Jaeger's HTTP API, e.g. ``http://127.0.0.1:16686``.
+        since: how far back to read traces, in seconds.
+        limit: at most this many traces per service.
+        timeout: seconds to wait for each HTTP answer.
+        prometheus_url: base URL of Prometheus, for messages/s, p95 and error rate; None to
+            compute them from the spans.
+        topics: keep only the edges of the topics this pattern matches.
+        now: the end of the window, in seconds since the epoch (default: the current time).
+
+    Returns:
+        The map: one edge per service -> topic and topic -> service, with its figures.
+
+    Examples:
+        ```python
+        topology = kafkascope.build_topology("http://127.0.0.1:16686", since=300)
+        print(kafkascope.render_topology(topology))
+        ```
+
     Raises:
         ValueError: a URL is not http(s).
         BackendError: Jaeger cannot be read. An unreachable Prometheus is only noted on stderr

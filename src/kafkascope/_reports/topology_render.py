@@ -68,7 +68,14 @@ def _sources(topology: Topology) -> str:
 
 
 def render_text(topology: Topology) -> str:
-    """One line per edge, left to right: ``service ─▶ [topic]`` and ``[topic] ─▶ service``."""
+    """One line per edge, left to right: ``service ─▶ [topic]`` and ``[topic] ─▶ service``.
+
+    Args:
+        topology: the map from :func:`build_topology`.
+
+    Returns:
+        The table, for a terminal (names escaped and cut to width).
+    """
     if not topology.edges:
         return f"(no messaging spans in the last {topology.window_seconds:.0f}s)"
     head = (
@@ -142,6 +149,12 @@ def render_mermaid(topology: Topology) -> str:
     """A ``flowchart LR``: services as rounded boxes, topics as cylinders, figures on the edges.
 
     Dead-letter sends are dotted arrows.
+
+    Args:
+        topology: the map from :func:`build_topology`.
+
+    Returns:
+        Mermaid source, which GitHub and most wikis render.
     """
     lines = ["flowchart LR"]
     for service in topology.services:

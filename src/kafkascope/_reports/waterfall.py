@@ -15,7 +15,18 @@ from kafkascope._reports.terminal_text import SERVICE_COLUMNS, columns, pad, pri
 
 @dataclass(frozen=True)
 class SpanRow:
-    """What the waterfall shows of one span."""
+    """What the waterfall shows of one span.
+
+    Attributes:
+        span_id: the span's id, in hex.
+        parent_id: its parent's id, or None for a root.
+        service: the ``service.name`` of the process that made it.
+        name: the span's name.
+        start_ns: start, in nanoseconds since the epoch.
+        end_ns: end, in nanoseconds since the epoch.
+        error: whether it ended in error.
+        links: the span ids it links to.
+    """
 
     span_id: str
     parent_id: str | None
@@ -28,7 +39,14 @@ class SpanRow:
 
 
 def rows_from_spans(spans: Iterable[ReadableSpan]) -> list[SpanRow]:
-    """Waterfall rows of finished SDK spans."""
+    """Waterfall rows of finished SDK spans.
+
+    Args:
+        spans: finished spans, e.g. ``capotel.spans`` or an in-memory exporter's.
+
+    Returns:
+        One row per span.
+    """
     rows = []
     for span in spans:
         ctx = span.get_span_context()
@@ -61,6 +79,12 @@ def rows_from_jaeger(trace: Mapping[str, Any]) -> list[SpanRow]:
     is also one of its links (a kafkascope process span under the ``"producer"`` policy), Jaeger
     keeps a single ``FOLLOWS_FROM`` reference to it. ``FOLLOWS_FROM`` references (OpenTelemetry
     links) and any further ``CHILD_OF`` references are the row's links.
+
+    Args:
+        trace: one element of the answer's ``"data"``.
+
+    Returns:
+        One row per span.
 
     Raises:
         ValueError: if ``trace`` does not have the shape of a Jaeger trace.
@@ -242,6 +266,18 @@ def render_waterfall(rows: Sequence[SpanRow], *, width: int = BAR_WIDTH) -> str:
     is shown safely: control and format characters as escapes, service names cut to
     :data:`SERVICE_COLUMNS` and span names to :data:`NAME_COLUMNS` columns, at most
     :data:`MAX_DEPTH` levels, each line at most :data:`LINE_COLUMNS` wide.
+
+    Args:
+        rows: the spans, from :func:`rows_from_spans` or :func:`rows_from_jaeger`.
+        width: columns of the time axis's bar.
+
+    Returns:
+        The waterfall, one line per span.
+
+    Examples:
+        ```python
+        print(kafkascope.render_waterfall(kafkascope.rows_from_spans(capotel.spans)))
+        ```
 
     Raises:
         ValueError: ``width`` is less than 1.

@@ -115,6 +115,14 @@ def configure(
         metric_readers: extra metric readers (e.g. a Prometheus reader).
         log_exporter: export logs here instead of the exporter the settings choose.
 
+    Returns:
+        The providers, with ``force_flush()`` and a bounded ``shutdown()``.
+
+    Examples:
+        ```python
+        kafkascope.configure("billing", logs=True)  # OTLP to OTEL_EXPORTER_OTLP_ENDPOINT
+        ```
+
     Raises:
         ConfigurationError: a bad value, in an argument or an ``OTEL_*`` variable (a
             ``ValueError``); the message names it.

@@ -73,7 +73,22 @@ class MessageLogFilter(logging.Filter):
 
 
 class TextFormatter(logging.Formatter):
-    """A plain-text formatter whose default format shows the trace and message fields."""
+    """A plain-text formatter whose default format shows the trace and message fields.
+
+    Outside a handler the fields print as ``-``.
+
+    Args:
+        fmt: a ``%``-style format; the fields are ``%(trace_id)s``, ``%(span_id)s``,
+            ``%(messaging.destination.name)s``, ... (default: :attr:`DEFAULT_FORMAT`).
+        datefmt: the date format, as for :class:`logging.Formatter`.
+
+    Examples:
+        ```python
+        handler.setFormatter(kafkascope.TextFormatter())
+        # 2026-01-01 12:00:00,000 INFO billing [trace_id=4bf9... span_id=00f0... topic=orders
+        # partition=0 offset=42] charging A-1
+        ```
+    """
 
     DEFAULT_FORMAT: Final = (
         "%(asctime)s %(levelname)s %(name)s [trace_id=%(trace_id)s span_id=%(span_id)s "
@@ -207,6 +222,11 @@ def instrument_logging(
     reused and only gets the :class:`MessageLogFilter`; no second handler is added. Warnings
     about telemetry itself (SDK, exporters, kafkascope) also reach stderr when no other handler
     shows them (:class:`DiagnosticsToStderr`).
+
+    Args:
+        logger_provider: where the records go (default: the global one).
+        logger: the logger to attach to (default: the root logger).
+        level: the handler's level.
 
     Returns:
         The OpenTelemetry log handler in use.

@@ -11,7 +11,21 @@ from kafkascope._core.headers import PIPELINE, Headers
 
 @dataclass
 class FakeRecord:
-    """A consumed record with kafka-python's fields, for unit tests of handlers."""
+    """A consumed record with kafka-python's fields, for unit tests of handlers.
+
+    :func:`make_record` checks what it is given; build one directly for a record no client
+    would return.
+
+    Attributes:
+        topic: the record's topic.
+        partition: its partition.
+        offset: its offset.
+        key: its key.
+        value: its value.
+        headers: ``(name, bytes)`` pairs.
+        timestamp: milliseconds since the epoch, or None.
+        timestamp_type: 0 for ``CreateTime``, 1 for ``LogAppendTime`` (kafka-python's codes).
+    """
 
     topic: str
     partition: int = 0
@@ -40,6 +54,19 @@ def make_record(
     ``timestamp`` is in milliseconds since the epoch. ``key`` and ``value`` are taken as they are
     (a consumer's deserializers may return anything); for a record no client would return, build
     a :class:`FakeRecord` directly.
+
+    Args:
+        topic: the record's topic.
+        value: its value, as the consumer's deserializer would return it.
+        key: its key, likewise.
+        headers: ``(name, bytes)`` pairs or a mapping, e.g. ``inject_headers()``.
+        partition: its partition.
+        offset: its offset.
+        timestamp: milliseconds since the epoch, or None for a record without one.
+        log_append_time: the timestamp is the broker's (``LogAppendTime``), not the producer's.
+
+    Returns:
+        The record, which every kafkascope entry point reads as kafka-python's.
 
     Raises:
         TypeError: ``topic`` is not a ``str``, ``partition``/``offset`` not an ``int``,
@@ -90,5 +117,12 @@ def _header_pairs(headers: object) -> Any:
 def pipeline_stamp(sent_ms: float, origin: str) -> tuple[str, bytes]:
     """The header a chain's first traced send adds: the chain started at ``sent_ms``
     (milliseconds since the epoch) by a send to the topic ``origin``. Add it to a record's
-    ``headers`` to test a handler's ``kafkascope.pipeline.latency``."""
+    ``headers`` to test a handler's ``kafkascope.pipeline.latency``.
+
+    Args:
+        sent_ms: when the chain started, in milliseconds since the epoch.
+        origin: the topic of the chain's first send.
+
+    Returns:
+        The ``(name, value)`` header."""
     return PIPELINE, b"%d;%s" % (int(sent_ms), origin.encode("ascii"))
