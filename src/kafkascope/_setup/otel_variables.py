@@ -118,10 +118,10 @@ HONOURED: Final[tuple[tuple[str, str], ...]] = (
         "OTLP endpoint of one signal (checked like the above)",
     ),
     ("OTEL_EXPORTER_OTLP_PROTOCOL", "`grpc` (default) or `http/protobuf`"),
+    ("OTEL_EXPORTER_OTLP_TIMEOUT", "export timeout of every signal (positive seconds)"),
     (
-        "OTEL_EXPORTER_OTLP_TIMEOUT",
-        "export timeout of every signal, and per signal `OTEL_EXPORTER_OTLP_{TRACES,METRICS,"
-        "LOGS}_TIMEOUT` (positive seconds)",
+        "OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_TIMEOUT",
+        "export timeout of one signal (positive seconds)",
     ),
     (
         "OTEL_{TRACES,METRICS,LOGS}_EXPORTER",
