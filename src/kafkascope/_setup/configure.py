@@ -25,7 +25,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.util.types import AttributeValue
 
 from kafkascope._core import settings as _settings
@@ -37,6 +37,7 @@ from kafkascope._setup.exporters import Protocol
 from kafkascope._setup.logs import instrument_logging
 from kafkascope._setup.quiet_exporters import quiet_exporter_logs
 from kafkascope._setup.shutdown import Telemetry
+from kafkascope._setup.span_queue import CountingSpanProcessor, sizing
 
 __all__ = ["Telemetry", "configure"]
 
@@ -74,10 +75,14 @@ def configure(
     ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` (and the
     per-signal ones), ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``grpc`` or ``http/protobuf``),
     ``OTEL_EXPORTER_OTLP_TIMEOUT`` (and per signal), ``OTEL_TRACES_SAMPLER``/``_ARG``,
-    ``OTEL_METRIC_EXPORT_INTERVAL``/``_TIMEOUT``, ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER``
+    ``OTEL_METRIC_EXPORT_INTERVAL``/``_TIMEOUT``, ``OTEL_BSP_*`` (the span queue, batch size,
+    schedule delay and export timeout; sized for a consumer's rates when unset, see
+    :mod:`~kafkascope._setup.span_queue`), ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER``
     (``otlp``, ``console``, a comma-separated list of both, or ``none``), and kafkascope's
     ``OTEL_PYTHON_KAFKASCOPE_*``. Every value is checked here, so a bad one fails at start-up
-    naming the setting rather than at the first message or at exit.
+    naming the setting rather than at the first message or at exit. Spans the export queue
+    cannot take are counted in the ``kafkascope.spans.dropped`` metric and announced by one
+    warning, never logged one by one.
 
     Calling it again returns the providers of the first call (nothing is exported twice); pass
     ``set_global=False`` for independent providers that are not made global. Either way
@@ -149,6 +154,7 @@ def configure(
         env, endpoint, protocol, traces, metrics, logs, export_interval_ms
     )
     sampler = _otel_variables.sampler(env)
+    span_sizing = sizing(env)
     _otel_variables.check_resource_attributes(env)
     base = _settings.Settings.from_env(env)
     changes: dict[str, object] = {
@@ -178,23 +184,24 @@ def configure(
             attributes[SERVICE_NAME] = service_name
         resource = Resource.create(attributes)
 
-        # shutdown_on_exit=False: Telemetry.shutdown, bounded, is the only shutdown at exit
-        # (the SDK's own would wait again, unbounded, and warn that it ran twice).
-        tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
-        span_exporters = (
-            [span_exporter] if span_exporter is not None else _exporters.span_exporters(plan)
-        )
-        for each_span_exporter in span_exporters:
-            tracer_provider.add_span_processor(BatchSpanProcessor(each_span_exporter))
-
         readers: list[MetricReader] = list(extra_readers)
         readers.extend(
             PeriodicExportingMetricReader(exporter, export_interval_millis=plan.interval_ms)
             for exporter in _exporters.metric_exporters(plan)
         )
+        # shutdown_on_exit=False: Telemetry.shutdown, bounded, is the only shutdown at exit
+        # (the SDK's own would wait again, unbounded, and warn that it ran twice).
         meter_provider = MeterProvider(
             resource=resource, metric_readers=readers, shutdown_on_exit=False
         )
+        tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
+        span_exporters = (
+            [span_exporter] if span_exporter is not None else _exporters.span_exporters(plan)
+        )
+        for each_span_exporter in span_exporters:
+            tracer_provider.add_span_processor(
+                CountingSpanProcessor(each_span_exporter, span_sizing, meter_provider)
+            )
 
         logger_provider: LoggerProvider | None = None
         if logs:

@@ -1,0 +1,179 @@
+"""The span pipeline ``configure()`` builds: a batch span processor sized for a consumer's rates,
+and every span it cannot keep counted rather than dropped in silence.
+
+The SDK's defaults (a queue of 2,048 spans, batches of 512, every 5 s) drop spans as soon as a
+loop ends spans faster than the worker thread exports them for a little while, with one log
+line per dropped span and no count. ``configure()`` instead queues up to :data:`MAX_QUEUE_SIZE`
+spans (a queued process span holds about 3.5 KB, so the queue is bounded near 57 MB in the
+worst case, and stays near empty while the backend keeps up) and exports batches of
+:data:`MAX_EXPORT_BATCH_SIZE`. The ``OTEL_BSP_*`` variables still apply when set.
+
+What is dropped is decided here, by :class:`CountingSpanProcessor` in front of the SDK's
+:class:`~opentelemetry.sdk.trace.export.BatchSpanProcessor`: it knows how many spans it handed
+to the batch processor and, through :class:`HandOffExporter`, how many the worker took out of
+the queue, so it drops (and counts in ``kafkascope.spans.dropped``, with one warning) the spans
+the batch processor would drop, which then never fills its queue nor logs per span. Only public
+SDK API is used: the queue's length is not public, the exporter's calls and the processor's
+``on_end`` are.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from opentelemetry.context import Context
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from kafkascope._core import semconv as sc
+from kafkascope._core.errors import ConfigurationError
+
+MAX_QUEUE_SIZE: Final = 16_384
+"""Spans queued for export at most (the SDK's default is 2,048)."""
+MAX_EXPORT_BATCH_SIZE: Final = 1_024
+"""Spans per export call (the SDK's default is 512)."""
+SCHEDULE_DELAY_MILLIS: Final = 1_000
+"""Longest wait before queued spans are exported (the SDK's default is 5,000)."""
+EXPORT_TIMEOUT_MILLIS: Final = 30_000
+"""The SDK's default, for ``OTEL_BSP_EXPORT_TIMEOUT`` to override."""
+
+_VARIABLES: Final = (
+    ("OTEL_BSP_MAX_QUEUE_SIZE", MAX_QUEUE_SIZE),
+    ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", MAX_EXPORT_BATCH_SIZE),
+    ("OTEL_BSP_SCHEDULE_DELAY", SCHEDULE_DELAY_MILLIS),
+    ("OTEL_BSP_EXPORT_TIMEOUT", EXPORT_TIMEOUT_MILLIS),
+)
+
+logger = logging.getLogger("kafkascope")
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """The batch span processor's queue, batch size, schedule delay and export timeout."""
+
+    max_queue_size: int
+    max_export_batch_size: int
+    schedule_delay_millis: int
+    export_timeout_millis: int
+
+
+def sizing(env: Mapping[str, str]) -> Sizing:
+    """kafkascope's sizing, with each ``OTEL_BSP_*`` variable that is set in its place.
+
+    Raises:
+        ConfigurationError: a variable is not a positive integer, or the batch size exceeds
+            the queue size.
+    """
+    values: list[int] = []
+    for name, default in _VARIABLES:
+        raw = env.get(name, "").strip()
+        if not raw:
+            values.append(default)
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise ConfigurationError(name, f"{name}={raw!r} is not a positive integer")
+        values.append(value)
+    chosen = Sizing(*values)
+    if chosen.max_export_batch_size > chosen.max_queue_size:
+        # The SDK rejects this too, naming no variable; a smaller queue then caps the batch.
+        if env.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "").strip():
+            raise ConfigurationError(
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                f"OTEL_BSP_MAX_EXPORT_BATCH_SIZE={chosen.max_export_batch_size} exceeds the "
+                f"queue size {chosen.max_queue_size}",
+            )
+        chosen = Sizing(
+            chosen.max_queue_size,
+            chosen.max_queue_size,
+            chosen.schedule_delay_millis,
+            chosen.export_timeout_millis,
+        )
+    return chosen
+
+
+class HandOffExporter(SpanExporter):
+    """Passes batches to the real exporter, telling the processor how many left the queue."""
+
+    def __init__(self, exporter: SpanExporter, processor: CountingSpanProcessor) -> None:
+        self.exporter = exporter
+        self._processor = processor
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self._processor.taken(len(spans))
+        return self.exporter.export(spans)
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+
+class CountingSpanProcessor(SpanProcessor):
+    """A batch span processor that counts, in ``kafkascope.spans.dropped``, each span its full
+    queue cannot take, and warns once when the first is dropped."""
+
+    def __init__(
+        self, exporter: SpanExporter, chosen: Sizing, meter_provider: MeterProvider
+    ) -> None:
+        self.max_queue_size = chosen.max_queue_size
+        self._queued = 0
+        self._lock = threading.Lock()
+        self._warned = False
+        self._dropped = meter_provider.get_meter("kafkascope").create_counter(
+            sc.SPANS_DROPPED,
+            unit="{span}",
+            description="Spans dropped before export because the export queue was full",
+        )
+        self._batch = BatchSpanProcessor(
+            HandOffExporter(exporter, self),
+            max_queue_size=chosen.max_queue_size,
+            schedule_delay_millis=chosen.schedule_delay_millis,
+            max_export_batch_size=chosen.max_export_batch_size,
+            export_timeout_millis=chosen.export_timeout_millis,
+        )
+
+    def taken(self, count: int) -> None:
+        """The batch processor's worker took ``count`` spans out of its queue."""
+        with self._lock:
+            self._queued -= count
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self._batch.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        context = span.context
+        if context is None or not context.trace_flags.sampled:
+            return  # the batch processor ignores it too
+        with self._lock:
+            full = self._queued >= self.max_queue_size
+            if not full:
+                self._queued += 1
+        if not full:
+            self._batch.on_end(span)
+            return
+        self._dropped.add(1)
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "kafkascope: spans are ended faster than they can be exported and the export "
+                "queue (%d spans) is full; dropped spans are counted in %s and not logged "
+                "one by one",
+                self.max_queue_size,
+                sc.SPANS_DROPPED,
+            )
+
+    def shutdown(self) -> None:
+        self._batch.shutdown()  # type: ignore[no-untyped-call]  # untyped in the SDK
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._batch.force_flush(timeout_millis)
