@@ -26,6 +26,13 @@ def strict_internal_errors() -> Iterator[None]:
 
 
 @pytest.fixture
+def span_timings() -> None:
+    """``OTEL_PYTHON_KAFKASCOPE_SPAN_TIMINGS=true``: process spans carry the time in queue and
+    the pipeline latency as well as the histograms (undone by :func:`strict_internal_errors`)."""
+    _settings.update(span_timings=True)
+
+
+@pytest.fixture
 def forgiving() -> Iterator[None]:
     """Production behaviour: internal errors are logged once and swallowed."""
     previous = _errors.set_strict(False)

@@ -41,6 +41,8 @@ def telemetry_env(endpoints: Endpoints) -> dict[str, str]:
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_METRICS_EXPORTER": "otlp",
         "OTEL_LOGS_EXPORTER": "otlp",
+        # The demo shows the pipeline latency and time in queue on the spans too (opt-in).
+        "OTEL_PYTHON_KAFKASCOPE_SPAN_TIMINGS": "true",
         "PYTHONPATH": str(REPO_ROOT),
         "PYTHONUNBUFFERED": "1",
     }

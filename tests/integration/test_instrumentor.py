@@ -153,7 +153,7 @@ def _unload(order: list[Any]) -> None:
 
 @pytest.mark.parametrize("contrib_first", [True, False], ids=["contrib-first", "contrib-last"])
 def test_taking_over_from_contrib_gives_one_send_and_one_process_span_per_message(
-    capotel, kafka_broker, topic, contrib_first
+    capotel, kafka_broker, topic, contrib_first, span_timings
 ):
     order = _load_beside_contrib(contrib_first)
     try:
@@ -216,7 +216,7 @@ def test_uninstrument_restores_confluent_and_aiokafka():
 
 
 def test_zero_code_reports_time_lag_and_forwards_the_pipeline_stamp(
-    capotel, instrumented, kafka_broker, topic
+    capotel, instrumented, kafka_broker, topic, span_timings
 ):
     """An unmodified relay: its consumer's time lag, and its sends carrying the stamp of the
     chain's first send (the instrumented producer) on to the next topic."""

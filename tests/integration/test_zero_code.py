@@ -129,7 +129,15 @@ def test_other_clients_unmodified_are_traced_from_send_to_loop_body(
 ):
     topic = kafka_broker.create_topic(f"zero-{service}-{uuid.uuid4().hex[:8]}")
     sent = console_spans(_run("orders", app, kafka_broker.bootstrap_servers, topic, "2", "produce"))
-    objects = _run(service, app, kafka_broker.bootstrap_servers, topic, "2", consume_mode)
+    objects = _run(
+        service,
+        app,
+        kafka_broker.bootstrap_servers,
+        topic,
+        "2",
+        consume_mode,
+        OTEL_PYTHON_KAFKASCOPE_SPAN_TIMINGS="true",
+    )
     sends = {s["context"]["span_id"]: s for s in sent if s["name"] == f"send {topic}"}
     assert len(sends) == 2
     processed = [s for s in console_spans(objects) if s["name"] == f"process {topic}"]
@@ -239,7 +247,15 @@ def test_beside_contrib_each_message_gets_one_send_and_one_process_span(
     servers = kafka_broker.bootstrap_servers
     produced = _run("orders", "plain_producer.py", servers, topic, "2", **env)
     consumed = _run(
-        "billing", "plain_consumer.py", servers, topic, "billing", "2", "iterate", **env
+        "billing",
+        "plain_consumer.py",
+        servers,
+        topic,
+        "billing",
+        "2",
+        "iterate",
+        OTEL_PYTHON_KAFKASCOPE_SPAN_TIMINGS="true",
+        **env,
     )
     sends = console_spans(produced)
     processed = console_spans(consumed)

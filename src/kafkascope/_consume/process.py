@@ -167,6 +167,7 @@ class ProcessScope:
                 self._start_ms,
                 options.meter_provider,
                 self._stamp_header,
+                on_span=settings.span_timings,
             )
         if stamp is None:
             outer = current_message.get()
@@ -202,7 +203,7 @@ class ProcessScope:
                 where = (record.topic, record.partition)
                 base = link_bases.get(where)
                 if base is None:
-                    base = link_bases[where] = _link_base(record)
+                    base = link_bases[where] = _link_base(record, self._topic)
                 attrs = dict(base)
                 if record.offset is not None:
                     attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
@@ -220,15 +221,18 @@ class ProcessScope:
             record.headers, trust_baggage=settings.trust_baggage
         )
         producer = trace.get_current_span(producer_ctx).get_span_context()
-        links = [Link(producer)] if producer.is_valid else []
+        links: list[Link] = []
         parent = ambient
         policy = options.parent or settings.parent
         if policy == "producer" and producer.is_valid:
+            # The producer is the parent: a link to it too would only repeat the parent.
             parent = producer_ctx
             ambient_sc = trace.get_current_span(ambient).get_span_context()
             if ambient_sc.is_valid:
                 links.append(Link(ambient_sc))
-        elif policy == "links":
+        elif producer.is_valid:
+            links.append(Link(producer))
+        if policy == "links":
             parent = trace.set_span_in_context(trace.INVALID_SPAN, producer_ctx)
         self._waited = _time_in_queue(record, self._start_ms)
         # What samplers are given: the conventions' sampling-relevant attributes (system,
@@ -246,7 +250,7 @@ class ProcessScope:
             attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key
         if record.tombstone:
             attrs[sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE] = True
-        if self._waited is not None:
+        if self._waited is not None and settings.span_timings:
             attrs[sc.TIME_IN_QUEUE] = self._waited
             attrs[sc.TIMESTAMP_TYPE] = _timestamp_type(record)
         return attrs
@@ -314,10 +318,11 @@ class ProcessScope:
         return waits
 
 
-def _link_base(record: RecordView) -> dict[str, AttributeValue]:
-    """A batch link's attributes shared by the records of one topic and partition."""
+def _link_base(record: RecordView, span_topic: str | None) -> dict[str, AttributeValue]:
+    """A batch link's attributes shared by the records of one topic and partition (not the
+    topic when the span names it already)."""
     attrs: dict[str, AttributeValue] = {}
-    if record.topic is not None:
+    if record.topic is not None and record.topic != span_topic:
         attrs[sc.MESSAGING_DESTINATION_NAME] = record.topic
     if record.partition is not None:
         attrs[sc.MESSAGING_DESTINATION_PARTITION_ID] = str(record.partition)

@@ -26,6 +26,7 @@ ENV_TRUST_BAGGAGE: Final = "OTEL_PYTHON_KAFKASCOPE_TRUST_BAGGAGE"
 ENV_LAG: Final = "OTEL_PYTHON_KAFKASCOPE_LAG"
 ENV_POISON_ATTEMPTS: Final = "OTEL_PYTHON_KAFKASCOPE_POISON_ATTEMPTS"
 ENV_KEEP_CONTRIB: Final = "OTEL_PYTHON_KAFKASCOPE_KEEP_CONTRIB"
+ENV_SPAN_TIMINGS: Final = "OTEL_PYTHON_KAFKASCOPE_SPAN_TIMINGS"
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
@@ -140,6 +141,9 @@ class Settings:
     keep_contrib: bool = False
     """Leave contrib's Kafka instrumentations active beside the zero-code instrumentation
     (both sets of spans) instead of taking over from them."""
+    span_timings: bool = False
+    """Also put the time in queue (and its timestamp type) and the pipeline latency on process
+    spans; their histograms carry them either way."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -170,6 +174,7 @@ _ENV: Final[tuple[tuple[str, str, _Reader, object, object], ...]] = (
     ("lag", ENV_LAG, env_bool, True, True),
     ("poison_attempts", ENV_POISON_ATTEMPTS, env_attempts, 3, 3),
     ("keep_contrib", ENV_KEEP_CONTRIB, env_bool, False, False),
+    ("span_timings", ENV_SPAN_TIMINGS, env_bool, False, False),
 )
 """How each ``OTEL_PYTHON_KAFKASCOPE_*`` variable is read. The fallback of ``capture_key`` and
 ``trust_baggage`` is off: a typo must never record more than the operator asked for."""

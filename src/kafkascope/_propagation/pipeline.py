@@ -145,14 +145,16 @@ def begin(
     start_ms: float,
     meter_provider: metrics.MeterProvider | None,
     first: object = NOT_SCANNED,
+    *,
+    on_span: bool = False,
 ) -> bytes | None:
     """At a process span's start: record each stamped record's latency, set the largest on the
-    span, and return the oldest stamp (None: no record has one), which the handler's sends
-    carry on. ``first`` is the first record's stamp header value when a scan of its headers
-    found it already (None: it has none). Never raises (an internal failure is reported and
-    the chain not forwarded)."""
+    span (only with ``on_span``: the histogram carries it either way), and return the oldest
+    stamp (None: no record has one), which the handler's sends carry on. ``first`` is the first
+    record's stamp header value when a scan of its headers found it already (None: it has
+    none). Never raises (an internal failure is reported and the chain not forwarded)."""
     try:
-        return _begin(records, span, group, start_ms, meter_provider, first)
+        return _begin(records, span if on_span else None, group, start_ms, meter_provider, first)
     except Exception as exc:
         _errors.report("pipeline latency", exc)
         return None
@@ -160,7 +162,7 @@ def begin(
 
 def _begin(
     records: Sequence[RecordView],
-    span: Span,
+    span: Span | None,
     group: str | None,
     start_ms: float,
     meter_provider: metrics.MeterProvider | None,
@@ -188,7 +190,7 @@ def _begin(
             oldest = stamp
     if oldest is None:
         return None
-    if largest is not None and span.is_recording():
+    if largest is not None and span is not None and span.is_recording():
         span.set_attribute(sc.PIPELINE_LATENCY, largest)
     return oldest[2]
 

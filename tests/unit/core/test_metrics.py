@@ -141,7 +141,7 @@ def test_batch_counts_every_message_and_times_the_batch_once(capotel):
     assert capotel.metric(sc.METRIC_PROCESS_DURATION, PROCESS).count == 1
 
 
-def test_time_in_queue_from_create_time(capotel):
+def test_time_in_queue_from_create_time(capotel, span_timings):
     now_ms = int(time.time() * 1000)
     with process_span(make_record("orders", timestamp=now_ms - 1500)) as span:
         pass
@@ -154,7 +154,7 @@ def test_time_in_queue_from_create_time(capotel):
     assert span is not None
 
 
-def test_time_in_queue_from_log_append_time(capotel):
+def test_time_in_queue_from_log_append_time(capotel, span_timings):
     now_ms = int(time.time() * 1000)
     with process_span(make_record("orders", timestamp=now_ms - 200, log_append_time=True)):
         pass
@@ -162,11 +162,21 @@ def test_time_in_queue_from_log_append_time(capotel):
     assert capotel.metric(sc.TIME_IN_QUEUE, {sc.TIMESTAMP_TYPE: "log_append_time"}).count == 1
 
 
-def test_time_in_queue_is_clamped_at_zero_for_clock_skew(capotel):
+def test_time_in_queue_is_clamped_at_zero_for_clock_skew(capotel, span_timings):
     future_ms = int(time.time() * 1000) + 60_000
     with process_span(make_record("orders", timestamp=future_ms)):
         pass
     assert capotel.span("process orders").attributes[sc.TIME_IN_QUEUE] == 0.0
+
+
+def test_time_in_queue_is_on_the_histogram_only_by_default(capotel):
+    now_ms = int(time.time() * 1000)
+    with process_span(make_record("orders", timestamp=now_ms - 1500)):
+        pass
+    attrs = capotel.span("process orders").attributes
+    assert sc.TIME_IN_QUEUE not in attrs
+    assert sc.TIMESTAMP_TYPE not in attrs
+    assert capotel.metric(sc.TIME_IN_QUEUE, {sc.TIMESTAMP_TYPE: "create_time"}).count == 1
 
 
 @pytest.mark.parametrize("timestamp", [None, -1])

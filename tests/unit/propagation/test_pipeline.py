@@ -100,7 +100,7 @@ def test_forwarded_headers_outside_a_span_keep_their_valid_stamp(capotel):
     assert _stamps(_sent_with("kafka-python", headers=[inbound])) == [inbound[1]]
 
 
-def test_the_handler_records_the_latency_as_histogram_and_span_attribute(capotel):
+def test_the_handler_records_the_latency_as_histogram_and_span_attribute(capotel, span_timings):
     sent = time.time() * 1000 - 1500
     handler = traced_handler(group="billing")(lambda record: None)
     handler(make_record("enriched", headers=[pipeline_stamp(sent, "orders")]))
@@ -120,6 +120,13 @@ def test_the_handler_records_the_latency_as_histogram_and_span_attribute(capotel
     assert point.bounds[-1] == 3600.0
 
 
+def test_the_latency_is_on_the_histogram_only_by_default(capotel):
+    handler = traced_handler(group="billing")(lambda record: None)
+    handler(make_record("enriched", headers=[pipeline_stamp(time.time() * 1000 - 700, "orders")]))
+    assert sc.PIPELINE_LATENCY not in capotel.span("process enriched").attributes
+    assert capotel.pipeline_latency(**{sc.MESSAGING_DESTINATION_NAME: "enriched"}).count == 1
+
+
 def test_the_latency_exemplar_is_the_process_span_of_the_message(capotel):
     handler = traced_handler(group="billing")(lambda record: None)
     handler(make_record("enriched", headers=[pipeline_stamp(time.time() * 1000 - 700, "orders")]))
@@ -128,7 +135,7 @@ def test_the_latency_exemplar_is_the_process_span_of_the_message(capotel):
     assert [trace_id for trace_id, _ in exemplars] == [format(span.context.trace_id, "032x")]
 
 
-def test_a_batch_records_each_message_and_forwards_the_oldest_stamp(capotel):
+def test_a_batch_records_each_message_and_forwards_the_oldest_stamp(capotel, span_timings):
     now = time.time() * 1000
     old, young = pipeline_stamp(now - 8000, "orders"), pipeline_stamp(now - 1000, "refunds")
     records = [make_record("enriched", headers=[young]), make_record("enriched", headers=[old])]
