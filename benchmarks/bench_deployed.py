@@ -1,0 +1,264 @@
+"""The deployed cost: a real broker, a real Collector over OTLP gRPC, each variant in its own
+process, spans counted at the Collector.
+
+The other benchmarks export to a discarding exporter, so they never see what a service pays
+most: encoding every span to OTLP in its own process. Here a broker (devstack ``KafkaBroker``)
+and an OpenTelemetry Collector (devstack ``Collector``, receiving OTLP and discarding after
+counting) run; ``--messages`` records (3 partitions, distinct keys, two extra headers, no
+trace context) are produced once, then each consume variant reads them all in a process of its
+own (:mod:`benchmarks.deployed_child`) with a fresh group, timed from the first record to the
+last one handled plus the telemetry's final flush. The send side runs ``--messages`` sends of a
+kafka-python producer per round, two rounds per process, timed to the producer's and the
+telemetry's flush. Process CPU is ``time.process_time`` in the child (every thread, the export
+worker's included). Spans are the Collector's ``otelcol_receiver_accepted_spans``.
+
+Run: .venv/bin/python -m benchmarks.bench_deployed [--messages N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from devstack.collector import Collector
+from devstack.kafka import KafkaBroker
+from kafka import KafkaProducer
+
+from benchmarks.deployed_child import CONSUME_VARIANTS, SEND_VARIANTS
+from benchmarks.harness import target_line
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTITIONS = 3
+
+COLLECTOR_CONFIG = """\
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: ${env:OTLP_GRPC_ENDPOINT}
+      http:
+        endpoint: ${env:OTLP_HTTP_ENDPOINT}
+exporters:
+  debug:
+    verbosity: basic
+extensions:
+  health_check:
+    endpoint: ${env:HEALTH_CHECK_ENDPOINT}
+service:
+  extensions: [health_check]
+  pipelines:
+    traces: {receivers: [otlp], exporters: [debug]}
+    metrics: {receivers: [otlp], exporters: [debug]}
+    logs: {receivers: [otlp], exporters: [debug]}
+  telemetry:
+    logs:
+      level: warn
+    metrics:
+      level: basic
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: ${env:OTELCOL_TELEMETRY_HOST}
+                port: ${env:OTELCOL_TELEMETRY_PORT}
+"""
+"""Receives OTLP, counts what it accepted (its own metrics), keeps nothing."""
+
+SAMPLED_OUT_ENV: Mapping[str, str] = {
+    "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+    "OTEL_TRACES_SAMPLER_ARG": "0.1",
+}
+
+
+def fill(bootstrap: str, topic: str, count: int) -> None:
+    """``count`` records with distinct keys and two extra headers, from a bare producer."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    headers = [("content-type", b"application/json"), ("x-source", b"checkout")]
+    payload = b'{"order_id": "A-1", "amount": 42.5}'
+    for i in range(count):
+        producer.send(topic, payload, key=f"customer-{i:07d}".encode(), headers=headers)
+    producer.flush(timeout=120)
+    producer.close(timeout=10)
+
+
+def run_child(
+    side: str,
+    variant: str,
+    *,
+    broker: KafkaBroker,
+    collector: Collector,
+    topic: str,
+    count: int,
+    rounds: int,
+) -> list[dict[str, float]]:
+    """One variant in a process of its own; its parts (one per round)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH", "")])
+    if variant == "sampled out":
+        env.update(SAMPLED_OUT_ENV)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.deployed_child",
+            side,
+            variant,
+            "--bootstrap",
+            broker.bootstrap_servers,
+            "--topic",
+            topic,
+            "--count",
+            str(count),
+            "--rounds",
+            str(rounds),
+            "--endpoint",
+            collector.otlp_grpc_endpoint,
+            "--collector-metrics",
+            f"http://127.0.0.1:{collector.telemetry_port}/metrics",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{side} {variant} failed:\n{done.stdout}\n{done.stderr}")
+    parts: list[dict[str, float]] = json.loads(done.stdout.strip().splitlines()[-1])["parts"]
+    return parts
+
+
+def _row(name: str, parts: Sequence[Mapping[str, float]], expected: int | None) -> str:
+    rate = max(p["msg_s"] for p in parts)
+    cpu = min(p["cpu_us"] for p in parts)
+    spans = " / ".join(f"{int(p['spans']):,}" for p in parts) if expected else "-"
+    return f"| {name} | {rate:,.0f} | {cpu:.0f} | {spans} |"
+
+
+def report(
+    consumed: Mapping[str, list[dict[str, float]]],
+    sent: Mapping[str, list[dict[str, float]]],
+    messages: int,
+    rounds: int,
+) -> list[str]:
+    """Print both tables and the targets; return the target lines."""
+    print(f"\nConsume side: {messages:,} records, one process per variant")
+    print("| variant | msg/s | CPU µs/msg | spans at the Collector |\n|---|---|---|---|")
+    for name, parts in consumed.items():
+        print(_row(name, parts, None if name == "bare" else messages))
+    print(f"\nSend side: {messages:,} sends per round, {rounds} round(s) per process")
+    print(
+        "| variant | msg/s | CPU µs/msg | spans at the Collector (per round) |\n|---|---|---|---|"
+    )
+    for name, parts in sent.items():
+        print(_row(name, parts, None if name == "bare" else messages))
+
+    def rate(results: Mapping[str, list[dict[str, float]]], name: str) -> float:
+        return max(p["msg_s"] for p in results[name])
+
+    def cpu(name: str) -> float:
+        return min(p["cpu_us"] for p in consumed[name])
+
+    def kept(results: Mapping[str, list[dict[str, float]]], name: str) -> float:
+        return min(p["spans"] for p in results[name]) / messages
+
+    bare = cpu("bare")
+    lines = [
+        target_line(
+            "all signals / contrib + metrics, throughput",
+            rate(consumed, "all signals") / rate(consumed, "contrib+metrics"),
+            1.0,
+            at_least=True,
+        ),
+        target_line(
+            "tracing only / contrib, throughput",
+            rate(consumed, "tracing only") / rate(consumed, "contrib"),
+            0.8,
+            at_least=True,
+        ),
+        target_line(
+            "send: all signals / contrib + metrics, throughput",
+            rate(sent, "all signals") / rate(sent, "contrib+metrics"),
+            1.0,
+            at_least=True,
+        ),
+        target_line(
+            "sampled out / sampled, all signals, CPU above bare",
+            (cpu("sampled out") - bare) / max(cpu("all signals") - bare, 1e-9),
+            0.3,
+        ),
+    ]
+    for side, results in (("consume", consumed), ("send", sent)):
+        for name in ("all signals", "tracing only"):
+            lines.append(
+                target_line(
+                    f"{side}: {name}, spans at the Collector / made",
+                    kept(results, name),
+                    1.0,
+                    at_least=True,
+                )
+            )
+    print("\ntargets (ratios from this run):")
+    for line in lines:
+        print(line)
+    return lines
+
+
+def run_deployed_benchmark(messages: int, rounds: int = 2) -> list[str]:
+    """Start a broker and a Collector, run every variant, print the tables and targets."""
+    with tempfile.TemporaryDirectory(prefix="kafkascope-deployed-") as tmp:
+        config = Path(tmp) / "collector.yaml"
+        config.write_text(COLLECTOR_CONFIG)
+        collector = Collector.start(
+            Path(tmp) / "collector", jaeger_otlp_endpoint="127.0.0.1:1", config_file=config
+        )
+        try:
+            broker = KafkaBroker.start(Path(tmp) / "kafka", jvm_options=("-Xms512m", "-Xmx512m"))
+            try:
+                topic = broker.create_topic(f"deployed-{uuid.uuid4().hex[:6]}", PARTITIONS)
+                fill(broker.bootstrap_servers, topic, messages)
+                common: dict[str, Any] = {"broker": broker, "collector": collector}
+                consumed = {
+                    name: run_child(
+                        "consume", name, topic=topic, count=messages, rounds=1, **common
+                    )
+                    for name in CONSUME_VARIANTS
+                }
+                sink = broker.create_topic(f"deployed-send-{uuid.uuid4().hex[:6]}", PARTITIONS)
+                sent = {
+                    name: run_child(
+                        "send", name, topic=sink, count=messages, rounds=rounds, **common
+                    )
+                    for name in SEND_VARIANTS
+                }
+            finally:
+                broker.stop()
+        finally:
+            collector.stop()
+    return report(consumed, sent, messages, rounds)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the deployed-cost benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--quick", action="store_true", help="500 messages, one send round")
+    args = parser.parse_args(argv)
+    if args.quick:
+        run_deployed_benchmark(500, rounds=1)
+    else:
+        run_deployed_benchmark(args.messages)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

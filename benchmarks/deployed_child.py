@@ -1,0 +1,223 @@
+"""One variant of the deployed-cost benchmark, in a process of its own (run by bench_deployed).
+
+Consume side: reads ``--count`` records with a fresh group and times from the first record to
+the last one handled plus the telemetry's final flush. Send side: ``--rounds`` rounds of
+``--count`` sends, each timed to the producer's flush and the telemetry's flush. Spans are
+counted at the Collector (its ``otelcol_receiver_accepted_spans``) before and after each timed
+part. Prints one JSON line: per part, messages/s, process CPU µs per message and spans.
+
+Run: python -m benchmarks.deployed_child consume|send VARIANT --bootstrap HOST:PORT
+     --topic T --count N --endpoint http://127.0.0.1:PORT --collector-metrics URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from devstack.kafka import subscribe_once_visible
+from kafka import KafkaConsumer, KafkaProducer
+
+CONSUME_VARIANTS = (
+    "bare",
+    "contrib",
+    "contrib+metrics",
+    "all signals",
+    "tracing only",
+    "sampled out",
+)
+SEND_VARIANTS = ("bare", "contrib", "contrib+metrics", "all signals", "tracing only")
+
+_ACCEPTED = re.compile(r"^otelcol_receiver_accepted_spans(?:_total)?\{[^}]*\}\s+(\S+)$", re.M)
+
+
+def accepted_spans(metrics_url: str) -> int:
+    """Spans the Collector's receivers accepted so far (its own Prometheus metrics)."""
+    with urllib.request.urlopen(metrics_url, timeout=10) as answer:
+        text = answer.read().decode()
+    return int(sum(float(value) for value in _ACCEPTED.findall(text)))
+
+
+class Setup:
+    """The telemetry of one variant: what wraps the handler or producer, and the final flush."""
+
+    def __init__(self, variant: str, endpoint: str, service: str) -> None:
+        self.variant = variant
+        self.flushers: list[Callable[[], Any]] = []
+        self.count_hook: Callable[[float], None] | None = None
+        self.telemetry: Any = None
+        if variant.startswith("contrib"):
+            self._contrib(endpoint, metrics=variant == "contrib+metrics")
+        elif variant != "bare":
+            from kafkascope import configure
+
+            self.telemetry = configure(
+                service, endpoint=endpoint, protocol="grpc", metrics=variant != "tracing only"
+            )
+            self.flushers.append(self.telemetry.force_flush)
+
+    def _contrib(self, endpoint: str, *, metrics: bool) -> None:
+        """What a contrib user writes: the SDK's providers at their defaults, OTLP gRPC."""
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.instrumentation.kafka import KafkaInstrumentor
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        resource = Resource.create({"service.name": "bench-contrib"})
+        tracer_provider = TracerProvider(resource=resource)
+        tracer_provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True))
+        )
+        KafkaInstrumentor().instrument(tracer_provider=tracer_provider)
+        self.flushers.append(tracer_provider.force_flush)
+        if not metrics:
+            return
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint, insecure=True))
+        meter = MeterProvider(resource=resource, metric_readers=[reader]).get_meter("bench")
+        counter = meter.create_counter("messages", unit="{message}")
+        histogram = meter.create_histogram("duration", unit="s")
+        attrs = {"messaging.destination.name": "bench", "messaging.consumer.group.name": "g"}
+
+        def count(seconds: float) -> None:
+            counter.add(1, attrs)
+            histogram.record(seconds, attrs)
+
+        self.count_hook = count
+        self.flushers.append(reader.force_flush)
+
+    def flush(self) -> None:
+        """The telemetry's final flush (inside the timed part)."""
+        for flush in self.flushers:
+            flush()
+
+
+def _handler(setup: Setup, group: str) -> Callable[[Any], None]:
+    def handle(record: Any) -> None:
+        return None
+
+    if setup.telemetry is not None:
+        from kafkascope import traced_handler
+
+        return traced_handler(group=group)(handle)
+    hook = setup.count_hook
+    if hook is None:
+        return handle
+
+    def counted(record: Any) -> None:
+        start = time.perf_counter()
+        handle(record)
+        hook(time.perf_counter() - start)
+
+    return counted
+
+
+class Clock:
+    """Wall and process CPU from :meth:`start` to :meth:`stop`."""
+
+    def start(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def stop(self, messages: int, spans: int) -> dict[str, float]:
+        wall = time.perf_counter() - self.wall
+        cpu = time.process_time() - self.cpu
+        return {"msg_s": messages / wall, "cpu_us": cpu / messages * 1e6, "spans": spans}
+
+
+def consume(args: argparse.Namespace) -> list[dict[str, float]]:
+    """Read every record once with a fresh group through the variant's handler."""
+    setup = Setup(args.variant, args.endpoint, "bench-consumer")
+    group = f"bench-{uuid.uuid4().hex[:8]}"
+    handle = _handler(setup, group)
+    consumer = KafkaConsumer(
+        bootstrap_servers=args.bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=120_000,
+        max_poll_records=500,
+    )
+    subscribe_once_visible(consumer, args.topic)
+    before = accepted_spans(args.collector_metrics)
+    clock = Clock()
+    seen = 0
+    try:
+        for record in consumer:
+            if seen == 0:
+                clock.start()  # the group join is not the handler's cost
+            handle(record)
+            seen += 1
+            if seen == args.count:
+                break
+        setup.flush()
+        result = clock.stop(seen, accepted_spans(args.collector_metrics) - before)
+    finally:
+        consumer.close(autocommit=False)
+    if seen < args.count:
+        raise RuntimeError(f"read {seen} of {args.count} records")
+    return [result]
+
+
+def send(args: argparse.Namespace) -> list[dict[str, float]]:
+    """``--rounds`` rounds of ``--count`` sends as fast as the producer goes."""
+    setup = Setup(args.variant, args.endpoint, "bench-producer")
+    producer: Any = KafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=5, acks=1)
+    if setup.telemetry is not None:
+        from kafkascope import TracedProducer
+
+        producer = TracedProducer(producer)
+    hook = setup.count_hook
+    payload = b'{"order_id": "A-1", "amount": 42.5}'
+    results = []
+    for round_index in range(args.rounds):
+        headers = [("content-type", b"application/json"), ("x-source", b"bench")]
+        keys = [f"r{round_index}-{i}".encode() for i in range(args.count)]
+        before = accepted_spans(args.collector_metrics)
+        clock = Clock()
+        clock.start()
+        for key in keys:
+            if hook is None:
+                producer.send(args.topic, payload, key=key, headers=list(headers))
+            else:
+                start = time.perf_counter()
+                producer.send(args.topic, payload, key=key, headers=list(headers))
+                hook(time.perf_counter() - start)
+        producer.flush(timeout=120)
+        setup.flush()
+        results.append(clock.stop(args.count, accepted_spans(args.collector_metrics) - before))
+    producer.close(timeout=10)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one variant and print its JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("side", choices=("consume", "send"))
+    parser.add_argument("variant")
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--collector-metrics", required=True)
+    args = parser.parse_args(argv)
+    allowed = CONSUME_VARIANTS if args.side == "consume" else SEND_VARIANTS
+    if args.variant not in allowed:
+        parser.error(f"variant must be one of {', '.join(allowed)}")
+    results = consume(args) if args.side == "consume" else send(args)
+    print(json.dumps({"side": args.side, "variant": args.variant, "parts": results}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""The deployed-cost benchmark's --quick mode runs end to end on a real broker and Collector and
+prints every table row and target (a smoke test of the benchmark: no timing is asserted)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET = re.compile(r"^  (?P<label>.+?)\s+(?P<ratio>-?\d+\.\d\d)  target [<>]= \S+\s+(MET|MISSED)$")
+
+
+def test_quick_deployed_benchmark_prints_every_variant_and_target():
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_deployed", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    rows = [line.split(" | ")[0].lstrip("| ") for line in lines if line.startswith("| ")]
+    assert rows.count("bare") == 2, done.stdout
+    for variant in ("contrib", "contrib+metrics", "all signals", "tracing only"):
+        assert rows.count(variant) == 2, done.stdout
+    assert rows.count("sampled out") == 1, done.stdout
+    labels = {m["label"] for line in lines if (m := TARGET.match(line))}
+    assert labels == {
+        "all signals / contrib + metrics, throughput",
+        "tracing only / contrib, throughput",
+        "send: all signals / contrib + metrics, throughput",
+        "sampled out / sampled, all signals, CPU above bare",
+        "consume: all signals, spans at the Collector / made",
+        "consume: tracing only, spans at the Collector / made",
+        "send: all signals, spans at the Collector / made",
+        "send: tracing only, spans at the Collector / made",
+    }, done.stdout
