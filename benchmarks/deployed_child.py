@@ -31,7 +31,13 @@ CONSUME_VARIANTS = (
     "all signals",
     "tracing only",
     "sampled out",
+    "batch handler",
+    "in-memory loop",
+    "in-memory loop, SDK queue",
 )
+IN_MEMORY_FACTOR = 4
+"""The in-memory loops handle this many times ``--count`` records (no broker: as fast as the
+handler goes)."""
 SEND_VARIANTS = ("bare", "contrib", "contrib+metrics", "all signals", "tracing only")
 
 _ACCEPTED = re.compile(r"^otelcol_receiver_accepted_spans(?:_total)?\{[^}]*\}\s+(\S+)$", re.M)
@@ -128,14 +134,79 @@ class Clock:
     def start(self) -> None:
         self.wall, self.cpu = time.perf_counter(), time.process_time()
 
-    def stop(self, messages: int, spans: int) -> dict[str, float]:
+    def stop(self, messages: int, spans: int, made: int) -> dict[str, float]:
         wall = time.perf_counter() - self.wall
         cpu = time.process_time() - self.cpu
-        return {"msg_s": messages / wall, "cpu_us": cpu / messages * 1e6, "spans": spans}
+        return {
+            "msg_s": messages / wall,
+            "cpu_us": cpu / messages * 1e6,
+            "spans": spans,
+            "made": made,
+        }
+
+
+def in_memory(args: argparse.Namespace) -> list[dict[str, float]]:
+    """A tight loop over records already in memory, all signals."""
+    from benchmarks.bench_handlers import records
+
+    setup = Setup("all signals", args.endpoint, "bench-loop")
+    handle = _handler(setup, "bench")
+    batch = records(args.count * IN_MEMORY_FACTOR)
+    before = accepted_spans(args.collector_metrics)
+    clock = Clock()
+    clock.start()
+    for record in batch:
+        handle(record)
+    setup.flush()
+    spans = accepted_spans(args.collector_metrics) - before
+    return [clock.stop(len(batch), spans, len(batch))]
+
+
+def batches(args: argparse.Namespace) -> list[dict[str, float]]:
+    """``poll()``'s batches through a batch handler, all signals."""
+    from kafkascope import traced_batch_handler
+
+    setup = Setup("all signals", args.endpoint, "bench-batch")
+    group = f"bench-{uuid.uuid4().hex[:8]}"
+    handle = traced_batch_handler(group=group)(lambda batch: None)
+    consumer = KafkaConsumer(
+        bootstrap_servers=args.bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=500,
+    )
+    subscribe_once_visible(consumer, args.topic)
+    before = accepted_spans(args.collector_metrics)
+    clock = Clock()
+    seen = calls = 0
+    deadline = time.monotonic() + 120
+    try:
+        while seen < args.count and time.monotonic() < deadline:
+            polled = consumer.poll(timeout_ms=1000, max_records=500)
+            count = sum(len(chunk) for chunk in polled.values())
+            if not count:
+                continue
+            if seen == 0:
+                clock.start()
+            handle(polled)
+            seen += count
+            calls += 1
+        setup.flush()
+        result = clock.stop(seen, accepted_spans(args.collector_metrics) - before, calls)
+    finally:
+        consumer.close(autocommit=False)
+    if seen < args.count:
+        raise RuntimeError(f"read {seen} of {args.count} records")
+    return [result]
 
 
 def consume(args: argparse.Namespace) -> list[dict[str, float]]:
     """Read every record once with a fresh group through the variant's handler."""
+    if args.variant.startswith("in-memory loop"):
+        return in_memory(args)
+    if args.variant == "batch handler":
+        return batches(args)
     setup = Setup(args.variant, args.endpoint, "bench-consumer")
     group = f"bench-{uuid.uuid4().hex[:8]}"
     handle = _handler(setup, group)
@@ -160,7 +231,9 @@ def consume(args: argparse.Namespace) -> list[dict[str, float]]:
             if seen == args.count:
                 break
         setup.flush()
-        result = clock.stop(seen, accepted_spans(args.collector_metrics) - before)
+        # Sampled out: how many spans the sampler keeps is its business, not a count to meet.
+        made = 0 if args.variant in ("bare", "sampled out") else seen
+        result = clock.stop(seen, accepted_spans(args.collector_metrics) - before, made)
     finally:
         consumer.close(autocommit=False)
     if seen < args.count:
@@ -194,7 +267,9 @@ def send(args: argparse.Namespace) -> list[dict[str, float]]:
                 hook(time.perf_counter() - start)
         producer.flush(timeout=120)
         setup.flush()
-        results.append(clock.stop(args.count, accepted_spans(args.collector_metrics) - before))
+        spans = accepted_spans(args.collector_metrics) - before
+        made = 0 if args.variant == "bare" else args.count
+        results.append(clock.stop(args.count, spans, made))
     producer.close(timeout=10)
     return results
 

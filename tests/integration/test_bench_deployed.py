@@ -31,7 +31,8 @@ def test_quick_deployed_benchmark_prints_every_variant_and_target():
     assert rows.count("bare") == 2, done.stdout
     for variant in ("contrib", "contrib+metrics", "all signals", "tracing only"):
         assert rows.count(variant) == 2, done.stdout
-    assert rows.count("sampled out") == 1, done.stdout
+    for variant in ("sampled out", "batch handler", "in-memory loop", "in-memory loop, SDK queue"):
+        assert rows.count(variant) == 1, done.stdout
     labels = {m["label"] for line in lines if (m := TARGET.match(line))}
     assert labels == {
         "all signals / contrib + metrics, throughput",
@@ -40,6 +41,8 @@ def test_quick_deployed_benchmark_prints_every_variant_and_target():
         "sampled out / sampled, all signals, CPU above bare",
         "consume: all signals, spans at the Collector / made",
         "consume: tracing only, spans at the Collector / made",
+        "consume: batch handler, spans at the Collector / made",
+        "consume: in-memory loop, spans at the Collector / made",
         "send: all signals, spans at the Collector / made",
         "send: tracing only, spans at the Collector / made",
     }, done.stdout
