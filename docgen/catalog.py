@@ -16,6 +16,7 @@ from kafkascope._core import metrics as core_metrics
 from kafkascope._core import semconv as sc
 from kafkascope._observe import lag, rebalances
 from kafkascope._propagation import pipeline, poison
+from kafkascope._setup import span_queue
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ _CONTAINERS: tuple[Callable[[metrics.MeterProvider], object], ...] = (
     poison._Instruments,
     lag._Registry,
     rebalances._Instruments,
+    span_queue.dropped_counter,
 )
 
 

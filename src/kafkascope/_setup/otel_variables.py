@@ -132,6 +132,13 @@ HONOURED: Final[tuple[tuple[str, str], ...]] = (
     (METRIC_EXPORT_INTERVAL, "metric export interval (positive milliseconds)"),
     (METRIC_EXPORT_TIMEOUT, "metric export timeout (positive milliseconds)"),
     ("OTEL_PROPAGATORS", "the propagators headers are injected and extracted with (SDK default)"),
+    ("OTEL_BSP_MAX_QUEUE_SIZE", "spans queued for export at most (positive; default 16,384)"),
+    ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "spans per export (positive, <= the queue; default 1,024)"),
+    (
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "longest wait before queued spans are exported (ms; default 1,000)",
+    ),
+    ("OTEL_BSP_EXPORT_TIMEOUT", "span export timeout (positive milliseconds; default 30,000)"),
 )
 """The standard variables ``configure()`` honours, with what each sets (the reference page of
 the documentation is generated from this table)."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from opentelemetry.context import Context
-from opentelemetry.metrics import MeterProvider
+from opentelemetry.metrics import Counter, MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -100,6 +100,15 @@ def sizing(env: Mapping[str, str]) -> Sizing:
     return chosen
 
 
+def dropped_counter(meter_provider: MeterProvider) -> Counter:
+    """The ``kafkascope.spans.dropped`` counter of ``meter_provider``."""
+    return meter_provider.get_meter("kafkascope").create_counter(
+        sc.SPANS_DROPPED,
+        unit="{span}",
+        description="Spans dropped before export because the export queue was full",
+    )
+
+
 class HandOffExporter(SpanExporter):
     """Passes batches to the real exporter, telling the processor how many left the queue."""
 
@@ -129,11 +138,7 @@ class CountingSpanProcessor(SpanProcessor):
         self._queued = 0
         self._lock = threading.Lock()
         self._warned = False
-        self._dropped = meter_provider.get_meter("kafkascope").create_counter(
-            sc.SPANS_DROPPED,
-            unit="{span}",
-            description="Spans dropped before export because the export queue was full",
-        )
+        self._dropped = dropped_counter(meter_provider)
         self._batch = BatchSpanProcessor(
             HandOffExporter(exporter, self),
             max_queue_size=chosen.max_queue_size,
