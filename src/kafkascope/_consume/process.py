@@ -17,7 +17,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind
-from opentelemetry.util.types import Attributes, AttributeValue
+from opentelemetry.util.types import AttributeValue
 
 from kafkascope._adapters.records import RecordView, view
 from kafkascope._consume.options import ProcessOptions
@@ -300,7 +300,7 @@ class ProcessScope:
             context=self._context,
         )
 
-    def _waits(self, instruments: _metrics.MessagingMetrics) -> list[tuple[Attributes, float]]:
+    def _waits(self, instruments: _metrics.MessagingMetrics) -> list[tuple[_metrics.Stream, float]]:
         options = self._options
         if not self.batch:
             # A single record's wait was computed when its span started.

@@ -8,16 +8,42 @@ from typing import Final
 
 from opentelemetry import metrics
 from opentelemetry.context import Context
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions, Histogram, Observation
 from opentelemetry.util.types import Attributes
 
+from kafkascope._core import histograms as _histograms
 from kafkascope._core import semconv as sc
+from kafkascope._core.histograms import HistogramSpec
 from kafkascope._core.telemetry import ProviderCache, messaging_attributes, meter_for
 
 TIME_IN_QUEUE_BUCKETS: Final = (*sc.DURATION_BUCKETS, 30.0, 60.0, 300.0, 900.0, 3600.0)
 _MAX_CACHED_ATTRIBUTE_SETS: Final = 4096
 
 AttrKey = tuple[str, str | None, str | None, str | None, str | None, int | None, str | None]
+Stream = tuple[AttrKey, Attributes]
+"""An attribute set with its key, built once and reused."""
+
+PROCESS_DURATION: Final = HistogramSpec(
+    sc.METRIC_PROCESS_DURATION, "s", "Duration of processing operation.", sc.DURATION_BUCKETS
+)
+TIME_IN_QUEUE: Final = HistogramSpec(
+    sc.TIME_IN_QUEUE,
+    "s",
+    "Time from the record's timestamp to the start of its processing.",
+    TIME_IN_QUEUE_BUCKETS,
+)
+PRE_AGGREGATED: Final = (PROCESS_DURATION, TIME_IN_QUEUE)
+"""The histograms recorded once per processed message, which ``configure()``'s push pipelines
+aggregate in process (in this order: a histogram's position is its index there)."""
+
+
+def _histogram(meter: metrics.Meter, spec: HistogramSpec) -> Histogram:
+    return meter.create_histogram(
+        spec.name,
+        unit=spec.unit,
+        description=spec.description,
+        explicit_bucket_boundaries_advisory=spec.boundaries,
+    )
 
 
 class MessageCounter:
@@ -54,12 +80,12 @@ class MessagingMetrics:
         # Nothing would be recorded: callers skip measuring altogether.
         self.noop = isinstance(meter_provider, metrics.NoOpMeterProvider)
         meter = meter_for(meter_provider)
-        self.process_duration = meter.create_histogram(
-            sc.METRIC_PROCESS_DURATION,
-            unit="s",
-            description="Duration of processing operation.",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
-        )
+        # On configure()'s push pipelines the per-message histograms are aggregated in process
+        # (_core/histograms.py); everywhere else they are the SDK's instruments.
+        self._pre = _histograms.registered(meter_provider)
+        self._sdk_histograms: tuple[Histogram, ...] = ()
+        if self._pre is None:
+            self._sdk_histograms = tuple(_histogram(meter, spec) for spec in PRE_AGGREGATED)
         self.operation_duration = meter.create_histogram(
             sc.METRIC_CLIENT_OPERATION_DURATION,
             unit="s",
@@ -75,12 +101,6 @@ class MessagingMetrics:
             meter,
             sc.METRIC_CLIENT_CONSUMED_MESSAGES,
             "Number of messages that were delivered to the application.",
-        )
-        self.time_in_queue = meter.create_histogram(
-            sc.TIME_IN_QUEUE,
-            unit="s",
-            description="Time from the record's timestamp to the start of its processing.",
-            explicit_bucket_boundaries_advisory=TIME_IN_QUEUE_BUCKETS,
         )
         self.dead_lettered = meter.create_counter(
             sc.DEAD_LETTERED,
@@ -106,7 +126,7 @@ class MessagingMetrics:
         error_type: str | None,
         duration: float,
         messages: int,
-        waits: Iterable[tuple[Attributes, float]] = (),
+        waits: Iterable[tuple[Stream, float]] = (),
         context: Context | None = None,
     ) -> None:
         """One processed message or batch on ``streams``: its duration, its messages, and each
@@ -115,14 +135,20 @@ class MessagingMetrics:
         ``context`` is the process span's: an exemplar then leads to that message's trace.
         """
         key, attrs = streams.ok
-        self.process_duration.record(
-            duration, attrs if error_type is None else streams.failed(error_type), context
-        )
+        processed = streams.ok if error_type is None else streams.failed(error_type)
+        pre = self._pre
+        if pre is not None:
+            pre.record(0, duration, processed[0], processed[1], context)
+            for (wait_key, wait_attrs), seconds in waits:
+                pre.record(1, seconds, wait_key, wait_attrs, context)
+        else:
+            process_duration, time_in_queue = self._sdk_histograms
+            process_duration.record(duration, processed[1], context)
+            for (_, wait_attrs), seconds in waits:
+                time_in_queue.record(seconds, wait_attrs, context)
         # The conventions' error.type on consumed.messages means the delivery to the
         # application failed, never the handler: every message counts in the stream without it.
         self.consumed_messages.add(messages, key, attrs)
-        for wait_attrs, seconds in waits:
-            self.time_in_queue.record(seconds, wait_attrs, context)
 
     def send_stream(
         self,
@@ -130,13 +156,13 @@ class MessagingMetrics:
         server_address: str | None,
         server_port: int | None,
         error_type: str | None,
-    ) -> tuple[AttrKey, Attributes]:
+    ) -> Stream:
         """The key and attributes of the sends to ``topic`` with this outcome, to reuse."""
         return self.attributes_of(
             sc.OPERATION_SEND, topic, None, error_type, server_address, server_port
         )
 
-    def observe_sent(self, *, stream: tuple[AttrKey, Attributes], duration: float) -> None:
+    def observe_sent(self, *, stream: Stream, duration: float) -> None:
         """One send on ``stream`` (from :meth:`send_stream`), acknowledged or failed."""
         key, attrs = stream
         self.operation_duration.record(duration, attrs)
@@ -158,7 +184,7 @@ class MessagingMetrics:
         server_address: str | None,
         server_port: int | None,
         timestamp_type: str | None = None,
-    ) -> tuple[AttrKey, Attributes]:
+    ) -> Stream:
         """The key and metric attributes of one combination, built once and reused."""
         key: AttrKey = (
             operation,
@@ -208,29 +234,29 @@ class ProcessStreams:
         self.ok = metrics.attributes_of(
             sc.OPERATION_PROCESS, topic, group, None, server_address, server_port
         )
-        self._failed: dict[str, Attributes] = {}
-        self._waited: dict[str, Attributes] = {}
+        self._failed: dict[str, Stream] = {}
+        self._waited: dict[str, Stream] = {}
 
-    def failed(self, error_type: str) -> Attributes:
-        """The processing-time attributes of a message whose handler raised ``error_type``."""
+    def failed(self, error_type: str) -> Stream:
+        """The processing-time stream of a message whose handler raised ``error_type``."""
         found = self._failed.get(error_type)
         if found is None:
             topic, group, address, port = self._values
             found = self._metrics.attributes_of(
                 sc.OPERATION_PROCESS, topic, group, error_type, address, port
-            )[1]
+            )
             if len(self._failed) < _MAX_CACHED_ATTRIBUTE_SETS:
                 self._failed[error_type] = found
         return found
 
-    def waited(self, timestamp_type: str) -> Attributes:
-        """The time-in-queue attributes for records with ``timestamp_type``."""
+    def waited(self, timestamp_type: str) -> Stream:
+        """The time-in-queue stream of records with ``timestamp_type``."""
         found = self._waited.get(timestamp_type)
         if found is None:
             topic, group, address, port = self._values
             found = self._waited[timestamp_type] = self._metrics.attributes_of(
                 sc.OPERATION_PROCESS, topic, group, None, address, port, timestamp_type
-            )[1]
+            )
         return found
 
 

@@ -28,11 +28,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.util.types import AttributeValue
 
+from kafkascope._core import histograms as _histograms
 from kafkascope._core import settings as _settings
 from kafkascope._core.settings import KeyHook, ParentPolicy
 from kafkascope._setup import capture as _capture
 from kafkascope._setup import exporters as _exporters
 from kafkascope._setup import otel_variables as _otel_variables
+from kafkascope._setup import preaggregation as _preaggregation
 from kafkascope._setup.exporters import Protocol
 from kafkascope._setup.logs import instrument_logging
 from kafkascope._setup.quiet_exporters import quiet_exporter_logs
@@ -155,6 +157,8 @@ def configure(
     )
     sampler = _otel_variables.sampler(env)
     span_sizing = sizing(env)
+    exemplar_filter = _preaggregation.exemplar_filter(env)
+    otlp_temporalities = _preaggregation.otlp_temporalities(env) if "otlp" in plan.metrics else None
     _otel_variables.check_resource_attributes(env)
     base = _settings.Settings.from_env(env)
     changes: dict[str, object] = {
@@ -185,15 +189,39 @@ def configure(
         resource = Resource.create(attributes)
 
         readers: list[MetricReader] = list(extra_readers)
+        metric_exporters = _exporters.metric_exporters(plan)
+        pre_aggregation = None
+        # Only where every reader is one of ours and exports explicit-bucket histograms: a
+        # pull reader (Prometheus) or another extra reader gets the SDK's instruments.
+        if (
+            metric_exporters
+            and not extra_readers
+            and not _preaggregation.sdk_disabled(env)
+            and ("otlp" not in plan.metrics or _preaggregation.explicit_histograms(env))
+        ):
+            chosen = [
+                otlp_temporalities
+                if name == "otlp" and otlp_temporalities is not None
+                else _preaggregation.console_temporalities()
+                for name in plan.metrics
+            ]
+            pre_aggregation, metric_exporters = _preaggregation.wrap(
+                list(zip(metric_exporters, chosen, strict=True)), exemplar_filter, resource
+            )
         readers.extend(
             PeriodicExportingMetricReader(exporter, export_interval_millis=plan.interval_ms)
-            for exporter in _exporters.metric_exporters(plan)
+            for exporter in metric_exporters
         )
         # shutdown_on_exit=False: Telemetry.shutdown, bounded, is the only shutdown at exit
         # (the SDK's own would wait again, unbounded, and warn that it ran twice).
         meter_provider = MeterProvider(
-            resource=resource, metric_readers=readers, shutdown_on_exit=False
+            resource=resource,
+            metric_readers=readers,
+            exemplar_filter=exemplar_filter,
+            shutdown_on_exit=False,
         )
+        if pre_aggregation is not None:
+            _histograms.register(meter_provider, pre_aggregation)
         tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
         span_exporters = (
             [span_exporter] if span_exporter is not None else _exporters.span_exporters(plan)

@@ -1,0 +1,196 @@
+"""Histograms aggregated in process for the push pipelines ``configure()`` builds.
+
+The SDK's ``Histogram.record`` re-cleans and re-hashes the attributes of every measurement;
+here a stream is found by a key the caller already holds, the bucket by one bisect, under one
+lock. The points are the ones the SDK's explicit-bucket aggregation exports (counts, sum,
+min, max, start and end times, per-bucket exemplars of ``AlignedHistogramBucketExemplarReservoir``
+kept only where the provider's exemplar filter samples), built with the SDK's public data
+classes and added to each export by ``_setup.preaggregation``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from bisect import bisect_left
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from time import time_ns
+from typing import Final
+
+from opentelemetry import metrics, trace
+from opentelemetry.context import Context, get_current
+from opentelemetry.sdk.metrics import Exemplar, ExemplarFilter
+from opentelemetry.sdk.metrics.export import AggregationTemporality, HistogramDataPoint
+from opentelemetry.trace import INVALID_SPAN
+from opentelemetry.util.types import Attributes
+
+_CUMULATIVE: Final = AggregationTemporality.CUMULATIVE
+
+
+@dataclass(frozen=True)
+class HistogramSpec:
+    """What an SDK histogram instrument would have been created with."""
+
+    name: str
+    unit: str
+    description: str
+    boundaries: tuple[float, ...]
+
+
+class _Stream:
+    """One attribute set of one histogram, for one reader."""
+
+    __slots__ = ("attributes", "counts", "exemplars", "max", "min", "start_ns", "sum")
+
+    def __init__(self, attributes: Attributes, buckets: int, start_ns: int) -> None:
+        self.attributes = attributes
+        self.start_ns = start_ns
+        self.counts = [0] * buckets
+        self.sum = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self.exemplars: dict[int, Exemplar] = {}
+
+
+class HistogramTable:
+    """One histogram's streams for one reader, with the reader's temporality."""
+
+    def __init__(self, spec: HistogramSpec, temporality: AggregationTemporality) -> None:
+        self.spec = spec
+        self.temporality = temporality
+        self._buckets = len(spec.boundaries) + 1
+        self._streams: dict[Hashable, _Stream] = {}
+        self._lock = threading.Lock()
+
+    def add(
+        self,
+        key: Hashable,
+        attributes: Attributes,
+        value: float,
+        index: int,
+        exemplar: Exemplar | None,
+    ) -> None:
+        """Count ``value`` (in bucket ``index``) in the stream ``key`` with ``attributes``."""
+        with self._lock:
+            stream = self._streams.get(key)
+            if stream is None:
+                # Copied: the SDK keeps its own copy of a measurement's attributes too.
+                stream = self._streams[key] = _Stream(
+                    dict(attributes or {}), self._buckets, time_ns()
+                )
+            stream.counts[index] += 1
+            stream.sum += value
+            if value < stream.min:
+                stream.min = value
+            if value > stream.max:
+                stream.max = value
+            if exemplar is not None:
+                stream.exemplars[index] = exemplar
+
+    def collect(self, now_ns: int) -> list[HistogramDataPoint]:
+        """The points of a collection at ``now_ns``: every stream when cumulative; when delta,
+        the streams measured since the last collection, each of which then starts afresh."""
+        points = []
+        bounds = self.spec.boundaries
+        delta = self.temporality is not _CUMULATIVE
+        with self._lock:
+            for stream in self._streams.values():
+                counts = stream.counts
+                count = sum(counts)
+                if count:
+                    points.append(
+                        HistogramDataPoint(
+                            attributes=stream.attributes,
+                            start_time_unix_nano=stream.start_ns,
+                            time_unix_nano=now_ns,
+                            count=count,
+                            sum=stream.sum,
+                            bucket_counts=tuple(counts),
+                            explicit_bounds=bounds,
+                            min=stream.min,
+                            max=stream.max,
+                            exemplars=[stream.exemplars[i] for i in sorted(stream.exemplars)],
+                        )
+                    )
+                # Exemplars are per collection in either temporality, as the SDK's reservoir's.
+                stream.exemplars = {}
+                if delta:
+                    # As the SDK's: the next delta point starts at this collection, whether or
+                    # not this one had a point.
+                    stream.start_ns = now_ns
+                    stream.counts = [0] * self._buckets
+                    stream.sum = 0.0
+                    stream.min = math.inf
+                    stream.max = -math.inf
+        return points
+
+
+class PreAggregation:
+    """The histograms of one meter provider built by ``configure()``, aggregated in process
+    for each of its push readers (one table per reader and histogram)."""
+
+    def __init__(
+        self,
+        specs: Sequence[HistogramSpec],
+        temporalities: Sequence[AggregationTemporality],
+        exemplar_filter: ExemplarFilter,
+    ) -> None:
+        self.specs = tuple(specs)
+        self._filter = exemplar_filter
+        # tables[reader][histogram]
+        self.tables = [
+            [HistogramTable(spec, temporality) for spec in self.specs]
+            for temporality in temporalities
+        ]
+        self._by_histogram = [
+            [tables[index] for tables in self.tables] for index in range(len(self.specs))
+        ]
+
+    def record(
+        self,
+        histogram: int,
+        value: float,
+        key: Hashable,
+        attributes: Attributes,
+        context: Context | None,
+    ) -> None:
+        """Record ``value`` into the histogram at position ``histogram`` of the specs."""
+        if not 0.0 <= value < math.inf:
+            return  # the SDK ignores negative and non-finite values too
+        spec = self.specs[histogram]
+        index = bisect_left(spec.boundaries, value)
+        exemplar = None
+        if context is None:
+            context = get_current()
+        if self._filter.should_sample(value, 0, attributes, context):
+            exemplar = _exemplar(value, context)
+        for table in self._by_histogram[histogram]:
+            table.add(key, attributes, value, index, exemplar)
+
+
+def _exemplar(value: float, context: Context) -> Exemplar:
+    span_id = trace_id = None
+    span = trace.get_current_span(context)
+    if span is not INVALID_SPAN:
+        span_context = span.get_span_context()
+        span_id, trace_id = span_context.span_id, span_context.trace_id
+    # filtered_attributes: the measurement's attributes that the point lacks; without views
+    # none are filtered, which the SDK writes as an empty dict.
+    return Exemplar({}, value, time_ns(), span_id, trace_id)
+
+
+_registry: weakref.WeakKeyDictionary[metrics.MeterProvider, PreAggregation] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def register(meter_provider: metrics.MeterProvider, pre_aggregation: PreAggregation) -> None:
+    """Make ``meter_provider``'s kafkascope histograms record into ``pre_aggregation``."""
+    _registry[meter_provider] = pre_aggregation
+
+
+def registered(meter_provider: metrics.MeterProvider) -> PreAggregation | None:
+    """The pre-aggregation of ``meter_provider``, if ``configure()`` built one for it."""
+    return _registry.get(meter_provider)

@@ -1,0 +1,304 @@
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider, TraceBasedExemplarFilter
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.metrics.export import Histogram as HistogramData
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+
+from kafkascope import configure, traced_handler
+from kafkascope._core import histograms as _histograms
+from kafkascope._core import metrics as _metrics
+from kafkascope._core import semconv as sc
+from kafkascope._core.errors import ConfigurationError
+from kafkascope._setup import preaggregation as _preaggregation
+from kafkascope.testing import make_record
+
+CUMULATIVE = _preaggregation.otlp_temporalities({})
+DELTA = _preaggregation.otlp_temporalities(
+    {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"}
+)
+HISTOGRAMS = {sc.METRIC_PROCESS_DURATION, sc.TIME_IN_QUEUE}
+
+# Values on, between and beyond the boundaries of both histograms (bisect_left and the
+# exemplar reservoir's "value <= boundary" agree on a value equal to a boundary).
+CYCLES: tuple[tuple[tuple[float, str | None, float], ...], ...] = (
+    ((0.0, None, 0.005), (0.005, None, 0.3), (0.0051, "ValueError", 12.0), (0.2, None, 61.0)),
+    ((0.2, None, 3600.0), (11.0, "KeyError", 5000.0), (0.004, None, 0.0)),
+)
+"""Two collection cycles of (processing seconds, error type, seconds in queue)."""
+
+
+class Capture(MetricExporter):
+    """Keeps what each export receives."""
+
+    def __init__(self, temporalities: _preaggregation.Temporalities) -> None:
+        super().__init__(preferred_temporality=temporalities)
+        self.exports: list[MetricsData] = []
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        self.exports.append(metrics_data)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        return None
+
+
+def _sdk_pipeline(temporalities: _preaggregation.Temporalities) -> tuple[MeterProvider, Capture]:
+    capture = Capture(temporalities)
+    reader = PeriodicExportingMetricReader(capture, export_interval_millis=math.inf)
+    return MeterProvider(metric_readers=[reader], shutdown_on_exit=False), capture
+
+
+def _pre_aggregated_pipeline(
+    temporalities: _preaggregation.Temporalities,
+) -> tuple[MeterProvider, Capture]:
+    capture = Capture(temporalities)
+    resource = Resource.create({})
+    pre_aggregation, exporters = _preaggregation.wrap(
+        [(capture, temporalities)], TraceBasedExemplarFilter(), resource
+    )
+    reader = PeriodicExportingMetricReader(exporters[0], export_interval_millis=math.inf)
+    provider = MeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False)
+    _histograms.register(provider, pre_aggregation)
+    return provider, capture
+
+
+def _record_cycles(provider: MeterProvider) -> None:
+    """The same measurements, each inside its own sampled (or, for every third, unsampled)
+    span, with a collection after each cycle."""
+    instruments = _metrics.for_provider(provider)
+    streams = instruments.process_streams("orders", "billing", "broker", 9092)
+    sampled = TracerProvider(sampler=ALWAYS_ON, shutdown_on_exit=False).get_tracer("t")
+    unsampled = TracerProvider(sampler=ALWAYS_OFF, shutdown_on_exit=False).get_tracer("t")
+    for cycle in CYCLES:
+        for position, (duration, error_type, waited) in enumerate(cycle):
+            tracer = unsampled if position % 3 == 2 else sampled
+            # Fixed ids: both pipelines see the same spans, so the same exemplars.
+            span = tracer.start_span("process")
+            context = trace.set_span_in_context(_fixed(span, position))
+            instruments.observe_processed(
+                streams=streams,
+                error_type=error_type,
+                duration=duration,
+                messages=1,
+                waits=[(streams.waited("create_time"), waited)],
+                context=context,
+            )
+            span.end()
+        provider.force_flush()
+
+
+def _fixed(span: trace.Span, position: int) -> trace.Span:
+    flags = span.get_span_context().trace_flags
+    return trace.NonRecordingSpan(
+        trace.SpanContext(0xABC0 + position, 0xDEF0 + position, False, flags)
+    )
+
+
+def _histogram_points(capture: Capture) -> list[dict[str, Any]]:
+    """Each export's kafkascope histograms, without the clock readings (compared apart)."""
+    found = []
+    for export in capture.exports:
+        cycle: dict[str, Any] = {}
+        for resource_metrics in export.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    if metric.name not in HISTOGRAMS:
+                        continue
+                    assert scope_metrics.scope.name == "kafkascope"
+                    data = metric.data
+                    assert isinstance(data, HistogramData)
+                    cycle[metric.name] = {
+                        "unit": metric.unit,
+                        "description": metric.description,
+                        "scope": scope_metrics.scope,
+                        "temporality": data.aggregation_temporality,
+                        "points": sorted((_point(p) for p in data.data_points), key=repr),
+                    }
+        found.append(cycle)
+    return found
+
+
+def _point(point: Any) -> dict[str, Any]:
+    assert isinstance(point, HistogramDataPoint)
+    return {
+        "attributes": dict(point.attributes or {}),
+        "count": point.count,
+        "sum": point.sum,
+        "bucket_counts": point.bucket_counts,
+        "explicit_bounds": tuple(point.explicit_bounds),
+        "min": point.min,
+        "max": point.max,
+        "exemplars": [
+            (e.filtered_attributes, e.value, e.span_id, e.trace_id) for e in point.exemplars
+        ],
+    }
+
+
+def _times(capture: Capture, name: str) -> list[list[tuple[int, int]]]:
+    return [
+        sorted(
+            (p.start_time_unix_nano, p.time_unix_nano)
+            for rm in export.resource_metrics
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+            if m.name == name
+            for p in m.data.data_points
+        )
+        for export in capture.exports
+    ]
+
+
+def _both(temporalities: _preaggregation.Temporalities) -> tuple[Capture, Capture]:
+    sdk_provider, sdk = _sdk_pipeline(temporalities)
+    pre_provider, pre = _pre_aggregated_pipeline(temporalities)
+    _record_cycles(sdk_provider)
+    _record_cycles(pre_provider)
+    # The second pipeline's points came from the pre-aggregation, not SDK instruments.
+    assert _metrics.for_provider(pre_provider)._sdk_histograms == ()
+    return sdk, pre
+
+
+def test_pre_aggregated_histograms_export_the_sdk_points_cumulative() -> None:
+    sdk, pre = _both(CUMULATIVE)
+    expected = _histogram_points(sdk)
+    assert len(expected) == 2
+    assert expected[1][sc.METRIC_PROCESS_DURATION]["points"]  # the SDK path did record
+    assert _histogram_points(pre) == expected
+
+
+def test_pre_aggregated_histograms_export_the_sdk_points_delta() -> None:
+    sdk, pre = _both(DELTA)
+    expected = _histogram_points(sdk)
+    assert expected[0][sc.TIME_IN_QUEUE]["temporality"] is AggregationTemporality.DELTA
+    assert _histogram_points(pre) == expected
+
+
+def test_pre_aggregated_histograms_carry_exemplars_of_sampled_spans_only() -> None:
+    _, pre = _both(CUMULATIVE)
+    points = _histogram_points(pre)[0][sc.METRIC_PROCESS_DURATION]["points"]
+    exemplar_spans = {e[2] for p in points for e in p["exemplars"]}
+    # 0.0 and 0.005 share the first bucket, which keeps the later; 0.0051 was unsampled.
+    assert exemplar_spans == {0xDEF1, 0xDEF3}
+
+
+def test_pre_aggregated_delta_points_start_where_the_previous_collection_ended() -> None:
+    _, pre = _both(DELTA)
+    (first,), (second,) = (
+        {end for _, end in cycle} for cycle in _times(pre, sc.METRIC_PROCESS_DURATION)
+    )
+    starts = {start for start, _ in _times(pre, sc.METRIC_PROCESS_DURATION)[1]}
+    # The streams measured in both cycles start at the first collection; the KeyError
+    # stream, new in the second, when it was first measured.
+    assert first in starts
+    assert min(starts) == first < second
+
+
+def test_pre_aggregated_cumulative_points_keep_their_start_time() -> None:
+    _, pre = _both(CUMULATIVE)
+    first, second = _times(pre, sc.TIME_IN_QUEUE)
+    assert {start for start, _ in first} <= {start for start, _ in second}
+
+
+def test_configure_records_through_pre_aggregation_on_its_push_readers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "console")
+    telemetry = configure("svc", set_global=False, traces=False, export_interval_ms=3_600_000)
+    try:
+        assert _histograms.registered(telemetry.meter_provider) is not None
+    finally:
+        telemetry.shutdown()
+
+
+def test_configure_keeps_sdk_histograms_beside_an_extra_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "console")
+    reader = InMemoryMetricReader()
+    telemetry = configure(
+        "svc",
+        set_global=False,
+        traces=False,
+        export_interval_ms=3_600_000,
+        metric_readers=(reader,),
+    )
+    try:
+        _handle_one(telemetry.meter_provider)
+        assert _histograms.registered(telemetry.meter_provider) is None
+        assert _sdk_histogram_names(reader) >= HISTOGRAMS
+    finally:
+        telemetry.shutdown()
+
+
+def test_a_user_meter_provider_gets_sdk_histograms() -> None:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    _handle_one(provider)
+    assert _sdk_histogram_names(reader) >= HISTOGRAMS
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sometimes"),
+        ("OTEL_METRICS_EXEMPLAR_FILTER", "often"),
+    ],
+)
+def test_configure_rejects_a_bad_metrics_variable_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as raised:
+        configure("svc", set_global=False, traces=False)
+    assert raised.value.setting == variable
+
+
+def test_lowmemory_temporality_is_delta_for_histograms_and_counters_only() -> None:
+    lowmemory = _preaggregation.otlp_temporalities(
+        {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "LowMemory"}
+    )
+    delta = {kind.__name__ for kind, t in lowmemory.items() if t is AggregationTemporality.DELTA}
+    assert delta == {"Counter", "Histogram"}
+
+
+def _handle_one(provider: MeterProvider) -> None:
+    tracer_provider = TracerProvider(shutdown_on_exit=False)
+
+    @traced_handler(tracer_provider=tracer_provider, meter_provider=provider)
+    def handle(record: object) -> None:
+        return None
+
+    handle(make_record("orders", timestamp=1))
+
+
+def _sdk_histogram_names(reader: InMemoryMetricReader) -> set[str]:
+    data = reader.get_metrics_data()
+    assert data is not None
+    return {
+        m.name
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if isinstance(m.data, HistogramData)
+    }
