@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider, TraceBasedExemplarFilter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -19,6 +20,7 @@ from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+from prometheus_client import REGISTRY, generate_latest
 
 from kafkascope import configure, traced_handler
 from kafkascope._core import histograms as _histograms
@@ -302,3 +304,24 @@ def _sdk_histogram_names(reader: InMemoryMetricReader) -> set[str]:
         for m in sm.metrics
         if isinstance(m.data, HistogramData)
     }
+
+
+def test_configure_with_a_prometheus_reader_serves_the_sdk_histograms(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "console")
+    reader = PrometheusMetricReader()
+    telemetry = configure(
+        "svc",
+        set_global=False,
+        traces=False,
+        export_interval_ms=3_600_000,
+        metric_readers=(reader,),
+    )
+    try:
+        _handle_one(telemetry.meter_provider)
+        page = generate_latest(REGISTRY).decode()
+    finally:
+        telemetry.shutdown()
+    assert "messaging_process_duration_seconds_bucket{" in page
+    assert "kafkascope_message_time_in_queue_seconds_count{" in page

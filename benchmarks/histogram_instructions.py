@@ -1,0 +1,101 @@
+"""Instructions per message of ``@traced_handler`` on ``configure()``'s pipelines, counted with
+callgrind: the difference between a run of 2N messages and a run of N, over N, so start-up,
+imports and the final export cancel out.
+
+Run: .venv/bin/python -m benchmarks.histogram_instructions [--messages N]
+(``valgrind`` must be on the PATH). Set ``PYTHONPATH`` to another checkout's ``src`` to count
+that version of kafkascope with the same script (only the public API is used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+VARIANTS = {"all signals": True, "tracing only": False}
+
+
+def _handle(messages: int, metrics: bool) -> None:
+    """One configure()d service handling ``messages`` records (the callgrind subject)."""
+    from benchmarks.harness import DiscardingExporter
+    from kafkascope import configure, traced_handler
+    from kafkascope.testing import make_record
+
+    # Console metrics every hour: nothing is exported until the final flush, whose cost is
+    # the same for N and 2N messages (the same attribute sets).
+    os.environ["OTEL_METRICS_EXPORTER"] = "console"
+    telemetry = configure(
+        "bench",
+        set_global=False,
+        handle_sigterm=False,
+        metrics=metrics,
+        span_exporter=DiscardingExporter(),
+        export_interval_ms=3_600_000,
+    )
+
+    @traced_handler(
+        group="billing",
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+    )
+    def handle(record: Any) -> None:
+        return None
+
+    records = [
+        make_record("orders", b"v", key=f"k{i}", partition=i % 3, offset=i, timestamp=1_000)
+        for i in range(messages)
+    ]
+    for record in records:
+        handle(record)
+    telemetry.shutdown()  # the console export goes to the parent's pipe
+
+
+def _instructions(messages: int, metrics: bool) -> int:
+    with tempfile.TemporaryDirectory() as out:
+        done = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}/callgrind.out",
+                sys.executable,
+                "-m",
+                "benchmarks.histogram_instructions",
+                "--run",
+                str(messages),
+                *([] if metrics else ["--tracing-only"]),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count in callgrind's output:\n{done.stderr}")
+    return int(found[1])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the instructions per message of each variant."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--messages", type=int, default=1_000, help="N (default 1000)")
+    parser.add_argument("--run", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tracing-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.run is not None:
+        _handle(args.run, not args.tracing_only)
+        return 0
+    n = args.messages
+    for label, metrics in VARIANTS.items():
+        per_message = (_instructions(2 * n, metrics) - _instructions(n, metrics)) / n
+        print(f"  {label:<14} {per_message:>10,.0f} instructions per message")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
