@@ -157,8 +157,8 @@ class PreAggregation:
         context: Context | None,
     ) -> None:
         """Record ``value`` into the histogram at position ``histogram`` of the specs."""
-        if not 0.0 <= value < math.inf:
-            return  # the SDK ignores negative and non-finite values too
+        if not self.tables or not 0.0 <= value < math.inf:
+            return  # no reader; or a value the SDK ignores too (negative, not finite)
         spec = self.specs[histogram]
         index = bisect_left(spec.boundaries, value)
         exemplar = None

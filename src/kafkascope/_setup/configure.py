@@ -192,10 +192,10 @@ def configure(
         metric_exporters = _exporters.metric_exporters(plan)
         pre_aggregation = None
         # Only where every reader is one of ours and exports explicit-bucket histograms: a
-        # pull reader (Prometheus) or another extra reader gets the SDK's instruments.
+        # pull reader (Prometheus) or another extra reader gets the SDK's instruments. With
+        # no reader at all (metrics=False) the histograms then cost nothing.
         if (
-            metric_exporters
-            and not extra_readers
+            not extra_readers
             and not _preaggregation.sdk_disabled(env)
             and ("otlp" not in plan.metrics or _preaggregation.explicit_histograms(env))
         ):

@@ -233,6 +233,17 @@ def test_configure_records_through_pre_aggregation_on_its_push_readers(
         telemetry.shutdown()
 
 
+def test_configure_without_metrics_records_the_histograms_nowhere() -> None:
+    telemetry = configure("svc", set_global=False, traces=False, metrics=False)
+    try:
+        _handle_one(telemetry.meter_provider)
+        pre_aggregation = _histograms.registered(telemetry.meter_provider)
+        assert pre_aggregation is not None
+        assert pre_aggregation.tables == []
+    finally:
+        telemetry.shutdown()
+
+
 def test_configure_keeps_sdk_histograms_beside_an_extra_reader(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
