@@ -21,12 +21,15 @@ from typing import Final
 
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context, get_current
-from opentelemetry.sdk.metrics import Exemplar, ExemplarFilter
+from opentelemetry.sdk.metrics import Exemplar, ExemplarFilter, TraceBasedExemplarFilter
 from opentelemetry.sdk.metrics.export import AggregationTemporality, HistogramDataPoint
 from opentelemetry.trace import INVALID_SPAN
 from opentelemetry.util.types import Attributes
 
 _CUMULATIVE: Final = AggregationTemporality.CUMULATIVE
+
+Offered = tuple[float, int, int | None, int | None]
+"""A sampled measurement: value, time, span id and trace id (an exemplar once collected)."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class _Stream:
         self.sum = 0.0
         self.min = math.inf
         self.max = -math.inf
-        self.exemplars: dict[int, Exemplar] = {}
+        self.exemplars: dict[int, Offered] = {}
 
 
 class HistogramTable:
@@ -70,7 +73,7 @@ class HistogramTable:
         attributes: Attributes,
         value: float,
         index: int,
-        exemplar: Exemplar | None,
+        exemplar: Offered | None,
     ) -> None:
         """Count ``value`` (in bucket ``index``) in the stream ``key`` with ``attributes``."""
         with self._lock:
@@ -111,7 +114,7 @@ class HistogramTable:
                             explicit_bounds=bounds,
                             min=stream.min,
                             max=stream.max,
-                            exemplars=[stream.exemplars[i] for i in sorted(stream.exemplars)],
+                            exemplars=_exemplars(stream.exemplars),
                         )
                     )
                 # Exemplars are per collection in either temporality, as the SDK's reservoir's.
@@ -139,6 +142,8 @@ class PreAggregation:
     ) -> None:
         self.specs = tuple(specs)
         self._filter = exemplar_filter
+        # The default filter's test, inlined: the sampled flag of the span in the context.
+        self._trace_based = type(exemplar_filter) is TraceBasedExemplarFilter
         # tables[reader][histogram]
         self.tables = [
             [HistogramTable(spec, temporality) for spec in self.specs]
@@ -161,24 +166,31 @@ class PreAggregation:
             return  # no reader; or a value the SDK ignores too (negative, not finite)
         spec = self.specs[histogram]
         index = bisect_left(spec.boundaries, value)
-        exemplar = None
         if context is None:
             context = get_current()
-        if self._filter.should_sample(value, 0, attributes, context):
-            exemplar = _exemplar(value, context)
+        exemplar: Offered | None = None
+        if self._trace_based:
+            span_context = trace.get_current_span(context).get_span_context()
+            if span_context.trace_flags.sampled:
+                exemplar = (value, time_ns(), span_context.span_id, span_context.trace_id)
+        elif self._filter.should_sample(value, 0, attributes, context):
+            exemplar = _offered(value, context)
         for table in self._by_histogram[histogram]:
             table.add(key, attributes, value, index, exemplar)
 
 
-def _exemplar(value: float, context: Context) -> Exemplar:
-    span_id = trace_id = None
+def _offered(value: float, context: Context) -> Offered:
     span = trace.get_current_span(context)
-    if span is not INVALID_SPAN:
-        span_context = span.get_span_context()
-        span_id, trace_id = span_context.span_id, span_context.trace_id
+    if span is INVALID_SPAN:
+        return (value, time_ns(), None, None)
+    span_context = span.get_span_context()
+    return (value, time_ns(), span_context.span_id, span_context.trace_id)
+
+
+def _exemplars(offered: dict[int, Offered]) -> list[Exemplar]:
     # filtered_attributes: the measurement's attributes that the point lacks; without views
     # none are filtered, which the SDK writes as an empty dict.
-    return Exemplar({}, value, time_ns(), span_id, trace_id)
+    return [Exemplar({}, *offered[bucket]) for bucket in sorted(offered)]
 
 
 _registry: weakref.WeakKeyDictionary[metrics.MeterProvider, PreAggregation] = (
