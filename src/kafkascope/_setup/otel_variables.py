@@ -139,6 +139,19 @@ HONOURED: Final[tuple[tuple[str, str], ...]] = (
         "longest wait before queued spans are exported (ms; default 1,000)",
     ),
     ("OTEL_BSP_EXPORT_TIMEOUT", "span export timeout (positive milliseconds; default 30,000)"),
+    (
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+        "`cumulative` (default), `delta` or `lowmemory`, applied as the SDK's OTLP exporter does",
+    ),
+    (
+        "OTEL_METRICS_EXEMPLAR_FILTER",
+        "`trace_based` (default), `always_on` or `always_off`",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+        "`explicit_bucket_histogram` (default) or `base2_exponential_bucket_histogram`",
+    ),
+    ("OTEL_SDK_DISABLED", "`true` turns the SDK off (the SDK reads it)"),
 )
 """The standard variables ``configure()`` honours, with what each sets (the reference page of
 the documentation is generated from this table)."""
