@@ -66,12 +66,14 @@ from kafkascope._setup.logs import (
     TextFormatter,
     instrument_logging,
 )
+from kafkascope._setup.otlp.exporter import DirectOTLPSpanExporter
 from kafkascope._version import __version__
 
 __all__ = [
     "LOG_FIELD_DEFAULTS",
     "ConfigurationError",
     "ConsumerHealth",
+    "DirectOTLPSpanExporter",
     "Exemplar",
     "JsonFormatter",
     "LagObserver",

@@ -27,6 +27,8 @@ ENV_LAG: Final = "OTEL_PYTHON_KAFKASCOPE_LAG"
 ENV_POISON_ATTEMPTS: Final = "OTEL_PYTHON_KAFKASCOPE_POISON_ATTEMPTS"
 ENV_KEEP_CONTRIB: Final = "OTEL_PYTHON_KAFKASCOPE_KEEP_CONTRIB"
 ENV_SPAN_TIMINGS: Final = "OTEL_PYTHON_KAFKASCOPE_SPAN_TIMINGS"
+ENV_OTLP_SPAN_EXPORTER: Final = "OTEL_PYTHON_KAFKASCOPE_OTLP_SPAN_EXPORTER"
+"""``kafkascope`` (the direct exporter, the default) or ``sdk``: read by ``configure()``."""
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})

@@ -35,7 +35,7 @@ from kafkascope._setup import capture as _capture
 from kafkascope._setup import exporters as _exporters
 from kafkascope._setup import otel_variables as _otel_variables
 from kafkascope._setup import preaggregation as _preaggregation
-from kafkascope._setup.exporters import Protocol
+from kafkascope._setup.exporters import OtlpSpanExporter, Protocol
 from kafkascope._setup.logs import instrument_logging
 from kafkascope._setup.quiet_exporters import quiet_exporter_logs
 from kafkascope._setup.shutdown import Telemetry
@@ -69,6 +69,7 @@ def configure(
     span_exporter: SpanExporter | None = None,
     metric_readers: tuple[MetricReader, ...] = (),
     log_exporter: LogRecordExporter | None = None,
+    otlp_span_exporter: OtlpSpanExporter | None = None,
 ) -> Telemetry:
     """Set up OpenTelemetry for a Kafka service in one call.
 
@@ -121,6 +122,10 @@ def configure(
         span_exporter: export spans here instead of the exporter the settings choose.
         metric_readers: extra metric readers (e.g. a Prometheus reader).
         log_exporter: export logs here instead of the exporter the settings choose.
+        otlp_span_exporter: ``kafkascope`` (default) exports OTLP spans with
+            :class:`DirectOTLPSpanExporter`, the same bytes as the SDK's exporter at a fraction
+            of the encoding cost; ``sdk`` uses the SDK's ``OTLPSpanExporter``. Defaults to
+            ``OTEL_PYTHON_KAFKASCOPE_OTLP_SPAN_EXPORTER``.
 
     Returns:
         The providers, with ``force_flush()`` and a bounded ``shutdown()``.
@@ -153,7 +158,7 @@ def configure(
     _check_exporter(log_exporter, "log_exporter", "LogRecordExporter")
     extra_readers = _check_readers(metric_readers)
     plan = _exporters.plan_exporters(
-        env, endpoint, protocol, traces, metrics, logs, export_interval_ms
+        env, endpoint, protocol, traces, metrics, logs, export_interval_ms, otlp_span_exporter
     )
     sampler = _otel_variables.sampler(env)
     span_sizing = sizing(env)

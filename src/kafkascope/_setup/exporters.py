@@ -14,9 +14,14 @@ from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExport
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
 from kafkascope._core.errors import ConfigurationError
+from kafkascope._core.settings import ENV_OTLP_SPAN_EXPORTER
 from kafkascope._setup import otel_variables as _otel_variables
+from kafkascope._setup.otlp import settings as _otlp_settings
+from kafkascope._setup.otlp.exporter import DirectOTLPSpanExporter
 
 Protocol = Literal["grpc", "http/protobuf"]
+OtlpSpanExporter = Literal["kafkascope", "sdk"]
+_SPAN_EXPORTERS: Final = ("kafkascope", "sdk")
 _PROTOCOLS: Final = ("grpc", "http/protobuf")
 _EXPORTERS: Final = ("otlp", "console", "none")
 _HTTP_PATHS: Final = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
@@ -46,7 +51,9 @@ class Plan:
     """Which exporters configure() builds, from its arguments and the ``OTEL_*`` variables.
 
     ``traces``, ``metrics`` and ``logs`` list the exporters of each signal (``otlp``,
-    ``console``); empty means none.
+    ``console``); empty means none. ``traces_protocol`` is ``protocol`` unless
+    ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` says otherwise; ``span_exporter`` is ``kafkascope``
+    (the direct OTLP span exporter) or ``sdk`` (the SDK's).
     """
 
     protocol: str
@@ -55,6 +62,8 @@ class Plan:
     metrics: tuple[str, ...]
     logs: tuple[str, ...]
     interval_ms: float | None
+    traces_protocol: str = "grpc"
+    span_exporter: str = "kafkascope"
 
 
 def exporter_names(env: Mapping[str, str], signal: str) -> tuple[str, ...]:
@@ -80,6 +89,7 @@ def plan_exporters(
     metrics_on: bool,
     logs: bool,
     export_interval_ms: int | None,
+    otlp_span_exporter: str | None = None,
 ) -> Plan:
     """Check the exporter arguments and variables and decide which exporters to build."""
     if endpoint is not None:
@@ -113,6 +123,21 @@ def plan_exporters(
             )
         interval_ms = export_interval_ms
     chosen_traces = exporter_names(env, "traces")
+    traces_protocol = chosen
+    if protocol is None and env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "").strip():
+        traces_protocol = _choice(
+            env["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"].strip(),
+            _PROTOCOLS,
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        )
+    span_exporter = _span_exporter(env, otlp_span_exporter)
+    if traces and "otlp" in chosen_traces and span_exporter == "kafkascope":
+        # Every OTEL_EXPORTER_OTLP_* value the direct exporter reads, checked now.
+        _otlp_settings.resolve(
+            env,
+            protocol=traces_protocol,
+            endpoint=_endpoint(Plan(traces_protocol, endpoint, (), (), (), None), "traces"),
+        )
     chosen_metrics = exporter_names(env, "metrics")
     chosen_logs = exporter_names(env, "logs")
     return Plan(
@@ -122,7 +147,20 @@ def plan_exporters(
         chosen_metrics if metrics_on else (),
         chosen_logs if logs else (),
         interval_ms,
+        traces_protocol,
+        span_exporter,
     )
+
+
+def _span_exporter(env: Mapping[str, str], argument: str | None) -> str:
+    """``configure(otlp_span_exporter=...)``, else ``OTEL_PYTHON_KAFKASCOPE_OTLP_SPAN_EXPORTER``,
+    else ``kafkascope``."""
+    if argument is not None:
+        if not isinstance(argument, str):
+            raise TypeError(f"otlp_span_exporter must be kafkascope or sdk, got {argument!r}")
+        return _choice(argument, _SPAN_EXPORTERS, "otlp_span_exporter")
+    raw = env.get(ENV_OTLP_SPAN_EXPORTER, "").strip().lower()
+    return _choice(raw, _SPAN_EXPORTERS, ENV_OTLP_SPAN_EXPORTER) if raw else "kafkascope"
 
 
 def _endpoint(plan: Plan, signal: str) -> str | None:
@@ -166,11 +204,20 @@ def _otlp(plan: Plan, signal: str) -> Any:
     return exporter_class(endpoint=_endpoint(plan, signal))
 
 
+def _otlp_spans(plan: Plan) -> SpanExporter:
+    traces_plan = Plan(plan.traces_protocol, plan.endpoint, (), (), (), None)
+    if plan.span_exporter == "sdk":
+        exporter: SpanExporter = _otlp(traces_plan, "traces")
+        return exporter
+    return DirectOTLPSpanExporter(
+        protocol=plan.traces_protocol, endpoint=_endpoint(traces_plan, "traces")
+    )
+
+
 def span_exporters(plan: Plan) -> list[SpanExporter]:
     """The span exporters the plan chose."""
     return [
-        ConsoleSpanExporter() if name == "console" else _otlp(plan, "traces")
-        for name in plan.traces
+        ConsoleSpanExporter() if name == "console" else _otlp_spans(plan) for name in plan.traces
     ]
 
 

@@ -19,6 +19,7 @@ EXPORTER_LOGGERS: Final = (
     "opentelemetry.exporter.otlp.proto.http.metric_exporter",
     "opentelemetry.exporter.otlp.proto.http._log_exporter",
     "opentelemetry.exporter.otlp.proto.http._common",
+    "kafkascope._setup.otlp.transport",
 )
 INTERVAL_SECONDS: Final = 300.0
 
