@@ -37,6 +37,7 @@ from kafkascope._setup import otel_variables as _otel_variables
 from kafkascope._setup import preaggregation as _preaggregation
 from kafkascope._setup.exporters import OtlpSpanExporter, Protocol
 from kafkascope._setup.logs import instrument_logging
+from kafkascope._setup.protobuf_backend import warn_if_pure_python
 from kafkascope._setup.quiet_exporters import quiet_exporter_logs
 from kafkascope._setup.shutdown import Telemetry
 from kafkascope._setup.span_queue import CountingSpanProcessor, sizing
@@ -164,6 +165,8 @@ def configure(
     span_sizing = sizing(env)
     exemplar_filter = _preaggregation.exemplar_filter(env)
     otlp_temporalities = _preaggregation.otlp_temporalities(env) if "otlp" in plan.metrics else None
+    if "otlp" in plan.traces + plan.metrics + plan.logs:
+        warn_if_pure_python()
     _otel_variables.check_resource_attributes(env)
     base = _settings.Settings.from_env(env)
     changes: dict[str, object] = {

@@ -39,6 +39,8 @@ _LINK_LOCAL_FLAGS: Final = b"\x35" + pack_fixed32(0x100)
 _LINK_REMOTE_FLAGS: Final = b"\x35" + pack_fixed32(0x300)
 _CACHE_LIMIT: Final = 256
 _REPORTED_LIMIT: Final = 100
+_ATTRIBUTE_CACHE_LIMIT: Final = 4096
+_CACHED_STR_LIMIT: Final = 128
 
 _reported: set[str] = set()
 _reported_lock = threading.Lock()
@@ -53,17 +55,38 @@ def _report(key: str, error: Exception) -> None:
     _logger.warning("kafkascope: attribute %r cannot be encoded to OTLP, dropped: %s", key, error)
 
 
+_encoded: dict[tuple[bytes, str, object, type], bytes] = {}
+"""Encoded ``KeyValue`` fields of str, int and bool attributes by (tag, key, value, type): most
+attributes repeat (system, operation, topic, partition), so most are one lookup."""
+
+
 def attributes(tag: bytes, values: Mapping[str, object] | None) -> list[bytes]:
     """Each attribute as a ``KeyValue`` field with ``tag``; one that fails is left out (as the
     SDK's encoder does)."""
     if not values:
         return []
     out = []
+    cache = _encoded
     for key, value in values.items():
+        kind = type(value)
+        cacheable = (
+            kind is int or kind is bool or (kind is str and len(str(value)) <= _CACHED_STR_LIMIT)
+        )
+        if cacheable:
+            hit = cache.get((tag, key, value, kind))
+            if hit is not None:
+                out.append(hit)
+                continue
         try:
-            out.append(field(tag, key_value(key, value)))
+            encoded = field(tag, key_value(key, value))
         except Exception as error:  # the SDK's encoder skips such an attribute too
             _report(str(key), error)
+            continue
+        if cacheable:
+            if len(cache) >= _ATTRIBUTE_CACHE_LIMIT:
+                cache.clear()
+            cache[(tag, key, value, kind)] = encoded
+        out.append(encoded)
     return out
 
 

@@ -19,7 +19,7 @@ from opentelemetry.trace.span import TraceState
 
 from kafkascope._setup.otlp.encoder import SpanEncoder
 
-PROPERTY = settings(max_examples=200, deadline=None, database=None)
+PROPERTY = settings(max_examples=100, deadline=None, database=None)
 
 texts = st.text(max_size=12) | st.sampled_from(["", "é", "日本語", "🎉 emoji", "a" * 200])
 ints = st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.sampled_from(
