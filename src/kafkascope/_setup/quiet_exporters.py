@@ -20,6 +20,7 @@ EXPORTER_LOGGERS: Final = (
     "opentelemetry.exporter.otlp.proto.http._log_exporter",
     "opentelemetry.exporter.otlp.proto.http._common",
     "kafkascope._setup.otlp.transport",
+    "kafkascope._setup.otlp.exporter",
 )
 INTERVAL_SECONDS: Final = 300.0
 
