@@ -141,6 +141,11 @@ def settings_page() -> str:
             f"| {_code(variable)} | {_code(field_name)} | {_code(_env_text(default))} "
             f"| {_code(_env_text(fallback))} | {_cell(meanings.get(field_name, ''))} |"
         )
+    lines.append(
+        f"| {_code(settings.ENV_OTLP_SPAN_EXPORTER)} | {_code('otlp_span_exporter')} "
+        f"| {_code('kafkascope')} | a `ConfigurationError` (read by `configure()` only) "
+        "| `configure()`'s OTLP span exporter: `kafkascope` (the direct one) or `sdk` |"
+    )
     lines += [
         "",
         "## Standard `OTEL_*` variables",

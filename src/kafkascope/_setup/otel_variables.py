@@ -118,6 +118,14 @@ HONOURED: Final[tuple[tuple[str, str], ...]] = (
         "OTLP endpoint of one signal (checked like the above)",
     ),
     ("OTEL_EXPORTER_OTLP_PROTOCOL", "`grpc` (default) or `http/protobuf`"),
+    ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "the protocol of spans (checked like the above)"),
+    (
+        "OTEL_EXPORTER_OTLP_{,TRACES_}{HEADERS,COMPRESSION,INSECURE,CERTIFICATE,CLIENT_KEY,"
+        "CLIENT_CERTIFICATE}",
+        "headers, `gzip`/`deflate`/`none`, gRPC without TLS, CA and client TLS files of the "
+        "span exporter (the `TRACES_` one first; checked), and of the SDK's metric and log "
+        "exporters (which read their own per-signal ones)",
+    ),
     ("OTEL_EXPORTER_OTLP_TIMEOUT", "export timeout of every signal (positive seconds)"),
     (
         "OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_TIMEOUT",
