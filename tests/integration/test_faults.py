@@ -59,19 +59,24 @@ def test_backend_down_nothing_raises_memory_stays_bounded_and_warnings_are_few(
 
     with caplog.at_level(logging.WARNING):
         clients.consume(kafka_broker.bootstrap_servers, topic, f"g-{protocol}", 300, handle)
-        # and a burst far beyond the span queue (2048): spans are dropped, not queued forever
+        # and a burst beyond the span queue (16,384): spans are dropped, not queued forever
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         for offset in range(20_000):
             handle(make_record(topic, offset=offset))
         grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert handled[:300] == list(range(300))
     assert len(handled) == 20_300
-    assert grown_mb < 40
+    # the span queue holds at most 16,384 spans, some 57 MB (docs/guides/configuration.md)
+    assert grown_mb < 90
     exporter_warnings = [r for r in caplog.records if r.name in EXPORTER_LOGGERS]
     assert exporter_warnings, "the exporters reported nothing: the backend was never tried"
     kinds = {(r.name, str(r.msg)[:60]) for r in exporter_warnings}
     assert len(exporter_warnings) == len(kinds)  # one of each kind, never one per attempt
-    assert not [r for r in caplog.records if r.name == "kafkascope"]
+    # kafkascope's own: at most the one warning that spans are dropped (and counted), never
+    # one per span
+    ours = [r.getMessage() for r in caplog.records if r.name == "kafkascope"]
+    assert len(ours) <= 1, ours
+    assert all("dropped spans are counted in" in message for message in ours), ours
     telemetry.shutdown(timeout_millis=2_000)
 
 
