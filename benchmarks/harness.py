@@ -24,8 +24,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 from opentelemetry.trace import SpanKind
 
-from kafkascope import inject_headers
-
 Pass = Callable[[], float]
 """Times one pass over the benchmark's records; returns nanoseconds per message."""
 
@@ -60,6 +58,10 @@ PARTITIONS = 12
 def records(count: int) -> list[Any]:
     """kafka-python ``ConsumerRecord``s as producers in other services would have sent them:
     two topics, twelve partitions, a distinct key and request id per record, extra headers."""
+    # Imported here: benchmarks.instructions drives children that import another checkout's
+    # kafkascope, and must import none itself.
+    from kafkascope import inject_headers
+
     producer = TracerProvider().get_tracer("producer")  # sampled, exported nowhere
     out = []
     now_ms = int(time.time() * 1000)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -124,6 +125,15 @@ def test_compare_names_a_ref_that_is_neither_a_directory_nor_a_revision() -> Non
         instructions.checkout_src("no-such-ref"),
     ):
         pass
+
+
+def test_the_instruction_command_itself_imports_no_kafkascope() -> None:
+    # It measures other checkouts' kafkascope in children; the installed one may be broken.
+    code = "import sys, benchmarks.instructions; print('kafkascope' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "False"
 
 
 def test_a_src_that_does_not_hold_the_imported_kafkascope_is_refused(tmp_path: Path) -> None:
