@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kafka.consumer.fetcher import ConsumerRecord
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
@@ -48,21 +47,16 @@ from benchmarks.harness import (
     per_message,
     print_table,
     print_targets,
+    records,
     target_line,
     tracer_provider,
 )
-from kafkascope import (
-    MessageLogFilter,
-    inject_headers,
-    traced_batch_handler,
-    traced_handler,
-)
+from kafkascope import MessageLogFilter, traced_batch_handler, traced_handler
 from kafkascope.testing import pipeline_stamp
 
 __all__ = ["bare", "records", "tracer_provider"]
 
 Handler = Callable[[Any], Any]
-PARTITIONS = 12
 BATCH_SIZE = 100
 
 BARE = "bare handler"
@@ -75,44 +69,6 @@ FULL_NO_EXEMPLARS = "@traced_handler, traces+metrics+logs, exemplars off"
 FULL_UNSAMPLED = "@traced_handler, traces+metrics+logs, not sampled"
 BATCH = f"@traced_batch_handler ({BATCH_SIZE}/batch), per message"
 FULL_STAMPED = "@traced_handler, traces+metrics+logs, pipeline-stamped records"
-
-
-def records(count: int) -> list[Any]:
-    """kafka-python ``ConsumerRecord``s as producers in other services would have sent them:
-    two topics, twelve partitions, a distinct key and request id per record, extra headers."""
-    producer = tracer_provider().get_tracer("producer")
-    out = []
-    now_ms = int(time.time() * 1000)
-    for offset in range(count):
-        topic = "orders" if offset % 3 else "payments"
-        with producer.start_as_current_span(f"send {topic}", kind=SpanKind.PRODUCER):
-            headers = inject_headers(
-                [
-                    ("content-type", b"application/json"),
-                    ("x-request-id", f"req-{offset:08d}".encode()),
-                    ("x-source-service", b"checkout"),
-                ]
-            )
-        headers.append(("x-schema-version", b"3"))
-        key = f"customer-{offset:07d}".encode()
-        out.append(
-            ConsumerRecord(
-                topic=topic,
-                partition=offset % PARTITIONS,
-                leader_epoch=0,
-                offset=offset // PARTITIONS,
-                timestamp=now_ms - 5,
-                timestamp_type=0,
-                key=key,
-                value=b'{"amount": 42.5}',
-                headers=headers,
-                checksum=None,
-                serialized_key_size=len(key),
-                serialized_value_size=16,
-                serialized_header_size=-1,
-            )
-        )
-    return out
 
 
 class _ListGetter(Getter[Any]):

@@ -25,8 +25,6 @@ from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from kafka.future import Future
-from kafka.producer.future import RecordMetadata
 from opentelemetry.instrumentation.confluent_kafka import ConfluentKafkaInstrumentor
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
@@ -37,9 +35,13 @@ from opentelemetry.semconv._incubating.metrics.messaging_metrics import (
 )
 
 from benchmarks.harness import (
+    KafkaPythonSend,
+    Message,
     Pass,
+    ack,
     cost_ratio,
     interleaved,
+    messages,
     passes,
     print_table,
     print_targets,
@@ -53,24 +55,6 @@ CONTRIB = "contrib"
 FULL = "kafkascope, traces+metrics"
 TRACING = "kafkascope, tracing only"
 HISTOGRAM = "the send's SDK histogram measurement alone"
-Message = tuple[str, bytes, bytes, list[tuple[str, bytes]], int | None]
-
-
-def messages(count: int) -> list[Message]:
-    """(topic, value, key, headers, partition): a distinct key each, a few headers."""
-    out: list[Message] = []
-    for i in range(count):
-        headers = [("content-type", b"application/json"), ("x-request-id", b"req-%08d" % i)]
-        out.append(
-            (
-                "orders" if i % 3 else "payments",
-                b'{"amount": 42.5}',
-                b"customer-%07d" % i,
-                headers,
-                i % 12 if i % 3 == 0 else None,
-            )
-        )
-    return out
 
 
 def fresh(batch: Sequence[Message]) -> list[Message]:
@@ -83,38 +67,6 @@ def _metered() -> MeterProvider:
 
 
 # ---------------------------------------------------------------- kafka-python
-class SentFuture(Future):  # type: ignore[misc]
-    """kafka-python's future with the part of ``FutureRecordMetadata`` contrib reads."""
-
-    __slots__ = ("_produce_future",)
-
-    def __init__(self, topic: str, partition: int) -> None:
-        super().__init__()
-        self._produce_future = SimpleNamespace(topic_partition=(topic, partition))
-
-
-class KafkaPythonSend:
-    """``KafkaProducer.send`` without I/O: a real kafka-python future, acknowledged at once."""
-
-    def __init__(self) -> None:
-        self.config = {"bootstrap_servers": ["kafka-1.internal:9092"]}
-
-    def send(
-        self,
-        topic: str,
-        value: Any = None,
-        key: Any = None,
-        headers: Any = None,
-        partition: int | None = None,
-        timestamp_ms: int | None = None,
-    ) -> Future:
-        return SentFuture(topic, partition if partition is not None else 0)
-
-
-def _ack(future: Future, topic: str) -> None:
-    future.success(RecordMetadata(topic, 0, None, 1, 0, None, 1, 1, 0))
-
-
 def kafka_python_variants(batch: Sequence[Message]) -> dict[str, Pass]:
     """Uninstrumented, contrib's wrapper, kafkascope with all signals and tracing only."""
     from opentelemetry.instrumentation.kafka.utils import _wrap_send
@@ -127,15 +79,15 @@ def kafka_python_variants(batch: Sequence[Message]) -> dict[str, Pass]:
     )
 
     def bare(m: Message) -> None:
-        _ack(raw.send(m[0], m[1], key=m[2], headers=m[3], partition=m[4]), m[0])
+        ack(raw.send(m[0], m[1], key=m[2], headers=m[3], partition=m[4]), m[0])
 
     def contrib(m: Message) -> None:
         kwargs = {"key": m[2], "headers": m[3], "partition": m[4]}
-        _ack(contrib_send(raw.send, raw, (m[0], m[1]), kwargs), m[0])
+        ack(contrib_send(raw.send, raw, (m[0], m[1]), kwargs), m[0])
 
     def traced(producer: TracedProducer) -> Callable[[Message], None]:
         def send(m: Message) -> None:
-            _ack(producer.send(m[0], m[1], key=m[2], headers=m[3], partition=m[4]), m[0])
+            ack(producer.send(m[0], m[1], key=m[2], headers=m[3], partition=m[4]), m[0])
 
         return send
 
@@ -358,7 +310,7 @@ def histogram_pass(batch: Sequence[Message]) -> Pass:
         KafkaPythonSend(), tracer_provider=tracer_provider(), meter_provider=MeterProvider([reader])
     )
     for topic in {m[0] for m in batch}:
-        _ack(producer.send(topic, b"{}"), topic)
+        ack(producer.send(topic, b"{}"), topic)
     points: dict[str, HistogramDataPoint] = {}
     data = reader.get_metrics_data()
     for resource_metrics in data.resource_metrics if data is not None else ():

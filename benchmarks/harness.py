@@ -1,4 +1,5 @@
-"""What the benchmarks share: providers that export nowhere, interleaved timing, target lines.
+"""What the benchmarks share: providers that export nowhere, records and a kafka-python producer
+that look like production, interleaved timing, target lines.
 
 Every comparison is measured side by side in one process: each round times one pass of every
 variant, in an order rotated from round to round, and the median pass of each variant is
@@ -12,11 +13,16 @@ import gc
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.future import Future
+from kafka.producer.future import RecordMetadata
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+from opentelemetry.trace import SpanKind
 
 Pass = Callable[[], float]
 """Times one pass over the benchmark's records; returns nanoseconds per message."""
@@ -32,13 +38,117 @@ class DiscardingExporter(SpanExporter):
         return None
 
 
-def tracer_provider(*, sampled: bool = True) -> TracerProvider:
-    """A provider batching to a discarding exporter, as a service would to OTLP."""
+def tracer_provider(
+    *, sampled: bool = True, exporter: SpanExporter | None = None
+) -> TracerProvider:
+    """A provider batching to ``exporter`` (default: a discarding one), as a service would to
+    OTLP."""
     provider = TracerProvider(sampler=ALWAYS_ON if sampled else ALWAYS_OFF)
     provider.add_span_processor(
-        BatchSpanProcessor(DiscardingExporter(), max_queue_size=100_000, schedule_delay_millis=200)
+        BatchSpanProcessor(
+            exporter or DiscardingExporter(), max_queue_size=100_000, schedule_delay_millis=200
+        )
     )
     return provider
+
+
+PARTITIONS = 12
+
+
+def records(count: int) -> list[Any]:
+    """kafka-python ``ConsumerRecord``s as producers in other services would have sent them:
+    two topics, twelve partitions, a distinct key and request id per record, extra headers."""
+    # Imported here: benchmarks.instructions drives children that import another checkout's
+    # kafkascope, and must import none itself.
+    from kafkascope import inject_headers
+
+    producer = TracerProvider().get_tracer("producer")  # sampled, exported nowhere
+    out = []
+    now_ms = int(time.time() * 1000)
+    for offset in range(count):
+        topic = "orders" if offset % 3 else "payments"
+        with producer.start_as_current_span(f"send {topic}", kind=SpanKind.PRODUCER):
+            headers = inject_headers(
+                [
+                    ("content-type", b"application/json"),
+                    ("x-request-id", f"req-{offset:08d}".encode()),
+                    ("x-source-service", b"checkout"),
+                ]
+            )
+        headers.append(("x-schema-version", b"3"))
+        key = f"customer-{offset:07d}".encode()
+        out.append(
+            ConsumerRecord(
+                topic=topic,
+                partition=offset % PARTITIONS,
+                leader_epoch=0,
+                offset=offset // PARTITIONS,
+                timestamp=now_ms - 5,
+                timestamp_type=0,
+                key=key,
+                value=b'{"amount": 42.5}',
+                headers=headers,
+                checksum=None,
+                serialized_key_size=len(key),
+                serialized_value_size=16,
+                serialized_header_size=-1,
+            )
+        )
+    return out
+
+
+Message = tuple[str, bytes, bytes, list[tuple[str, bytes]], int | None]
+"""What a send is given: (topic, value, key, headers, partition)."""
+
+
+def messages(count: int) -> list[Message]:
+    """(topic, value, key, headers, partition): a distinct key each, a few headers."""
+    out: list[Message] = []
+    for i in range(count):
+        headers = [("content-type", b"application/json"), ("x-request-id", b"req-%08d" % i)]
+        out.append(
+            (
+                "orders" if i % 3 else "payments",
+                b'{"amount": 42.5}',
+                b"customer-%07d" % i,
+                headers,
+                i % 12 if i % 3 == 0 else None,
+            )
+        )
+    return out
+
+
+class SentFuture(Future):  # type: ignore[misc]
+    """kafka-python's future with the part of ``FutureRecordMetadata`` contrib reads."""
+
+    __slots__ = ("_produce_future",)
+
+    def __init__(self, topic: str, partition: int) -> None:
+        super().__init__()
+        self._produce_future = SimpleNamespace(topic_partition=(topic, partition))
+
+
+class KafkaPythonSend:
+    """``KafkaProducer.send`` without I/O: a real kafka-python future, acknowledged at once."""
+
+    def __init__(self) -> None:
+        self.config = {"bootstrap_servers": ["kafka-1.internal:9092"]}
+
+    def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        headers: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> Future:
+        return SentFuture(topic, partition if partition is not None else 0)
+
+
+def ack(future: Future, topic: str) -> None:
+    """Resolve a send's ``future`` as the broker's acknowledgement would."""
+    future.success(RecordMetadata(topic, 0, None, 1, 0, None, 1, 1, 0))
 
 
 def bare(record: Any) -> None:
