@@ -7,7 +7,6 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
-from urllib.parse import urlparse
 
 from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, LogRecordExporter
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter
@@ -28,16 +27,7 @@ _HTTP_PATHS: Final = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": 
 
 
 def _check_endpoint(value: str, setting: str) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ConfigurationError(
-            setting, f"{setting}={value!r} is not an http:// or https:// URL with a host"
-        )
-    try:
-        parsed.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise ConfigurationError(setting, f"{setting}={value!r} has an invalid port") from exc
-    return value.rstrip("/")
+    return _otlp_settings.check_url(value, setting).rstrip("/")
 
 
 def _choice(value: str, allowed: tuple[str, ...], setting: str) -> str:

@@ -51,7 +51,12 @@ def _env(env: Mapping[str, str], suffix: str) -> tuple[str, str | None]:
     return f"OTEL_EXPORTER_OTLP_{suffix}", None
 
 
-def _url(value: str, setting: str) -> str:
+def check_url(value: str, setting: str) -> str:
+    """``value`` if it is an http(s) URL with a host and a valid port.
+
+    Raises:
+        ConfigurationError: naming ``setting``.
+    """
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ConfigurationError(
@@ -67,13 +72,13 @@ def _url(value: str, setting: str) -> str:
 def _endpoint(env: Mapping[str, str], protocol: str, endpoint: str | None) -> tuple[str, str]:
     """(the URL to use, the setting it came from)."""
     if endpoint is not None:
-        return _url(endpoint, "endpoint"), "endpoint"
+        return check_url(endpoint, "endpoint"), "endpoint"
     per_signal = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
     if per_signal:
-        return _url(per_signal, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), "per-signal"
+        return check_url(per_signal, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), "per-signal"
     base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
     if base:
-        _url(base, "OTEL_EXPORTER_OTLP_ENDPOINT")
+        check_url(base, "OTEL_EXPORTER_OTLP_ENDPOINT")
     url = base or _DEFAULT_ENDPOINTS[protocol]
     if protocol == "http/protobuf":
         url = url.rstrip("/") + "/v1/traces"
