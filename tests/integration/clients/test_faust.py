@@ -57,7 +57,7 @@ def _worker(
             str(COUNT),
             *extra,
         ],
-        env=zero_code_env("billing"),
+        env=zero_code_env("billing", OTEL_METRICS_EXPORTER="console"),
         cwd=workdir,  # the worker's data directory
         capture_output=True,
         text=True,
@@ -74,9 +74,14 @@ class Run:
         objects = console_objects(out)
         self.spans = console_spans(objects)
         self.logs = console_logs(objects)
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [s for s in self.spans if s["name"] == f"{name} {self.prefix}" + name.split()[-1]]
+        self.metrics = [
+            metric
+            for o in objects
+            for rm in o.get("resource_metrics", ())
+            for sm in rm["scope_metrics"]
+            for metric in sm["metrics"]
+        ]
+        self.stderr = ""
 
     def spans_named(self, name: str) -> list[dict[str, Any]]:
         return [s for s in self.spans if s["name"] == name]
@@ -91,6 +96,20 @@ def faust_run(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactor
     done = _worker(kafka_broker, prefix, tmp_path_factory.mktemp("faust"))
     assert done.returncode == 0, f"{done.stdout[-5000:]}\n{done.stderr[-5000:]}"
     return Run(prefix, sends, done.stdout)
+
+
+@pytest.fixture(scope="module")
+def with_faust_otel(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """A run with Faust's own OpenTelemetry sensor registered too."""
+    prefix = f"faust-otel-{uuid.uuid4().hex[:8]}-"
+    for name in ("in", "fwd", "out", "relay", "sunk"):
+        kafka_broker.create_topic(f"{prefix}{name}")
+    sends = {name: _produce(kafka_broker, f"{prefix}{name}") for name in ("in", "fwd", "relay")}
+    done = _worker(kafka_broker, prefix, tmp_path_factory.mktemp("faust"), "faust-otel")
+    assert done.returncode == 0, f"{done.stdout[-5000:]}\n{done.stderr[-5000:]}"
+    run = Run(prefix, sends, done.stdout)
+    run.stderr = done.stderr
+    return run
 
 
 def test_each_event_gets_a_process_span_child_of_the_senders_span(faust_run: Run):
@@ -141,6 +160,29 @@ def test_a_forwarding_agents_send_continues_the_trace(faust_run: Run):
 
 def test_an_agents_sink_continues_the_trace(faust_run: Run):
     _continued(faust_run, "relay", "sunk")
+
+
+def test_the_events_are_counted_in_kafkascopes_metrics(faust_run: Run):
+    consumed = [m for m in faust_run.metrics if m["name"] == "messaging.client.consumed.messages"]
+    counted = {
+        point["attributes"]["messaging.destination.name"]: point["value"]
+        for metric in consumed
+        for point in metric["data"]["data_points"]
+        if point["attributes"].get("messaging.consumer.group.name") == f"{faust_run.prefix}app"
+    }
+    assert counted == {
+        f"{faust_run.prefix}{name}": COUNT for name in ("in", "fwd", "out", "relay", "sunk")
+    }
+
+
+def test_faust_own_opentelemetry_sensor_beside_kafkascopes_is_warned_about(with_faust_otel: Run):
+    prefix = with_faust_otel.prefix
+    ours = with_faust_otel.spans_named(f"process {prefix}in")
+    faust_own = with_faust_otel.spans_named(f"{prefix}in process")
+    assert len(ours) == len(faust_own) == COUNT
+    assert "Faust's OpenTelemetrySensor (faust.contrib.opentelemetry) is registered beside" in (
+        with_faust_otel.stderr
+    )
 
 
 if __name__ == "__main__":
