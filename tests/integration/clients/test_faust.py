@@ -43,15 +43,17 @@ def _produce(broker: KafkaBroker, topic: str) -> list[dict[str, Any]]:
 
 
 def _worker(
-    broker: KafkaBroker, prefix: str, workdir: Path, *extra: str
+    broker: KafkaBroker, prefix: str, workdir: Path, *extra: str, script: str = "faust_app.py"
 ) -> subprocess.CompletedProcess[str]:
-    """The Faust worker under ``opentelemetry-instrument``, until it has seen every order."""
+    """The Faust worker (under ``opentelemetry-instrument`` unless ``script`` instruments
+    itself), until it has seen every order."""
     venv = faust_venv()
+    instrument = [str(venv / "opentelemetry-instrument")] if script == "faust_app.py" else []
     return subprocess.run(
         [
-            str(venv / "opentelemetry-instrument"),
+            *instrument,
             str(venv / "python"),
-            str(APPS / "faust_app.py"),
+            str(APPS / script),
             broker.bootstrap_servers,
             prefix,
             str(COUNT),
@@ -110,6 +112,19 @@ def with_faust_otel(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPath
     run = Run(prefix, sends, done.stdout)
     run.stderr = done.stderr
     return run
+
+
+@pytest.fixture(scope="module")
+def explicit_run(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """A run of the app instrumented in code (``apps/faust_explicit.py``)."""
+    prefix = f"faust-code-{uuid.uuid4().hex[:8]}-"
+    for name in ("in", "fwd", "out", "relay", "sunk"):
+        kafka_broker.create_topic(f"{prefix}{name}")
+    sends = {name: _produce(kafka_broker, f"{prefix}{name}") for name in ("in", "fwd", "relay")}
+    workdir = tmp_path_factory.mktemp("faust")
+    done = _worker(kafka_broker, prefix, workdir, script="faust_explicit.py")
+    assert done.returncode == 0, f"{done.stdout[-5000:]}\n{done.stderr[-5000:]}"
+    return Run(prefix, sends, done.stdout)
 
 
 def test_each_event_gets_a_process_span_child_of_the_senders_span(faust_run: Run):
@@ -173,6 +188,16 @@ def test_the_events_are_counted_in_kafkascopes_metrics(faust_run: Run):
     assert counted == {
         f"{faust_run.prefix}{name}": COUNT for name in ("in", "fwd", "out", "relay", "sunk")
     }
+
+
+def test_an_app_instrumented_in_code_gets_process_spans_from_its_tracer_provider(
+    explicit_run: Run,
+):
+    processed = explicit_run.spans_named(f"process {explicit_run.prefix}in")
+    sends = {s["context"]["span_id"]: s for s in explicit_run.sends["in"]}
+    assert len(processed) == COUNT
+    for span in processed:
+        assert span["context"]["trace_id"] == sends[span["parent_id"]]["context"]["trace_id"]
 
 
 def test_faust_own_opentelemetry_sensor_beside_kafkascopes_is_warned_about(with_faust_otel: Run):
