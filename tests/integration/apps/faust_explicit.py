@@ -5,7 +5,7 @@ its own that prints each span to the console.
 Usage: faust_explicit.py BOOTSTRAP PREFIX COUNT
 """
 
-import faust_app
+import faust_app  # type: ignore[import-not-found]  # beside this file (apps/ on PYTHONPATH)
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
