@@ -9,8 +9,10 @@ records gets one batch span with a link per record. ``subscribe()`` wraps the ap
 rebalance listener (or callbacks), or installs one, so rebalances are logged and counted; a
 kafka-python consumer without a listener gets none and its assignment is compared after each
 poll instead (:mod:`kafkascope._observe.rebalance_diff`).
-kafka-python always; aiokafka and confluent-kafka when installed. Options come from
-``OTEL_PYTHON_KAFKASCOPE_*`` (parent policy, key capture, lag gauge). Inside
+kafka-python always; aiokafka and confluent-kafka when installed. Faust, when installed: each
+``faust.App`` created gets a :class:`~kafkascope.faust.KafkascopeSensor` (process spans around
+its agents' events; Faust is not imported here, the hook waits for the application to import
+it). Options come from ``OTEL_PYTHON_KAFKASCOPE_*`` (parent policy, key capture, lag gauge). Inside
 ``suppress_instrumentation()`` nothing is traced.
 
 contrib's instrumentations of the same clients (``opentelemetry-instrumentation-kafka-python``,
@@ -26,19 +28,21 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from types import ModuleType
 from typing import Any, Final
 
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
+from wrapt import register_post_import_hook
 
 from kafkascope._clients import aiokafka as _aiokafka
 from kafkascope._clients import confluent as _confluent
 from kafkascope._clients import contrib as _contrib
 from kafkascope._clients import kafka_python as _kafka_python
 from kafkascope._consume.tracker import ConsumerTracker
+from kafkascope._core import errors as _errors
 from kafkascope._core import settings as _settings
 from kafkascope._setup.logs import (
     DiagnosticsToStderr,
@@ -76,6 +80,8 @@ class KafkascopeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """The import names of the clients instrumented."""
     _keep_contrib: bool = False
     _log_handlers: tuple[logging.Handler, ...] = ()
+    _faust: bool = False
+    """Whether ``faust.App.__init__`` is wrapped."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The client versions this instrumentor requires (the others are optional)."""
@@ -102,11 +108,18 @@ class KafkascopeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             _CLIENTS[package].instrument(tracker)
             instrumented.append(package)
         self._packages = tuple(instrumented)
+        if importlib.util.find_spec("faust") is not None:
+            register_post_import_hook(_faust_hook(tracker), _FAUST_MODULE)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for package in self._packages:
             _CLIENTS[package].uninstrument()
         self._packages = ()
+        if self._faust:
+            from kafkascope._clients import faust as _faust
+
+            _faust.uninstrument()
+            self._faust = False
         if self._tracker is not None:
             self._tracker.end_all()
             self._tracker = None
@@ -116,6 +129,31 @@ class KafkascopeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             ]:
                 handler.removeFilter(found)
         self._log_handlers = ()
+
+
+_FAUST_MODULE: Final = "faust.app.base"
+"""Where ``faust.App`` is defined: wrapped once the application imports it."""
+
+
+def _faust_hook(tracker: ConsumerTracker) -> Callable[[ModuleType], None]:
+    """Wraps ``faust.App.__init__`` once Faust is imported, while ``tracker``'s
+    instrumentation is still the active one (an import hook cannot be taken back)."""
+
+    def imported(_module: ModuleType) -> None:
+        instrumentor = KafkascopeInstrumentor()
+        if instrumentor._tracker is not tracker or instrumentor._faust:
+            return
+        try:
+            from kafkascope._clients import faust as _faust
+
+            _faust.instrument(
+                tracker.tracer_provider, tracker.meter_provider, instrumentor._log_handlers
+            )
+            instrumentor._faust = True
+        except Exception as exc:
+            _errors.report("Faust instrumentation", exc)
+
+    return imported
 
 
 def take_over_from_contrib() -> None:

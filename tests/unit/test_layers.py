@@ -26,6 +26,7 @@ RANK = {
     "cli": 5,
     "instrumentor": 5,
     "testing": 5,
+    "faust": 5,
     "__init__": 6,
 }
 """Each layer's height: a module may import its own layer's modules and lower layers only."""
