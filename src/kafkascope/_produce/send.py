@@ -291,6 +291,11 @@ class ProducerWrapper:
         """The wrapped producer."""
         return self._producer
 
+    @property
+    def transactions(self) -> Transactions:
+        """This producer's transactions (the open one, if any)."""
+        return self._options.transactions
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._producer, name)
 

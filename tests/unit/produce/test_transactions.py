@@ -11,9 +11,10 @@ from aiokafka.structs import TopicPartition as AioPartition
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from kafkascope import TracedProducer
+from kafkascope import TracedProducer, dead_letter
 from kafkascope._core import semconv as sc
 from kafkascope._produce.transactions import MAX_LINKS, committed_offsets
+from kafkascope.testing import make_record
 from tests.unit._producers import BrokenTracerProvider, RecordingProducer, ack
 
 ConfluentPartition = namedtuple("ConfluentPartition", "topic partition offset")
@@ -117,3 +118,14 @@ def test_a_broken_tracer_never_stops_the_transaction(forgiving):
     producer.send_offsets_to_transaction({TopicPartition("orders", 0): 1}, "g")
     producer.commit_transaction()
     assert raw.calls == ["begin", "offsets", "commit"]
+
+
+def test_a_dead_letter_sent_inside_a_transaction_belongs_to_it(capotel):
+    producer = TracedProducer(TransactionalProducer())
+    producer.begin_transaction()
+    ack(dead_letter(producer, make_record("orders"), KeyError("sku")))
+    producer.commit_transaction()
+    dlq = capotel.span("send orders.dlq")
+    assert (dlq.attributes or {})[sc.TRANSACTION_ID] == "enricher-0"
+    (link,) = capotel.span(sc.COMMIT_TRANSACTION).links
+    assert link.context.span_id == dlq.context.span_id
