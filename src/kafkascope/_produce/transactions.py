@@ -40,12 +40,13 @@ class OpenTransaction:
     """What one open transaction has done so far: its sends, the messages being processed
     while it sent, and the offsets it will commit."""
 
-    __slots__ = ("_offsets", "_processed", "sends", "transactional_id")
+    __slots__ = ("_batches", "_offsets", "_processed", "sends", "transactional_id")
 
     def __init__(self, transactional_id: str | None) -> None:
         self.transactional_id = transactional_id
         self.sends: list[SpanContext] = []
         self._processed: dict[tuple[str, int, int], SpanContext] = {}
+        self._batches: dict[int, tuple[str | None, SpanContext]] = {}
         self._offsets: dict[tuple[str, int], int] = {}
 
     def sent(self, span: Span) -> None:
@@ -62,16 +63,27 @@ class OpenTransaction:
             _errors.report("transaction send", exc)
 
     def note_processing(self) -> None:
-        """Note the process span of the message being processed now, if any."""
+        """Note the process span of the message (or batch) being processed now, if any."""
         processing = current_message.get()
-        if processing is None or processing.span is None or processing.topic is None:
+        if processing is None:
+            return
+        span = processing.span
+        if span is None:  # a batch: its process span is the current one
+            batch = trace.get_current_span()
+            context = batch.get_span_context()
+            if (
+                batch.is_recording()
+                and context.span_id not in self._batches
+                and len(self._batches) < MAX_LINKS
+            ):
+                self._batches[context.span_id] = (processing.topic, context)
             return
         partition, offset = processing.partition, processing.offset
-        if partition is None or offset is None or not processing.span.is_recording():
+        if processing.topic is None or partition is None or offset is None:
             return
         key = (processing.topic, partition, offset)
-        if key not in self._processed and len(self._processed) < MAX_LINKS:
-            self._processed[key] = processing.span.get_span_context()
+        if key not in self._processed and len(self._processed) < MAX_LINKS and span.is_recording():
+            self._processed[key] = span.get_span_context()
 
     def offsets_sent(self, offsets: object) -> None:
         """``send_offsets_to_transaction(offsets, ...)`` returned: the transaction commits them."""
@@ -91,6 +103,12 @@ class OpenTransaction:
             committed = self._offsets.get((topic, partition))
             if committed is not None and offset < committed:
                 links.append(Link(ctx, _OFFSETS_LINK))
+        if self._batches and self._offsets:
+            topics = {committed_topic for committed_topic, _ in self._offsets}
+            for batch_topic, ctx in self._batches.values():
+                # A batch span does not say which offsets it held: one of its topic's will do.
+                if batch_topic is None or batch_topic in topics:
+                    links.append(Link(ctx, _OFFSETS_LINK))
         return links
 
 

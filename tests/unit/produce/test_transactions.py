@@ -11,7 +11,7 @@ from aiokafka.structs import TopicPartition as AioPartition
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from kafkascope import TracedProducer, dead_letter
+from kafkascope import TracedProducer, dead_letter, traced_batch_handler
 from kafkascope._core import semconv as sc
 from kafkascope._produce.transactions import MAX_LINKS, committed_offsets
 from kafkascope.testing import make_record
@@ -129,3 +129,23 @@ def test_a_dead_letter_sent_inside_a_transaction_belongs_to_it(capotel):
     assert (dlq.attributes or {})[sc.TRANSACTION_ID] == "enricher-0"
     (link,) = capotel.span(sc.COMMIT_TRANSACTION).links
     assert link.context.span_id == dlq.context.span_id
+
+
+def test_a_batch_whose_offsets_are_committed_is_linked_from_the_commit(capotel):
+    producer = TracedProducer(TransactionalProducer())
+
+    @traced_batch_handler(group="enricher")
+    def enrich(records):
+        producer.begin_transaction()
+        ack(producer.send("enriched", b"v"))
+        producer.send_offsets_to_transaction({TopicPartition("orders", 0): 12}, "enricher")
+        producer.commit_transaction()
+
+    enrich([make_record("orders", offset=10), make_record("orders", offset=11)])
+    batch = capotel.span("process orders")
+    offsets_links = [
+        link
+        for link in capotel.span(sc.COMMIT_TRANSACTION).links
+        if (link.attributes or {}).get(sc.LINK_TYPE) == sc.LINK_TRANSACTION_OFFSETS
+    ]
+    assert [link.context.span_id for link in offsets_links] == [batch.context.span_id]
