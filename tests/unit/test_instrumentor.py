@@ -19,10 +19,16 @@ from opentelemetry.instrumentation.kafka import KafkaInstrumentor
 
 from kafkascope.instrumentor import KafkascopeInstrumentor, take_over_from_contrib
 
+_TRANSACTION_METHODS = (
+    "begin_transaction",
+    "send_offsets_to_transaction",
+    "commit_transaction",
+    "abort_transaction",
+)
 _WRAPPED: dict[type, tuple[str, ...]] = {
-    kafka.KafkaProducer: ("send",),
+    kafka.KafkaProducer: ("send", *_TRANSACTION_METHODS),
     kafka.KafkaConsumer: ("__next__", "poll", "commit", "close", "subscribe", "unsubscribe"),
-    aiokafka.AIOKafkaProducer: ("send",),
+    aiokafka.AIOKafkaProducer: ("send", *_TRANSACTION_METHODS),
     aiokafka.AIOKafkaConsumer: ("__anext__", "getone", "getmany", "commit", "stop"),
 }
 

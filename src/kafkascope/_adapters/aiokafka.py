@@ -44,6 +44,11 @@ def client_id_of(client: Any) -> str | None:
     return text(getattr(_inner(client), "_client_id", None))
 
 
+def transactional_id_of(producer: Any) -> str | None:
+    """The ``transactional_id`` of an ``AIOKafkaProducer`` (None: not transactional)."""
+    return text(getattr(getattr(producer, "_txn_manager", None), "transactional_id", None))
+
+
 def group_of(consumer: Any) -> str | None:
     """The consumer's ``group_id``."""
     return text(getattr(consumer, "_group_id", None))

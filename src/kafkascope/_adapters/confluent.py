@@ -146,6 +146,22 @@ def snapshot_for(consumer: Any) -> ConfluentSnapshot:
     return found if found is not None else ConfluentSnapshot()
 
 
+def kafka_error_name(err: Any) -> str | None:
+    """librdkafka's name of a ``KafkaError`` (``MSG_SIZE_TOO_LARGE``, ...); None if unreadable."""
+    name = getattr(err, "name", None)
+    try:
+        found = name() if callable(name) else None
+    except Exception:
+        return None
+    return found if isinstance(found, str) and found else None
+
+
+def error_name(exc: BaseException) -> str | None:
+    """librdkafka's error name of a ``KafkaException``; None for other exceptions."""
+    args: tuple[object, ...] = exc.args
+    return kafka_error_name(args[0]) if len(args) == 1 else None
+
+
 def is_consumer(consumer: object) -> bool:
     """Whether ``consumer`` has the shape of a confluent-kafka ``Consumer``."""
     return all(hasattr(consumer, name) for name in ("get_watermark_offsets", "position"))

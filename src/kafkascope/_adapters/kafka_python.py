@@ -37,6 +37,11 @@ def client_id_of(client: Any) -> str | None:
     return text(_config(client).get("client_id"))
 
 
+def transactional_id_of(producer: Any) -> str | None:
+    """The ``transactional_id`` setting of a ``KafkaProducer``."""
+    return text(_config(producer).get("transactional_id"))
+
+
 def group_of(consumer: Any) -> str | None:
     """The consumer's ``group_id``."""
     return text(_config(consumer).get("group_id"))

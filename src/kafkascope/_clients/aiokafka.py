@@ -1,6 +1,6 @@
 """aiokafka: :class:`TracedAIOKafkaProducer`, and the zero-code hooks that wrap
-``AIOKafkaProducer.send`` (``send_and_wait`` calls it) and the consumer's
-``__anext__``/``getone``/``getmany``/``commit``/``stop``.
+``AIOKafkaProducer.send`` (``send_and_wait`` calls it) and its transaction methods, and the
+consumer's ``__anext__``/``getone``/``getmany``/``commit``/``stop``.
 
 ``send()`` returns a future that the broker's acknowledgement resolves; the send span ends in that
 future's done-callback, on the event loop, before any task awaiting the future resumes. The
@@ -19,14 +19,22 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 from wrapt import wrap_function_wrapper
 
-from kafkascope._adapters.aiokafka import bootstrap_of, client_id_of
-from kafkascope._clients.hooks import describer, traced_send_hook, unwrap_in_place, wrap_in_place
+from kafkascope._adapters.aiokafka import bootstrap_of, client_id_of, transactional_id_of
+from kafkascope._clients.hooks import (
+    TRANSACTION_METHODS,
+    async_transaction_hooks,
+    describer,
+    producer_options,
+    unwrap_in_place,
+    wrap_in_place,
+)
 from kafkascope._consume.tracker import ConsumerTracker
 from kafkascope._core import errors as _errors
 from kafkascope._core.headers import Headers
 from kafkascope._core.telemetry import parse_server, server_of_bootstrap
 from kafkascope._observe.rebalance_listeners import subscribe_hook
-from kafkascope._produce.send import ProducerWrapper, SendOptions, traced_headers
+from kafkascope._produce import transactions as _txn
+from kafkascope._produce.send import ProducerWrapper, SendOptions, send_hook, traced_headers
 
 CONSUMER_METHODS: Final = {
     "__anext__": True,
@@ -36,6 +44,8 @@ CONSUMER_METHODS: Final = {
     "stop": None,
 }
 """Wrapped consumer methods: True hands out one record, False a batch, None none."""
+PRODUCER_METHODS: Final = ("send", *TRANSACTION_METHODS)
+"""Wrapped producer methods (``transaction()`` calls the transaction methods)."""
 
 
 class TracedAIOKafkaProducer(ProducerWrapper):
@@ -44,7 +54,9 @@ class TracedAIOKafkaProducer(ProducerWrapper):
     Each send gets a ``send {topic}`` PRODUCER span that lasts until the broker acknowledges or
     the send fails, and its context is injected into the record's headers with the global
     propagator (unless the headers already carry one). ``async with`` works as on the wrapped
-    producer and yields this wrapper. Every other attribute and method is the wrapped producer's
+    producer and yields this wrapper. With a ``transactional_id``, each commit and abort (through
+    ``transaction()`` or called directly) gets a span linked to the transaction's sends (see the
+    transactions guide). Every other attribute and method is the wrapped producer's
     (``send_batch()`` is not traced).
 
     Args:
@@ -76,6 +88,7 @@ class TracedAIOKafkaProducer(ProducerWrapper):
             if server is not None
             else server_of_bootstrap(bootstrap_of(producer)),
             client_id=client_id_of(producer),
+            transactional_id=transactional_id_of(producer),
             capture_key=capture_key,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
@@ -92,6 +105,37 @@ class TracedAIOKafkaProducer(ProducerWrapper):
         tb: TracebackType | None,
     ) -> None:
         await self._producer.__aexit__(exc_type, exc, tb)
+
+    def transaction(self) -> _Transaction:
+        """``AIOKafkaProducer.transaction()``: begins on entry, commits on a clean exit, aborts
+        when the block raised, through this wrapper's traced methods."""
+        return _Transaction(self)
+
+    async def begin_transaction(self) -> Any:
+        """``AIOKafkaProducer.begin_transaction``; the sends until its end are the
+        transaction's."""
+        return await _txn.begin_async(self._options.transactions, self._producer.begin_transaction)
+
+    async def send_offsets_to_transaction(self, offsets: Any, group_id: Any) -> Any:
+        """``AIOKafkaProducer.send_offsets_to_transaction``; the transaction's span links to the
+        process spans of these offsets' messages."""
+        return await _txn.send_offsets_async(
+            self._options.transactions,
+            offsets,
+            lambda: self._producer.send_offsets_to_transaction(offsets, group_id),
+        )
+
+    async def commit_transaction(self) -> Any:
+        """``AIOKafkaProducer.commit_transaction`` in a ``commit_transaction`` span."""
+        return await _txn.end_async(
+            self._options.transactions, True, self._producer.commit_transaction
+        )
+
+    async def abort_transaction(self) -> Any:
+        """``AIOKafkaProducer.abort_transaction`` in an ``abort_transaction`` span."""
+        return await _txn.end_async(
+            self._options.transactions, False, self._producer.abort_transaction
+        )
 
     async def send(
         self,
@@ -119,6 +163,32 @@ class TracedAIOKafkaProducer(ProducerWrapper):
         """Send like ``AIOKafkaProducer.send_and_wait``: the ``RecordMetadata``, traced."""
         future = await self.send(topic, value, key, partition, timestamp_ms, headers)
         return await future
+
+
+class _Transaction:
+    """``async with producer.transaction():`` of a :class:`TracedAIOKafkaProducer`, as
+    aiokafka's own ``TransactionContext`` does it."""
+
+    def __init__(self, producer: TracedAIOKafkaProducer) -> None:
+        self._producer = producer
+
+    async def __aenter__(self) -> _Transaction:
+        await self._producer.begin_transaction()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            await self._producer.commit_transaction()
+            return
+        manager = getattr(self._producer.wrapped, "_txn_manager", None)
+        if manager is not None and manager.is_fatal_error():
+            return  # as aiokafka: the block's exception propagates, no abort is attempted
+        await self._producer.abort_transaction()
 
 
 async def _send(
@@ -162,7 +232,8 @@ describe = describer(bootstrap_of, client_id_of)
 
 def instrument(tracker: ConsumerTracker) -> None:
     """Wrap aiokafka's producer and consumer."""
-    send = traced_send_hook(tracker, bootstrap_of, client_id_of, _send)
+    options_of = producer_options(tracker, bootstrap_of, client_id_of, transactional_id_of)
+    producer_hooks = {"send": send_hook(options_of, _send), **async_transaction_hooks(options_of)}
 
     def consumer_call(method: str, single: bool | None) -> Callable[..., Any]:
         async def wrapper(
@@ -173,7 +244,12 @@ def instrument(tracker: ConsumerTracker) -> None:
         return wrapper
 
     wrap_in_place(
-        "aiokafka", "AIOKafkaProducer", send, "AIOKafkaConsumer", CONSUMER_METHODS, consumer_call
+        "aiokafka",
+        "AIOKafkaProducer",
+        producer_hooks,
+        "AIOKafkaConsumer",
+        CONSUMER_METHODS,
+        consumer_call,
     )
     wrap_function_wrapper(
         "aiokafka", "AIOKafkaConsumer.subscribe", subscribe_hook(tracker.meter_provider)
@@ -182,7 +258,9 @@ def instrument(tracker: ConsumerTracker) -> None:
 
 def uninstrument() -> None:
     """Undo :func:`instrument`."""
-    unwrap_in_place("aiokafka", "AIOKafkaProducer", "AIOKafkaConsumer", CONSUMER_METHODS)
+    unwrap_in_place(
+        "aiokafka", "AIOKafkaProducer", PRODUCER_METHODS, "AIOKafkaConsumer", CONSUMER_METHODS
+    )
     import aiokafka
 
     unwrap(aiokafka.AIOKafkaConsumer, "subscribe")

@@ -15,18 +15,24 @@ with :class:`~kafkascope.TracedConfluentProducer` and ``@traced_handler``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from kafkascope._adapters.confluent import DESCRIBED, ConfluentSnapshot
+from kafkascope._adapters.confluent import (
+    DESCRIBED,
+    ConfluentSnapshot,
+    error_name,
+    kafka_error_name,
+)
 from kafkascope._consume.tracker import ConsumerTracker, Described, description
 from kafkascope._core import errors as _errors
 from kafkascope._core.headers import Headers
 from kafkascope._core.telemetry import parse_server
 from kafkascope._observe.rebalance_listeners import confluent_subscribe_args
+from kafkascope._produce import transactions as _txn
 from kafkascope._produce.send import ProducerWrapper, SendObserver, traced_headers
 
 DeliveryCallback = Callable[[Any, Any], object]
@@ -41,8 +47,10 @@ class TracedConfluentProducer(ProducerWrapper):
     librdkafka's error name (``MSG_SIZE_TOO_LARGE``, ``_MSG_TIMED_OUT``, ...) as ``error.type``.
     The span's context is injected into the message headers with the global propagator,
     replacing any propagation headers already there. Your delivery callback is still called with
-    ``(err, msg)``. Every other attribute and method is the wrapped producer's
-    (``produce_batch()`` is not traced).
+    ``(err, msg)``. With transactions, each ``commit_transaction()`` and
+    ``abort_transaction()`` gets a span linked to the transaction's sends (pass the producer's
+    ``transactional.id`` as ``transactional_id``; see the transactions guide). Every other
+    attribute and method is the wrapped producer's (``produce_batch()`` is not traced).
 
     confluent-kafka calls a per-message callback *instead of* the ``on_delivery`` set in the
     producer's configuration, and a ``Producer`` does not reveal its configuration: pass that
@@ -55,6 +63,8 @@ class TracedConfluentProducer(ProducerWrapper):
         client_id: the producer's ``client.id``, recorded as ``messaging.client.id`` (a
             ``Producer`` does not reveal it; the zero-code instrumentation passes it itself).
         on_delivery: the delivery callback configured on ``producer``, if any.
+        transactional_id: the producer's ``transactional.id``, recorded as
+            ``kafkascope.transaction.id`` (a ``Producer`` does not reveal it either).
         capture_key: record the UTF-8 message key (default: the configured setting).
         tracer_provider: default, the global one.
         meter_provider: default, the global one.
@@ -71,12 +81,14 @@ class TracedConfluentProducer(ProducerWrapper):
         server: str | None = None,
         client_id: str | None = None,
         on_delivery: DeliveryCallback | None = None,
+        transactional_id: str | None = None,
         capture_key: bool | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
-        if client_id is not None and not isinstance(client_id, str):
-            raise TypeError(f"client_id must be a str, got {type(client_id).__name__}")
+        for name, value in (("client_id", client_id), ("transactional_id", transactional_id)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a str, got {type(value).__name__}")
         if on_delivery is not None and not callable(on_delivery):
             raise TypeError(f"on_delivery must be callable, got {on_delivery!r}")
         super().__init__(
@@ -84,6 +96,7 @@ class TracedConfluentProducer(ProducerWrapper):
             method="produce",
             server=parse_server(server),
             client_id=client_id,
+            transactional_id=transactional_id,
             capture_key=capture_key,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
@@ -93,6 +106,38 @@ class TracedConfluentProducer(ProducerWrapper):
     def __len__(self) -> int:
         """Messages and requests waiting to be delivered, as ``len(producer)``."""
         return len(self._producer)
+
+    def begin_transaction(self, *args: Any, **kwargs: Any) -> Any:
+        """``Producer.begin_transaction``; the messages produced until its end are the
+        transaction's."""
+        return _txn.begin(
+            self._options.transactions, lambda: self._producer.begin_transaction(*args, **kwargs)
+        )
+
+    def send_offsets_to_transaction(self, positions: Any, *args: Any, **kwargs: Any) -> Any:
+        """``Producer.send_offsets_to_transaction``; the transaction's span links to the process
+        spans of these positions' messages."""
+        return _txn.send_offsets(
+            self._options.transactions,
+            positions,
+            lambda: self._producer.send_offsets_to_transaction(positions, *args, **kwargs),
+        )
+
+    def commit_transaction(self, *args: Any, **kwargs: Any) -> Any:
+        """``Producer.commit_transaction`` in a ``commit_transaction`` span."""
+        return _txn.end(
+            self._options.transactions,
+            True,
+            lambda: self._producer.commit_transaction(*args, **kwargs),
+        )
+
+    def abort_transaction(self, *args: Any, **kwargs: Any) -> Any:
+        """``Producer.abort_transaction`` in an ``abort_transaction`` span."""
+        return _txn.end(
+            self._options.transactions,
+            False,
+            lambda: self._producer.abort_transaction(*args, **kwargs),
+        )
 
     def produce(
         self,
@@ -137,7 +182,7 @@ class TracedConfluentProducer(ProducerWrapper):
                 headers=out_headers,
             )
         except BaseException as exc:
-            observer.failed(exc, _error_name(exc))
+            observer.failed(exc, error_name(exc))
             raise
 
 
@@ -156,7 +201,7 @@ class _DeliveryReport:
             if err is None:
                 self._observer.delivered(partition, msg.offset() if msg is not None else None)
             else:
-                self._observer.failed(_exception(err), _kafka_error_name(err), partition=partition)
+                self._observer.failed(_exception(err), kafka_error_name(err), partition=partition)
         except Exception as exc:
             _errors.report("delivery report", exc)
             self._observer.abandon()
@@ -171,21 +216,6 @@ def _exception(err: Any) -> BaseException:
     return KafkaException(err)
 
 
-def _kafka_error_name(err: Any) -> str | None:
-    name = getattr(err, "name", None)
-    try:
-        found = name() if callable(name) else None
-    except Exception:
-        return None
-    return found if isinstance(found, str) and found else None
-
-
-def _error_name(exc: BaseException) -> str | None:
-    """librdkafka's error name for a ``KafkaException``; None for other exceptions."""
-    args: tuple[object, ...] = exc.args
-    return _kafka_error_name(args[0]) if len(args) == 1 else None
-
-
 _originals: dict[str, type] = {}
 
 
@@ -193,6 +223,15 @@ def _settings_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any
     config = args[0] if args and isinstance(args[0], dict) else {}
     return {**config, **kwargs}
 
+
+_TRACED_PRODUCER_METHODS: Final = (
+    "produce",
+    "begin_transaction",
+    "send_offsets_to_transaction",
+    "commit_transaction",
+    "abort_transaction",
+)
+"""The ``Producer`` methods the traced subclass hands to :class:`TracedConfluentProducer`."""
 
 _LIBRDKAFKA_CLIENT_ID = "rdkafka"
 """librdkafka's own ``client.id`` when the configuration names none."""
@@ -219,10 +258,12 @@ def instrument(tracker: ConsumerTracker) -> None:
     _originals.update(Producer=producer_type, Consumer=consumer_type)
 
     class _ProduceOf:
-        """Presents the base class's ``produce`` of one producer to the traced wrapper."""
+        """Presents the base class's ``produce`` and transaction methods of one producer to the
+        traced wrapper."""
 
         def __init__(self, producer: Any) -> None:
-            self.produce = getattr(producer_type, "produce").__get__(producer)  # noqa: B009
+            for method in _TRACED_PRODUCER_METHODS:
+                setattr(self, method, getattr(producer_type, method).__get__(producer))
 
     class Producer(producer_type):  # type: ignore[misc]
         """confluent_kafka.Producer, traced by kafkascope."""
@@ -238,6 +279,7 @@ def instrument(tracker: ConsumerTracker) -> None:
                     server=servers if isinstance(servers, str) and servers else None,
                     client_id=config.get("client.id") or _LIBRDKAFKA_CLIENT_ID,
                     on_delivery=config.get("on_delivery"),
+                    transactional_id=config.get("transactional.id"),
                     tracer_provider=tracker.tracer_provider,
                     meter_provider=tracker.meter_provider,
                 )
@@ -249,6 +291,30 @@ def instrument(tracker: ConsumerTracker) -> None:
             if traced is None or not is_instrumentation_enabled():
                 return super().produce(*args, **kwargs)
             return traced.produce(*args, **kwargs)
+
+        def begin_transaction(self, *args: Any, **kwargs: Any) -> Any:
+            traced = self._kafkascope
+            if traced is None:
+                return super().begin_transaction(*args, **kwargs)
+            return traced.begin_transaction(*args, **kwargs)
+
+        def send_offsets_to_transaction(self, *args: Any, **kwargs: Any) -> Any:
+            traced = self._kafkascope
+            if traced is None:
+                return super().send_offsets_to_transaction(*args, **kwargs)
+            return traced.send_offsets_to_transaction(*args, **kwargs)
+
+        def commit_transaction(self, *args: Any, **kwargs: Any) -> Any:
+            traced = self._kafkascope
+            if traced is None:
+                return super().commit_transaction(*args, **kwargs)
+            return traced.commit_transaction(*args, **kwargs)
+
+        def abort_transaction(self, *args: Any, **kwargs: Any) -> Any:
+            traced = self._kafkascope
+            if traced is None:
+                return super().abort_transaction(*args, **kwargs)
+            return traced.abort_transaction(*args, **kwargs)
 
     class Consumer(consumer_type):  # type: ignore[misc]
         """confluent_kafka.Consumer, traced by kafkascope."""

@@ -1,6 +1,7 @@
 """kafka-python: :class:`TracedProducer`, and the zero-code hooks that wrap ``KafkaProducer.send``
-and the consumer's ``__next__``/``poll``/``commit``/``close``/``subscribe``/``unsubscribe`` in
-place (unwrapped the same way).
+and its transaction methods, and the consumer's
+``__next__``/``poll``/``commit``/``close``/``subscribe``/``unsubscribe`` in place (unwrapped the
+same way).
 """
 
 from __future__ import annotations
@@ -14,11 +15,18 @@ from opentelemetry.trace import TracerProvider
 from wrapt import wrap_function_wrapper
 
 from kafkascope._adapters.clients import group_of
-from kafkascope._adapters.kafka_python import bootstrap_of, client_id_of, cluster_id_of
+from kafkascope._adapters.kafka_python import (
+    bootstrap_of,
+    client_id_of,
+    cluster_id_of,
+    transactional_id_of,
+)
 from kafkascope._clients import contrib
 from kafkascope._clients.hooks import (
+    TRANSACTION_METHODS,
     describer,
-    traced_send_hook,
+    producer_options,
+    transaction_hooks,
     unwrap_in_place,
     wrap_in_place,
 )
@@ -28,15 +36,19 @@ from kafkascope._core.headers import Headers
 from kafkascope._core.telemetry import server_of_bootstrap
 from kafkascope._observe.rebalance_diff import AssignmentDiffs
 from kafkascope._observe.rebalance_listeners import is_traced, subscribe_hook
+from kafkascope._produce import transactions as _txn
 from kafkascope._produce.send import (
     ProducerWrapper,
     SendOptions,
+    send_hook,
     send_in_span,
     traced_headers,
 )
 
 CONSUMER_METHODS: Final = {"__next__": True, "poll": False, "commit": None, "close": None}
 """Wrapped consumer methods: True hands out one record, False a batch, None none."""
+PRODUCER_METHODS: Final = ("send", *TRANSACTION_METHODS)
+"""Wrapped producer methods."""
 
 
 class TracedProducer(ProducerWrapper):
@@ -44,8 +56,10 @@ class TracedProducer(ProducerWrapper):
 
     Each send gets a ``send {topic}`` PRODUCER span that lasts until the broker acknowledges or
     the send fails, and its context is injected into the record's headers with the global
-    propagator (unless the headers already carry one). Every other attribute and method is the
-    wrapped producer's.
+    propagator (unless the headers already carry one). With a ``transactional_id``, each
+    ``commit_transaction()`` and ``abort_transaction()`` gets a span linked to the transaction's
+    sends (see the transactions guide). Every other attribute and method is the wrapped
+    producer's.
 
     Args:
         producer: the ``KafkaProducer`` to wrap.
@@ -67,10 +81,32 @@ class TracedProducer(ProducerWrapper):
             method="send",
             server=server_of_bootstrap(bootstrap_of(producer)),
             client_id=client_id_of(producer),
+            transactional_id=transactional_id_of(producer),
             capture_key=capture_key,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
         )
+
+    def begin_transaction(self) -> Any:
+        """``KafkaProducer.begin_transaction``; the sends until its end are the transaction's."""
+        return _txn.begin(self._options.transactions, self._producer.begin_transaction)
+
+    def send_offsets_to_transaction(self, offsets: Any, group_metadata: Any) -> Any:
+        """``KafkaProducer.send_offsets_to_transaction``; the transaction's span links to the
+        process spans of these offsets' messages."""
+        return _txn.send_offsets(
+            self._options.transactions,
+            offsets,
+            lambda: self._producer.send_offsets_to_transaction(offsets, group_metadata),
+        )
+
+    def commit_transaction(self) -> Any:
+        """``KafkaProducer.commit_transaction`` in a ``commit_transaction`` span."""
+        return _txn.end(self._options.transactions, True, self._producer.commit_transaction)
+
+    def abort_transaction(self) -> Any:
+        """``KafkaProducer.abort_transaction`` in an ``abort_transaction`` span."""
+        return _txn.end(self._options.transactions, False, self._producer.abort_transaction)
 
     def send(
         self,
@@ -148,7 +184,8 @@ def kafkascope_listens(consumer: Any) -> bool:
 
 def instrument(tracker: ConsumerTracker) -> None:
     """Wrap kafka-python's producer and consumer."""
-    send = traced_send_hook(tracker, bootstrap_of, client_id_of, _send)
+    options_of = producer_options(tracker, bootstrap_of, client_id_of, transactional_id_of)
+    producer_hooks = {"send": send_hook(options_of, _send), **transaction_hooks(options_of)}
     # Only the application's own listener is wrapped: a listener installed where there was
     # none left a group's second join round hanging in 2 of 6 e2e runs (kafka-python 3.0.12
     # runs listeners on its IO loop; the cause is not understood yet). Without one, the
@@ -165,7 +202,9 @@ def instrument(tracker: ConsumerTracker) -> None:
             return _before(wrapper, diffs.leaving)
         return wrapper
 
-    wrap_in_place("kafka", "KafkaProducer", send, "KafkaConsumer", CONSUMER_METHODS, consumer_call)
+    wrap_in_place(
+        "kafka", "KafkaProducer", producer_hooks, "KafkaConsumer", CONSUMER_METHODS, consumer_call
+    )
     wrap_function_wrapper(
         "kafka",
         "KafkaConsumer.subscribe",
@@ -205,7 +244,7 @@ def _before(wrapper: Callable[..., Any], hook: Callable[[Any], None]) -> Callabl
 
 def uninstrument() -> None:
     """Undo :func:`instrument`."""
-    unwrap_in_place("kafka", "KafkaProducer", "KafkaConsumer", CONSUMER_METHODS)
+    unwrap_in_place("kafka", "KafkaProducer", PRODUCER_METHODS, "KafkaConsumer", CONSUMER_METHODS)
     import kafka
 
     unwrap(kafka.KafkaConsumer, "subscribe")

@@ -108,6 +108,8 @@ def dead_letter(
             server_port=port,
             client_id=client_id_of(raw),
         )
+        if isinstance(producer, ProducerWrapper):
+            options.transactions = producer.transactions  # a dead letter inside its transaction
         links = [Link(failed, {sc.ERROR_TYPE: error_type})] if failed.is_valid else []
         observer = options.start(target, original.key if original else None, None, links)
         cluster = cluster_id_of(raw)

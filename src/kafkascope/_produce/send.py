@@ -27,6 +27,7 @@ from kafkascope._core import settings as _settings
 from kafkascope._core import telemetry as _telemetry
 from kafkascope._core.headers import Headers
 from kafkascope._core.telemetry import message_key, messaging_attributes, record_error, tracer_for
+from kafkascope._produce.transactions import Transactions
 from kafkascope._propagation import pipeline as _pipeline_latency
 from kafkascope._propagation.carrier import inject_headers
 from kafkascope._propagation.inject import inject_span
@@ -52,6 +53,7 @@ class SendOptions:
         "server_address",
         "server_port",
         "tracer_provider",
+        "transactions",
     )
 
     def __init__(
@@ -63,6 +65,7 @@ class SendOptions:
         server_address: str | None = None,
         server_port: int | None = None,
         client_id: object = None,
+        transactional_id: object = None,
     ) -> None:
         self.client_id = client_id if isinstance(client_id, str) and client_id else None
         self.capture_key = (
@@ -76,6 +79,14 @@ class SendOptions:
         self._span_bases: dict[tuple[str, int | None], dict[str, AttributeValue]] = {}
         self._streams: dict[tuple[str, str | None], tuple[_metrics.AttrKey, Attributes]] = {}
         self._instruments: _metrics.MessagingMetrics | None = None
+        self.transactions = Transactions(
+            transactional_id if isinstance(transactional_id, str) and transactional_id else None,
+            tracer_provider,
+            meter_provider,
+            server_address,
+            server_port,
+            self.client_id,
+        )
 
     def send_stream(
         self, instruments: _metrics.MessagingMetrics, topic: str, error_type: str | None
@@ -128,6 +139,9 @@ class SendOptions:
                 key_text = message_key(key, _settings.current(), self.capture_key)
                 if key_text is not None:
                     span.set_attribute(sc.MESSAGING_KAFKA_MESSAGE_KEY, key_text)
+            transaction = self.transactions.open
+            if transaction is not None:
+                transaction.sent(span)
             return SendObserver(span, topic_name, self)
         except Exception as exc:
             _errors.report("send span start", exc)
@@ -255,6 +269,7 @@ class ProducerWrapper:
         tracer_provider: TracerProvider | None,
         meter_provider: MeterProvider | None,
         client_id: object = None,
+        transactional_id: object = None,
     ) -> None:
         if not callable(getattr(producer, method, None)):
             raise TypeError(
@@ -268,6 +283,7 @@ class ProducerWrapper:
             server_address=server[0],
             server_port=server[1],
             client_id=client_id,
+            transactional_id=transactional_id,
         )
 
     @property
@@ -275,39 +291,64 @@ class ProducerWrapper:
         """The wrapped producer."""
         return self._producer
 
+    @property
+    def transactions(self) -> Transactions:
+        """This producer's transactions (the open one, if any)."""
+        return self._options.transactions
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._producer, name)
 
 
+class OptionsOf:
+    """Each producer instance's :class:`SendOptions` for zero-code instrumentation, made on its
+    first traced call (``server_of`` reads its bootstrap setting, ``client_id_of`` its client id,
+    ``transactional_id_of`` its transactional id), held weakly."""
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None,
+        meter_provider: MeterProvider | None,
+        server_of: Callable[[Any], tuple[str | None, int | None]],
+        client_id_of: Callable[[Any], object],
+        transactional_id_of: Callable[[Any], object],
+    ) -> None:
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
+        self._server_of = server_of
+        self._client_id_of = client_id_of
+        self._transactional_id_of = transactional_id_of
+        self._producers: weakref.WeakKeyDictionary[Any, SendOptions] = weakref.WeakKeyDictionary()
+
+    def __call__(self, producer: Any) -> SendOptions:
+        """``producer``'s options (raises what reading its settings raised)."""
+        options = self._producers.get(producer)
+        if options is None:
+            address, port = self._server_of(producer)
+            options = self._producers[producer] = SendOptions(
+                tracer_provider=self._tracer_provider,
+                meter_provider=self._meter_provider,
+                server_address=address,
+                server_port=port,
+                client_id=self._client_id_of(producer),
+                transactional_id=self._transactional_id_of(producer),
+            )
+        return options
+
+
 def send_hook(
-    tracer_provider: TracerProvider | None,
-    meter_provider: MeterProvider | None,
-    server_of: Callable[[Any], tuple[str | None, int | None]],
-    traced_send: Callable[..., Any],
-    client_id_of: Callable[[Any], object],
+    options_of: OptionsOf, traced_send: Callable[..., Any]
 ) -> Callable[[Callable[..., Any], Any, Any, Any], Any]:
     """A ``wrapt`` wrapper of a client's ``send`` method for zero-code instrumentation.
 
-    ``traced_send(options, send, *args, **kwargs)`` sends with the client's signature; each
-    producer instance gets its :class:`SendOptions` (``server_of`` reads its bootstrap setting,
-    ``client_id_of`` its client id) on its first send, held weakly.
+    ``traced_send(options, send, *args, **kwargs)`` sends with the client's signature.
     """
-    producers: weakref.WeakKeyDictionary[Any, SendOptions] = weakref.WeakKeyDictionary()
 
     def send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         if not is_instrumentation_enabled():
             return wrapped(*args, **kwargs)
         try:
-            options = producers.get(instance)
-            if options is None:
-                address, port = server_of(instance)
-                options = producers[instance] = SendOptions(
-                    tracer_provider=tracer_provider,
-                    meter_provider=meter_provider,
-                    server_address=address,
-                    server_port=port,
-                    client_id=client_id_of(instance),
-                )
+            options = options_of(instance)
         except Exception as exc:
             _errors.report(f"instrumented {type(instance).__name__}.send", exc)
             return wrapped(*args, **kwargs)

@@ -34,7 +34,16 @@ def test_enum_members_of_the_registry_are_the_values_the_code_writes():
     assert members == {
         sc.TIMESTAMP_TYPE: {sc.TIMESTAMP_CREATE_TIME, sc.TIMESTAMP_LOG_APPEND_TIME},
         sc.REBALANCE_TYPE: {sc.REBALANCE_ASSIGNED, sc.REBALANCE_REVOKED},
-        sc.LINK_TYPE: {sc.LINK_PREVIOUS_ATTEMPT},
+        sc.LINK_TYPE: {
+            sc.LINK_PREVIOUS_ATTEMPT,
+            sc.LINK_TRANSACTION_SEND,
+            sc.LINK_TRANSACTION_OFFSETS,
+        },
+        sc.TRANSACTION_OUTCOME: {
+            sc.TRANSACTION_COMMITTED,
+            sc.TRANSACTION_ABORTED,
+            sc.TRANSACTION_FAILED,
+        },
     }
 
 
