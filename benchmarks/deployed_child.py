@@ -6,8 +6,11 @@ the last one handled plus the telemetry's final flush. Send side: ``--rounds`` r
 counted at the Collector (its ``otelcol_receiver_accepted_spans``) before and after each timed
 part. Prints one JSON line: per part, messages/s, process CPU µs per message and spans.
 
+The confluent-kafka and aiokafka producers' send rounds are in :mod:`benchmarks.deployed_send`.
+
 Run: python -m benchmarks.deployed_child consume|send VARIANT --bootstrap HOST:PORT
      --topic T --count N --endpoint http://127.0.0.1:PORT --collector-metrics URL
+     [--client kafka-python|confluent-kafka|aiokafka]
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ IN_MEMORY_FACTOR = 4
 """The in-memory loops handle this many times ``--count`` records (no broker: as fast as the
 handler goes)."""
 SEND_VARIANTS = ("bare", "contrib", "contrib+metrics", "all signals", "tracing only")
+SEND_CLIENTS = {
+    "kafka-python": SEND_VARIANTS,
+    "confluent-kafka": ("bare", "contrib+metrics", "all signals"),
+    "aiokafka": ("bare", "contrib+metrics", "all signals"),
+}
+"""The send variants run for each producer client."""
 
 _ACCEPTED = re.compile(r"^otelcol_receiver_accepted_spans(?:_total)?\{[^}]*\}\s+(\S+)$", re.M)
 
@@ -53,13 +62,16 @@ def accepted_spans(metrics_url: str) -> int:
 class Setup:
     """The telemetry of one variant: what wraps the handler or producer, and the final flush."""
 
-    def __init__(self, variant: str, endpoint: str, service: str) -> None:
+    def __init__(
+        self, variant: str, endpoint: str, service: str, client: str = "kafka-python"
+    ) -> None:
         self.variant = variant
         self.flushers: list[Callable[[], Any]] = []
         self.count_hook: Callable[[float], None] | None = None
         self.telemetry: Any = None
+        self.contrib_tracer_provider: Any = None
         if variant.startswith("contrib"):
-            self._contrib(endpoint, metrics=variant == "contrib+metrics")
+            self._contrib(endpoint, metrics=variant == "contrib+metrics", client=client)
         elif variant != "bare":
             from kafkascope import configure
 
@@ -68,10 +80,11 @@ class Setup:
             )
             self.flushers.append(self.telemetry.force_flush)
 
-    def _contrib(self, endpoint: str, *, metrics: bool) -> None:
-        """What a contrib user writes: the SDK's providers at their defaults, OTLP gRPC."""
+    def _contrib(self, endpoint: str, *, metrics: bool, client: str) -> None:
+        """What a contrib user writes: the SDK's providers at their defaults, OTLP gRPC, and
+        the client's instrumentation (confluent-kafka's wraps each producer explicitly:
+        ``ConfluentKafkaInstrumentor.instrument_producer`` with ``contrib_tracer_provider``)."""
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        from opentelemetry.instrumentation.kafka import KafkaInstrumentor
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -81,7 +94,15 @@ class Setup:
         tracer_provider.add_span_processor(
             BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True))
         )
-        KafkaInstrumentor().instrument(tracer_provider=tracer_provider)
+        self.contrib_tracer_provider = tracer_provider
+        if client == "kafka-python":
+            from opentelemetry.instrumentation.kafka import KafkaInstrumentor
+
+            KafkaInstrumentor().instrument(tracer_provider=tracer_provider)
+        elif client == "aiokafka":
+            from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
+
+            AIOKafkaInstrumentor().instrument(tracer_provider=tracer_provider)
         self.flushers.append(tracer_provider.force_flush)
         if not metrics:
             return
@@ -285,11 +306,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--collector-metrics", required=True)
+    parser.add_argument("--client", choices=list(SEND_CLIENTS), default="kafka-python")
     args = parser.parse_args(argv)
-    allowed = CONSUME_VARIANTS if args.side == "consume" else SEND_VARIANTS
+    allowed = CONSUME_VARIANTS if args.side == "consume" else SEND_CLIENTS[args.client]
     if args.variant not in allowed:
         parser.error(f"variant must be one of {', '.join(allowed)}")
-    results = consume(args) if args.side == "consume" else send(args)
+    if args.side == "consume":
+        results = consume(args)
+    elif args.client == "kafka-python":
+        results = send(args)
+    else:
+        # Imported here: deployed_send builds on this module's Setup and Clock.
+        from benchmarks import deployed_send
+
+        results = deployed_send.SENDERS[args.client](args)
     print(json.dumps({"side": args.side, "variant": args.variant, "parts": results}))
     return 0
 

@@ -1,8 +1,9 @@
-"""Instructions per message of ``@traced_handler`` on ``configure()``'s pipelines, counted with
-callgrind: the difference between a run of 2N messages and a run of N, over N, so start-up,
-imports and the final export cancel out.
+"""Instructions per message of ``@traced_handler`` and of ``TracedProducer.send`` (a
+kafka-python producer without I/O, acknowledged at once) on ``configure()``'s pipelines,
+counted with callgrind: the difference between a run of 2N messages and a run of N, over N, so
+start-up, imports and the final export cancel out.
 
-Run: .venv/bin/python -m benchmarks.histogram_instructions [--messages N]
+Run: .venv/bin/python -m benchmarks.histogram_instructions [--messages N] [--variants V ...]
 (``valgrind`` must be on the PATH). Set ``PYTHONPATH`` to another checkout's ``src`` to count
 that version of kafkascope with the same script (only the public API is used).
 """
@@ -18,14 +19,20 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-VARIANTS = {"all signals": True, "tracing only": False}
+VARIANTS = {
+    "all signals": ("handle", True),
+    "tracing only": ("handle", False),
+    "send, all signals": ("send", True),
+    "send, tracing only": ("send", False),
+}
+"""Each variant's path (``handle`` or ``send``) and whether metrics are on."""
 
 
-def _handle(messages: int, metrics: bool) -> None:
-    """One configure()d service handling ``messages`` records (the callgrind subject)."""
+def _run(path: str, messages: int, metrics: bool) -> None:
+    """One configure()d service handling or sending ``messages`` records (the callgrind
+    subject)."""
     from benchmarks.harness import DiscardingExporter
-    from kafkascope import configure, traced_handler
-    from kafkascope.testing import make_record
+    from kafkascope import configure
 
     # Console metrics every hour: nothing is exported until the final flush, whose cost is
     # the same for N and 2N messages (the same attribute sets).
@@ -38,6 +45,31 @@ def _handle(messages: int, metrics: bool) -> None:
         span_exporter=DiscardingExporter(),
         export_interval_ms=3_600_000,
     )
+    if path == "send":
+        _send(telemetry, messages)
+    else:
+        _handle(telemetry, messages)
+    telemetry.shutdown()  # the console export goes to the parent's pipe
+
+
+def _send(telemetry: Any, messages: int) -> None:
+    from benchmarks.harness import KafkaPythonSend, ack
+    from kafkascope import TracedProducer
+
+    producer = TracedProducer(
+        KafkaPythonSend(),
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+    )
+    headers = [("content-type", b"application/json"), ("x-source", b"bench")]
+    keys = [b"customer-%07d" % i for i in range(messages)]
+    for key in keys:
+        ack(producer.send("orders", b"v", key=key, headers=list(headers)), "orders")
+
+
+def _handle(telemetry: Any, messages: int) -> None:
+    from kafkascope import traced_handler
+    from kafkascope.testing import make_record
 
     @traced_handler(
         group="billing",
@@ -53,10 +85,9 @@ def _handle(messages: int, metrics: bool) -> None:
     ]
     for record in records:
         handle(record)
-    telemetry.shutdown()  # the console export goes to the parent's pipe
 
 
-def _instructions(messages: int, metrics: bool) -> int:
+def _instructions(variant: str, messages: int) -> int:
     with tempfile.TemporaryDirectory() as out:
         done = subprocess.run(
             [
@@ -68,7 +99,8 @@ def _instructions(messages: int, metrics: bool) -> int:
                 "benchmarks.histogram_instructions",
                 "--run",
                 str(messages),
-                *([] if metrics else ["--tracing-only"]),
+                "--variants",
+                variant,
             ],
             capture_output=True,
             text=True,
@@ -84,16 +116,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Print the instructions per message of each variant."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--messages", type=int, default=1_000, help="N (default 1000)")
+    parser.add_argument(
+        "--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="V"
+    )
     parser.add_argument("--run", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--tracing-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run is not None:
-        _handle(args.run, not args.tracing_only)
+        path, metrics = VARIANTS[args.variants[0]]
+        _run(path, args.run, metrics)
         return 0
     n = args.messages
-    for label, metrics in VARIANTS.items():
-        per_message = (_instructions(2 * n, metrics) - _instructions(n, metrics)) / n
-        print(f"  {label:<14} {per_message:>10,.0f} instructions per message")
+    for label in args.variants:
+        per_message = (_instructions(label, 2 * n) - _instructions(label, n)) / n
+        print(f"  {label:<20} {per_message:>10,.0f} instructions per message")
     return 0
 
 

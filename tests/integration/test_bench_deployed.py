@@ -28,8 +28,10 @@ def test_quick_deployed_benchmark_prints_every_variant_and_target():
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     rows = [line.split(" | ")[0].lstrip("| ") for line in lines if line.startswith("| ")]
-    assert rows.count("bare") == 2, done.stdout
-    for variant in ("contrib", "contrib+metrics", "all signals", "tracing only"):
+    # Consume, then kafka-python's, confluent-kafka's and aiokafka's sends.
+    for variant in ("bare", "contrib+metrics", "all signals"):
+        assert rows.count(variant) == 4, done.stdout
+    for variant in ("contrib", "tracing only"):
         assert rows.count(variant) == 2, done.stdout
     for variant in ("sampled out", "batch handler", "in-memory loop", "in-memory loop, SDK queue"):
         assert rows.count(variant) == 1, done.stdout
@@ -45,4 +47,34 @@ def test_quick_deployed_benchmark_prints_every_variant_and_target():
         "consume: in-memory loop, spans at the Collector / made",
         "send: all signals, spans at the Collector / made",
         "send: tracing only, spans at the Collector / made",
+        "send (confluent-kafka): all signals / contrib + metrics, throughput",
+        "send (confluent-kafka): all signals, spans at the Collector / made",
+        "send (aiokafka): all signals / contrib + metrics, throughput",
+        "send (aiokafka): all signals, spans at the Collector / made",
+    }, done.stdout
+
+
+def test_deployed_benchmark_runs_one_side_for_chosen_clients():
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_deployed",
+            "--quick",
+            "--side",
+            "send",
+            "--clients",
+            "aiokafka",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    labels = {m["label"] for line in done.stdout.splitlines() if (m := TARGET.match(line))}
+    assert labels == {
+        "send (aiokafka): all signals / contrib + metrics, throughput",
+        "send (aiokafka): all signals, spans at the Collector / made",
     }, done.stdout

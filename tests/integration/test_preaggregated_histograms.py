@@ -12,13 +12,27 @@ from devstack import collector as devstack_collector
 from devstack._process import free_port
 from devstack.collector import Collector
 from devstack.wait import wait_until
+from kafka.future import Future
+from kafka.producer.future import RecordMetadata
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from kafkascope import configure, traced_handler
+from kafkascope import TracedProducer, configure, traced_handler
 from kafkascope.testing import make_record
 
 pytestmark = pytest.mark.integration
+
+
+class AckingProducer:
+    """``KafkaProducer.send`` without a broker: its future is acknowledged at once."""
+
+    def __init__(self) -> None:
+        self.config = {"bootstrap_servers": "kafka.internal:9094"}
+
+    def send(self, topic: str, value: bytes, **kwargs: object) -> Future:
+        future = Future()
+        future.success(RecordMetadata(topic, 0, None, 1, 0, None, 1, 1, 0))
+        return future
 
 
 def test_collector_serves_the_pre_aggregated_histograms_with_the_process_spans_exemplar(
@@ -74,3 +88,46 @@ def test_collector_serves_the_pre_aggregated_histograms_with_the_process_spans_e
         r"^messaging_process_duration_seconds_bucket\{.*\} \d+ # \{(.*)\} ", openmetrics, re.M
     )
     assert [f'trace_id="{seen[0]:032x}"' in labels for labels in exemplars] == [True]
+
+
+def test_collector_serves_the_pre_aggregated_send_duration_histogram(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "otlp")
+    with Collector.start(
+        tmp_path,
+        jaeger_otlp_endpoint=f"127.0.0.1:{free_port()}",  # no traces are sent
+        config_file=devstack_collector.SHIPPED_CONFIG,
+    ) as collector:
+        telemetry = configure(
+            "billing",
+            set_global=False,
+            traces=False,
+            endpoint=collector.otlp_grpc_endpoint,
+            protocol="grpc",
+            export_interval_ms=3_600_000,
+        )
+        producer = TracedProducer(
+            AckingProducer(),
+            tracer_provider=TracerProvider(shutdown_on_exit=False),
+            meter_provider=telemetry.meter_provider,
+        )
+        try:
+            for _ in range(3):
+                producer.send("invoices", b"{}")
+            telemetry.meter_provider.force_flush()
+
+            def scraped() -> str | None:
+                text = collector.scrape()
+                wanted = "messaging_client_operation_duration_seconds_count{"
+                return text if wanted in text else None
+
+            text = wait_until(scraped, 15, "the pre-aggregated send durations on the scrape")
+        finally:
+            telemetry.shutdown()
+    count = re.search(
+        r"^messaging_client_operation_duration_seconds_count\{([^}]*)\} (\S+)", text, re.M
+    )
+    assert count is not None
+    assert 'messaging_operation_name="send"' in count[1]
+    assert float(count[2]) == 3

@@ -32,9 +32,16 @@ TIME_IN_QUEUE: Final = HistogramSpec(
     "Time from the record's timestamp to the start of its processing.",
     TIME_IN_QUEUE_BUCKETS,
 )
-PRE_AGGREGATED: Final = (PROCESS_DURATION, TIME_IN_QUEUE)
-"""The histograms recorded once per processed message, which ``configure()``'s push pipelines
-aggregate in process (in this order: a histogram's position is its index there)."""
+OPERATION_DURATION: Final = HistogramSpec(
+    sc.METRIC_CLIENT_OPERATION_DURATION,
+    "s",
+    "Duration of a messaging operation initiated by a client.",
+    sc.DURATION_BUCKETS,
+)
+PRE_AGGREGATED: Final = (PROCESS_DURATION, TIME_IN_QUEUE, OPERATION_DURATION)
+"""The histograms recorded once per processed or sent message, which ``configure()``'s push
+pipelines aggregate in process (in this order: a histogram's position is its index there)."""
+_PROCESS, _WAIT, _SEND = range(len(PRE_AGGREGATED))
 
 
 def _histogram(meter: metrics.Meter, spec: HistogramSpec) -> Histogram:
@@ -86,12 +93,6 @@ class MessagingMetrics:
         self._sdk_histograms: tuple[Histogram, ...] = ()
         if self._pre is None:
             self._sdk_histograms = tuple(_histogram(meter, spec) for spec in PRE_AGGREGATED)
-        self.operation_duration = meter.create_histogram(
-            sc.METRIC_CLIENT_OPERATION_DURATION,
-            unit="s",
-            description="Duration of a messaging operation initiated by a client.",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
-        )
         self.sent_messages = MessageCounter(
             meter,
             sc.METRIC_CLIENT_SENT_MESSAGES,
@@ -138,11 +139,11 @@ class MessagingMetrics:
         processed = streams.ok if error_type is None else streams.failed(error_type)
         pre = self._pre
         if pre is not None:
-            pre.record(0, duration, processed[0], processed[1], context)
+            pre.record(_PROCESS, duration, processed[0], processed[1], context)
             for (wait_key, wait_attrs), seconds in waits:
-                pre.record(1, seconds, wait_key, wait_attrs, context)
+                pre.record(_WAIT, seconds, wait_key, wait_attrs, context)
         else:
-            process_duration, time_in_queue = self._sdk_histograms
+            process_duration, time_in_queue, _ = self._sdk_histograms
             process_duration.record(duration, processed[1], context)
             for (_, wait_attrs), seconds in waits:
                 time_in_queue.record(seconds, wait_attrs, context)
@@ -165,7 +166,11 @@ class MessagingMetrics:
     def observe_sent(self, *, stream: Stream, duration: float) -> None:
         """One send on ``stream`` (from :meth:`send_stream`), acknowledged or failed."""
         key, attrs = stream
-        self.operation_duration.record(duration, attrs)
+        pre = self._pre
+        if pre is not None:
+            pre.record(_SEND, duration, key, attrs, None)
+        else:
+            self._sdk_histograms[_SEND].record(duration, attrs)
         self.sent_messages.add(1, key, attrs)
 
     def observe_dead_letter(self, *, topic: str, source: str | None, error_type: str) -> None:

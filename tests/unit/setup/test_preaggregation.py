@@ -4,6 +4,7 @@ import math
 from typing import Any
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider, TraceBasedExemplarFilter
@@ -22,19 +23,20 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 from prometheus_client import REGISTRY, generate_latest
 
-from kafkascope import configure, traced_handler
+from kafkascope import TracedProducer, configure, traced_handler
 from kafkascope._core import histograms as _histograms
 from kafkascope._core import metrics as _metrics
 from kafkascope._core import semconv as sc
 from kafkascope._core.errors import ConfigurationError
 from kafkascope._setup import preaggregation as _preaggregation
 from kafkascope.testing import make_record
+from tests.unit._producers import RecordingProducer, ack
 
 CUMULATIVE = _preaggregation.otlp_temporalities({})
 DELTA = _preaggregation.otlp_temporalities(
     {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"}
 )
-HISTOGRAMS = {sc.METRIC_PROCESS_DURATION, sc.TIME_IN_QUEUE}
+HISTOGRAMS = {sc.METRIC_PROCESS_DURATION, sc.TIME_IN_QUEUE, sc.METRIC_CLIENT_OPERATION_DURATION}
 
 # Values on, between and beyond the boundaries of both histograms (bisect_left and the
 # exemplar reservoir's "value <= boundary" agree on a value equal to a boundary).
@@ -42,7 +44,7 @@ CYCLES: tuple[tuple[tuple[float, str | None, float], ...], ...] = (
     ((0.0, None, 0.005), (0.005, None, 0.3), (0.0051, "ValueError", 12.0), (0.2, None, 61.0)),
     ((0.2, None, 3600.0), (11.0, "KeyError", 5000.0), (0.004, None, 0.0)),
 )
-"""Two collection cycles of (processing seconds, error type, seconds in queue)."""
+"""Two collection cycles of (processing or send seconds, error type, seconds in queue)."""
 
 
 class Capture(MetricExporter):
@@ -87,7 +89,7 @@ def _pre_aggregated_pipeline(
 
 def _record_cycles(provider: MeterProvider) -> None:
     """The same measurements, each inside its own sampled (or, for every third, unsampled)
-    span, with a collection after each cycle."""
+    span, with a collection after each cycle: one processed message and one send each."""
     instruments = _metrics.for_provider(provider)
     streams = instruments.process_streams("orders", "billing", "broker", 9092)
     sampled = TracerProvider(sampler=ALWAYS_ON, shutdown_on_exit=False).get_tracer("t")
@@ -106,6 +108,15 @@ def _record_cycles(provider: MeterProvider) -> None:
                 waits=[(streams.waited("create_time"), waited)],
                 context=context,
             )
+            # A send's duration is recorded in whatever context its completion runs in.
+            token = otel_context.attach(context)
+            try:
+                instruments.observe_sent(
+                    stream=instruments.send_stream("orders", "broker", 9092, error_type),
+                    duration=duration,
+                )
+            finally:
+                otel_context.detach(token)
             span.end()
         provider.force_flush()
 
@@ -196,6 +207,22 @@ def test_pre_aggregated_histograms_export_the_sdk_points_delta() -> None:
     assert _histogram_points(pre) == expected
 
 
+@pytest.mark.parametrize("temporalities", [CUMULATIVE, DELTA], ids=["cumulative", "delta"])
+def test_pre_aggregated_send_durations_export_the_sdk_points(
+    temporalities: _preaggregation.Temporalities,
+) -> None:
+    sdk, pre = _both(temporalities)
+    expected = [cycle[sc.METRIC_CLIENT_OPERATION_DURATION] for cycle in _histogram_points(sdk)]
+    assert expected[1]["points"]  # the SDK path did record
+    assert [c[sc.METRIC_CLIENT_OPERATION_DURATION] for c in _histogram_points(pre)] == expected
+
+
+def test_pre_aggregated_send_durations_carry_exemplars_of_the_current_sampled_span() -> None:
+    _, pre = _both(CUMULATIVE)
+    points = _histogram_points(pre)[0][sc.METRIC_CLIENT_OPERATION_DURATION]["points"]
+    assert {e[2] for p in points for e in p["exemplars"]} == {0xDEF1, 0xDEF3}
+
+
 def test_pre_aggregated_histograms_carry_exemplars_of_sampled_spans_only() -> None:
     _, pre = _both(CUMULATIVE)
     points = _histogram_points(pre)[0][sc.METRIC_PROCESS_DURATION]["points"]
@@ -233,10 +260,28 @@ def test_configure_records_through_pre_aggregation_on_its_push_readers(
         telemetry.shutdown()
 
 
+def test_configure_aggregates_send_durations_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "console")
+    telemetry = configure("svc", set_global=False, traces=False, export_interval_ms=3_600_000)
+    try:
+        _handle_and_send_one(telemetry.meter_provider)
+        pre_aggregation = _histograms.registered(telemetry.meter_provider)
+        assert pre_aggregation is not None
+        (tables,) = pre_aggregation.tables
+        (send_durations,) = [
+            t for t in tables if t.spec.name == sc.METRIC_CLIENT_OPERATION_DURATION
+        ]
+        (point,) = send_durations.collect(0)
+        assert point.count == 1
+        assert dict(point.attributes or {})[sc.MESSAGING_OPERATION_NAME] == sc.OPERATION_SEND
+    finally:
+        telemetry.shutdown()
+
+
 def test_configure_without_metrics_records_the_histograms_nowhere() -> None:
     telemetry = configure("svc", set_global=False, traces=False, metrics=False)
     try:
-        _handle_one(telemetry.meter_provider)
+        _handle_and_send_one(telemetry.meter_provider)
         pre_aggregation = _histograms.registered(telemetry.meter_provider)
         assert pre_aggregation is not None
         assert pre_aggregation.tables == []
@@ -257,7 +302,7 @@ def test_configure_keeps_sdk_histograms_beside_an_extra_reader(
         metric_readers=(reader,),
     )
     try:
-        _handle_one(telemetry.meter_provider)
+        _handle_and_send_one(telemetry.meter_provider)
         assert _histograms.registered(telemetry.meter_provider) is None
         assert _sdk_histogram_names(reader) >= HISTOGRAMS
     finally:
@@ -267,7 +312,7 @@ def test_configure_keeps_sdk_histograms_beside_an_extra_reader(
 def test_a_user_meter_provider_gets_sdk_histograms() -> None:
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
-    _handle_one(provider)
+    _handle_and_send_one(provider)
     assert _sdk_histogram_names(reader) >= HISTOGRAMS
 
 
@@ -295,7 +340,7 @@ def test_lowmemory_temporality_is_delta_for_histograms_and_counters_only() -> No
     assert delta == {"Counter", "Histogram"}
 
 
-def _handle_one(provider: MeterProvider) -> None:
+def _handle_and_send_one(provider: MeterProvider) -> None:
     tracer_provider = TracerProvider(shutdown_on_exit=False)
 
     @traced_handler(tracer_provider=tracer_provider, meter_provider=provider)
@@ -303,6 +348,10 @@ def _handle_one(provider: MeterProvider) -> None:
         return None
 
     handle(make_record("orders", timestamp=1))
+    producer = TracedProducer(
+        RecordingProducer(), tracer_provider=tracer_provider, meter_provider=provider
+    )
+    ack(producer.send("orders", b"v"))
 
 
 def _sdk_histogram_names(reader: InMemoryMetricReader) -> set[str]:
@@ -330,9 +379,10 @@ def test_configure_with_a_prometheus_reader_serves_the_sdk_histograms(
         metric_readers=(reader,),
     )
     try:
-        _handle_one(telemetry.meter_provider)
+        _handle_and_send_one(telemetry.meter_provider)
         page = generate_latest(REGISTRY).decode()
     finally:
         telemetry.shutdown()
     assert "messaging_process_duration_seconds_bucket{" in page
     assert "kafkascope_message_time_in_queue_seconds_count{" in page
+    assert "messaging_client_operation_duration_seconds_bucket{" in page
