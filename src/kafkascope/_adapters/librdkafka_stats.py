@@ -3,7 +3,8 @@
 The JSON is the one librdkafka documents in its STATISTICS.md: per-broker round-trip and
 throttle windows (``rtt``, ``throttle``: microseconds and milliseconds) with request counters,
 per-partition fetch queues and consumer lag, the producer's queue and the group's rebalance
-count. Brokers with a negative node id (the configured bootstrap entries, the internal broker
+count. librdkafka 2 reports the consumer's one shared fetch queue on each partition, so a
+topic's fetch queue is the largest of its partitions', not their sum. Brokers with a negative node id (the configured bootstrap entries, the internal broker
 and the logical group coordinator, which repeats a real broker's address) are skipped, as is
 the unassigned partition ``-1``.
 """
@@ -119,14 +120,24 @@ def _partitions(
         for key, partition in partitions.items():
             if key == "-1" or not isinstance(partition, Mapping):
                 continue
-            queued += _number(partition.get("fetchq_cnt")) or 0.0
-            lag = _number(partition.get("consumer_lag"))
-            if lag is not None and lag >= 0:
+            queued = max(queued, _number(partition.get("fetchq_cnt")) or 0.0)
+            lag = _lag(partition)
+            if lag is not None:
                 out.append((cm.CONSUMER_LAG.name, base, (topic, str(key)), lag))
                 largest = lag if largest is None else max(largest, lag)
         out.append((cm.FETCH_QUEUE_MESSAGES.name, base, (topic,), queued))
     if largest is not None:
         out.append((cm.CONSUMER_LAG_MAX.name, base, (), largest))
+
+
+def _lag(partition: Mapping[str, Any]) -> float | None:
+    """From the offset the application stored (its position) when there is one, else from
+    the committed offset; None while neither is known."""
+    for key in ("consumer_lag_stored", "consumer_lag"):
+        lag = _number(partition.get(key))
+        if lag is not None and lag >= 0:
+            return lag
+    return None
 
 
 def _producer_queue(

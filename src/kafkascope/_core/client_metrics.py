@@ -107,7 +107,7 @@ FETCH_QUEUE_MESSAGES: Final = ClientMetric(
     "{message}",
     "Messages the consumer fetched from one topic that the application has not polled yet.",
     "topic",
-    "sum",
+    "max",
 )
 CONSUMER_LAG: Final = ClientMetric(
     sc.CLIENT_CONSUMER_LAG,
