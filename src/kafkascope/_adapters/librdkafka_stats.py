@@ -4,9 +4,10 @@ The JSON is the one librdkafka documents in its STATISTICS.md: per-broker round-
 throttle windows (``rtt``, ``throttle``: microseconds and milliseconds) with request counters,
 per-partition fetch queues and consumer lag, the producer's queue and the group's rebalance
 count. librdkafka 2 reports the consumer's one shared fetch queue on each partition, so a
-topic's fetch queue is the largest of its partitions', not their sum. Brokers with a negative node id (the configured bootstrap entries, the internal broker
-and the logical group coordinator, which repeats a real broker's address) are skipped, as is
-the unassigned partition ``-1``.
+topic's fetch queue is the largest of its partitions', not their sum. Brokers with a negative
+node id (the configured bootstrap entries, the internal broker and the logical group
+coordinator, which repeats a real broker's address) are skipped, as is the unassigned
+partition ``-1``.
 """
 
 from __future__ import annotations
