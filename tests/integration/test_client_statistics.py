@@ -18,6 +18,7 @@ from devstack.wait import wait_until
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
+from kafkascope import TracedProducer
 from kafkascope._core import client_metrics as cm
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
@@ -254,3 +255,19 @@ def test_client_metrics_off_leaves_the_clients_and_their_stats_cb_alone(
     finally:
         kp.close(timeout=WAIT)
         producer.flush(WAIT)
+
+
+def test_a_kafka_python_producer_wrapped_by_kafkascope_reports_its_statistics(
+    kafka_broker: KafkaBroker, topic: str
+) -> None:
+    metrics = Metrics()  # no zero-code instrumentation: the wrapper alone
+    raw = kafka.KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers)
+    producer = TracedProducer(raw, meter_provider=metrics.provider)
+    try:
+        producer.send(topic, b"x").get(timeout=WAIT)
+        [(attributes, seconds)] = metrics.series(cm.BROKER_RTT.name)
+        assert attributes[sc.SERVER_PORT] == _broker_address(kafka_broker)[1]
+        assert 0 < seconds < WAIT
+    finally:
+        raw.close(timeout=WAIT)
+        metrics.provider.shutdown()

@@ -166,7 +166,10 @@ def _send(
 
 
 def _observe_statistics(client: Any, meter_provider: MeterProvider | None) -> None:
-    """Report a kafka-python client's statistics (never raises)."""
+    """Report a kafka-python client's statistics (never raises); a look-alike without
+    ``metrics()`` has none."""
+    if not callable(getattr(client, "metrics", None)):
+        return
     try:
         group = group_of(client) if is_consumer(client) else None
         observe_kafka_python(client, group=group, meter_provider=meter_provider)

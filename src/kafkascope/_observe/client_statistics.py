@@ -80,7 +80,7 @@ def _kafka_python_reader(client: Any, group: str | None) -> Reader:
         found = held()
         if found is None or getattr(found, "_closed", False):
             return None
-        registry = found.metrics(raw=True)
+        registry = found.metrics(raw=True)  # a copy of the dict, values from memory
         if not registry:
             return []
         return kafka_python_metrics.samples(registry, address, group=group)
