@@ -104,10 +104,15 @@ class _Cap:
     def __init__(self, cap: int) -> None:
         self._cap = cap
         self._admitted: set[tuple[str, ...]] = set()
+        self._lock = threading.Lock()  # two readers (a pull and a push one) may collect at once
 
     def admit(self, seen: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
         """Values seen now keep their series; new ones get one while there is room (in sorted
         order, so a collection is repeatable); values no longer seen give theirs up."""
+        with self._lock:
+            return self._admit(seen)
+
+    def _admit(self, seen: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
         admitted = self._admitted & seen
         room = self._cap - len(admitted)
         for value in sorted(seen - admitted):

@@ -102,3 +102,11 @@ def test_a_producer_has_no_consumer_series_and_a_consumer_no_producer_queue():
     assert not producer & {cm.CONSUMER_LAG.name, cm.FETCH_QUEUE_MESSAGES.name, cm.REBALANCES.name}
     assert cm.PRODUCER_QUEUE_MESSAGES.name in producer
     assert cm.PRODUCER_QUEUE_MESSAGES.name not in consumer
+
+
+def test_throttle_time_is_the_windows_average_in_seconds():
+    document = json.loads(PRODUCER)
+    [broker] = [b for b in document["brokers"].values() if b["nodeid"] >= 0]
+    broker["throttle"].update(cnt=3, avg=250)  # milliseconds
+    text = json.dumps(document)
+    assert _values(text, cm.BROKER_THROTTLE) == {(broker["nodename"],): 0.25}
