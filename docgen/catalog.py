@@ -14,7 +14,7 @@ from opentelemetry import metrics
 
 from kafkascope._core import metrics as core_metrics
 from kafkascope._core import semconv as sc
-from kafkascope._observe import lag, rebalances
+from kafkascope._observe import client_statistics, lag, rebalances
 from kafkascope._produce import transactions
 from kafkascope._propagation import pipeline, poison
 from kafkascope._setup import span_queue
@@ -88,6 +88,7 @@ _CONTAINERS: tuple[Callable[[metrics.MeterProvider], object], ...] = (
     poison._Instruments,
     lag._Registry,
     rebalances._Instruments,
+    client_statistics._Registry,
     span_queue.dropped_counter,
     transactions._Instruments,
 )

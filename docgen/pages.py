@@ -182,6 +182,8 @@ def _prometheus_name(instrument: catalog.Instrument) -> str:
     base = instrument.name.replace(".", "_")
     if instrument.unit == "s":
         base += "_seconds"
+    if instrument.unit == "1" and instrument.instrument == "gauge":
+        base += "_ratio"  # the Collector's exporter names a unit-1 gauge so
     if instrument.instrument == "counter":
         return f"{base}_total"
     if instrument.instrument == "histogram":

@@ -8,7 +8,9 @@ Consume side: :func:`traced_handler`, :func:`traced_batch_handler`, :func:`proce
 :func:`dead_letter`; retries and poison messages are tracked by the handlers
 (``kafkascope.messages.poison``, ``kafkascope-attempt`` headers). Rebalances:
 :func:`traced_rebalance_listener` (kafka-python, aiokafka), :func:`traced_rebalance_callbacks`
-(confluent-kafka). Consumer lag: :func:`observe_lag` (a :class:`LagObserver`). Set-up:
+(confluent-kafka). Consumer lag: :func:`observe_lag` (a :class:`LagObserver`). The clients'
+own statistics: :func:`observe_client_statistics` (kafka-python),
+:func:`client_statistics_config` (confluent-kafka). Set-up:
 :func:`configure` (a :class:`Telemetry`; a bad setting: :class:`ConfigurationError`).
 Logs: :class:`MessageLogFilter`, :class:`TextFormatter`, :class:`JsonFormatter`,
 :func:`instrument_logging`, :data:`LOG_FIELD_DEFAULTS`. In a terminal: :func:`rows_from_spans`,
@@ -37,6 +39,10 @@ from kafkascope._consume.handlers import (
     traced_handler,
 )
 from kafkascope._core.errors import ConfigurationError
+from kafkascope._observe.client_statistics import (
+    client_statistics_config,
+    observe_client_statistics,
+)
 from kafkascope._observe.health import ConsumerHealth, observe_health
 from kafkascope._observe.lag import LagObserver, observe_lag
 from kafkascope._observe.rebalance_listeners import (
@@ -89,6 +95,7 @@ __all__ = [
     "TracedProducer",
     "__version__",
     "build_topology",
+    "client_statistics_config",
     "configure",
     "dead_letter",
     "describe_exemplar",
@@ -96,6 +103,7 @@ __all__ = [
     "fetch_exemplars",
     "inject_headers",
     "instrument_logging",
+    "observe_client_statistics",
     "observe_health",
     "observe_lag",
     "process_batch_span",

@@ -70,6 +70,11 @@ KAFKASCOPE_METRICS = frozenset(
         "kafkascope_messages_poison_total",
         "kafkascope_consumer_rebalances_total",
         "kafkascope_consumer_assigned_partitions",
+        # the clients' own statistics, as test_client_statistics_prometheus.py reads them
+        "kafkascope_client_broker_rtt_seconds",
+        "kafkascope_client_request_retries_total",
+        "kafkascope_client_request_timeouts_total",
+        "kafkascope_client_producer_queue_usage_ratio",
     }
 )
 # Their attributes as labels, plus what the exporter and Prometheus add.
@@ -134,7 +139,7 @@ def test_prometheus_config_and_its_rule_files_are_valid(promtool: str) -> None:
 
 def test_alert_rules_are_valid(promtool: str) -> None:
     out = run_tool(promtool, "check", "rules", ALERTS)
-    assert "SUCCESS: 9 rules found" in out
+    assert "SUCCESS: 13 rules found" in out
 
 
 def test_alert_rules_fire_and_stay_silent_as_their_tests_say(promtool: str) -> None:
@@ -147,6 +152,7 @@ def test_alert_rules_and_their_tests_name_only_kafkascope_metrics() -> None:
         names = set(re.findall(r"\b(?:messaging|kafkascope)_[a-z_]+\b", path.read_text()))
         labels = {"messaging_consumer_group_name", "messaging_destination_name"}
         labels |= {"messaging_destination_partition_id", "kafkascope_message_timestamp_type"}
+        labels |= {"messaging_client_id", "messaging_system"}
         assert names - labels, f"{path.name}: no metric found"
         assert names - labels <= KAFKASCOPE_METRICS, path.name
 
@@ -156,7 +162,7 @@ def test_every_alert_is_tested_firing_and_silent() -> None:
     tests = ALERTS_TEST.read_text()
     silent = set(re.findall(r"alertname: (\w+)\n\s+exp_alerts: \[\]", tests))
     firing = set(re.findall(r"alertname: (\w+)\n\s+exp_alerts:\n", tests))
-    assert len(alerts) == 9
+    assert len(alerts) == 13
     assert alerts == silent == firing
 
 
@@ -356,7 +362,7 @@ def queries() -> list[tuple[str, str]]:
     found = [
         (f"panel {panel['title']!r} {target['refId']}", target["expr"])
         for panel in dashboard()["panels"]
-        for target in panel["targets"]
+        for target in panel.get("targets", ())
     ]
     for variable in dashboard()["templating"]["list"]:
         if variable["type"] == "query":
@@ -398,11 +404,18 @@ def test_dashboard_is_grafana_json_with_the_panels_we_promise() -> None:
         "lag",
         "time lag",
         "end-to-end",
+        "round-trip time",
+        "retries and timeouts",
+        "producer queue",
     ):
         assert topic in titles, topic
     ids = [panel["id"] for panel in board["panels"]]
     assert len(ids) == len(set(ids))
+    rows = [panel["title"] for panel in board["panels"] if panel["type"] == "row"]
+    assert rows == ["Client statistics (the Kafka clients' own view)"]
     for panel in board["panels"]:
+        if panel["type"] == "row":
+            continue
         assert panel["datasource"]["uid"] == "${datasource}"
         assert panel["targets"], panel["title"]
 

@@ -29,8 +29,10 @@ from kafkascope._adapters.confluent import (
 )
 from kafkascope._consume.tracker import ConsumerTracker, Described, description
 from kafkascope._core import errors as _errors
+from kafkascope._core import settings as _settings
 from kafkascope._core.headers import Headers
 from kafkascope._core.telemetry import parse_server
+from kafkascope._observe.client_statistics import ConfluentStatistics, confluent_client_args
 from kafkascope._observe.rebalance_listeners import confluent_subscribe_args
 from kafkascope._produce import transactions as _txn
 from kafkascope._produce.send import ProducerWrapper, SendObserver, traced_headers
@@ -233,6 +235,16 @@ _TRACED_PRODUCER_METHODS: Final = (
 )
 """The ``Producer`` methods the traced subclass hands to :class:`TracedConfluentProducer`."""
 
+
+def _with_statistics(
+    args: tuple[Any, ...], kwargs: dict[str, Any], consumer: bool, tracker: ConsumerTracker
+) -> tuple[tuple[Any, ...], dict[str, Any], ConfluentStatistics | None]:
+    """A new client's arguments with kafkascope's ``stats_cb`` while client statistics are on."""
+    if not _settings.current().client_metrics or not is_instrumentation_enabled():
+        return args, kwargs, None
+    return confluent_client_args(args, kwargs, consumer, tracker.meter_provider)
+
+
 _LIBRDKAFKA_CLIENT_ID = "rdkafka"
 """librdkafka's own ``client.id`` when the configuration names none."""
 
@@ -269,6 +281,7 @@ def instrument(tracker: ConsumerTracker) -> None:
         """confluent_kafka.Producer, traced by kafkascope."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
+            args, kwargs, _ = _with_statistics(args, kwargs, False, tracker)
             super().__init__(*args, **kwargs)
             self._kafkascope: TracedConfluentProducer | None = None
             try:
@@ -323,7 +336,9 @@ def instrument(tracker: ConsumerTracker) -> None:
         _kafkascope_health: Any = None
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
+            args, kwargs, statistics = _with_statistics(args, kwargs, True, tracker)
             super().__init__(*args, **kwargs)
+            self._kafkascope_statistics = statistics
             # What kafkascope's other threads read instead of calling this consumer.
             self._kafkascope_snapshot = ConfluentSnapshot()
             try:
@@ -358,6 +373,8 @@ def instrument(tracker: ConsumerTracker) -> None:
 
         def close(self, *args: Any, **kwargs: Any) -> Any:
             self._kafkascope_snapshot.closing()  # its readers see it closed at once
+            if self._kafkascope_statistics is not None:
+                self._kafkascope_statistics.closed = True
             return tracker.call(self, None, _describe, super().close, args, kwargs)
 
         def subscribe(self, *args: Any, **kwargs: Any) -> Any:

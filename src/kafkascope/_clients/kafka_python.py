@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Set
 from typing import Any, Final
 
-from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 from wrapt import wrap_function_wrapper
@@ -19,6 +19,7 @@ from kafkascope._adapters.kafka_python import (
     bootstrap_of,
     client_id_of,
     cluster_id_of,
+    is_consumer,
     transactional_id_of,
 )
 from kafkascope._clients import contrib
@@ -31,9 +32,12 @@ from kafkascope._clients.hooks import (
     wrap_in_place,
 )
 from kafkascope._consume.tracker import ConsumerTracker
+from kafkascope._core import errors as _errors
 from kafkascope._core import semconv as sc
+from kafkascope._core import settings as _settings
 from kafkascope._core.headers import Headers
 from kafkascope._core.telemetry import server_of_bootstrap
+from kafkascope._observe.client_statistics import observe_kafka_python
 from kafkascope._observe.rebalance_diff import AssignmentDiffs
 from kafkascope._observe.rebalance_listeners import is_traced, subscribe_hook
 from kafkascope._produce import transactions as _txn
@@ -49,6 +53,8 @@ CONSUMER_METHODS: Final = {"__next__": True, "poll": False, "commit": None, "clo
 """Wrapped consumer methods: True hands out one record, False a batch, None none."""
 PRODUCER_METHODS: Final = ("send", *TRANSACTION_METHODS)
 """Wrapped producer methods."""
+STATISTICS_CLIENTS: Final = ("KafkaProducer", "KafkaConsumer")
+"""Whose ``__init__`` is wrapped to report the new client's statistics."""
 
 
 class TracedProducer(ProducerWrapper):
@@ -86,6 +92,8 @@ class TracedProducer(ProducerWrapper):
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
         )
+        if _settings.current().client_metrics:
+            _observe_statistics(producer, meter_provider)
 
     def begin_transaction(self) -> Any:
         """``KafkaProducer.begin_transaction``; the sends until its end are the transaction's."""
@@ -157,6 +165,29 @@ def _send(
     )
 
 
+def _observe_statistics(client: Any, meter_provider: MeterProvider | None) -> None:
+    """Report a kafka-python client's statistics (never raises); a look-alike without
+    ``metrics()`` has none."""
+    if not callable(getattr(client, "metrics", None)):
+        return
+    try:
+        group = group_of(client) if is_consumer(client) else None
+        observe_kafka_python(client, group=group, meter_provider=meter_provider)
+    except Exception as exc:
+        _errors.report("kafka-python client statistics", exc)
+
+
+def _statistics_hook(meter_provider: MeterProvider | None) -> Callable[..., Any]:
+    """The zero-code wrapper of ``KafkaProducer.__init__``/``KafkaConsumer.__init__``."""
+
+    def init(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        wrapped(*args, **kwargs)
+        if _settings.current().client_metrics and is_instrumentation_enabled():
+            _observe_statistics(instance, meter_provider)
+
+    return init
+
+
 def contrib_kafka_active() -> bool:
     """Whether contrib's ``opentelemetry-instrumentation-kafka-python`` is instrumenting
     (kept beside kafkascope's on purpose, or turned on by the application itself)."""
@@ -213,6 +244,10 @@ def instrument(tracker: ConsumerTracker) -> None:
     wrap_function_wrapper(
         "kafka", "KafkaConsumer.unsubscribe", _before(_call_through, diffs.leaving)
     )
+    for client in STATISTICS_CLIENTS:
+        wrap_function_wrapper(
+            "kafka", f"{client}.__init__", _statistics_hook(tracker.meter_provider)
+        )
 
 
 def _call_through(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -249,3 +284,5 @@ def uninstrument() -> None:
 
     unwrap(kafka.KafkaConsumer, "subscribe")
     unwrap(kafka.KafkaConsumer, "unsubscribe")
+    for client in STATISTICS_CLIENTS:
+        unwrap(getattr(kafka, client), "__init__")

@@ -27,6 +27,7 @@ ENV_LAG: Final = "OTEL_PYTHON_KAFKASCOPE_LAG"
 ENV_POISON_ATTEMPTS: Final = "OTEL_PYTHON_KAFKASCOPE_POISON_ATTEMPTS"
 ENV_KEEP_CONTRIB: Final = "OTEL_PYTHON_KAFKASCOPE_KEEP_CONTRIB"
 ENV_SPAN_TIMINGS: Final = "OTEL_PYTHON_KAFKASCOPE_SPAN_TIMINGS"
+ENV_CLIENT_METRICS: Final = "OTEL_PYTHON_KAFKASCOPE_CLIENT_METRICS"
 ENV_OTLP_SPAN_EXPORTER: Final = "OTEL_PYTHON_KAFKASCOPE_OTLP_SPAN_EXPORTER"
 """``kafkascope`` (the direct exporter, the default) or ``sdk``: read by ``configure()``."""
 
@@ -146,6 +147,9 @@ class Settings:
     span_timings: bool = False
     """Also put the time in queue (and its timestamp type) and the pipeline latency on process
     spans; their histograms carry them either way."""
+    client_metrics: bool = True
+    """Report the client statistics (``kafkascope.client.*``) of clients instrumented by
+    ``opentelemetry-instrument`` and of producers wrapped by kafkascope."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -177,6 +181,7 @@ _ENV: Final[tuple[tuple[str, str, _Reader, object, object], ...]] = (
     ("poison_attempts", ENV_POISON_ATTEMPTS, env_attempts, 3, 3),
     ("keep_contrib", ENV_KEEP_CONTRIB, env_bool, False, False),
     ("span_timings", ENV_SPAN_TIMINGS, env_bool, False, False),
+    ("client_metrics", ENV_CLIENT_METRICS, env_bool, True, True),
 )
 """How each ``OTEL_PYTHON_KAFKASCOPE_*`` variable is read. The fallback of ``capture_key`` and
 ``trust_baggage`` is off: a typo must never record more than the operator asked for."""

@@ -64,6 +64,7 @@ def configure(
     key_hook: KeyHook | None = None,
     trust_baggage: bool | None = None,
     poison_attempts: int | None = None,
+    client_metrics: bool | None = None,
     set_global: bool = True,
     handle_sigterm: bool = True,
     quiet_exporter_errors: bool = True,
@@ -115,6 +116,9 @@ def configure(
         trust_baggage: accept inbound ``baggage`` headers (default true).
         poison_attempts: failed attempts in a row at one (topic, partition, offset) that make
             it a poison message (default 3, or ``OTEL_PYTHON_KAFKASCOPE_POISON_ATTEMPTS``).
+        client_metrics: report the clients' own statistics (``kafkascope.client.*``: broker
+            round-trip time, retries, timeouts, queues) of clients made after this call
+            (default true, or ``OTEL_PYTHON_KAFKASCOPE_CLIENT_METRICS``).
         set_global: make the providers global.
         quiet_exporter_errors: while the backend is down, let the OTLP exporters log the
             first failure of each kind and then one per 5 minutes, not one per attempt.
@@ -181,6 +185,9 @@ def configure(
         "poison_attempts": _settings.check_attempts(poison_attempts)
         if poison_attempts is not None
         else base.poison_attempts,
+        "client_metrics": _settings.check_bool(client_metrics, "client_metrics")
+        if client_metrics is not None
+        else base.client_metrics,
     }
     with _configure_lock:
         if set_global and _configured is not None:

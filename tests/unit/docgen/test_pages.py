@@ -45,7 +45,7 @@ def test_every_otel_variable_the_setup_names_is_in_the_honoured_table():
 def test_the_metrics_page_has_a_section_per_instrument_the_code_creates():
     page = pages.metrics_page()
     made = [i.name for i in catalog.instruments()]
-    assert len(made) == len(set(made)) == 14
+    assert len(made) == len(set(made)) == 25
     assert [n for n in made if f"## `{n}`" not in page] == []
 
 
@@ -54,3 +54,14 @@ def test_the_command_page_has_every_command_help():
     for name in ("settings", "trace", "slowest", "topology"):
         assert f"## `kafkascope {name}`" in page
     assert cli.build_parser().format_help().strip() in page
+
+
+def test_the_metrics_page_gives_the_prometheus_names_the_collector_gives():
+    # as tests/integration/test_client_statistics_prometheus.py reads them from Prometheus
+    page = pages.metrics_page()
+    for name in (
+        "kafkascope_client_broker_rtt_seconds",
+        "kafkascope_client_request_retries_total",
+        "kafkascope_client_producer_queue_usage_ratio",
+    ):
+        assert f"`{name}`" in page, name

@@ -40,7 +40,16 @@ def test_bad_arguments_fail_naming_the_setting(kwargs, error, named):
 
 
 @pytest.mark.parametrize(
-    "option", ["traces", "metrics", "logs", "set_global", "handle_sigterm", "quiet_exporter_errors"]
+    "option",
+    [
+        "traces",
+        "metrics",
+        "logs",
+        "set_global",
+        "handle_sigterm",
+        "quiet_exporter_errors",
+        "client_metrics",
+    ],
 )
 def test_a_boolean_option_given_something_else_fails_naming_it(option):
     kwargs: dict[str, Any] = {"set_global": False, option: "yes"}
@@ -111,6 +120,20 @@ def test_a_bad_standard_variable_is_a_configuration_error_naming_it(
     with pytest.raises(ConfigurationError, match=f"^{variable}={value!r} ") as raised:
         configure(set_global=False, logs=True)
     assert raised.value.setting == variable
+
+
+def test_client_metrics_false_turns_the_client_statistics_off():
+    configure(set_global=False, traces=False, metrics=False, client_metrics=False)
+    assert _settings.current().client_metrics is False
+
+
+def test_the_client_metrics_variable_turns_them_off_and_a_bad_one_is_named(monkeypatch):
+    monkeypatch.setenv("OTEL_PYTHON_KAFKASCOPE_CLIENT_METRICS", "false")
+    configure(set_global=False, traces=False, metrics=False)
+    assert _settings.current().client_metrics is False
+    monkeypatch.setenv("OTEL_PYTHON_KAFKASCOPE_CLIENT_METRICS", "sometimes")
+    with pytest.raises(ConfigurationError, match=r"^OTEL_PYTHON_KAFKASCOPE_CLIENT_METRICS="):
+        configure(set_global=False, traces=False, metrics=False)
 
 
 def test_options_become_the_handlers_defaults(capotel):
