@@ -12,7 +12,10 @@ The paths:
   ``@traced_handler`` with traces + metrics + log correlation; the same with the handler
   logging one line per message; tracing only; tracing only, not sampled;
   ``@traced_batch_handler`` (100 records a batch), per message;
-  ``TracedProducer.send`` on a kafka-python producer that does no I/O, traces + metrics.
+  ``TracedProducer.send`` on a kafka-python producer that does no I/O, traces + metrics;
+  the zero-code instrumentation's process span (the tracker around a consumer's ``poll()``
+  that hands out one record), tracing only, with commit spans on (the default: each process
+  span is remembered for the next commit to link) and off.
 Only kafkascope's public API is used, so the same workloads run against any checkout:
 ``--compare REF`` measures REF's ``src`` (a checkout directory, or a git revision of this
 repository) beside this checkout's and prints before, after and the change of the medians.
@@ -103,8 +106,8 @@ class HotPath:
 
     label: str
     kind: str
-    """``single`` (``@traced_handler``), ``batch`` (``@traced_batch_handler``) or ``send``
-    (``TracedProducer.send``)."""
+    """``single`` (``@traced_handler``), ``batch`` (``@traced_batch_handler``), ``send``
+    (``TracedProducer.send``) or ``zero-code`` (the instrumentor's consumer tracker)."""
     sampled: bool = True
     metrics: bool = True
     log_correlation: bool = True
@@ -112,6 +115,8 @@ class HotPath:
     installs it."""
     logs_a_line: bool = False
     """The handler logs one line per message (through that log handler)."""
+    commit_spans: bool = True
+    """``OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS`` (ignored by checkouts without commit spans)."""
 
 
 PATHS: dict[str, HotPath] = {
@@ -132,6 +137,16 @@ PATHS: dict[str, HotPath] = {
     "batch-all": HotPath(f"@traced_batch_handler ({BATCH_SIZE}/batch), per message", "batch"),
     "send-all": HotPath(
         "TracedProducer.send (kafka-python), traces+metrics", "send", log_correlation=False
+    ),
+    "zero-code": HotPath(
+        "zero-code poll(), tracing only", "zero-code", metrics=False, log_correlation=False
+    ),
+    "zero-code-no-commit-spans": HotPath(
+        "zero-code poll(), tracing only, commit spans off",
+        "zero-code",
+        metrics=False,
+        log_correlation=False,
+        commit_spans=False,
     ),
 }
 
@@ -186,6 +201,8 @@ def _workload(
     the call."""
     import kafkascope
 
+    if path.kind == "zero-code":
+        return _zero_code(path, records(built)[:count], traces, meters)
     if path.kind == "send":
         producer = kafkascope.TracedProducer(
             KafkaPythonSend(), tracer_provider=traces, meter_provider=meters
@@ -206,6 +223,37 @@ def _workload(
         group="bench", tracer_provider=traces, meter_provider=meters
     )(body)
     return records(built)[:count], handle
+
+
+class _Consumer:
+    """A consumer whose ``poll()`` hands out the next of the records it was given."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self._items = iter(items)
+
+    def poll(self) -> Any:
+        return next(self._items)
+
+
+def _zero_code(
+    path: HotPath, items: list[Any], traces: TracerProvider, meters: MeterProvider
+) -> tuple[list[Any], Callable[[Any], Any]]:
+    """The instrumentor's tracker around a consumer's ``poll()``: each call ends the previous
+    record's process span and opens the next one's."""
+    os.environ["OTEL_PYTHON_KAFKASCOPE_LAG"] = "false"  # no lag gauge on a fake consumer
+    os.environ["OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS"] = str(path.commit_spans).lower()
+    from kafkascope._consume.tracker import ConsumerTracker
+
+    tracker = ConsumerTracker(traces, meters)
+    consumer = _Consumer(items)
+
+    def describe(_: Any) -> tuple[str | None, str | None, str | None]:
+        return "bench", "localhost:9092", "bench-client"
+
+    def poll(_: Any) -> None:
+        tracker.call(consumer, True, describe, consumer.poll, (), {})
+
+    return items, poll
 
 
 @contextmanager
