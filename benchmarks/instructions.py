@@ -229,7 +229,7 @@ class _Consumer:
     """A consumer whose ``poll()`` hands out the next of the records it was given."""
 
     def __init__(self, items: list[Any]) -> None:
-        self._items = iter(items)
+        self._items = iter([*items, None])
 
     def poll(self) -> Any:
         return next(self._items)
@@ -243,6 +243,9 @@ def _zero_code(
     os.environ["OTEL_PYTHON_KAFKASCOPE_LAG"] = "false"  # no lag gauge on a fake consumer
     os.environ["OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS"] = str(path.commit_spans).lower()
     from kafkascope._consume.tracker import ConsumerTracker
+    from kafkascope._core import settings
+
+    settings.reset(None)  # read the variables above at the first message
 
     tracker = ConsumerTracker(traces, meters)
     consumer = _Consumer(items)
@@ -253,7 +256,8 @@ def _zero_code(
     def poll(_: Any) -> None:
         tracker.call(consumer, True, describe, consumer.poll, (), {})
 
-    return items, poll
+    # A last poll that hands out nothing ends the last record's span.
+    return [*items, None], poll
 
 
 @contextmanager

@@ -63,6 +63,20 @@ def test_instruction_workload_exports_one_span_per_message(path_id: str) -> None
     assert len(_spans(sinks)) == 5
 
 
+@pytest.mark.parametrize("path_id", ["zero-code", "zero-code-no-commit-spans"])
+def test_zero_code_workload_exports_one_process_span_per_message(
+    path_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The workload sets kafkascope's variables for its child process: restored afterwards.
+    monkeypatch.setenv("OTEL_PYTHON_KAFKASCOPE_LAG", "true")
+    monkeypatch.setenv("OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS", "true")
+    sinks = _sinks()
+    instructions.run(PATHS[path_id], 5, built=7, sinks=sinks)
+    spans = _spans(sinks)
+    assert len(spans) == 5
+    assert all(s.name.startswith("process") for s in spans)
+
+
 def test_instruction_batch_workload_links_every_message_of_its_batch() -> None:
     sinks = _sinks()
     instructions.run(PATHS["batch-all"], 5, sinks=sinks)
