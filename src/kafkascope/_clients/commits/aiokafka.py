@@ -45,16 +45,12 @@ def commit_hook(tracker: ConsumerTracker, describe: Describe) -> Callable[..., A
     """The wrapper of ``AIOKafkaConsumer.commit``: one span per topic committed."""
 
     async def traced(instance: Any, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        given = args[0] if args else kwargs.get("offsets")
-        committed = _offsets.from_mapping(given) if given is not None else None
-        scope = tracker.commit_scope(
-            instance,
-            describe,
-            sc.COMMIT_APPLICATION,
-            committed if committed is not None else _offsets.consumed(instance),
-        )
+        scope = tracker.commit_scope(instance, describe, sc.COMMIT_APPLICATION)
         if scope is None:
             return await wrapped(*args, **kwargs)
+        given = args[0] if args else kwargs.get("offsets")
+        committed = _offsets.from_mapping(given) if given is not None else None
+        scope.offsets = committed if committed is not None else _offsets.consumed(instance)
         token = _manual.set(True)
         try:
             result = await wrapped(*args, **kwargs)

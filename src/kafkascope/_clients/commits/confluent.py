@@ -141,14 +141,15 @@ def traced_commit(
     asynchronous = given.get("asynchronous", True)
     if asynchronous and reports is None:
         return call(*args, **kwargs)  # nothing would report its outcome
+    scope = tracker.commit_scope(consumer, describe, sc.COMMIT_APPLICATION)
+    if scope is None:
+        return call(*args, **kwargs)
     committed: list[_offsets.Committed] | None = None
     if given.get("message") is not None:
         committed = _offsets.from_message(given["message"])
     elif given.get("offsets") is not None:
         committed = _offsets.from_partitions(given["offsets"])
-    scope = tracker.commit_scope(consumer, describe, sc.COMMIT_APPLICATION, committed)
-    if scope is None:
-        return call(*args, **kwargs)
+    scope.offsets = committed
     if asynchronous and reports is not None:
         reports.pending.append(scope)
     try:

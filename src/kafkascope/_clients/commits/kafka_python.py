@@ -38,6 +38,12 @@ def _offsets_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
     return args[0] if args else kwargs.get("offsets")
 
 
+def _committed(consumer: Any, given: object) -> list[_offsets.Committed] | None:
+    """What a commit of ``given`` (None: the consumed positions) commits."""
+    committed = _offsets.from_mapping(given) if given is not None else None
+    return committed if committed is not None else _offsets.consumed(consumer)
+
+
 def noted(consumer: Any) -> None:
     """After a poll: remember ``consumer``'s coordinator. Never raises."""
     try:
@@ -52,16 +58,10 @@ def commit_hook(tracker: ConsumerTracker, describe: Describe) -> Callable[..., A
     """The wrapper of ``KafkaConsumer.commit``: one span per topic committed."""
 
     def traced(instance: Any, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        given = _offsets_argument(args, kwargs)
-        committed = _offsets.from_mapping(given) if given is not None else None
-        scope = tracker.commit_scope(
-            instance,
-            describe,
-            sc.COMMIT_APPLICATION,
-            committed if committed is not None else _offsets.consumed(instance),
-        )
+        scope = tracker.commit_scope(instance, describe, sc.COMMIT_APPLICATION)
         if scope is None:
             return wrapped(*args, **kwargs)
+        scope.offsets = _committed(instance, _offsets_argument(args, kwargs))
         token = _manual.set(True)
         try:
             result = wrapped(*args, **kwargs)
@@ -80,16 +80,10 @@ def commit_async_hook(tracker: ConsumerTracker, describe: Describe) -> Callable[
     """The wrapper of ``KafkaConsumer.commit_async``: its span ends in the commit callback."""
 
     def traced(instance: Any, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        given = _offsets_argument(args, kwargs)
-        committed = _offsets.from_mapping(given) if given is not None else None
-        scope = tracker.commit_scope(
-            instance,
-            describe,
-            sc.COMMIT_APPLICATION,
-            committed if committed is not None else _offsets.consumed(instance),
-        )
+        scope = tracker.commit_scope(instance, describe, sc.COMMIT_APPLICATION)
         if scope is None:
             return wrapped(*args, **kwargs)
+        scope.offsets = _committed(instance, _offsets_argument(args, kwargs))
         token = _manual.set(scope)
         try:
             result = wrapped(*args, **kwargs)
