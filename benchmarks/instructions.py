@@ -202,7 +202,7 @@ def _workload(
     import kafkascope
 
     if path.kind == "zero-code":
-        return _zero_code(path, records(built)[:count], traces, meters)
+        return _zero_code(path, list(records(built)[:count]), traces, meters)
     if path.kind == "send":
         producer = kafkascope.TracedProducer(
             KafkaPythonSend(), tracer_provider=traces, meter_provider=meters
@@ -225,39 +225,51 @@ def _workload(
     return records(built)[:count], handle
 
 
-class _Consumer:
-    """A consumer whose ``poll()`` hands out the next of the records it was given."""
-
-    def __init__(self, items: list[Any]) -> None:
-        self._items = iter([*items, None])
-
-    def poll(self) -> Any:
-        return next(self._items)
-
-
 def _zero_code(
     path: HotPath, items: list[Any], traces: TracerProvider, meters: MeterProvider
 ) -> tuple[list[Any], Callable[[Any], Any]]:
-    """The instrumentor's tracker around a consumer's ``poll()``: each call ends the previous
-    record's process span and opens the next one's."""
-    os.environ["OTEL_PYTHON_KAFKASCOPE_LAG"] = "false"  # no lag gauge on a fake consumer
+    """``for record in consumer`` on a kafka-python ``KafkaConsumer`` instrumented by
+    ``KafkascopeInstrumentor``: each ``next()`` ends the previous record's process span and opens
+    the next one's. The consumer hands out ``items`` without a broker (its fetch generator is
+    replaced); a last ``next()`` ends the last span."""
+    import kafka
+
+    from kafkascope.instrumentor import KafkascopeInstrumentor
+
+    os.environ["OTEL_PYTHON_KAFKASCOPE_LAG"] = "false"  # no lag gauge without a broker
     os.environ["OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS"] = str(path.commit_spans).lower()
-    from kafkascope._consume.tracker import ConsumerTracker
-    from kafkascope._core import settings
+    instrumentor = KafkascopeInstrumentor()
+    instrumentor.instrument(tracer_provider=traces, meter_provider=meters)
 
-    settings.reset(None)  # read the variables above at the first message
+    class Iterated(kafka.KafkaConsumer):  # type: ignore[misc]
+        def __init__(self) -> None:  # no broker: only what __next__ reads
+            self.config = {
+                **kafka.KafkaConsumer.DEFAULT_CONFIG,
+                "group_id": "bench",
+                "bootstrap_servers": "localhost:9092",
+                "client_id": "bench-client",
+            }
+            self._closed = False
+            self._iterator = None
+            self._consumer_timeout = 0.0
+            self._left = iter(items)
 
-    tracker = ConsumerTracker(traces, meters)
-    consumer = _Consumer(items)
+        def _set_consumer_timeout(self) -> None:
+            self._consumer_timeout = float("inf")
 
-    def describe(_: Any) -> tuple[str | None, str | None, str | None]:
-        return "bench", "localhost:9092", "bench-client"
+        def _message_generator_v2(self) -> Iterator[Any]:
+            yield from self._left
+            self._consumer_timeout = 0.0  # nothing left: __next__ stops
 
-    def poll(_: Any) -> None:
-        tracker.call(consumer, True, describe, consumer.poll, (), {})
+    consumer = Iterated()
 
-    # A last poll that hands out nothing ends the last record's span.
-    return [*items, None], poll
+    def step(_: Any) -> None:
+        try:
+            next(consumer)
+        except StopIteration:
+            instrumentor.uninstrument()
+
+    return [*items, None], step
 
 
 @contextmanager
