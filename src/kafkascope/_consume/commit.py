@@ -44,18 +44,20 @@ class Unsettled:
     __slots__ = ("_spans",)
 
     def __init__(self) -> None:
-        self._spans: dict[_Key, deque[tuple[int, SpanContext]]] = {}
+        self._spans: dict[_Key, deque[tuple[int | None, SpanContext]]] = {}
 
     def note(self, records: Sequence[RecordView], span: Span) -> None:
         """Remember ``span`` as the processing of ``records`` (a batch: once per partition,
-        at its highest offset)."""
+        at its highest offset). Once per message: its context is checked only when a commit
+        links to it (not the span: an ended span's attributes are not kept alive)."""
         context = span.get_span_context()
-        if not context.is_valid:
-            return
         if len(records) == 1:
             record = records[0]
-            if record.offset is not None:
-                self._queue((record.topic, record.partition)).append((record.offset, context))
+            where = (record.topic, record.partition)
+            queue = self._spans.get(where)
+            if queue is None:
+                queue = self._spans[where] = deque(maxlen=LINKS_PER_PARTITION)
+            queue.append((record.offset, context))
             return
         highest: dict[_Key, int] = {}
         for record in records:
@@ -65,25 +67,22 @@ class Unsettled:
                 if offset > highest.get(where, -1):
                     highest[where] = offset
         for where, offset in highest.items():
-            self._queue(where).append((offset, context))
-
-    def _queue(self, where: _Key) -> deque[tuple[int, SpanContext]]:
-        found = self._spans.get(where)
-        if found is None:
-            found = self._spans[where] = deque(maxlen=LINKS_PER_PARTITION)
-        return found
+            queue = self._spans.get(where)
+            if queue is None:
+                queue = self._spans[where] = deque(maxlen=LINKS_PER_PARTITION)
+            queue.append((offset, context))
 
     def settle(self, topic: str, partition: int, offset: int) -> list[SpanContext]:
         """The remembered spans of messages before ``offset`` (committed now), forgotten."""
         queue = self._spans.get((topic, partition))
         if not queue:
             return []
-        settled = [context for at, context in queue if at < offset]
+        settled = [context for at, context in queue if at is not None and at < offset]
         if settled:
-            kept = [(at, context) for at, context in queue if at >= offset]
+            kept = [(at, context) for at, context in queue if at is None or at >= offset]
             queue.clear()
             queue.extend(kept)
-        return settled
+        return [context for context in settled if context.is_valid]
 
 
 class CommitScope:
