@@ -12,7 +12,10 @@ The paths:
   ``@traced_handler`` with traces + metrics + log correlation; the same with the handler
   logging one line per message; tracing only; tracing only, not sampled;
   ``@traced_batch_handler`` (100 records a batch), per message;
-  ``TracedProducer.send`` on a kafka-python producer that does no I/O, traces + metrics.
+  ``TracedProducer.send`` on a kafka-python producer that does no I/O, traces + metrics;
+  the zero-code instrumentation's process span (the tracker around a consumer's ``poll()``
+  that hands out one record), tracing only, with commit spans on (the default: each process
+  span is remembered for the next commit to link) and off.
 Only kafkascope's public API is used, so the same workloads run against any checkout:
 ``--compare REF`` measures REF's ``src`` (a checkout directory, or a git revision of this
 repository) beside this checkout's and prints before, after and the change of the medians.
@@ -103,8 +106,8 @@ class HotPath:
 
     label: str
     kind: str
-    """``single`` (``@traced_handler``), ``batch`` (``@traced_batch_handler``) or ``send``
-    (``TracedProducer.send``)."""
+    """``single`` (``@traced_handler``), ``batch`` (``@traced_batch_handler``), ``send``
+    (``TracedProducer.send``) or ``zero-code`` (the instrumentor's consumer tracker)."""
     sampled: bool = True
     metrics: bool = True
     log_correlation: bool = True
@@ -112,6 +115,8 @@ class HotPath:
     installs it."""
     logs_a_line: bool = False
     """The handler logs one line per message (through that log handler)."""
+    commit_spans: bool = True
+    """``OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS`` (ignored by checkouts without commit spans)."""
 
 
 PATHS: dict[str, HotPath] = {
@@ -132,6 +137,16 @@ PATHS: dict[str, HotPath] = {
     "batch-all": HotPath(f"@traced_batch_handler ({BATCH_SIZE}/batch), per message", "batch"),
     "send-all": HotPath(
         "TracedProducer.send (kafka-python), traces+metrics", "send", log_correlation=False
+    ),
+    "zero-code": HotPath(
+        "zero-code poll(), tracing only", "zero-code", metrics=False, log_correlation=False
+    ),
+    "zero-code-no-commit-spans": HotPath(
+        "zero-code poll(), tracing only, commit spans off",
+        "zero-code",
+        metrics=False,
+        log_correlation=False,
+        commit_spans=False,
     ),
 }
 
@@ -186,6 +201,8 @@ def _workload(
     the call."""
     import kafkascope
 
+    if path.kind == "zero-code":
+        return _zero_code(path, list(records(built)[:count]), traces, meters)
     if path.kind == "send":
         producer = kafkascope.TracedProducer(
             KafkaPythonSend(), tracer_provider=traces, meter_provider=meters
@@ -206,6 +223,53 @@ def _workload(
         group="bench", tracer_provider=traces, meter_provider=meters
     )(body)
     return records(built)[:count], handle
+
+
+def _zero_code(
+    path: HotPath, items: list[Any], traces: TracerProvider, meters: MeterProvider
+) -> tuple[list[Any], Callable[[Any], Any]]:
+    """``for record in consumer`` on a kafka-python ``KafkaConsumer`` instrumented by
+    ``KafkascopeInstrumentor``: each ``next()`` ends the previous record's process span and opens
+    the next one's. The consumer hands out ``items`` without a broker (its fetch generator is
+    replaced); a last ``next()`` ends the last span."""
+    import kafka
+
+    from kafkascope.instrumentor import KafkascopeInstrumentor
+
+    os.environ["OTEL_PYTHON_KAFKASCOPE_LAG"] = "false"  # no lag gauge without a broker
+    os.environ["OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS"] = str(path.commit_spans).lower()
+    instrumentor = KafkascopeInstrumentor()
+    instrumentor.instrument(tracer_provider=traces, meter_provider=meters)
+
+    class Iterated(kafka.KafkaConsumer):  # type: ignore[misc]
+        def __init__(self) -> None:  # no broker: only what __next__ reads
+            self.config = {
+                **kafka.KafkaConsumer.DEFAULT_CONFIG,
+                "group_id": "bench",
+                "bootstrap_servers": "localhost:9092",
+                "client_id": "bench-client",
+            }
+            self._closed = False
+            self._iterator = None
+            self._consumer_timeout = 0.0
+            self._left = iter(items)
+
+        def _set_consumer_timeout(self) -> None:
+            self._consumer_timeout = float("inf")
+
+        def _message_generator_v2(self) -> Iterator[Any]:
+            yield from self._left
+            self._consumer_timeout = 0.0  # nothing left: __next__ stops
+
+    consumer = Iterated()
+
+    def step(_: Any) -> None:
+        try:
+            next(consumer)
+        except StopIteration:
+            instrumentor.uninstrument()
+
+    return [*items, None], step
 
 
 @contextmanager

@@ -106,6 +106,7 @@ def _settings_command(_: argparse.Namespace) -> int:
         "lag": settings.lag,
         "poison_attempts": settings.poison_attempts,
         "keep_contrib": settings.keep_contrib,
+        "commit_spans": settings.commit_spans,
         "schema_url": SCHEMA_URL,
         "otel": otel_environment(os.environ),
     }

@@ -10,6 +10,8 @@ import aiokafka
 import confluent_kafka
 import kafka
 import pytest
+from aiokafka.consumer.group_coordinator import GroupCoordinator
+from kafka.coordinator.consumer import ConsumerCoordinator
 from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
 from opentelemetry.instrumentation.confluent_kafka import ConfluentKafkaInstrumentor
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
@@ -27,9 +29,19 @@ _TRANSACTION_METHODS = (
 )
 _WRAPPED: dict[type, tuple[str, ...]] = {
     kafka.KafkaProducer: ("send", *_TRANSACTION_METHODS),
-    kafka.KafkaConsumer: ("__next__", "poll", "commit", "close", "subscribe", "unsubscribe"),
+    kafka.KafkaConsumer: (
+        "__next__",
+        "poll",
+        "commit",
+        "commit_async",
+        "close",
+        "subscribe",
+        "unsubscribe",
+    ),
+    ConsumerCoordinator: ("commit_offsets_async", "commit_offsets_sync"),
     aiokafka.AIOKafkaProducer: ("send", *_TRANSACTION_METHODS),
     aiokafka.AIOKafkaConsumer: ("__anext__", "getone", "getmany", "commit", "stop"),
+    GroupCoordinator: ("_do_commit_offsets",),
 }
 
 

@@ -221,3 +221,10 @@ class Reader:
                 for key, state in taken.partitions.items()
             }
         )
+
+
+def exception_of(err: Any) -> BaseException:
+    """A ``KafkaException`` for a ``KafkaError``, to record on a span."""
+    from confluent_kafka import KafkaException
+
+    return KafkaException(err)

@@ -1,6 +1,7 @@
 """aiokafka: :class:`TracedAIOKafkaProducer`, and the zero-code hooks that wrap
 ``AIOKafkaProducer.send`` (``send_and_wait`` calls it) and its transaction methods, and the
-consumer's ``__anext__``/``getone``/``getmany``/``commit``/``stop``.
+consumer's ``__anext__``/``getone``/``getmany``/``stop``; its commits are
+:mod:`.commits.aiokafka`'s.
 
 ``send()`` returns a future that the broker's acknowledgement resolves; the send span ends in that
 future's done-callback, on the event loop, before any task awaiting the future resumes. The
@@ -20,6 +21,7 @@ from opentelemetry.trace import TracerProvider
 from wrapt import wrap_function_wrapper
 
 from kafkascope._adapters.aiokafka import bootstrap_of, client_id_of, transactional_id_of
+from kafkascope._clients.commits import aiokafka as _commits
 from kafkascope._clients.hooks import (
     TRANSACTION_METHODS,
     async_transaction_hooks,
@@ -40,7 +42,6 @@ CONSUMER_METHODS: Final = {
     "__anext__": True,
     "getone": True,
     "getmany": False,
-    "commit": None,
     "stop": None,
 }
 """Wrapped consumer methods: True hands out one record, False a batch, None none."""
@@ -226,8 +227,9 @@ async def _send(
     return future
 
 
-describe = describer(bootstrap_of, client_id_of)
-"""Group, bootstrap servers and client id of a aiokafka consumer."""
+describe = _commits.noting(describer(bootstrap_of, client_id_of))
+"""Group, bootstrap servers and client id of a aiokafka consumer (noting its coordinator, whose
+auto-commits are traced)."""
 
 
 def instrument(tracker: ConsumerTracker) -> None:
@@ -254,6 +256,10 @@ def instrument(tracker: ConsumerTracker) -> None:
     wrap_function_wrapper(
         "aiokafka", "AIOKafkaConsumer.subscribe", subscribe_hook(tracker.meter_provider)
     )
+    wrap_function_wrapper(
+        "aiokafka", "AIOKafkaConsumer.commit", _commits.commit_hook(tracker, describe)
+    )
+    _commits.instrument(tracker, describe)
 
 
 def uninstrument() -> None:
@@ -264,3 +270,5 @@ def uninstrument() -> None:
     import aiokafka
 
     unwrap(aiokafka.AIOKafkaConsumer, "subscribe")
+    unwrap(aiokafka.AIOKafkaConsumer, "commit")
+    _commits.uninstrument()

@@ -25,8 +25,10 @@ from kafkascope._adapters.confluent import (
     DESCRIBED,
     ConfluentSnapshot,
     error_name,
+    exception_of,
     kafka_error_name,
 )
+from kafkascope._clients.commits import confluent as _commits
 from kafkascope._consume.tracker import ConsumerTracker, Described, description
 from kafkascope._core import errors as _errors
 from kafkascope._core import settings as _settings
@@ -203,19 +205,12 @@ class _DeliveryReport:
             if err is None:
                 self._observer.delivered(partition, msg.offset() if msg is not None else None)
             else:
-                self._observer.failed(_exception(err), kafka_error_name(err), partition=partition)
+                self._observer.failed(exception_of(err), kafka_error_name(err), partition=partition)
         except Exception as exc:
             _errors.report("delivery report", exc)
             self._observer.abandon()
         if self._callback is not None:
             self._callback(err, msg)  # its exceptions surface from poll()/flush(), as without us
-
-
-def _exception(err: Any) -> BaseException:
-    """A ``KafkaException`` for a ``KafkaError``, to record on the span."""
-    from confluent_kafka import KafkaException
-
-    return KafkaException(err)
 
 
 _originals: dict[str, type] = {}
@@ -334,11 +329,14 @@ def instrument(tracker: ConsumerTracker) -> None:
 
         # Set by observe_health(): confluent-kafka records no poll time, so each poll beats.
         _kafkascope_health: Any = None
+        _kafkascope_reports: _commits.CommitReports | None = None
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
+            args, kwargs, reports = _commits.with_reports(tracker, _describe, args, kwargs)
             args, kwargs, statistics = _with_statistics(args, kwargs, True, tracker)
             super().__init__(*args, **kwargs)
             self._kafkascope_statistics = statistics
+            self._kafkascope_reports = _commits.attach(reports, self)
             # What kafkascope's other threads read instead of calling this consumer.
             self._kafkascope_snapshot = ConfluentSnapshot()
             try:
@@ -369,7 +367,7 @@ def instrument(tracker: ConsumerTracker) -> None:
                 self._kafkascope_health.beat()
 
         def commit(self, *args: Any, **kwargs: Any) -> Any:
-            return tracker.call(self, None, _describe, super().commit, args, kwargs)
+            return _commits.commit(tracker, _describe, self, super().commit, args, kwargs)
 
         def close(self, *args: Any, **kwargs: Any) -> Any:
             self._kafkascope_snapshot.closing()  # its readers see it closed at once

@@ -1,7 +1,7 @@
 """kafka-python: :class:`TracedProducer`, and the zero-code hooks that wrap ``KafkaProducer.send``
 and its transaction methods, and the consumer's
-``__next__``/``poll``/``commit``/``close``/``subscribe``/``unsubscribe`` in place (unwrapped the
-same way).
+``__next__``/``poll``/``close``/``subscribe``/``unsubscribe`` in place (unwrapped the same way);
+its commits are :mod:`.commits.kafka_python`'s.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from kafkascope._adapters.kafka_python import (
     transactional_id_of,
 )
 from kafkascope._clients import contrib
+from kafkascope._clients.commits import kafka_python as _commits
 from kafkascope._clients.hooks import (
     TRANSACTION_METHODS,
     describer,
@@ -49,7 +50,7 @@ from kafkascope._produce.send import (
     traced_headers,
 )
 
-CONSUMER_METHODS: Final = {"__next__": True, "poll": False, "commit": None, "close": None}
+CONSUMER_METHODS: Final = {"__next__": True, "poll": False, "close": None}
 """Wrapped consumer methods: True hands out one record, False a batch, None none."""
 PRODUCER_METHODS: Final = ("send", *TRANSACTION_METHODS)
 """Wrapped producer methods."""
@@ -223,12 +224,16 @@ def instrument(tracker: ConsumerTracker) -> None:
     # assignment is compared after each poll instead.
     diffs = AssignmentDiffs(group_assignment, kafkascope_listens, tracker.meter_provider)
 
+    def polled(consumer: Any) -> None:
+        diffs.polled(consumer)
+        _commits.noted(consumer)
+
     def consumer_call(method: str, single: bool | None) -> Callable[..., Any]:
         def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
             return tracker.call(instance, single, describe, wrapped, args, kwargs)
 
         if method == "poll":  # __next__ polls too: once per fetch, not per record
-            return _after(wrapper, diffs.polled)
+            return _after(wrapper, polled)
         if method == "close":
             return _before(wrapper, diffs.leaving)
         return wrapper
@@ -248,6 +253,11 @@ def instrument(tracker: ConsumerTracker) -> None:
         wrap_function_wrapper(
             "kafka", f"{client}.__init__", _statistics_hook(tracker.meter_provider)
         )
+    wrap_function_wrapper("kafka", "KafkaConsumer.commit", _commits.commit_hook(tracker, describe))
+    wrap_function_wrapper(
+        "kafka", "KafkaConsumer.commit_async", _commits.commit_async_hook(tracker, describe)
+    )
+    _commits.instrument(tracker, describe)
 
 
 def _call_through(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -286,3 +296,6 @@ def uninstrument() -> None:
     unwrap(kafka.KafkaConsumer, "unsubscribe")
     for client in STATISTICS_CLIENTS:
         unwrap(getattr(kafka, client), "__init__")
+    unwrap(kafka.KafkaConsumer, "commit")
+    unwrap(kafka.KafkaConsumer, "commit_async")
+    _commits.uninstrument()

@@ -125,6 +125,11 @@ class ProcessScope:
         # looked up by the pipeline latency itself).
         self._stamp_header: object = NOT_SCANNED
 
+    @property
+    def records(self) -> Sequence[RecordView]:
+        """The records this span processes."""
+        return self._records
+
     def enter(self) -> Span:
         """Start the span and make it current."""
         options = self._options

@@ -17,6 +17,8 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from kafkascope._adapters.kafka_python import cluster_id_of
+from kafkascope._adapters.offsets import Committed
+from kafkascope._consume.commit import CommitScope, Unsettled
 from kafkascope._consume.options import ProcessOptions
 from kafkascope._consume.process import ProcessScope, begin, begin_batch
 from kafkascope._core import errors as _errors
@@ -49,12 +51,14 @@ def _as_is(result: Any) -> Any:
 class ConsumerState:
     """The open process span of one consumer between two calls into it."""
 
-    __slots__ = ("__weakref__", "busy", "lag", "options", "scope")
+    __slots__ = ("__weakref__", "busy", "lag", "options", "scope", "unsettled")
 
-    def __init__(self, options: ProcessOptions) -> None:
+    def __init__(self, options: ProcessOptions, unsettled: Unsettled | None = None) -> None:
         self.options = options
         self.scope: ProcessScope | None = None
         self.lag: object | None = None
+        # The process spans a commit will link to; None with commit spans off.
+        self.unsettled = unsettled
         # Clients call their own public methods (kafka-python's __next__ calls poll(),
         # aiokafka's __anext__ getone()): only the outermost call is traced.
         self.busy = False
@@ -85,7 +89,8 @@ class ConsumerTracker:
                     client_id=client_id,
                     tracer_provider=self.tracer_provider,
                     meter_provider=self.meter_provider,
-                )
+                ),
+                Unsettled() if _settings.current().commit_spans else None,
             )
             if _settings.current().lag:
                 state.lag = observe_lag(consumer, group=group, meter_provider=self.meter_provider)
@@ -151,6 +156,22 @@ class ConsumerTracker:
         self._open(state, result, single, consumer)
         return result
 
+    def commit_scope(
+        self,
+        consumer: Any,
+        describe: Describe,
+        trigger: str,
+        offsets: list[Committed] | None = None,
+    ) -> CommitScope | None:
+        """Open a commit of ``consumer`` (``trigger``: the application's or an auto-commit);
+        None when commit spans are off or instrumentation is suppressed."""
+        if not _settings.current().commit_spans or not is_instrumentation_enabled():
+            return None
+        state = self.state(consumer, describe)
+        if state is None:
+            return None
+        return CommitScope(state.options, state.unsettled, trigger, offsets)
+
     def _enter(self, consumer: Any, fetches: bool, describe: Describe) -> ConsumerState | None:
         """Before a call into ``consumer``: end its open span; return the state to trace this
         call with, or None when the call is nested in another traced call or not traced."""
@@ -171,7 +192,11 @@ class ConsumerTracker:
             return
         scope = begin(state.options, result) if single else begin_batch(state.options, result)
         state.scope = scope
-        if scope is not None and scope.span.is_recording():
+        if scope is None:
+            return
+        if state.unsettled is not None:
+            state.unsettled.note(scope.records, scope.span)
+        if scope.span.is_recording():
             cluster = cluster_id_of(consumer)
             if cluster is not None:
                 scope.span.set_attribute(sc.MESSAGING_KAFKA_CLUSTER_ID, cluster)

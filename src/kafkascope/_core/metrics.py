@@ -108,6 +108,11 @@ class MessagingMetrics:
             unit="{message}",
             description="Messages sent to a dead-letter topic after their processing failed.",
         )
+        self.commits = meter.create_counter(
+            sc.COMMITS,
+            unit="{commit}",
+            description="Offset commits of the process's consumers, one per topic a commit covers.",
+        )
         self._attributes: dict[AttrKey, Attributes] = {}
 
     def process_streams(

@@ -143,3 +143,29 @@ CLIENT_FETCH_QUEUE_MESSAGES: Final = "kafkascope.client.consumer.fetch_queue.mes
 CLIENT_CONSUMER_LAG: Final = "kafkascope.client.consumer.lag"
 CLIENT_CONSUMER_LAG_MAX: Final = "kafkascope.client.consumer.lag.max"
 CLIENT_REBALANCES: Final = "kafkascope.client.consumer.rebalances"
+
+OPERATION_SETTLE: Final = _msg.MessagingOperationTypeValues.SETTLE.value
+OPERATION_COMMIT: Final = "commit"
+"""``messaging.operation.name`` of Kafka's settle operation, as the conventions' Kafka page
+names it (an offset commit)."""
+COMMITS: Final = "kafkascope.consumer.commits"
+"""Offset commits of the process's consumers, by outcome (counter)."""
+COMMIT_OUTCOME: Final = "kafkascope.commit.outcome"
+"""Attribute: ``success`` or ``failure``."""
+COMMIT_SUCCESS: Final = "success"
+COMMIT_FAILURE: Final = "failure"
+COMMIT_TRIGGER: Final = "kafkascope.commit.trigger"
+"""Attribute: ``application`` (the application called ``commit()``) or ``auto`` (the client's
+auto-commit)."""
+COMMIT_APPLICATION: Final = "application"
+COMMIT_AUTO: Final = "auto"
+COMMIT_PARTITIONS: Final = "kafkascope.commit.partitions"
+"""Span attribute: the partition ids one commit span settles, when several (string[])."""
+COMMIT_OFFSETS: Final = "kafkascope.commit.offsets"
+"""Span attribute: the committed offsets, in the order of ``kafkascope.commit.partitions``
+(int[])."""
+
+
+def commit_span_name(topic: str | None) -> str:
+    """``commit {topic}``, or ``commit`` when the topic is not known."""
+    return f"{OPERATION_COMMIT} {topic}" if topic else OPERATION_COMMIT

@@ -28,6 +28,7 @@ ENV_POISON_ATTEMPTS: Final = "OTEL_PYTHON_KAFKASCOPE_POISON_ATTEMPTS"
 ENV_KEEP_CONTRIB: Final = "OTEL_PYTHON_KAFKASCOPE_KEEP_CONTRIB"
 ENV_SPAN_TIMINGS: Final = "OTEL_PYTHON_KAFKASCOPE_SPAN_TIMINGS"
 ENV_CLIENT_METRICS: Final = "OTEL_PYTHON_KAFKASCOPE_CLIENT_METRICS"
+ENV_COMMIT_SPANS: Final = "OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS"
 ENV_OTLP_SPAN_EXPORTER: Final = "OTEL_PYTHON_KAFKASCOPE_OTLP_SPAN_EXPORTER"
 """``kafkascope`` (the direct exporter, the default) or ``sdk``: read by ``configure()``."""
 
@@ -150,6 +151,9 @@ class Settings:
     client_metrics: bool = True
     """Report the client statistics (``kafkascope.client.*``) of clients instrumented by
     ``opentelemetry-instrument`` and of producers wrapped by kafkascope."""
+    commit_spans: bool = True
+    """A ``commit {topic}`` span and a ``kafkascope.consumer.commits`` count for each offset
+    commit of an instrumented consumer (the application's and the client's auto-commits)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -182,6 +186,7 @@ _ENV: Final[tuple[tuple[str, str, _Reader, object, object], ...]] = (
     ("keep_contrib", ENV_KEEP_CONTRIB, env_bool, False, False),
     ("span_timings", ENV_SPAN_TIMINGS, env_bool, False, False),
     ("client_metrics", ENV_CLIENT_METRICS, env_bool, True, True),
+    ("commit_spans", ENV_COMMIT_SPANS, env_bool, True, True),
 )
 """How each ``OTEL_PYTHON_KAFKASCOPE_*`` variable is read. The fallback of ``capture_key`` and
 ``trust_baggage`` is off: a typo must never record more than the operator asked for."""

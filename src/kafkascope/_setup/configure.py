@@ -65,6 +65,7 @@ def configure(
     trust_baggage: bool | None = None,
     poison_attempts: int | None = None,
     client_metrics: bool | None = None,
+    commit_spans: bool | None = None,
     set_global: bool = True,
     handle_sigterm: bool = True,
     quiet_exporter_errors: bool = True,
@@ -119,6 +120,9 @@ def configure(
         client_metrics: report the clients' own statistics (``kafkascope.client.*``: broker
             round-trip time, retries, timeouts, queues) of clients made after this call
             (default true, or ``OTEL_PYTHON_KAFKASCOPE_CLIENT_METRICS``).
+        commit_spans: a ``commit {topic}`` span and a ``kafkascope.consumer.commits`` count
+            for each offset commit of an instrumented consumer (default true, or
+            ``OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS``).
         set_global: make the providers global.
         quiet_exporter_errors: while the backend is down, let the OTLP exporters log the
             first failure of each kind and then one per 5 minutes, not one per attempt.
@@ -188,6 +192,9 @@ def configure(
         "client_metrics": _settings.check_bool(client_metrics, "client_metrics")
         if client_metrics is not None
         else base.client_metrics,
+        "commit_spans": _settings.check_bool(commit_spans, "commit_spans")
+        if commit_spans is not None
+        else base.commit_spans,
     }
     with _configure_lock:
         if set_global and _configured is not None:

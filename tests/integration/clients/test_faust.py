@@ -212,3 +212,13 @@ def test_faust_own_opentelemetry_sensor_beside_kafkascopes_is_warned_about(with_
 
 if __name__ == "__main__":
     sys.exit(pytest.main([str(Path(__file__)), "-q"]))
+
+
+def test_fausts_own_commits_get_commit_spans(faust_run: Run):
+    # Faust's aiokafka driver commits through AIOKafkaConsumer.commit(), which kafkascope wraps.
+    commits = faust_run.spans_named(f"commit {faust_run.prefix}in")
+    assert commits
+    assert all(c["kind"] == "SpanKind.CLIENT" for c in commits)
+    assert all(c["attributes"]["messaging.operation.type"] == "settle" for c in commits)
+    assert all(c["attributes"]["kafkascope.commit.trigger"] == "application" for c in commits)
+    assert max(c["attributes"]["messaging.kafka.offset"] for c in commits) == COUNT

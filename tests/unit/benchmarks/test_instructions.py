@@ -27,6 +27,8 @@ from opentelemetry.semconv._incubating.metrics.messaging_metrics import (
     MESSAGING_PROCESS_DURATION,
 )
 
+from kafkascope._core import settings as _settings
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -61,6 +63,21 @@ def test_instruction_workload_exports_one_span_per_message(path_id: str) -> None
     sinks = _sinks()
     instructions.run(PATHS[path_id], 5, built=7, sinks=sinks)
     assert len(_spans(sinks)) == 5
+
+
+@pytest.mark.parametrize("path_id", ["zero-code", "zero-code-no-commit-spans"])
+def test_zero_code_workload_exports_one_process_span_per_message(
+    path_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The workload sets kafkascope's variables for its child process: restored afterwards.
+    monkeypatch.setenv("OTEL_PYTHON_KAFKASCOPE_LAG", "true")
+    monkeypatch.setenv("OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS", "true")
+    _settings.reset(None)  # read them at the first message, as in the benchmark's process
+    sinks = _sinks()
+    instructions.run(PATHS[path_id], 5, built=7, sinks=sinks)
+    spans = _spans(sinks)
+    assert len(spans) == 5
+    assert all(s.name.startswith("process") for s in spans)
 
 
 def test_instruction_batch_workload_links_every_message_of_its_batch() -> None:

@@ -44,6 +44,8 @@ def test_enum_members_of_the_registry_are_the_values_the_code_writes():
             sc.TRANSACTION_ABORTED,
             sc.TRANSACTION_FAILED,
         },
+        sc.COMMIT_OUTCOME: {sc.COMMIT_SUCCESS, sc.COMMIT_FAILURE},
+        sc.COMMIT_TRIGGER: {sc.COMMIT_APPLICATION, sc.COMMIT_AUTO},
     }
 
 

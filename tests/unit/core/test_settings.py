@@ -68,6 +68,7 @@ def test_a_misspelt_trust_baggage_ignores_inbound_baggage(monkeypatch, lazy_sett
         ("OTEL_PYTHON_KAFKASCOPE_PARENT", "sibling", "parent", "producer"),
         ("OTEL_PYTHON_KAFKASCOPE_LAG", "maybe", "lag", True),
         ("OTEL_PYTHON_KAFKASCOPE_POISON_ATTEMPTS", "0", "poison_attempts", 3),
+        ("OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS", "maybe", "commit_spans", True),
     ],
 )
 def test_a_bad_variable_that_widens_nothing_falls_back_to_its_default(
@@ -135,3 +136,8 @@ def test_zero_code_with_a_misspelt_capture_key_records_no_key_and_says_so(tmp_pa
     assert done.stdout.count('"name": "process orders"') == 6
     assert "customer-42" not in done.stdout
     assert done.stderr.count("OTEL_PYTHON_KAFKASCOPE_CAPTURE_KEY='flase'") == 1, done.stderr
+
+
+def test_commit_spans_variable_turns_them_off(monkeypatch, lazy_settings):
+    monkeypatch.setenv("OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS", "false")
+    assert _settings.current().commit_spans is False

@@ -29,6 +29,7 @@ from kafkascope.testing import make_record
         ({"protocol": "thrift"}, ValueError, "protocol='thrift'"),
         ({"parent": "sibling"}, ValueError, "parent='sibling'"),
         ({"capture_key": 1}, TypeError, "capture_key"),
+        ({"commit_spans": "off"}, TypeError, "commit_spans"),
         ({"key_hook": "redact"}, TypeError, "key_hook"),
         ({"service_name": ""}, TypeError, "service_name"),
         ({"export_interval_ms": 0}, ValueError, "export_interval_ms"),
@@ -86,6 +87,7 @@ def test_an_argument_of_the_wrong_type_fails_naming_it(kwargs, named):
         ("OTEL_TRACES_EXPORTER", "zipkin2"),
         ("OTEL_PYTHON_KAFKASCOPE_PARENT", "parent"),
         ("OTEL_PYTHON_KAFKASCOPE_CAPTURE_KEY", "maybe"),
+        ("OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS", "sometimes"),
     ],
 )
 def test_bad_environment_fails_naming_the_variable(monkeypatch, variable, value):
@@ -152,6 +154,11 @@ def test_options_become_the_handlers_defaults(capotel):
 
     handle(make_record("orders", key=b"secret-key"))
     assert "messaging.kafka.message.key" not in capotel.span("process orders").attributes
+
+
+def test_commit_spans_option_turns_them_off():
+    configure(set_global=False, traces=False, metrics=False, commit_spans=False)
+    assert _settings.current().commit_spans is False
 
 
 def test_environment_sets_kafkascope_defaults(monkeypatch):
