@@ -84,7 +84,9 @@ class HandOffExecutor(Executor):
 
     def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
         """Schedule ``fn(*args, **kwargs)`` in the wrapped executor, in the current context."""
-        return self.executor.submit(hand_off(fn), *args, **kwargs)
+        # A fresh copy per submission is entered once only: its own run() is the wrapper.
+        run: Callable[..., _T] = contextvars.copy_context().run
+        return self.executor.submit(run, fn, *args, **kwargs)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Shut the wrapped executor down."""

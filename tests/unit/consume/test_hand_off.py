@@ -3,14 +3,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 from opentelemetry import trace
 
-from kafkascope import HandOffExecutor, hand_off, traced_handler
+from kafkascope import HandOffExecutor, TracedProducer, hand_off, traced_handler
 from kafkascope._core import semconv as sc
-from kafkascope.testing import assert_parent, assert_same_trace, make_record
+from kafkascope.testing import assert_parent, assert_same_trace, make_record, pipeline_stamp
+from tests.unit._producers import RecordingProducer, ack
 
 tracer = trace.get_tracer("tests")
 log = logging.getLogger("tests.hand_off")
@@ -113,6 +115,22 @@ def test_log_in_handed_off_work_carries_the_trace_id_and_message_fields(capotel)
     assert record.attributes[sc.MESSAGING_DESTINATION_NAME] == "orders"
     assert record.attributes[sc.MESSAGING_KAFKA_OFFSET] == 41
     assert record.attributes[sc.MESSAGING_CONSUMER_GROUP_NAME] == "billing"
+
+
+def test_a_send_in_handed_off_work_carries_the_messages_pipeline_stamp_on(capotel):
+    inbound = pipeline_stamp(time.time() * 1000 - 2500, "orders")
+    inner = RecordingProducer()
+    producer = TracedProducer(inner)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+
+        @traced_handler(group="enricher")
+        def handle(record):
+            pool.submit(hand_off(producer.send), "enriched", b"{}").result()
+
+        handle(make_record("orders", headers=[inbound]))
+    assert [v for k, v in inner.sent[0]["headers"] if k == inbound[0]] == [inbound[1]]
+    ack(inner.futures[0])
+    assert_parent(capotel.span("send enriched"), capotel.span("process orders"))
 
 
 def test_asyncio_create_task_keeps_the_trace_in_a_task_that_runs_after_the_handler(capotel):
