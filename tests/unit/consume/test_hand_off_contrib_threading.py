@@ -1,6 +1,6 @@
-"""Hand-offs through contrib's threading instrumentation (``opentelemetry-instrumentation-
-threading``, in the dependency group ``contrib``), which kafkascope recommends: it carries the
-OpenTelemetry context into ``ThreadPoolExecutor.submit`` and ``threading.Thread``, without
+"""Hand-offs through contrib's threading instrumentation, which kafkascope recommends
+(``opentelemetry-instrumentation-threading``, in the dependency group ``contrib``): it carries
+the OpenTelemetry context into ``ThreadPoolExecutor.submit`` and ``threading.Thread`` without
 kafkascope's :func:`~kafkascope.hand_off`."""
 
 from __future__ import annotations
