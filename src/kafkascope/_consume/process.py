@@ -22,6 +22,7 @@ from opentelemetry.util.types import AttributeValue
 from kafkascope._adapters.records import RecordView, view
 from kafkascope._consume.options import ProcessOptions
 from kafkascope._core import errors as _errors
+from kafkascope._core import message as _message
 from kafkascope._core import metrics as _metrics
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
@@ -171,12 +172,13 @@ class ProcessScope:
             None if first is None else span,
             1 if self._history is None else self._history.failures + 1,
         )
-        # The message rides in the span's context too, so that log records in threads that
-        # were handed only the OpenTelemetry context (contrib's threading instrumentation)
-        # still name it.
-        self._context = context = otel_context.set_value(
-            CONTEXT_KEY, processing, trace.set_span_in_context(span, parent)
-        )
+        context = trace.set_span_in_context(span, parent)
+        if _message.carried:
+            # The message rides in the span's context too, so that log records in threads
+            # that were handed only the OpenTelemetry context (contrib's threading
+            # instrumentation) still name it.
+            context = otel_context.set_value(CONTEXT_KEY, processing, context)
+        self._context = context
         self._token = otel_context.attach(context)
         _time_lag.note_processed(options.group, records)
         stamp = None

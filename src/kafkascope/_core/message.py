@@ -51,7 +51,18 @@ current_message: ContextVar[Processing | None] = ContextVar(
 CONTEXT_KEY: Final = otel_context.create_key("kafkascope-current-message")
 """The same :class:`Processing` in the OpenTelemetry context that the process span is current
 in: what carries it on where only that context is copied (contrib's threading instrumentation
-into a thread pool's worker)."""
+into a thread pool's worker). Put there only once :func:`carry_in_context` was called."""
+
+carried = False
+"""Whether process spans put their message under :data:`CONTEXT_KEY` (read per message)."""
+
+
+def carry_in_context() -> None:
+    """From now on, put each message in its process span's OpenTelemetry context too. Called
+    when something will read it from there (a log correlation filter is created); until then
+    no message pays for it."""
+    global carried
+    carried = True
 
 
 def message_in_context() -> Processing | None:

@@ -10,7 +10,7 @@ from opentelemetry import trace
 from opentelemetry._logs import LoggerProvider
 
 from kafkascope._core import semconv as sc
-from kafkascope._core.message import message_in_context
+from kafkascope._core.message import carry_in_context, message_in_context
 
 TRACE_ID: Final = "trace_id"
 SPAN_ID: Final = "span_id"
@@ -68,6 +68,7 @@ class MessageLogFilter(logging.Filter):
     def __init__(self, *, trace_ids: bool = True) -> None:
         super().__init__()
         self.trace_ids = trace_ids
+        carry_in_context()
 
     def filter(self, record: logging.LogRecord) -> bool:
         add_message_fields(record, trace_ids=self.trace_ids)
