@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the test suite need, idempotently and cached:
-#   - a virtual environment in .venv with kafkascope (editable), its extras and contrib's Kafka
-#     instrumentations (the dependency group contrib) and MkDocs for the documentation site, at
-#     the versions pinned in constraints.txt;
+#   - a virtual environment in .venv with kafkascope (editable), its extras, contrib's Kafka
+#     and threading instrumentations (the dependency group contrib) and MkDocs for the
+#     documentation site, at the versions pinned in constraints.txt;
 #   - the Apache Kafka broker jars from Maven Central (scripts/fetch_kafka.sh);
 #   - the OpenTelemetry Java agent and kafka-clients from Maven Central, and the interop tests'
 #     Java apps compiled with javac (scripts/fetch_java.sh);
@@ -31,8 +31,8 @@ want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing kafkascope and its dev dependencies into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  # --group (pip >= 25.1, just upgraded): contrib's Kafka instrumentations, for the tests and
-  # benchmarks that run beside them (pyproject.toml says why they are not in an extra).
+  # --group (pip >= 25.1, just upgraded): contrib's Kafka and threading instrumentations, for
+  # the tests and benchmarks that run beside them (pyproject.toml says why not in an extra).
   .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt \
     -e '.[dev,docs,confluent,aiokafka]' --group contrib
   echo "$want" > "$stamp"

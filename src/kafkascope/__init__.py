@@ -8,8 +8,9 @@ Consume side: :func:`traced_handler`, :func:`traced_batch_handler`, :func:`proce
 :func:`dead_letter`; retries and poison messages are tracked by the handlers
 (``kafkascope.messages.poison``, ``kafkascope-attempt`` headers). Rebalances:
 :func:`traced_rebalance_listener` (kafka-python, aiokafka), :func:`traced_rebalance_callbacks`
-(confluent-kafka). Consumer lag: :func:`observe_lag` (a :class:`LagObserver`). The clients'
-own statistics: :func:`observe_client_statistics` (kafka-python),
+(confluent-kafka). Work handed to threads keeps the message's context: :func:`hand_off`,
+:class:`HandOffExecutor`. Consumer lag: :func:`observe_lag` (a :class:`LagObserver`). The
+clients' own statistics: :func:`observe_client_statistics` (kafka-python),
 :func:`client_statistics_config` (confluent-kafka). Set-up:
 :func:`configure` (a :class:`Telemetry`; a bad setting: :class:`ConfigurationError`).
 Logs: :class:`MessageLogFilter`, :class:`TextFormatter`, :class:`JsonFormatter`,
@@ -31,6 +32,7 @@ from kafkascope._adapters.records import RecordView, register_record_adapter
 from kafkascope._clients.aiokafka import TracedAIOKafkaProducer
 from kafkascope._clients.confluent import TracedConfluentProducer
 from kafkascope._clients.kafka_python import TracedProducer
+from kafkascope._consume.hand_off import HandOffExecutor, hand_off
 from kafkascope._consume.handlers import (
     ProcessSpan,
     process_batch_span,
@@ -81,6 +83,7 @@ __all__ = [
     "ConsumerHealth",
     "DirectOTLPSpanExporter",
     "Exemplar",
+    "HandOffExecutor",
     "JsonFormatter",
     "LagObserver",
     "MessageLogFilter",
@@ -101,6 +104,7 @@ __all__ = [
     "describe_exemplar",
     "extract_context",
     "fetch_exemplars",
+    "hand_off",
     "inject_headers",
     "instrument_logging",
     "observe_client_statistics",

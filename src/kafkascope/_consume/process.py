@@ -22,11 +22,12 @@ from opentelemetry.util.types import AttributeValue
 from kafkascope._adapters.records import RecordView, view
 from kafkascope._consume.options import ProcessOptions
 from kafkascope._core import errors as _errors
+from kafkascope._core import message as _message
 from kafkascope._core import metrics as _metrics
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
 from kafkascope._core import telemetry as _telemetry
-from kafkascope._core.message import Processing, current_message
+from kafkascope._core.message import CONTEXT_KEY, Processing, current_message
 from kafkascope._core.settings import Settings
 from kafkascope._core.telemetry import message_key, record_error, tracer_for
 from kafkascope._observe import time_lag as _time_lag
@@ -160,7 +161,24 @@ class ProcessScope:
                 # Only the span needs these: an unsampled message skips them (key decoding too).
                 span.set_attributes(self._message_attributes(settings))
             self._history = options.attempts.begin(first, span)
-        self._context = context = trace.set_span_in_context(span, parent)
+        # A batch of one still names its message in log records.
+        only = first if first is not None or len(records) != 1 else records[0]
+        processing = Processing(
+            self._topic,
+            only.partition if only is not None else None,
+            only.offset if only is not None else None,
+            options.group,
+            None,
+            None if first is None else span,
+            1 if self._history is None else self._history.failures + 1,
+        )
+        context = trace.set_span_in_context(span, parent)
+        if _message.carried:
+            # The message rides in the span's context too, so that log records in threads
+            # that were handed only the OpenTelemetry context (contrib's threading
+            # instrumentation) still name it.
+            context = otel_context.set_value(CONTEXT_KEY, processing, context)
+        self._context = context
         self._token = otel_context.attach(context)
         _time_lag.note_processed(options.group, records)
         stamp = None
@@ -177,19 +195,8 @@ class ProcessScope:
         if stamp is None:
             outer = current_message.get()
             stamp = outer.stamp if outer is not None else None
-        # A batch of one still names its message in log records.
-        only = first if first is not None or len(records) != 1 else records[0]
-        self._message_token = current_message.set(
-            Processing(
-                self._topic,
-                only.partition if only is not None else None,
-                only.offset if only is not None else None,
-                options.group,
-                stamp,
-                None if first is None else span,
-                1 if self._history is None else self._history.failures + 1,
-            )
-        )
+        processing.stamp = stamp
+        self._message_token = current_message.set(processing)
         return span
 
     def _batch_start(self, ambient: Context, settings: Settings) -> _Start:

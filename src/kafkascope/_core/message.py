@@ -5,7 +5,9 @@ carries on, the attempt a retry's lineage names)."""
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
+
+from opentelemetry import context as otel_context
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -44,3 +46,32 @@ class Processing:
 current_message: ContextVar[Processing | None] = ContextVar(
     "kafkascope_current_message", default=None
 )
+
+
+CONTEXT_KEY: Final = otel_context.create_key("kafkascope-current-message")
+"""The same :class:`Processing` in the OpenTelemetry context that the process span is current
+in: what carries it on where only that context is copied (contrib's threading instrumentation
+into a thread pool's worker). Put there only once :func:`carry_in_context` was called."""
+
+carried = False
+"""Whether process spans put their message under :data:`CONTEXT_KEY` (read per message)."""
+
+
+def carry_in_context() -> None:
+    """From now on, put each message in its process span's OpenTelemetry context too. Called
+    when something will read it from there (a log correlation filter is created); until then
+    no message pays for it."""
+    global carried
+    carried = True
+
+
+def message_in_context() -> Processing | None:
+    """The message being processed here: :data:`current_message`, else the one whose process
+    span's OpenTelemetry context was carried here (work handed off to another thread, also after
+    the handler returned). For log correlation; the hot paths read :data:`current_message`."""
+    found = current_message.get()
+    if found is None:
+        carried = otel_context.get_value(CONTEXT_KEY)
+        if isinstance(carried, Processing):
+            return carried
+    return found

@@ -10,7 +10,7 @@ from opentelemetry import trace
 from opentelemetry._logs import LoggerProvider
 
 from kafkascope._core import semconv as sc
-from kafkascope._core.message import current_message
+from kafkascope._core.message import carry_in_context, message_in_context
 
 TRACE_ID: Final = "trace_id"
 SPAN_ID: Final = "span_id"
@@ -31,7 +31,7 @@ records logged outside a handler."""
 
 def add_message_fields(record: logging.LogRecord, *, trace_ids: bool = True) -> bool:
     """Add trace and messaging fields to ``record`` when a handler is running; True if added."""
-    fields = current_message.get()
+    fields = message_in_context()
     if fields is None:
         return False
     if trace_ids:
@@ -52,7 +52,9 @@ def add_message_fields(record: logging.LogRecord, *, trace_ids: bool = True) -> 
 
 class MessageLogFilter(logging.Filter):
     """Adds ``trace_id``, ``span_id`` and the message's ``messaging.*`` fields to records logged
-    inside a traced handler; records logged elsewhere pass unchanged.
+    inside a traced handler, or in work handed off from one (:func:`~kafkascope.hand_off`, or a
+    thread that contrib's threading instrumentation gave the handler's context); records logged
+    elsewhere pass unchanged.
 
     Attach it to a handler (``handler.addFilter(MessageLogFilter())``). The field names are
     record attributes, so ``%(trace_id)s`` and ``%(messaging.destination.name)s`` work in a
@@ -66,6 +68,7 @@ class MessageLogFilter(logging.Filter):
     def __init__(self, *, trace_ids: bool = True) -> None:
         super().__init__()
         self.trace_ids = trace_ids
+        carry_in_context()
 
     def filter(self, record: logging.LogRecord) -> bool:
         add_message_fields(record, trace_ids=self.trace_ids)

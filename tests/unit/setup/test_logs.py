@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
+from opentelemetry import context as otel_context
 from opentelemetry.sdk._logs import LoggerProvider
 
 from kafkascope import (
@@ -18,6 +20,7 @@ from kafkascope import (
     instrument_logging,
     traced_handler,
 )
+from kafkascope._core import message as _message
 from kafkascope._core import semconv as sc
 from kafkascope.testing import make_record
 
@@ -49,6 +52,51 @@ def test_log_inside_handler_carries_trace_and_message_fields(capotel):
     assert record.attributes[sc.MESSAGING_DESTINATION_PARTITION_ID] == "2"
     assert record.attributes[sc.MESSAGING_KAFKA_OFFSET] == 9
     assert record.attributes[sc.MESSAGING_CONSUMER_GROUP_NAME] == "billing"
+
+
+def _in_a_thread_given_the_otel_context(fn):
+    """Run ``fn`` in a new thread handed only the OpenTelemetry context (as contrib's threading
+    instrumentation, or code attaching ``context.get_current()`` by hand, does)."""
+    carried = otel_context.get_current()
+
+    def run() -> None:
+        token = otel_context.attach(carried)
+        try:
+            fn()
+        finally:
+            otel_context.detach(token)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+
+
+def test_log_in_a_thread_handed_the_otel_context_carries_the_message_fields(capotel):
+    @traced_handler(group="billing")
+    def handle(rec):
+        _in_a_thread_given_the_otel_context(lambda: log.info("charging in a thread"))
+
+    handle(make_record("orders", partition=2, offset=9))
+    record = capotel.log("charging in a thread").log_record
+    assert record.trace_id == capotel.span("process orders").context.trace_id
+    assert record.attributes[sc.MESSAGING_KAFKA_OFFSET] == 9
+    assert record.attributes[sc.MESSAGING_CONSUMER_GROUP_NAME] == "billing"
+
+
+def test_the_message_rides_in_the_otel_context_only_once_a_log_filter_exists(capotel, monkeypatch):
+    monkeypatch.setattr(_message, "carried", False)
+    seen: list[object] = []
+
+    @traced_handler(group="billing")
+    def handle(rec):
+        seen.append(otel_context.get_value(_message.CONTEXT_KEY))
+
+    handle(make_record("orders", offset=1))
+    MessageLogFilter()
+    handle(make_record("orders", offset=2))
+    assert seen[0] is None
+    assert isinstance(seen[1], _message.Processing)
+    assert seen[1].offset == 2
 
 
 def test_log_outside_a_handler_is_unchanged(capotel):
