@@ -24,7 +24,9 @@ from kafkascope._core import errors as _errors
 from kafkascope._core import metrics as _metrics
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
+from kafkascope._core import sizes as _sizes
 from kafkascope._core import telemetry as _telemetry
+from kafkascope._core.header_capture import HeaderCapture, header_attributes
 from kafkascope._core.headers import Headers
 from kafkascope._core.telemetry import message_key, messaging_attributes, record_error, tracer_for
 from kafkascope._produce.transactions import Transactions
@@ -47,6 +49,7 @@ class SendOptions:
         "_instruments",
         "_span_bases",
         "_streams",
+        "capture_headers",
         "capture_key",
         "client_id",
         "meter_provider",
@@ -66,10 +69,16 @@ class SendOptions:
         server_port: int | None = None,
         client_id: object = None,
         transactional_id: object = None,
+        capture_headers: object = None,
     ) -> None:
         self.client_id = client_id if isinstance(client_id, str) and client_id else None
         self.capture_key = (
             _settings.check_bool(capture_key, "capture_key") if capture_key is not None else None
+        )
+        self.capture_headers: HeaderCapture | None = (
+            _settings.check_capture_headers(capture_headers)
+            if capture_headers is not None
+            else None
         )
         _settings.check_providers(tracer_provider, meter_provider)
         self.tracer_provider = tracer_provider
@@ -122,10 +131,20 @@ class SendOptions:
         return found
 
     def start(
-        self, topic: object, key: object, partition: object, links: Sequence[Link] = ()
+        self,
+        topic: object,
+        key: object,
+        partition: object,
+        links: Sequence[Link] = (),
+        *,
+        value: object = None,
+        headers: Headers = None,
     ) -> SendObserver | None:
-        """Start the ``send {topic}`` span of one message; None if that failed (reported)."""
+        """Start the ``send {topic}`` span of one message (whose ``value`` and the
+        application's ``headers`` are read only when their capture is on); None if that
+        failed (reported)."""
         try:
+            settings = _settings.current()
             topic_name = topic if type(topic) is str else str(topic)
             span = tracer_for(self.tracer_provider).start_span(
                 sc.send_span_name(topic_name),
@@ -135,14 +154,24 @@ class SendOptions:
                 record_exception=False,
                 set_status_on_exception=False,
             )
+            observer = SendObserver(span, topic_name, self)
             if span.is_recording():
-                key_text = message_key(key, _settings.current(), self.capture_key)
+                key_text = message_key(key, settings, self.capture_key)
                 if key_text is not None:
                     span.set_attribute(sc.MESSAGING_KAFKA_MESSAGE_KEY, key_text)
+                if value is None:
+                    span.set_attribute(sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE, True)
+                capture = self.capture_headers or settings.capture_headers
+                conversation = settings.conversation_id_header
+                if capture is not None or conversation is not None:
+                    span.set_attributes(header_attributes(headers, capture, conversation))
+            if settings.capture_sizes:
+                observer.sizes = True
+                observer.size = _sizes.value_size(value)
             transaction = self.transactions.open
             if transaction is not None:
                 transaction.sent(span)
-            return SendObserver(span, topic_name, self)
+            return observer
         except Exception as exc:
             _errors.report("send span start", exc)
             return None
@@ -177,7 +206,7 @@ def _partition(value: object) -> int | None:
 class SendObserver:
     """Completes one send's span and metrics, once, when the broker acknowledges or fails."""
 
-    __slots__ = ("_done", "_options", "_start", "span", "topic")
+    __slots__ = ("_done", "_options", "_start", "size", "sizes", "span", "topic")
 
     def __init__(self, span: Span, topic: str, options: SendOptions) -> None:
         self.span = span
@@ -185,9 +214,17 @@ class SendObserver:
         self._options = options
         self._start = time.perf_counter()
         self._done = False
+        self.sizes = False
+        """Whether body sizes are captured (then ``size`` is recorded when known)."""
+        self.size: int | None = None
 
     def acknowledged(self, metadata: Any) -> None:
         """Future callback: the broker stored the record (``RecordMetadata``-like)."""
+        if self.sizes and self.size is None:
+            # A value the client's serializer turned into bytes: its size is in the metadata.
+            serialized = getattr(metadata, "serialized_value_size", None)
+            if isinstance(serialized, int) and not isinstance(serialized, bool):
+                self.size = max(serialized, 0)
         self.delivered(getattr(metadata, "partition", None), getattr(metadata, "offset", None))
 
     def delivered(self, partition: object, offset: object) -> None:
@@ -236,6 +273,8 @@ class SendObserver:
                     span.set_attribute(sc.MESSAGING_DESTINATION_PARTITION_ID, str(known))
                 if exc is None and isinstance(offset, int) and offset >= 0:
                     span.set_attribute(sc.MESSAGING_KAFKA_OFFSET, offset)
+                if self.size is not None:
+                    span.set_attribute(sc.MESSAGING_MESSAGE_BODY_SIZE, self.size)
             if exc is not None:
                 if error_type is None:
                     error_type = _telemetry.error_type(exc)
@@ -251,6 +290,10 @@ class SendObserver:
                     stream=options.send_stream(instruments, self.topic, error_type),
                     duration=time.perf_counter() - self._start,
                 )
+            if self.size is not None and exc is None:
+                sizes = _sizes.for_provider(options.meter_provider)
+                if not sizes.noop:
+                    sizes.record(self.size, sc.OPERATION_SEND, self.topic)
         except Exception as internal:
             _errors.report(where, internal)
 
@@ -270,6 +313,7 @@ class ProducerWrapper:
         meter_provider: MeterProvider | None,
         client_id: object = None,
         transactional_id: object = None,
+        capture_headers: object = None,
     ) -> None:
         if not callable(getattr(producer, method, None)):
             raise TypeError(
@@ -284,6 +328,7 @@ class ProducerWrapper:
             server_port=server[1],
             client_id=client_id,
             transactional_id=transactional_id,
+            capture_headers=capture_headers,
         )
 
     @property
