@@ -154,7 +154,9 @@ def parse_patterns(value: object, setting: str) -> HeaderCapture | None:
     patterns: list[str] = []
     for item in items:
         if not isinstance(item, str):
-            raise ConfigurationError(setting, f"{setting}: {item!r} is not a header name")
+            raise ConfigurationError(
+                setting, f"{setting}={value!r} holds {item!r}, which is not a header name"
+            )
         text = item.strip()
         if not text and isinstance(value, str):
             continue
@@ -162,8 +164,8 @@ def parse_patterns(value: object, setting: str) -> HeaderCapture | None:
         if not body or not _PATTERN.fullmatch(body) or "!" in body or len(body) > MAX_NAME_LENGTH:
             raise ConfigurationError(
                 setting,
-                f"{setting}={value!r}: {item!r} is not a header name or a glob of one "
-                "(no spaces, commas or brackets; '!' only in front to exclude)",
+                f"{setting}={value!r} holds {item!r}, which is not a header name or a glob "
+                "of one (no spaces, commas or brackets; '!' only in front to exclude)",
             )
         patterns.append(text)
     if not any(not p.startswith("!") for p in patterns):
