@@ -58,9 +58,7 @@ def begin(options: ProcessOptions, record: object) -> ProcessScope | None:
         if record_view is None:
             return None
         scope = ProcessScope(options, (record_view,), batch=False)
-        if _settings.current().capture_sizes:
-            scope.sizes = (body_size(record),)
-        scope.enter()
+        scope.enter(record)
         return scope
     except Exception as exc:
         _errors.report("process span start", exc)
@@ -145,10 +143,13 @@ class ProcessScope:
         """The records this span processes."""
         return self._records
 
-    def enter(self) -> Span:
-        """Start the span and make it current."""
+    def enter(self, raw: object = None) -> Span:
+        """Start the span and make it current (``raw``: a single message's record as its
+        client gave it, read for its size when sizes are captured)."""
         options = self._options
         settings = _settings.current()
+        if raw is not None and settings.capture_sizes:
+            self.sizes = (body_size(raw),)
         self._start = time.perf_counter()
         self._start_ms = time.time() * 1000.0
         ambient = otel_context.get_current()

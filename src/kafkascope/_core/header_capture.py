@@ -97,7 +97,7 @@ class HeaderCapture:
 
     def key_of(self, name: str) -> str | None:
         """The attribute key of header ``name``, or None when it is not captured."""
-        found = self._decided.get(name, "")
+        found = self._decided.get(name, "")  # "" is no attribute key: not decided yet
         if found != "":
             return found
         found = self._decide(name)
