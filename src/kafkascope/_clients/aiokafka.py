@@ -36,7 +36,8 @@ from kafkascope._core.headers import Headers
 from kafkascope._core.telemetry import parse_server, server_of_bootstrap
 from kafkascope._observe.rebalance_listeners import subscribe_hook
 from kafkascope._produce import transactions as _txn
-from kafkascope._produce.send import ProducerWrapper, SendOptions, send_hook, traced_headers
+from kafkascope._produce.send import ProducerWrapper, SendOptions, traced_headers
+from kafkascope._produce.send_calls import send_hook
 
 CONSUMER_METHODS: Final = {
     "__anext__": True,

@@ -42,13 +42,8 @@ from kafkascope._observe.client_statistics import observe_kafka_python
 from kafkascope._observe.rebalance_diff import AssignmentDiffs
 from kafkascope._observe.rebalance_listeners import is_traced, subscribe_hook
 from kafkascope._produce import transactions as _txn
-from kafkascope._produce.send import (
-    ProducerWrapper,
-    SendOptions,
-    send_hook,
-    send_in_span,
-    traced_headers,
-)
+from kafkascope._produce.send import ProducerWrapper, SendOptions, traced_headers
+from kafkascope._produce.send_calls import send_hook, send_in_span
 
 CONSUMER_METHODS: Final = {"__next__": True, "poll": False, "close": None}
 """Wrapped consumer methods: True hands out one record, False a batch, None none."""

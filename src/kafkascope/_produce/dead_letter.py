@@ -16,7 +16,8 @@ from kafkascope._core import semconv as sc
 from kafkascope._core.headers import DEAD_LETTER_PREFIX
 from kafkascope._core.telemetry import error_type as error_type_of
 from kafkascope._core.telemetry import server_of_bootstrap
-from kafkascope._produce.send import ProducerWrapper, SendOptions, send_in_span, traced_headers
+from kafkascope._produce.send import ProducerWrapper, SendOptions, traced_headers
+from kafkascope._produce.send_calls import send_in_span
 from kafkascope._propagation.carrier import normalise_headers
 
 HEADER_PREFIX: Final = DEAD_LETTER_PREFIX
