@@ -14,6 +14,7 @@ from opentelemetry import metrics
 
 from kafkascope._core import metrics as core_metrics
 from kafkascope._core import semconv as sc
+from kafkascope._core import sizes
 from kafkascope._observe import client_statistics, lag, rebalances
 from kafkascope._produce import transactions
 from kafkascope._propagation import pipeline, poison
@@ -91,6 +92,7 @@ _CONTAINERS: tuple[Callable[[metrics.MeterProvider], object], ...] = (
     client_statistics._Registry,
     span_queue.dropped_counter,
     transactions._Instruments,
+    sizes.BodySizes,
 )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from kafkascope._core import settings as _settings
+from kafkascope._core.header_capture import HeaderCapture
 from kafkascope._core.semconv import SCHEMA_URL
 from kafkascope._reports import slowest as _slowest
 from kafkascope._reports import topology_cli as _topology_cli
@@ -33,7 +34,7 @@ from kafkascope._reports.http import (
 )
 from kafkascope._reports.http import JAEGER_URL_ENV as JAEGER_URL_ENV
 from kafkascope._reports.http import PROMETHEUS_URL_ENV as PROMETHEUS_URL_ENV
-from kafkascope._reports.redaction import otel_environment
+from kafkascope._reports.redaction import REDACTED, otel_environment
 from kafkascope._reports.terminal_text import SERVICE_COLUMNS, printable
 from kafkascope._reports.waterfall import (
     MAX_DEPTH,
@@ -107,6 +108,12 @@ def _settings_command(_: argparse.Namespace) -> int:
         "poison_attempts": settings.poison_attempts,
         "keep_contrib": settings.keep_contrib,
         "commit_spans": settings.commit_spans,
+        "capture_headers": [
+            REDACTED if "=" in pattern else pattern  # a name=value pair is no name
+            for pattern in (settings.capture_headers or HeaderCapture(())).patterns
+        ],
+        "conversation_id_header": settings.conversation_id_header,
+        "capture_sizes": settings.capture_sizes,
         "schema_url": SCHEMA_URL,
         "otel": otel_environment(os.environ),
     }

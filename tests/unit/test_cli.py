@@ -270,6 +270,27 @@ def test_settings_redacts_header_values_and_credentials_in_urls():
     assert otel["OTEL_TRACES_EXPORTER"] == "otlp"
 
 
+def test_settings_shows_the_headers_to_capture_as_named(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_PYTHON_KAFKASCOPE_CAPTURE_HEADERS", "tenant,x-app-*,!x-internal-*")
+    monkeypatch.setenv("OTEL_PYTHON_KAFKASCOPE_CONVERSATION_ID_HEADER", "correlation-id")
+    shown = json.loads(run(capsys, "settings")[1])
+    assert shown["capture_headers"] == ["tenant", "x-app-*", "!x-internal-*"]
+    assert shown["conversation_id_header"] == "correlation-id"
+    assert shown["capture_sizes"] is False
+    assert shown["otel"]["OTEL_PYTHON_KAFKASCOPE_CAPTURE_HEADERS"] == "tenant,x-app-*,!x-internal-*"
+
+
+def test_settings_still_redacts_a_value_put_in_the_headers_to_capture(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_PYTHON_KAFKASCOPE_CAPTURE_HEADERS", "tenant,token=s3cr3t")
+    out = run(capsys, "settings")[1]
+    assert "s3cr3t" not in out
+    assert json.loads(out)["otel"]["OTEL_PYTHON_KAFKASCOPE_CAPTURE_HEADERS"] == "tenant,<redacted>"
+
+
 # ---------------------------------------------------------------- --html FILE
 
 

@@ -237,6 +237,30 @@ def record_argument(args: tuple[Any, ...]) -> Any:
     return args[0] if args else None
 
 
+def body_size(record: object) -> int | None:
+    """Bytes of a consumed record's value, as its client measured it, without reading it:
+    kafka-python's and aiokafka's ``serialized_value_size`` (the size before deserializing),
+    ``len()`` of confluent-kafka's value; 0 for a tombstone; None when unknown."""
+    try:
+        serialized = getattr(record, "serialized_value_size", None)
+        value = getattr(record, "value", None)
+        if callable(value):
+            value = value()  # confluent-kafka: the value it already holds, not a copy
+        if value is None:
+            return 0
+        if isinstance(serialized, int) and not isinstance(serialized, bool) and serialized >= 0:
+            return serialized
+        if isinstance(value, bytes | bytearray):
+            return len(value)
+        if isinstance(value, memoryview):
+            return value.nbytes
+        if isinstance(value, str):
+            return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+    except Exception:
+        return None
+    return None
+
+
 def view(record: object) -> RecordView | None:
     """Read ``record`` through its adapter; None when it is not a record."""
     adapter = adapter_for(record)

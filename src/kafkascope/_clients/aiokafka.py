@@ -11,7 +11,7 @@ in the application's ``async for`` body, exactly as with kafka-python.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Final
 
@@ -36,7 +36,8 @@ from kafkascope._core.headers import Headers
 from kafkascope._core.telemetry import parse_server, server_of_bootstrap
 from kafkascope._observe.rebalance_listeners import subscribe_hook
 from kafkascope._produce import transactions as _txn
-from kafkascope._produce.send import ProducerWrapper, SendOptions, send_hook, traced_headers
+from kafkascope._produce.send import ProducerWrapper, SendOptions, traced_headers
+from kafkascope._produce.send_calls import send_hook
 
 CONSUMER_METHODS: Final = {
     "__anext__": True,
@@ -65,6 +66,8 @@ class TracedAIOKafkaProducer(ProducerWrapper):
         server: ``"host:port"`` for ``server.address``/``server.port`` (default: the first of
             the producer's ``bootstrap_servers``).
         capture_key: record the UTF-8 message key (default: the configured setting).
+        capture_headers: header names or globs to put on send spans as
+            ``messaging.header.<name>`` (default: the configured setting; ``[]`` for none).
         tracer_provider: default, the global one.
         meter_provider: default, the global one.
 
@@ -79,6 +82,7 @@ class TracedAIOKafkaProducer(ProducerWrapper):
         *,
         server: str | None = None,
         capture_key: bool | None = None,
+        capture_headers: str | Sequence[str] | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
@@ -91,6 +95,7 @@ class TracedAIOKafkaProducer(ProducerWrapper):
             client_id=client_id_of(producer),
             transactional_id=transactional_id_of(producer),
             capture_key=capture_key,
+            capture_headers=capture_headers,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
         )
@@ -203,7 +208,7 @@ async def _send(
     headers: Headers = None,
 ) -> Any:
     """``AIOKafkaProducer.send``'s signature, traced by ``options``."""
-    observer = options.start(topic, key, partition)
+    observer = options.start(topic, key, partition, value=value, headers=headers)
     out_headers = traced_headers(observer, headers)
     try:
         future = await send(

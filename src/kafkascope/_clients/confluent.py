@@ -14,7 +14,7 @@ with :class:`~kafkascope.TracedConfluentProducer` and ``@traced_handler``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
@@ -70,6 +70,8 @@ class TracedConfluentProducer(ProducerWrapper):
         transactional_id: the producer's ``transactional.id``, recorded as
             ``kafkascope.transaction.id`` (a ``Producer`` does not reveal it either).
         capture_key: record the UTF-8 message key (default: the configured setting).
+        capture_headers: header names or globs to put on send spans as
+            ``messaging.header.<name>`` (default: the configured setting; ``[]`` for none).
         tracer_provider: default, the global one.
         meter_provider: default, the global one.
 
@@ -87,6 +89,7 @@ class TracedConfluentProducer(ProducerWrapper):
         on_delivery: DeliveryCallback | None = None,
         transactional_id: str | None = None,
         capture_key: bool | None = None,
+        capture_headers: str | Sequence[str] | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
@@ -102,6 +105,7 @@ class TracedConfluentProducer(ProducerWrapper):
             client_id=client_id,
             transactional_id=transactional_id,
             capture_key=capture_key,
+            capture_headers=capture_headers,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
         )
@@ -162,7 +166,7 @@ class TracedConfluentProducer(ProducerWrapper):
         user_callback = callback if callback is not None else on_delivery
         if user_callback is None:
             user_callback = self._default_callback
-        observer = self._options.start(topic, key, partition)
+        observer = self._options.start(topic, key, partition, value=value, headers=headers)
         if observer is None:
             self._producer.produce(
                 topic,

@@ -19,7 +19,7 @@ from kafkascope._consume.tracker import ConsumerTracker, Describe, Described, de
 from kafkascope._core import errors as _errors
 from kafkascope._core.telemetry import server_of_bootstrap
 from kafkascope._produce import transactions as _txn
-from kafkascope._produce.send import OptionsOf
+from kafkascope._produce.send_calls import OptionsOf
 from kafkascope._produce.transactions import Transactions
 
 Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]

@@ -6,7 +6,7 @@ its commits are :mod:`.commits.kafka_python`'s.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Set
+from collections.abc import Callable, Sequence, Set
 from typing import Any, Final
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
@@ -42,13 +42,8 @@ from kafkascope._observe.client_statistics import observe_kafka_python
 from kafkascope._observe.rebalance_diff import AssignmentDiffs
 from kafkascope._observe.rebalance_listeners import is_traced, subscribe_hook
 from kafkascope._produce import transactions as _txn
-from kafkascope._produce.send import (
-    ProducerWrapper,
-    SendOptions,
-    send_hook,
-    send_in_span,
-    traced_headers,
-)
+from kafkascope._produce.send import ProducerWrapper, SendOptions, traced_headers
+from kafkascope._produce.send_calls import send_hook, send_in_span
 
 CONSUMER_METHODS: Final = {"__next__": True, "poll": False, "close": None}
 """Wrapped consumer methods: True hands out one record, False a batch, None none."""
@@ -71,6 +66,8 @@ class TracedProducer(ProducerWrapper):
     Args:
         producer: the ``KafkaProducer`` to wrap.
         capture_key: record the UTF-8 message key (default: the configured setting).
+        capture_headers: header names or globs to put on send spans as
+            ``messaging.header.<name>`` (default: the configured setting; ``[]`` for none).
         tracer_provider: default, the global one.
         meter_provider: default, the global one.
     """
@@ -80,6 +77,7 @@ class TracedProducer(ProducerWrapper):
         producer: Any,
         *,
         capture_key: bool | None = None,
+        capture_headers: str | Sequence[str] | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
@@ -90,6 +88,7 @@ class TracedProducer(ProducerWrapper):
             client_id=client_id_of(producer),
             transactional_id=transactional_id_of(producer),
             capture_key=capture_key,
+            capture_headers=capture_headers,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
         )
@@ -143,7 +142,7 @@ def _send(
     timestamp_ms: int | None = None,
 ) -> Any:
     """``KafkaProducer.send``'s signature, traced by ``options``."""
-    observer = options.start(topic, key, partition)
+    observer = options.start(topic, key, partition, value=value, headers=headers)
     if observer is not None and observer.span.is_recording():
         cluster = cluster_id_of(getattr(send, "__self__", None))
         if cluster is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ParamSpec, TypeAlias, TypeVar, overload
 
@@ -87,6 +87,7 @@ def traced_handler(
     parent: ParentPolicy | None = None,
     server: str | None = None,
     capture_key: bool | None = None,
+    capture_headers: str | Sequence[str] | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
@@ -98,6 +99,7 @@ def traced_handler(
     parent: ParentPolicy | None = None,
     server: str | None = None,
     capture_key: bool | None = None,
+    capture_headers: str | Sequence[str] | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
@@ -120,6 +122,8 @@ def traced_handler(
             the configured policy, ``"producer"`` unless changed.
         server: ``"host:port"`` of the broker, recorded as ``server.address``/``server.port``.
         capture_key: record the UTF-8 message key (default: the configured setting).
+        capture_headers: header names or globs (``!`` excludes) to put on the span as
+            ``messaging.header.<name>`` (default: the configured setting; ``[]`` for none).
         tracer_provider: default, the global one.
         meter_provider: default, the global one.
 
@@ -143,6 +147,7 @@ def traced_handler(
         parent=parent,
         server=server,
         capture_key=capture_key,
+        capture_headers=capture_headers,
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
     )
@@ -168,6 +173,7 @@ def traced_batch_handler(
     group: str | None = None,
     server: str | None = None,
     metrics: bool = True,
+    capture_headers: str | Sequence[str] | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
@@ -178,6 +184,7 @@ def traced_batch_handler(
     group: str | None = None,
     server: str | None = None,
     metrics: bool = True,
+    capture_headers: str | Sequence[str] | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
@@ -194,13 +201,17 @@ def traced_batch_handler(
         server: ``"host:port"`` of the broker.
         metrics: record the messaging metrics for the batch; pass False when each message is
             also handled in its own :func:`process_span`, so no message is counted twice.
+        capture_headers: header names or globs to put on each message's link as
+            ``messaging.header.<name>`` (default: the configured setting; ``[]`` for none).
         tracer_provider: default, the global one.
         meter_provider: default, the global one.
 
     Returns:
         The traced handler (bare use), or a decorator that makes one.
     """
-    options = _batch_options(group, server, metrics, tracer_provider, meter_provider)
+    options = _batch_options(
+        group, server, metrics, capture_headers, tracer_provider, meter_provider
+    )
 
     def start(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> ProcessScope | None:
         return begin_batch(options, _batch_from(args))
@@ -259,6 +270,7 @@ def process_span(
     parent: ParentPolicy | None = None,
     server: str | None = None,
     capture_key: bool | None = None,
+    capture_headers: str | Sequence[str] | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> ProcessSpan:
@@ -273,6 +285,8 @@ def process_span(
         parent: ``"producer"``, ``"links"`` or ``"ambient"`` (default: the configured policy).
         server: ``"host:port"`` of the broker.
         capture_key: record the UTF-8 message key (default: the configured setting).
+        capture_headers: header names or globs (``!`` excludes) to put on the span as
+            ``messaging.header.<name>`` (default: the configured setting; ``[]`` for none).
         tracer_provider: default, the global one.
         meter_provider: default, the global one.
 
@@ -292,6 +306,7 @@ def process_span(
         parent=parent,
         server=server,
         capture_key=capture_key,
+        capture_headers=capture_headers,
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
     )
@@ -304,6 +319,7 @@ def process_batch_span(
     group: str | None = None,
     server: str | None = None,
     metrics: bool = True,
+    capture_headers: str | Sequence[str] | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> ProcessSpan:
@@ -315,6 +331,7 @@ def process_batch_span(
         server: ``"host:port"`` of the broker.
         metrics: record the messaging metrics for the batch (False when each message also gets
             its own :func:`process_span`).
+        capture_headers: header names or globs to put on each message's link.
         tracer_provider: default, the global one.
         meter_provider: default, the global one.
 
@@ -327,7 +344,9 @@ def process_batch_span(
             ...
         ```
     """
-    options = _batch_options(group, server, metrics, tracer_provider, meter_provider)
+    options = _batch_options(
+        group, server, metrics, capture_headers, tracer_provider, meter_provider
+    )
     return ProcessSpan(options, records, batch=True)
 
 
@@ -335,11 +354,16 @@ def _batch_options(
     group: str | None,
     server: str | None,
     metrics: bool,
+    capture_headers: str | Sequence[str] | None,
     tracer_provider: TracerProvider | None,
     meter_provider: MeterProvider | None,
 ) -> ProcessOptions:
     if not check_bool(metrics, "metrics"):
         meter_provider = NoOpMeterProvider()
     return ProcessOptions(
-        group=group, server=server, tracer_provider=tracer_provider, meter_provider=meter_provider
+        group=group,
+        server=server,
+        capture_headers=capture_headers,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
     )

@@ -16,6 +16,7 @@ from opentelemetry.util.types import AttributeValue
 from kafkascope._core import metrics as _metrics
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
+from kafkascope._core.header_capture import HeaderCapture
 from kafkascope._core.settings import ParentPolicy
 from kafkascope._core.telemetry import messaging_attributes, parse_server
 from kafkascope._propagation.poison import Attempts
@@ -33,6 +34,7 @@ class ProcessOptions:
         "_span_bases",
         "_streams",
         "attempts",
+        "capture_headers",
         "capture_key",
         "client_id",
         "group",
@@ -53,6 +55,7 @@ class ProcessOptions:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         client_id: str | None = None,
+        capture_headers: object = None,
     ) -> None:
         self.client_id = client_id if isinstance(client_id, str) and client_id else None
         self.group = _settings.check_group(group)
@@ -60,6 +63,11 @@ class ProcessOptions:
         self.server_address, self.server_port = parse_server(server)
         self.capture_key = (
             _settings.check_bool(capture_key, "capture_key") if capture_key is not None else None
+        )
+        self.capture_headers: HeaderCapture | None = (
+            _settings.check_capture_headers(capture_headers)
+            if capture_headers is not None
+            else None
         )
         _settings.check_providers(tracer_provider, meter_provider)
         self.tracer_provider = tracer_provider

@@ -19,14 +19,16 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from kafkascope._adapters.records import RecordView, view
+from kafkascope._adapters.records import RecordView, body_size, view
 from kafkascope._consume.options import ProcessOptions
 from kafkascope._core import errors as _errors
 from kafkascope._core import message as _message
 from kafkascope._core import metrics as _metrics
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
+from kafkascope._core import sizes as _sizes
 from kafkascope._core import telemetry as _telemetry
+from kafkascope._core.header_capture import header_attributes
 from kafkascope._core.message import CONTEXT_KEY, Processing, current_message
 from kafkascope._core.settings import Settings
 from kafkascope._core.telemetry import message_key, record_error, tracer_for
@@ -56,7 +58,7 @@ def begin(options: ProcessOptions, record: object) -> ProcessScope | None:
         if record_view is None:
             return None
         scope = ProcessScope(options, (record_view,), batch=False)
-        scope.enter()
+        scope.enter(record)
         return scope
     except Exception as exc:
         _errors.report("process span start", exc)
@@ -70,8 +72,15 @@ def begin_batch(options: ProcessOptions, records: Iterable[object]) -> ProcessSc
             # An iterator would be used up here and reach the handler empty: span without
             # per-message links and counts rather than change what the handler gets.
             records = ()
-        views = [v for v in map(view, _flatten(records)) if v is not None]
+        sizes: list[int | None] | None = None
+        if _settings.current().capture_sizes:
+            pairs = [(v, r) for r in _flatten(records) if (v := view(r)) is not None]
+            views = [v for v, _ in pairs]
+            sizes = [body_size(r) for _, r in pairs]
+        else:
+            views = [v for v in map(view, _flatten(records)) if v is not None]
         scope = ProcessScope(options, views, batch=True)
+        scope.sizes = sizes
         scope.enter()
         return scope
     except Exception as exc:
@@ -104,6 +113,7 @@ class ProcessScope:
         "_topic",
         "_waited",
         "batch",
+        "sizes",
         "span",
     )
 
@@ -125,16 +135,21 @@ class ProcessScope:
         # The first record's stamp header as the scan found it (batches: each record's is
         # looked up by the pipeline latency itself).
         self._stamp_header: object = NOT_SCANNED
+        self.sizes: Sequence[int | None] | None = None
+        """Each record's body size, when sizes are captured."""
 
     @property
     def records(self) -> Sequence[RecordView]:
         """The records this span processes."""
         return self._records
 
-    def enter(self) -> Span:
-        """Start the span and make it current."""
+    def enter(self, raw: object = None) -> Span:
+        """Start the span and make it current (``raw``: a single message's record as its
+        client gave it, read for its size when sizes are captured)."""
         options = self._options
         settings = _settings.current()
+        if raw is not None and settings.capture_sizes:
+            self.sizes = (body_size(raw),)
         self._start = time.perf_counter()
         self._start_ms = time.time() * 1000.0
         ambient = otel_context.get_current()
@@ -206,7 +221,11 @@ class ProcessScope:
         self._topic = topics.pop() if len(topics) == 1 else None
         links: list[Link] = []
         link_bases: dict[tuple[str | None, int | None], dict[str, AttributeValue]] = {}
-        for record in records:
+        capture = self._options.capture_headers or settings.capture_headers
+        conversation = settings.conversation_id_header
+        chosen = capture is not None or conversation is not None
+        sizes = self.sizes
+        for index, record in enumerate(records):
             # A link needs the producer's span context only: its baggage is not read.
             producer = trace.get_current_span(
                 extract_headers(record.headers, trust_baggage=False)
@@ -219,6 +238,10 @@ class ProcessScope:
                 attrs = dict(base)
                 if record.offset is not None:
                     attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
+                if chosen:
+                    attrs.update(header_attributes(record.headers, capture, conversation))
+                if sizes is not None and (size := sizes[index]) is not None:
+                    attrs[sc.MESSAGING_MESSAGE_BODY_SIZE] = size
                 links.append(Link(producer, attrs))
         attrs = dict(self._options.span_base(self._topic, None))
         attrs[sc.MESSAGING_BATCH_MESSAGE_COUNT] = len(records)
@@ -262,6 +285,12 @@ class ProcessScope:
             attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key
         if record.tombstone:
             attrs[sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE] = True
+        capture = self._options.capture_headers or settings.capture_headers
+        conversation = settings.conversation_id_header
+        if capture is not None or conversation is not None:
+            attrs.update(header_attributes(record.headers, capture, conversation))
+        if self.sizes is not None and (size := self.sizes[0]) is not None:
+            attrs[sc.MESSAGING_MESSAGE_BODY_SIZE] = size
         if self._waited is not None and settings.span_timings:
             attrs[sc.TIME_IN_QUEUE] = self._waited
             attrs[sc.TIMESTAMP_TYPE] = _timestamp_type(record)
@@ -298,6 +327,8 @@ class ProcessScope:
 
     def _observe(self, error_type: str | None) -> None:
         options = self._options
+        if self.sizes is not None:
+            self._observe_sizes()
         instruments = _metrics.for_provider(options.meter_provider)
         if instruments.noop:
             return
@@ -311,6 +342,17 @@ class ProcessScope:
             # these histograms then leads to this message's trace.
             context=self._context,
         )
+
+    def _observe_sizes(self) -> None:
+        options = self._options
+        histogram = _sizes.for_provider(options.meter_provider)
+        if histogram.noop or self.sizes is None:
+            return
+        for record, size in zip(self._records, self.sizes, strict=True):
+            if size is not None:
+                histogram.record(
+                    size, sc.OPERATION_PROCESS, record.topic, options.group, self._context
+                )
 
     def _waits(self, instruments: _metrics.MessagingMetrics) -> list[tuple[_metrics.Stream, float]]:
         options = self._options

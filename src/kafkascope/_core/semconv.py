@@ -26,6 +26,8 @@ MESSAGING_BATCH_MESSAGE_COUNT: Final = _msg.MESSAGING_BATCH_MESSAGE_COUNT
 MESSAGING_KAFKA_OFFSET: Final = _msg.MESSAGING_KAFKA_OFFSET
 MESSAGING_KAFKA_MESSAGE_KEY: Final = _msg.MESSAGING_KAFKA_MESSAGE_KEY
 MESSAGING_KAFKA_MESSAGE_TOMBSTONE: Final = _msg.MESSAGING_KAFKA_MESSAGE_TOMBSTONE
+MESSAGING_MESSAGE_BODY_SIZE: Final = _msg.MESSAGING_MESSAGE_BODY_SIZE
+MESSAGING_MESSAGE_CONVERSATION_ID: Final = _msg.MESSAGING_MESSAGE_CONVERSATION_ID
 ERROR_TYPE: Final = _error.ERROR_TYPE
 EXCEPTION_EVENT: Final = "exception"
 EXCEPTION_TYPE: Final = _exception.EXCEPTION_TYPE
@@ -81,6 +83,9 @@ MESSAGE_ATTEMPT: Final = "kafkascope.message.attempt"
 """Span attribute: which attempt at processing this message the span is (1, 2, ...)."""
 POISON_TRACE_IDS: Final = "kafkascope.poison.trace_ids"
 """Log attribute: the trace ids of the attempts at a poison message, oldest first."""
+BODY_SIZE: Final = "kafkascope.message.body.size"
+"""Bytes of the bodies of sent and processed messages (histogram; the conventions have a
+proposal, semantic-conventions #2264, but no name yet)."""
 LINK_TYPE: Final = "kafkascope.link.type"
 """Link attribute: what a span's link leads to."""
 LINK_PREVIOUS_ATTEMPT: Final = "previous_attempt"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, TypeAlias
 
 from kafkascope._core.errors import ConfigurationError
+from kafkascope._core.header_capture import HeaderCapture, parse_header_name, parse_patterns
 
 ParentPolicy: TypeAlias = Literal["producer", "links", "ambient"]
 PARENT_POLICIES: Final[tuple[ParentPolicy, ...]] = ("producer", "links", "ambient")
@@ -29,6 +30,9 @@ ENV_KEEP_CONTRIB: Final = "OTEL_PYTHON_KAFKASCOPE_KEEP_CONTRIB"
 ENV_SPAN_TIMINGS: Final = "OTEL_PYTHON_KAFKASCOPE_SPAN_TIMINGS"
 ENV_CLIENT_METRICS: Final = "OTEL_PYTHON_KAFKASCOPE_CLIENT_METRICS"
 ENV_COMMIT_SPANS: Final = "OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS"
+ENV_CAPTURE_HEADERS: Final = "OTEL_PYTHON_KAFKASCOPE_CAPTURE_HEADERS"
+ENV_CONVERSATION_ID_HEADER: Final = "OTEL_PYTHON_KAFKASCOPE_CONVERSATION_ID_HEADER"
+ENV_CAPTURE_SIZES: Final = "OTEL_PYTHON_KAFKASCOPE_CAPTURE_SIZES"
 ENV_OTLP_SPAN_EXPORTER: Final = "OTEL_PYTHON_KAFKASCOPE_OTLP_SPAN_EXPORTER"
 """``kafkascope`` (the direct exporter, the default) or ``sdk``: read by ``configure()``."""
 
@@ -58,6 +62,35 @@ def check_bool(value: object, setting: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{setting} must be True or False, got {value!r}")
     return value
+
+
+def check_capture_headers(value: object, setting: str = "capture_headers") -> HeaderCapture:
+    """Validate header names or globs to capture (a list, or a comma-separated string); an
+    empty list captures nothing."""
+    return parse_patterns(value, setting) or HeaderCapture(())
+
+
+def check_header_name(value: object, setting: str = "conversation_id_header") -> str | None:
+    """Validate one exact header name (lower-cased); None for none."""
+    return parse_header_name(value, setting)
+
+
+def env_capture_headers(
+    env: Mapping[str, str], name: str, default: HeaderCapture | None
+) -> HeaderCapture | None:
+    """Read header patterns; a pattern that is not one is an error."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return parse_patterns(raw, name)
+
+
+def env_header_name(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    """Read one exact header name."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return parse_header_name(raw, name)
 
 
 def check_attempts(value: object, setting: str = "poison_attempts") -> int:
@@ -155,6 +188,14 @@ class Settings:
     """A ``commit {topic}`` span and a ``kafkascope.consumer.commits`` count for each offset
     commit of an instrumented consumer (the application's and the client's auto-commits)."""
 
+    capture_headers: HeaderCapture | None = None
+    """Headers (names or globs, ``!`` excludes) put on send and process spans as
+    ``messaging.header.<name>``; none unless named."""
+    conversation_id_header: str | None = None
+    """The header recorded as ``messaging.message.conversation_id`` (lower case)."""
+    capture_sizes: bool = False
+    """Put ``messaging.message.body.size`` on spans and record the body-size histogram."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``OTEL_PYTHON_KAFKASCOPE_*`` variables.
@@ -187,6 +228,9 @@ _ENV: Final[tuple[tuple[str, str, _Reader, object, object], ...]] = (
     ("span_timings", ENV_SPAN_TIMINGS, env_bool, False, False),
     ("client_metrics", ENV_CLIENT_METRICS, env_bool, True, True),
     ("commit_spans", ENV_COMMIT_SPANS, env_bool, True, True),
+    ("capture_headers", ENV_CAPTURE_HEADERS, env_capture_headers, None, None),
+    ("conversation_id_header", ENV_CONVERSATION_ID_HEADER, env_header_name, None, None),
+    ("capture_sizes", ENV_CAPTURE_SIZES, env_bool, False, False),
 )
 """How each ``OTEL_PYTHON_KAFKASCOPE_*`` variable is read. The fallback of ``capture_key`` and
 ``trust_baggage`` is off: a typo must never record more than the operator asked for."""
@@ -194,6 +238,8 @@ _ENV: Final[tuple[tuple[str, str, _Reader, object, object], ...]] = (
 _FALLBACK_MEANS: Final = {
     "capture_key": "message keys are not recorded",
     "trust_baggage": "inbound baggage is ignored",
+    "capture_headers": "no header is captured",
+    "conversation_id_header": "no conversation id is recorded",
 }
 
 

@@ -16,7 +16,8 @@ from kafkascope._core import semconv as sc
 from kafkascope._core.headers import DEAD_LETTER_PREFIX
 from kafkascope._core.telemetry import error_type as error_type_of
 from kafkascope._core.telemetry import server_of_bootstrap
-from kafkascope._produce.send import ProducerWrapper, SendOptions, send_in_span, traced_headers
+from kafkascope._produce.send import ProducerWrapper, SendOptions, traced_headers
+from kafkascope._produce.send_calls import send_in_span
 from kafkascope._propagation.carrier import normalise_headers
 
 HEADER_PREFIX: Final = DEAD_LETTER_PREFIX
@@ -111,14 +112,22 @@ def dead_letter(
         if isinstance(producer, ProducerWrapper):
             options.transactions = producer.transactions  # a dead letter inside its transaction
         links = [Link(failed, {sc.ERROR_TYPE: error_type})] if failed.is_valid else []
-        observer = options.start(target, original.key if original else None, None, links)
+        outgoing = _headers(original, error, error_type)
+        observer = options.start(
+            target,
+            original.key if original else None,
+            None,
+            links,
+            value=_value_of(record),
+            headers=outgoing,
+        )
         cluster = cluster_id_of(raw)
         if observer is not None and cluster is not None and observer.span.is_recording():
             observer.span.set_attribute(sc.MESSAGING_KAFKA_CLUSTER_ID, cluster)
         _metrics.for_provider(meter_provider).observe_dead_letter(
             topic=target, source=original.topic if original else None, error_type=error_type
         )
-        headers: Any = traced_headers(observer, _headers(original, error, error_type))
+        headers: Any = traced_headers(observer, outgoing)
     except Exception as exc:
         _errors.report("dead letter", exc)
         headers = None

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
 from opentelemetry.util.types import Attributes, AttributeValue
@@ -24,7 +21,9 @@ from kafkascope._core import errors as _errors
 from kafkascope._core import metrics as _metrics
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
+from kafkascope._core import sizes as _sizes
 from kafkascope._core import telemetry as _telemetry
+from kafkascope._core.header_capture import HeaderCapture, header_attributes
 from kafkascope._core.headers import Headers
 from kafkascope._core.telemetry import message_key, messaging_attributes, record_error, tracer_for
 from kafkascope._produce.transactions import Transactions
@@ -47,6 +46,7 @@ class SendOptions:
         "_instruments",
         "_span_bases",
         "_streams",
+        "capture_headers",
         "capture_key",
         "client_id",
         "meter_provider",
@@ -66,10 +66,16 @@ class SendOptions:
         server_port: int | None = None,
         client_id: object = None,
         transactional_id: object = None,
+        capture_headers: object = None,
     ) -> None:
         self.client_id = client_id if isinstance(client_id, str) and client_id else None
         self.capture_key = (
             _settings.check_bool(capture_key, "capture_key") if capture_key is not None else None
+        )
+        self.capture_headers: HeaderCapture | None = (
+            _settings.check_capture_headers(capture_headers)
+            if capture_headers is not None
+            else None
         )
         _settings.check_providers(tracer_provider, meter_provider)
         self.tracer_provider = tracer_provider
@@ -122,10 +128,20 @@ class SendOptions:
         return found
 
     def start(
-        self, topic: object, key: object, partition: object, links: Sequence[Link] = ()
+        self,
+        topic: object,
+        key: object,
+        partition: object,
+        links: Sequence[Link] = (),
+        *,
+        value: object = None,
+        headers: Headers = None,
     ) -> SendObserver | None:
-        """Start the ``send {topic}`` span of one message; None if that failed (reported)."""
+        """Start the ``send {topic}`` span of one message (whose ``value`` and the
+        application's ``headers`` are read only when their capture is on); None if that
+        failed (reported)."""
         try:
+            settings = _settings.current()
             topic_name = topic if type(topic) is str else str(topic)
             span = tracer_for(self.tracer_provider).start_span(
                 sc.send_span_name(topic_name),
@@ -135,14 +151,24 @@ class SendOptions:
                 record_exception=False,
                 set_status_on_exception=False,
             )
+            observer = SendObserver(span, topic_name, self)
             if span.is_recording():
-                key_text = message_key(key, _settings.current(), self.capture_key)
+                key_text = message_key(key, settings, self.capture_key)
                 if key_text is not None:
                     span.set_attribute(sc.MESSAGING_KAFKA_MESSAGE_KEY, key_text)
+                if value is None:
+                    span.set_attribute(sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE, True)
+                capture = self.capture_headers or settings.capture_headers
+                conversation = settings.conversation_id_header
+                if capture is not None or conversation is not None:
+                    span.set_attributes(header_attributes(headers, capture, conversation))
+            if settings.capture_sizes:
+                observer.sizes = True
+                observer.size = _sizes.value_size(value)
             transaction = self.transactions.open
             if transaction is not None:
                 transaction.sent(span)
-            return SendObserver(span, topic_name, self)
+            return observer
         except Exception as exc:
             _errors.report("send span start", exc)
             return None
@@ -177,7 +203,7 @@ def _partition(value: object) -> int | None:
 class SendObserver:
     """Completes one send's span and metrics, once, when the broker acknowledges or fails."""
 
-    __slots__ = ("_done", "_options", "_start", "span", "topic")
+    __slots__ = ("_done", "_options", "_start", "size", "sizes", "span", "topic")
 
     def __init__(self, span: Span, topic: str, options: SendOptions) -> None:
         self.span = span
@@ -185,9 +211,17 @@ class SendObserver:
         self._options = options
         self._start = time.perf_counter()
         self._done = False
+        self.sizes = False
+        """Whether body sizes are captured (then ``size`` is recorded when known)."""
+        self.size: int | None = None
 
     def acknowledged(self, metadata: Any) -> None:
         """Future callback: the broker stored the record (``RecordMetadata``-like)."""
+        if self.sizes and self.size is None:
+            # A value the client's serializer turned into bytes: its size is in the metadata.
+            serialized = getattr(metadata, "serialized_value_size", None)
+            if isinstance(serialized, int) and not isinstance(serialized, bool):
+                self.size = max(serialized, 0)
         self.delivered(getattr(metadata, "partition", None), getattr(metadata, "offset", None))
 
     def delivered(self, partition: object, offset: object) -> None:
@@ -236,6 +270,8 @@ class SendObserver:
                     span.set_attribute(sc.MESSAGING_DESTINATION_PARTITION_ID, str(known))
                 if exc is None and isinstance(offset, int) and offset >= 0:
                     span.set_attribute(sc.MESSAGING_KAFKA_OFFSET, offset)
+                if self.size is not None:
+                    span.set_attribute(sc.MESSAGING_MESSAGE_BODY_SIZE, self.size)
             if exc is not None:
                 if error_type is None:
                     error_type = _telemetry.error_type(exc)
@@ -251,6 +287,10 @@ class SendObserver:
                     stream=options.send_stream(instruments, self.topic, error_type),
                     duration=time.perf_counter() - self._start,
                 )
+            if self.size is not None and exc is None:
+                sizes = _sizes.for_provider(options.meter_provider)
+                if not sizes.noop:
+                    sizes.record(self.size, sc.OPERATION_SEND, self.topic)
         except Exception as internal:
             _errors.report(where, internal)
 
@@ -270,6 +310,7 @@ class ProducerWrapper:
         meter_provider: MeterProvider | None,
         client_id: object = None,
         transactional_id: object = None,
+        capture_headers: object = None,
     ) -> None:
         if not callable(getattr(producer, method, None)):
             raise TypeError(
@@ -284,6 +325,7 @@ class ProducerWrapper:
             server_port=server[1],
             client_id=client_id,
             transactional_id=transactional_id,
+            capture_headers=capture_headers,
         )
 
     @property
@@ -298,87 +340,3 @@ class ProducerWrapper:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._producer, name)
-
-
-class OptionsOf:
-    """Each producer instance's :class:`SendOptions` for zero-code instrumentation, made on its
-    first traced call (``server_of`` reads its bootstrap setting, ``client_id_of`` its client id,
-    ``transactional_id_of`` its transactional id), held weakly."""
-
-    def __init__(
-        self,
-        tracer_provider: TracerProvider | None,
-        meter_provider: MeterProvider | None,
-        server_of: Callable[[Any], tuple[str | None, int | None]],
-        client_id_of: Callable[[Any], object],
-        transactional_id_of: Callable[[Any], object],
-    ) -> None:
-        self._tracer_provider = tracer_provider
-        self._meter_provider = meter_provider
-        self._server_of = server_of
-        self._client_id_of = client_id_of
-        self._transactional_id_of = transactional_id_of
-        self._producers: weakref.WeakKeyDictionary[Any, SendOptions] = weakref.WeakKeyDictionary()
-
-    def __call__(self, producer: Any) -> SendOptions:
-        """``producer``'s options (raises what reading its settings raised)."""
-        options = self._producers.get(producer)
-        if options is None:
-            address, port = self._server_of(producer)
-            options = self._producers[producer] = SendOptions(
-                tracer_provider=self._tracer_provider,
-                meter_provider=self._meter_provider,
-                server_address=address,
-                server_port=port,
-                client_id=self._client_id_of(producer),
-                transactional_id=self._transactional_id_of(producer),
-            )
-        return options
-
-
-def send_hook(
-    options_of: OptionsOf, traced_send: Callable[..., Any]
-) -> Callable[[Callable[..., Any], Any, Any, Any], Any]:
-    """A ``wrapt`` wrapper of a client's ``send`` method for zero-code instrumentation.
-
-    ``traced_send(options, send, *args, **kwargs)`` sends with the client's signature.
-    """
-
-    def send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        if not is_instrumentation_enabled():
-            return wrapped(*args, **kwargs)
-        try:
-            options = options_of(instance)
-        except Exception as exc:
-            _errors.report(f"instrumented {type(instance).__name__}.send", exc)
-            return wrapped(*args, **kwargs)
-        return traced_send(options, wrapped, *args, **kwargs)
-
-    return send
-
-
-def send_in_span(observer: SendObserver | None, send: Callable[[], Any]) -> Any:
-    """Call ``send`` (which returns a kafka-python future) with the send span current, and
-    complete the span from the future (or from the exception ``send`` raises)."""
-    token = (
-        otel_context.attach(trace.set_span_in_context(observer.span))
-        if observer is not None
-        else None
-    )
-    try:
-        future = send()
-    except BaseException as exc:
-        if observer is not None:
-            observer.failed(exc)
-        raise
-    finally:
-        if token is not None:
-            otel_context.detach(token)
-    if observer is not None:
-        try:
-            future.add_callback(observer.acknowledged)
-            future.add_errback(observer.failed)
-        except Exception as exc:
-            _errors.report("send callbacks", exc)
-            observer.abandon()
-    return future

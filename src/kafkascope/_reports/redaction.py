@@ -3,8 +3,9 @@
 A variable whose name says it holds a secret (``PASSWORD``, ``SECRET``, ``TOKEN``,
 ``CREDENTIAL``, ``AUTH``, ``API_KEY``, ``PRIVATE_KEY``) is shown as :data:`REDACTED`. A header
 list (a name ending in ``_HEADERS``, such as ``OTEL_EXPORTER_OTLP_HEADERS``) keeps its header
-names and loses every value. In any other value, a URL keeps its scheme, host, port and path but
-loses its user information, the values of its query and its fragment.
+names and loses every value; ``OTEL_PYTHON_KAFKASCOPE_CAPTURE_HEADERS``, names only, is shown.
+In any other value, a URL keeps its scheme, host, port and path but loses its user
+information, the values of its query and its fragment.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Mapping
 from typing import Final
 
 REDACTED: Final = "<redacted>"
+_HEADER_NAMES: Final = "OTEL_PYTHON_KAFKASCOPE_CAPTURE_HEADERS"
+"""A list of header names (and globs) that ends in ``_HEADERS`` but carries no value."""
 _SECRET_NAME: Final = re.compile(
     r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|AUTH|API_?KEY|PRIVATE_?KEY", re.IGNORECASE
 )
@@ -28,6 +31,9 @@ def redact(name: str, value: str) -> str:
     :data:`REDACTED`."""
     if _SECRET_NAME.search(name):
         return REDACTED
+    if name.upper() == _HEADER_NAMES:
+        # Header names to capture, not name=value pairs: an item with a value is not one.
+        return ",".join(REDACTED if "=" in item else item for item in value.split(","))
     if name.upper().endswith("_HEADERS"):
         return ",".join(_header(item) for item in value.split(","))
     return _URL.sub(_url, value)

@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from opentelemetry import _logs, trace
@@ -30,6 +30,7 @@ from opentelemetry.util.types import AttributeValue
 
 from kafkascope._core import histograms as _histograms
 from kafkascope._core import settings as _settings
+from kafkascope._core.header_capture import parse_patterns
 from kafkascope._core.settings import KeyHook, ParentPolicy
 from kafkascope._setup import capture as _capture
 from kafkascope._setup import exporters as _exporters
@@ -66,6 +67,9 @@ def configure(
     poison_attempts: int | None = None,
     client_metrics: bool | None = None,
     commit_spans: bool | None = None,
+    capture_headers: str | Sequence[str] | None = None,
+    conversation_id_header: str | None = None,
+    capture_sizes: bool | None = None,
     set_global: bool = True,
     handle_sigterm: bool = True,
     quiet_exporter_errors: bool = True,
@@ -123,6 +127,14 @@ def configure(
         commit_spans: a ``commit {topic}`` span and a ``kafkascope.consumer.commits`` count
             for each offset commit of an instrumented consumer (default true, or
             ``OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS``).
+        capture_headers: header names or globs (``!`` excludes) to put on send and process
+            spans as ``messaging.header.<name>`` (default: none, or
+            ``OTEL_PYTHON_KAFKASCOPE_CAPTURE_HEADERS``); ``[]`` for none.
+        conversation_id_header: the header recorded as ``messaging.message.conversation_id``
+            (default: none, or ``OTEL_PYTHON_KAFKASCOPE_CONVERSATION_ID_HEADER``).
+        capture_sizes: put ``messaging.message.body.size`` on spans and record the
+            ``kafkascope.message.body.size`` histogram (default false, or
+            ``OTEL_PYTHON_KAFKASCOPE_CAPTURE_SIZES``).
         set_global: make the providers global.
         quiet_exporter_errors: while the backend is down, let the OTLP exporters log the
             first failure of each kind and then one per 5 minutes, not one per attempt.
@@ -195,6 +207,15 @@ def configure(
         "commit_spans": _settings.check_bool(commit_spans, "commit_spans")
         if commit_spans is not None
         else base.commit_spans,
+        "capture_headers": parse_patterns(capture_headers, "capture_headers")
+        if capture_headers is not None
+        else base.capture_headers,
+        "conversation_id_header": _settings.check_header_name(conversation_id_header)
+        if conversation_id_header is not None
+        else base.conversation_id_header,
+        "capture_sizes": _settings.check_bool(capture_sizes, "capture_sizes")
+        if capture_sizes is not None
+        else base.capture_sizes,
     }
     with _configure_lock:
         if set_global and _configured is not None:
