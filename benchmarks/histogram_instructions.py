@@ -24,8 +24,11 @@ VARIANTS = {
     "tracing only": ("handle", False),
     "send, all signals": ("send", True),
     "send, tracing only": ("send", False),
+    "not sampled": ("handle unsampled", True),
 }
-"""Each variant's path (``handle`` or ``send``) and whether metrics are on."""
+"""Each variant's path (``handle`` or ``send``) and whether metrics are on. ``handle
+unsampled`` is the handler under ``parentbased_traceidratio`` 0 (root spans, as the deployed
+benchmark's records start none): the unsampled path of a configure()d service."""
 
 
 def _run(path: str, messages: int, metrics: bool) -> None:
@@ -37,6 +40,9 @@ def _run(path: str, messages: int, metrics: bool) -> None:
     # Console metrics every hour: nothing is exported until the final flush, whose cost is
     # the same for N and 2N messages (the same attribute sets).
     os.environ["OTEL_METRICS_EXPORTER"] = "console"
+    if path == "handle unsampled":
+        os.environ["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+        os.environ["OTEL_TRACES_SAMPLER_ARG"] = "0"
     telemetry = configure(
         "bench",
         set_global=False,

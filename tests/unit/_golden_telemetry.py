@@ -14,7 +14,9 @@ exported, with whatever varies from run to run normalised away:
   time ``"<ms>;topic"`` (its origin topic is kept).
 
 ``test_golden_telemetry`` compares it with ``data/golden_telemetry.json``. To re-record on
-purpose (after a deliberate change of what kafkascope exports)::
+purpose (after a deliberate change of what kafkascope exports; this records
+``data/golden_telemetry_unsampled.json`` too, the same inputs under a sampler that records
+nothing)::
 
     .venv/bin/python -m tests.unit._golden_telemetry --record
 """
@@ -53,6 +55,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanContext
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -60,6 +63,9 @@ import kafkascope
 from kafkascope.testing import FakeRecord, make_record
 
 FIXTURE = Path(__file__).parent / "data" / "golden_telemetry.json"
+FIXTURE_UNSAMPLED = Path(__file__).parent / "data" / "golden_telemetry_unsampled.json"
+"""The same inputs with a sampler that records nothing: what an unsampled message still exports
+(metric points, the ids handlers and logs see, injected headers)."""
 
 TRACEPARENT = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 TRACEPARENT_2 = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -196,9 +202,10 @@ def _default_propagator() -> Iterator[None]:
 class _Run:
     """Everything one capture needs: providers, a log capture, what handlers observed."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, sampled: bool = True) -> None:
         self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
+        # Sampled: the SDK's default sampler (parent-based, always on).
+        self.tracer_provider = TracerProvider() if sampled else TracerProvider(sampler=ALWAYS_OFF)
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
         self.reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
@@ -359,8 +366,8 @@ def _produce(run: _Run, consumed: list[FakeRecord]) -> None:
     run.injected.extend(sent["headers"] or [] for sent in aio_inner.sent)
 
 
-def _capture_run() -> _Run:
-    run = _Run()
+def _capture_run(*, sampled: bool) -> _Run:
+    run = _Run(sampled=sampled)
     run.logger.addHandler(run.logs)
     run.logger.setLevel(logging.INFO)
     run.logger.propagate = False
@@ -535,9 +542,10 @@ def _injected(headers: Sequence[tuple[str, Any]], labels: _Labels) -> list[list[
     return out
 
 
-def capture() -> Json:
-    """Run the golden inputs through kafkascope and return the normalised telemetry."""
-    run = _capture_run()
+def capture(*, sampled: bool = True) -> Json:
+    """Run the golden inputs through kafkascope and return the normalised telemetry (with
+    ``sampled=False``, under a sampler that records no span)."""
+    run = _capture_run(sampled=sampled)
     labels = _Labels()
     spans = [_span(s, labels) for s in run.spans.get_finished_spans()]
     data = run.reader.get_metrics_data()
@@ -570,12 +578,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings:
         print(f"unset {', '.join(settings)} first: the fixture is of the defaults", file=sys.stderr)
         return 2
-    text = dumps(capture())
-    if args.record:
-        FIXTURE.write_text(text)
-        print(f"wrote {FIXTURE}")
-    else:
-        sys.stdout.write(text)
+    for fixture, sampled in ((FIXTURE, True), (FIXTURE_UNSAMPLED, False)):
+        text = dumps(capture(sampled=sampled))
+        if args.record:
+            fixture.write_text(text)
+            print(f"wrote {fixture}")
+        elif sampled:
+            sys.stdout.write(text)
     return 0
 
 

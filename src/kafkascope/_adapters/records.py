@@ -141,13 +141,27 @@ def adapt_namedtuple(record: Any) -> RecordView:
     """Named tuples with the Kafka record fields (kafka-python's ``ConsumerRecord``): field
     reads cannot raise, so they skip :func:`adapt_attributes`' guards; values are still
     checked."""
+    # The clients' own values (plain ints in range, a short ASCII topic) are taken as they are;
+    # anything else goes through the checks.
+    topic = record.topic
+    if type(topic) is not str or not 0 < len(topic) <= MAX_TOPIC_LENGTH or not topic.isascii():
+        topic = _topic(topic)
+    partition = record.partition
+    if type(partition) is not int or not 0 <= partition <= _INT64_MAX:
+        partition = _int_or_none(partition)
+    offset = record.offset
+    if type(offset) is not int or not 0 <= offset <= _INT64_MAX:
+        offset = _int_or_none(offset)
+    timestamp = getattr(record, "timestamp", None)
+    if type(timestamp) is not int or not 0 <= timestamp <= _INT64_MAX:
+        timestamp = _timestamp(timestamp)
     return RecordView(
-        topic=_topic(record.topic),
-        partition=_int_or_none(record.partition),
-        offset=_int_or_none(record.offset),
+        topic=topic,
+        partition=partition,
+        offset=offset,
         key=record.key,
         headers=record.headers,
-        timestamp_ms=_timestamp(getattr(record, "timestamp", None)),
+        timestamp_ms=timestamp,
         log_append_time=_int_or_none(getattr(record, "timestamp_type", 0)) == _KP_LOG_APPEND_TIME,
         tombstone=record.value is None,
     )
@@ -222,6 +236,12 @@ def adapter_for(record: object) -> RecordAdapter | None:
         return adapt_attributes  # instances with per-object attributes (SimpleNamespace, ...)
     _adapters[record_type] = adapter
     return adapter
+
+
+def adapter_for_type(record_type: type) -> RecordAdapter | None:
+    """The adapter already found for instances of ``record_type``, or None (not looked up yet,
+    or not a record type): a look-up that never inspects anything."""
+    return _adapters.get(record_type)
 
 
 def record_argument(args: tuple[Any, ...]) -> Any:

@@ -15,7 +15,13 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from kafkascope._adapters.records import adapter_for, record_argument
+from kafkascope._adapters.records import (
+    RecordAdapter,
+    adapt_namedtuple,
+    adapter_for,
+    adapter_for_type,
+    record_argument,
+)
 from kafkascope._core import errors as _errors
 
 logger = logging.getLogger("kafkascope")
@@ -52,11 +58,15 @@ def check_takes_an_argument(func: Callable[..., Any], decorator: str, what: str)
         )
 
 
-def _is_record(value: object) -> bool:
+Found = tuple[object, RecordAdapter]
+"""A handler's record and the adapter that reads it."""
+
+
+def _adapter(value: object) -> RecordAdapter | None:
     try:
-        return adapter_for(value) is not None
+        return adapter_for(value)
     except Exception:  # an object whose attribute access raises is not a record
-        return False
+        return None
 
 
 class RecordArgument:
@@ -74,19 +84,24 @@ class RecordArgument:
         self._warned = False
         self._lock = threading.Lock()
 
-    def find(self, args: tuple[Any, ...], kwargs: Mapping[str, object]) -> object | None:
-        """The record ``args``/``kwargs`` carry; None (warning once) when they carry none."""
+    def find(self, args: tuple[Any, ...], kwargs: Mapping[str, object]) -> Found | None:
+        """The record ``args``/``kwargs`` carry, with its adapter (looked up once: the span
+        reads the record through it); None (warning once) when they carry none."""
+        if args and adapter_for_type(type(args[0])) is adapt_namedtuple:
+            # A named-tuple record (kafka-python's): record_argument would choose it too.
+            return args[0], adapt_namedtuple
         record: object = record_argument(args)
-        if _is_record(record):
-            return record
+        adapter = _adapter(record)
+        if adapter is not None:
+            return record, adapter
         try:
             for name in self._names:
-                if name in kwargs and _is_record(record := kwargs[name]):
-                    return record
+                if name in kwargs and (adapter := _adapter(record := kwargs[name])) is not None:
+                    return record, adapter
             if self._any_keyword:
                 for value in kwargs.values():
-                    if _is_record(value):
-                        return value
+                    if (adapter := _adapter(value)) is not None:
+                        return value, adapter
             self._warn(args, kwargs)
         except Exception as exc:
             _errors.report("handler record lookup", exc)

@@ -157,8 +157,8 @@ def traced_handler(
         argument = RecordArgument(fn)
 
         def start(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> ProcessScope | None:
-            record = argument.find(args, kwargs)
-            return begin(options, record) if record is not None else None
+            found = argument.find(args, kwargs)
+            return begin(options, *found) if found is not None else None
 
         return _wrap(fn, start)
 

@@ -19,7 +19,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from kafkascope._adapters.records import RecordView, body_size, view
+from kafkascope._adapters.records import RecordAdapter, RecordView, body_size, view
 from kafkascope._consume.options import ProcessOptions
 from kafkascope._core import errors as _errors
 from kafkascope._core import message as _message
@@ -51,10 +51,13 @@ def _timestamp_type(record: RecordView) -> str:
     return sc.TIMESTAMP_LOG_APPEND_TIME if record.log_append_time else sc.TIMESTAMP_CREATE_TIME
 
 
-def begin(options: ProcessOptions, record: object) -> ProcessScope | None:
-    """Open the process span for one record; None when ``record`` is not a record."""
+def begin(
+    options: ProcessOptions, record: object, adapter: RecordAdapter | None = None
+) -> ProcessScope | None:
+    """Open the process span for one record (read by ``adapter`` when the caller has looked
+    it up already); None when ``record`` is not a record."""
     try:
-        record_view = view(record)
+        record_view = view(record) if adapter is None else adapter(record)
         if record_view is None:
             return None
         scope = ProcessScope(options, (record_view,), batch=False)
@@ -301,7 +304,8 @@ class ProcessScope:
         span = self.span
         error_type: str | None = None
         try:
-            if not self.batch:
+            # A first attempt that succeeded leaves nothing to track (the common case).
+            if not self.batch and (exc is not None or self._history is not None):
                 self._options.attempts.end(self._records[0], self._history, span, exc)
             if exc is not None:
                 error_type = _telemetry.error_type(exc)
@@ -332,12 +336,20 @@ class ProcessScope:
         instruments = _metrics.for_provider(options.meter_provider)
         if instruments.noop:
             return
+        streams = options.streams(instruments, self._topic)
+        waits: list[tuple[_metrics.Stream, float]]
+        if self.batch:
+            waits = self._batch_waits(instruments)
+        elif self._waited is None:
+            waits = []
+        else:  # a single record's wait was computed when its span started
+            waits = [(streams.waited(_timestamp_type(self._records[0])), self._waited)]
         instruments.observe_processed(
-            streams=options.streams(instruments, self._topic),
+            streams=streams,
             error_type=error_type,
             duration=time.perf_counter() - self._start,
             messages=len(self._records),
-            waits=self._waits(instruments),
+            waits=waits,
             # Measured in the process span's context, though after it ended: an exemplar of
             # these histograms then leads to this message's trace.
             context=self._context,
@@ -354,15 +366,10 @@ class ProcessScope:
                     size, sc.OPERATION_PROCESS, record.topic, options.group, self._context
                 )
 
-    def _waits(self, instruments: _metrics.MessagingMetrics) -> list[tuple[_metrics.Stream, float]]:
+    def _batch_waits(
+        self, instruments: _metrics.MessagingMetrics
+    ) -> list[tuple[_metrics.Stream, float]]:
         options = self._options
-        if not self.batch:
-            # A single record's wait was computed when its span started.
-            if self._waited is None:
-                return []
-            record = self._records[0]
-            streams = options.streams(instruments, self._topic)
-            return [(streams.waited(_timestamp_type(record)), self._waited)]
         waits = []
         for record in self._records:
             waited = _time_in_queue(record, self._start_ms)

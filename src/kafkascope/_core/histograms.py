@@ -14,7 +14,7 @@ import math
 import threading
 import weakref
 from bisect import bisect_left
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from time import time_ns
 from typing import Final
@@ -30,6 +30,9 @@ _CUMULATIVE: Final = AggregationTemporality.CUMULATIVE
 
 Offered = tuple[float, int, int | None, int | None]
 """A sampled measurement: value, time, span id and trace id (an exemplar once collected)."""
+Measured = tuple[int, float, Hashable, Attributes]
+"""One measurement: the histogram's position in the specs, the value, its stream's key and
+attributes."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,38 @@ class PreAggregation:
             exemplar = _offered(value, context)
         for table in self._by_histogram[histogram]:
             table.add(key, attributes, value, index, exemplar)
+
+    def record_all(
+        self,
+        measurements: Iterable[Measured],
+        context: Context | None,
+    ) -> None:
+        """Record each ``(histogram, value, key, attributes)``, ``histogram`` being a position
+        in the specs, all measured in ``context`` (default: the current one): :meth:`record`
+        for several measurements, with the exemplar filter's span look-up done once."""
+        if not self.tables:
+            return  # no reader
+        if context is None:
+            context = get_current()
+        trace_based = self._trace_based
+        ids: tuple[int, int] | None = None
+        if trace_based:
+            # Once for all the measurements: the sampled flag of the span in the context.
+            span_context = trace.get_current_span(context).get_span_context()
+            if span_context.trace_flags.sampled:
+                ids = (span_context.span_id, span_context.trace_id)
+        for histogram, value, key, attributes in measurements:
+            if not 0.0 <= value < math.inf:
+                continue  # a value the SDK ignores too (negative, not finite)
+            index = bisect_left(self.specs[histogram].boundaries, value)
+            exemplar: Offered | None = None
+            if trace_based:
+                if ids is not None:
+                    exemplar = (value, time_ns(), *ids)
+            elif self._filter.should_sample(value, 0, attributes, context):
+                exemplar = _offered(value, context)
+            for table in self._by_histogram[histogram]:
+                table.add(key, attributes, value, index, exemplar)
 
 
 def _offered(value: float, context: Context) -> Offered:

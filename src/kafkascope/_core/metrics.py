@@ -144,9 +144,12 @@ class MessagingMetrics:
         processed = streams.ok if error_type is None else streams.failed(error_type)
         pre = self._pre
         if pre is not None:
-            pre.record(_PROCESS, duration, processed[0], processed[1], context)
+            measured: list[_histograms.Measured] = [
+                (_PROCESS, duration, processed[0], processed[1])
+            ]
             for (wait_key, wait_attrs), seconds in waits:
-                pre.record(_WAIT, seconds, wait_key, wait_attrs, context)
+                measured.append((_WAIT, seconds, wait_key, wait_attrs))
+            pre.record_all(measured, context)
         else:
             process_duration, time_in_queue, _ = self._sdk_histograms
             process_duration.record(duration, processed[1], context)
