@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.deployed_child import Clock, Setup, accepted_spans
+from benchmarks.deployed_setup import Clock, Setup, accepted_spans
 
 PAYLOAD = b'{"order_id": "A-1", "amount": 42.5}'
 HEADERS = (("content-type", b"application/json"), ("x-source", b"bench"))
