@@ -223,7 +223,9 @@ def _workload(
     if path.kind == "zero-code":
         return _zero_code(path, list(records(built)[:count]), traces, meters)
     # Only when set: a checkout from before header capture still runs the other paths.
-    capture = {} if path.capture_headers is None else {"capture_headers": path.capture_headers}
+    capture: dict[str, Any] = (
+        {} if path.capture_headers is None else {"capture_headers": path.capture_headers}
+    )
     if path.kind == "send":
         producer = kafkascope.TracedProducer(
             KafkaPythonSend(), tracer_provider=traces, meter_provider=meters, **capture
