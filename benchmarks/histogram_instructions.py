@@ -20,18 +20,22 @@ from collections.abc import Sequence
 from typing import Any
 
 VARIANTS = {
-    "all signals": ("handle", True),
-    "tracing only": ("handle", False),
-    "send, all signals": ("send", True),
-    "send, tracing only": ("send", False),
-    "not sampled": ("handle unsampled", True),
+    "all signals": ("handle", True, False),
+    "tracing only": ("handle", False, False),
+    "send, all signals": ("send", True, False),
+    "send, tracing only": ("send", False, False),
+    "not sampled": ("handle unsampled", True, False),
+    "all signals, sizes": ("handle", True, True),
+    "send, all signals, sizes": ("send", True, True),
 }
-"""Each variant's path (``handle`` or ``send``) and whether metrics are on. ``handle
-unsampled`` is the handler under ``parentbased_traceidratio`` 0 (root spans, as the deployed
-benchmark's records start none): the unsampled path of a configure()d service."""
+"""Each variant's path (``handle`` or ``send``), whether metrics are on, and whether body sizes
+are captured (``configure(capture_sizes=True)``: a size on each span and in the body-size
+histogram). ``handle unsampled`` is the handler under ``parentbased_traceidratio`` 0 (root
+spans, as the deployed benchmark's records start none): the unsampled path of a configure()d
+service."""
 
 
-def _run(path: str, messages: int, metrics: bool) -> None:
+def _run(path: str, messages: int, metrics: bool, sizes: bool) -> None:
     """One configure()d service handling or sending ``messages`` records (the callgrind
     subject)."""
     from benchmarks.harness import DiscardingExporter
@@ -43,6 +47,7 @@ def _run(path: str, messages: int, metrics: bool) -> None:
     if path == "handle unsampled":
         os.environ["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
         os.environ["OTEL_TRACES_SAMPLER_ARG"] = "0"
+    options: dict[str, Any] = {"capture_sizes": True} if sizes else {}
     telemetry = configure(
         "bench",
         set_global=False,
@@ -50,6 +55,8 @@ def _run(path: str, messages: int, metrics: bool) -> None:
         metrics=metrics,
         span_exporter=DiscardingExporter(),
         export_interval_ms=3_600_000,
+        # Only when on: a checkout from before body sizes still runs the other variants.
+        **options,
     )
     if path == "send":
         _send(telemetry, messages)
@@ -128,8 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run is not None:
-        path, metrics = VARIANTS[args.variants[0]]
-        _run(path, args.run, metrics)
+        path, metrics, sizes = VARIANTS[args.variants[0]]
+        _run(path, args.run, metrics, sizes)
         return 0
     n = args.messages
     for label in args.variants:

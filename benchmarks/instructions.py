@@ -15,7 +15,10 @@ The paths:
   ``TracedProducer.send`` on a kafka-python producer that does no I/O, traces + metrics;
   the zero-code instrumentation's process span (the tracker around a consumer's ``poll()``
   that hands out one record), tracing only, with commit spans on (the default: each process
-  span is remembered for the next commit to link) and off.
+  span is remembered for the next commit to link) and off;
+  the all-signals handler and send with two named headers captured (``content-type`` and
+  ``x-request-id``, which every record and message carries), given as the decorator's and
+  the producer's ``capture_headers`` argument (the children run without ``OTEL_*`` variables).
 Only kafkascope's public API is used, so the same workloads run against any checkout:
 ``--compare REF`` measures REF's ``src`` (a checkout directory, or a git revision of this
 repository) beside this checkout's and prints before, after and the change of the medians.
@@ -117,7 +120,12 @@ class HotPath:
     """The handler logs one line per message (through that log handler)."""
     commit_spans: bool = True
     """``OTEL_PYTHON_KAFKASCOPE_COMMIT_SPANS`` (ignored by checkouts without commit spans)."""
+    capture_headers: str | None = None
+    """The ``capture_headers`` argument of the handler or producer (``single`` and ``send``)."""
 
+
+CAPTURED = "content-type,x-request-id"
+"""The headers the capture paths name: two exact names that every record and message carries."""
 
 PATHS: dict[str, HotPath] = {
     "single-all": HotPath("@traced_handler, traces+metrics+logs", "single"),
@@ -137,6 +145,17 @@ PATHS: dict[str, HotPath] = {
     "batch-all": HotPath(f"@traced_batch_handler ({BATCH_SIZE}/batch), per message", "batch"),
     "send-all": HotPath(
         "TracedProducer.send (kafka-python), traces+metrics", "send", log_correlation=False
+    ),
+    "single-headers": HotPath(
+        f"@traced_handler, traces+metrics+logs, {CAPTURED}",
+        "single",
+        capture_headers=CAPTURED,
+    ),
+    "send-headers": HotPath(
+        f"TracedProducer.send, traces+metrics, {CAPTURED}",
+        "send",
+        log_correlation=False,
+        capture_headers=CAPTURED,
     ),
     "zero-code": HotPath(
         "zero-code poll(), tracing only", "zero-code", metrics=False, log_correlation=False
@@ -203,9 +222,13 @@ def _workload(
 
     if path.kind == "zero-code":
         return _zero_code(path, list(records(built)[:count]), traces, meters)
+    # Only when set: a checkout from before header capture still runs the other paths.
+    capture: dict[str, Any] = (
+        {} if path.capture_headers is None else {"capture_headers": path.capture_headers}
+    )
     if path.kind == "send":
         producer = kafkascope.TracedProducer(
-            KafkaPythonSend(), tracer_provider=traces, meter_provider=meters
+            KafkaPythonSend(), tracer_provider=traces, meter_provider=meters, **capture
         )
 
         def send(message: Message) -> None:
@@ -220,7 +243,7 @@ def _workload(
         )(body)
         return [batch[i : i + BATCH_SIZE] for i in range(0, count, BATCH_SIZE)], handle_batch
     handle = kafkascope.traced_handler(
-        group="bench", tracer_provider=traces, meter_provider=meters
+        group="bench", tracer_provider=traces, meter_provider=meters, **capture
     )(body)
     return records(built)[:count], handle
 

@@ -242,7 +242,7 @@ class ProcessScope:
                 if record.offset is not None:
                     attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
                 if chosen:
-                    attrs.update(header_attributes(record.headers, capture, conversation))
+                    header_attributes(record.headers, capture, conversation, attrs)
                 if sizes is not None and (size := sizes[index]) is not None:
                     attrs[sc.MESSAGING_MESSAGE_BODY_SIZE] = size
                 links.append(Link(producer, attrs))
@@ -291,7 +291,7 @@ class ProcessScope:
         capture = self._options.capture_headers or settings.capture_headers
         conversation = settings.conversation_id_header
         if capture is not None or conversation is not None:
-            attrs.update(header_attributes(record.headers, capture, conversation))
+            header_attributes(record.headers, capture, conversation, attrs)
         if self.sizes is not None and (size := self.sizes[0]) is not None:
             attrs[sc.MESSAGING_MESSAGE_BODY_SIZE] = size
         if self._waited is not None and settings.span_timings:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import islice
 from typing import Final
 
 from opentelemetry.util.types import AttributeValue
@@ -48,12 +49,17 @@ only."""
 _PATTERN: Final = re.compile(r"[^\s,\[\]]+")
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile("".join(parts), re.DOTALL)
+def _glob_text(pattern: str) -> str:
+    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
 
 
-_PROTECTED_GLOBS: Final = tuple(_glob(p) for p in PROTECTED)
+def _globs(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex matching any of ``patterns`` (None for none): one match call per name."""
+    texts = [_glob_text(p) for p in patterns]
+    return re.compile("|".join(f"(?:{t})" for t in texts), re.DOTALL) if texts else None
+
+
+_PROTECTED_GLOBS: Final = _globs(PROTECTED)
 
 
 def attribute_key(name: str) -> str:
@@ -64,7 +70,7 @@ def attribute_key(name: str) -> str:
 def is_protected(name: str) -> bool:
     """Whether a glob must never capture ``name`` (trace context, baggage, credentials)."""
     lowered = name.lower()
-    if any(g.fullmatch(lowered) for g in _PROTECTED_GLOBS):
+    if _PROTECTED_GLOBS is not None and _PROTECTED_GLOBS.fullmatch(lowered):
         return True
     dashed = lowered.replace("_", "-")
     return any(word in dashed for word in CREDENTIAL_WORDS)
@@ -73,18 +79,20 @@ def is_protected(name: str) -> bool:
 class HeaderCapture:
     """Which headers to capture, compiled once from validated patterns."""
 
-    __slots__ = ("_decided", "_exact", "_excluded", "_included", "patterns")
+    __slots__ = ("_exact", "_excluded", "_included", "decided", "patterns")
 
     def __init__(self, patterns: Sequence[str]) -> None:
         self.patterns = tuple(patterns)
         self._exact = frozenset(
             p.lower() for p in patterns if not p.startswith("!") and not _is_glob(p)
         )
-        self._included = tuple(
-            _glob(p.lower()) for p in patterns if not p.startswith("!") and _is_glob(p)
+        self._included = _globs(
+            p.lower() for p in patterns if not p.startswith("!") and _is_glob(p)
         )
-        self._excluded = tuple(_glob(p[1:].lower()) for p in patterns if p.startswith("!"))
-        self._decided: dict[str, str | None] = {}
+        self._excluded = _globs(p[1:].lower() for p in patterns if p.startswith("!"))
+        self.decided: dict[str, str | None] = {}
+        """Each header name seen (as the record spells it) with its attribute key or None: read
+        by :func:`header_attributes` before :meth:`key_of` is asked."""
 
     def __repr__(self) -> str:
         return f"HeaderCapture({','.join(self.patterns)!r})"
@@ -97,23 +105,27 @@ class HeaderCapture:
 
     def key_of(self, name: str) -> str | None:
         """The attribute key of header ``name``, or None when it is not captured."""
-        found = self._decided.get(name, "")  # "" is no attribute key: not decided yet
+        found = self.decided.get(name, "")  # "" is no attribute key: not decided yet
         if found != "":
             return found
         found = self._decide(name)
-        if len(self._decided) < _MAX_DECIDED:
-            self._decided[name] = found
+        if len(self.decided) < _MAX_DECIDED:
+            self.decided[name] = found
         return found
 
     def _decide(self, name: str) -> str | None:
         if len(name) > MAX_NAME_LENGTH or not name.isprintable() or not _encodable(name):
             return None
         lowered = name.lower()
-        if any(g.fullmatch(lowered) for g in self._excluded):
+        if self._excluded is not None and self._excluded.fullmatch(lowered):
             return None
         if lowered in self._exact:
             return attribute_key(lowered)
-        if any(g.fullmatch(lowered) for g in self._included) and not is_protected(lowered):
+        if (
+            self._included is not None
+            and self._included.fullmatch(lowered)
+            and not is_protected(lowered)
+        ):
             return attribute_key(lowered)
         return None
 
@@ -219,47 +231,66 @@ def _name_text(name: object) -> str | None:
 
 
 def header_attributes(
-    headers: Headers, capture: HeaderCapture | None, conversation: str | None
+    headers: Headers,
+    capture: HeaderCapture | None,
+    conversation: str | None,
+    out: dict[str, AttributeValue] | None = None,
 ) -> dict[str, AttributeValue]:
-    """The captured headers and the conversation id of one record's ``headers``.
+    """The captured headers and the conversation id of one record's ``headers``, added to
+    ``out`` (default: a new dict) and returned.
 
     Never raises: a hostile header (or a headers object whose iteration fails) is skipped.
     """
-    out: dict[str, AttributeValue] = {}
+    if out is None:
+        out = {}
     if headers is None:
         return out
     found: dict[str, list[str]] = {}
+    # Per message and per header: the usual shapes (a list of (str, bytes) pairs, a name
+    # already decided, a short bytes value) take the first branch of each test.
+    decided = capture.decided if capture is not None else None
     try:
-        pairs: Iterable[object] = headers.items() if isinstance(headers, Mapping) else headers
-        for scanned, pair in enumerate(pairs):
-            if scanned >= MAX_SCANNED:
-                break
-            if not isinstance(pair, tuple) or len(pair) != 2:
+        pairs: Iterable[object]
+        if type(headers) is list:
+            pairs = headers
+        else:
+            pairs = headers.items() if isinstance(headers, Mapping) else headers
+        for pair in islice(pairs, MAX_SCANNED):
+            if type(pair) is not tuple and not isinstance(pair, tuple):
                 continue
-            name = _name_text(pair[0])
-            if name is None:
+            if len(pair) != 2:
                 continue
+            name, value = pair
+            if type(name) is not str:
+                name = _name_text(name)
+                if name is None:
+                    continue
             if (
                 conversation is not None
                 and sc.MESSAGING_MESSAGE_CONVERSATION_ID not in out
                 and name.lower() == conversation
             ):
-                text = render(pair[1])
+                text = render(value)
                 if text is not None:
                     out[sc.MESSAGING_MESSAGE_CONVERSATION_ID] = text
-            if capture is None:
+            if decided is None:
                 continue
-            key = capture.key_of(name)
+            key = decided.get(name, "")  # "" is no attribute key: not decided yet
             if key is None:
                 continue
+            if not key:
+                key = capture.key_of(name)  # type: ignore[union-attr]  # decided: capture is set
+                if key is None:
+                    continue
             values = found.get(key)
             if values is None:
                 if len(found) >= MAX_HEADERS:
                     continue
                 values = found[key] = []
             if len(values) < MAX_VALUES:
-                text = render(pair[1])
-                if text is not None:
+                if type(value) is bytes and len(value) <= MAX_VALUE_LENGTH:
+                    values.append(value.decode("utf-8", "replace"))  # never over the bound
+                elif (text := render(value)) is not None:
                     values.append(text)
     except Exception:
         pass  # hostile headers: keep what was read

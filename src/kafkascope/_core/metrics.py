@@ -13,6 +13,7 @@ from opentelemetry.util.types import Attributes
 
 from kafkascope._core import histograms as _histograms
 from kafkascope._core import semconv as sc
+from kafkascope._core import sizes as _sizes
 from kafkascope._core.histograms import HistogramSpec
 from kafkascope._core.telemetry import ProviderCache, messaging_attributes, meter_for
 
@@ -38,10 +39,13 @@ OPERATION_DURATION: Final = HistogramSpec(
     "Duration of a messaging operation initiated by a client.",
     sc.DURATION_BUCKETS,
 )
-PRE_AGGREGATED: Final = (PROCESS_DURATION, TIME_IN_QUEUE, OPERATION_DURATION)
+_MESSAGING: Final = (PROCESS_DURATION, TIME_IN_QUEUE, OPERATION_DURATION)
+"""The histograms of :class:`MessagingMetrics` (in this order: a histogram's position is its
+index in :data:`PRE_AGGREGATED` too)."""
+PRE_AGGREGATED: Final = (*_MESSAGING, _sizes.SPEC)
 """The histograms recorded once per processed or sent message, which ``configure()``'s push
-pipelines aggregate in process (in this order: a histogram's position is its index there)."""
-_PROCESS, _WAIT, _SEND = range(len(PRE_AGGREGATED))
+pipelines aggregate in process (the body sizes only when they are captured)."""
+_PROCESS, _WAIT, _SEND = range(len(_MESSAGING))
 
 
 def _histogram(meter: metrics.Meter, spec: HistogramSpec) -> Histogram:
@@ -92,7 +96,7 @@ class MessagingMetrics:
         self._pre = _histograms.registered(meter_provider)
         self._sdk_histograms: tuple[Histogram, ...] = ()
         if self._pre is None:
-            self._sdk_histograms = tuple(_histogram(meter, spec) for spec in PRE_AGGREGATED)
+            self._sdk_histograms = tuple(_histogram(meter, spec) for spec in _MESSAGING)
         self.sent_messages = MessageCounter(
             meter,
             sc.METRIC_CLIENT_SENT_MESSAGES,

@@ -1,7 +1,9 @@
 """Message body sizes (opt-in): the size of a value being sent, and the body-size histogram.
 
 Sizes are lengths the clients already know (``len`` of bytes, a record's serialized size): a
-body is never copied or read. A tombstone (null value) is 0 bytes.
+body is never copied or read. A tombstone (null value) is 0 bytes. On ``configure()``'s push
+pipelines the histogram is aggregated in process (``_core/histograms.py``), like the processing
+time; everywhere else it is the SDK's instrument.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from opentelemetry.context import Context
 from opentelemetry.metrics import Histogram
 from opentelemetry.util.types import Attributes
 
+from kafkascope._core import histograms as _histograms
 from kafkascope._core import semconv as sc
+from kafkascope._core.histograms import HistogramSpec
 from kafkascope._core.telemetry import ProviderCache, messaging_attributes, meter_for
 
 BUCKETS: Final = (
@@ -23,6 +27,11 @@ BUCKETS: Final = (
 )  # fmt: skip
 """Bytes: from empty bodies to Kafka's default 1 MiB limit and beyond (raised limits)."""
 _MAX_CACHED: Final = 4096
+
+SPEC: Final = HistogramSpec(
+    sc.BODY_SIZE, "By", "Bytes of the bodies of sent and processed messages.", BUCKETS
+)
+"""The body-size histogram (one of the pre-aggregated ones on ``configure()``'s pipelines)."""
 
 
 def value_size(value: object) -> int | None:
@@ -45,12 +54,18 @@ class BodySizes:
 
     def __init__(self, meter_provider: metrics.MeterProvider) -> None:
         self.noop = isinstance(meter_provider, metrics.NoOpMeterProvider)
-        self._histogram: Histogram = meter_for(meter_provider).create_histogram(
-            sc.BODY_SIZE,
-            unit="By",
-            description="Bytes of the bodies of sent and processed messages.",
-            explicit_bucket_boundaries_advisory=BUCKETS,
-        )
+        self._pre = _histograms.registered(meter_provider)
+        self._histogram: Histogram | None = None
+        self._index = 0
+        if self._pre is not None:
+            self._index = self._pre.specs.index(SPEC)
+        else:
+            self._histogram = meter_for(meter_provider).create_histogram(
+                SPEC.name,
+                unit=SPEC.unit,
+                description=SPEC.description,
+                explicit_bucket_boundaries_advisory=SPEC.boundaries,
+            )
         self._attributes: dict[tuple[str, str | None, str | None], Attributes] = {}
         self._lock = threading.Lock()
 
@@ -70,7 +85,10 @@ class BodySizes:
             with self._lock:
                 if len(self._attributes) < _MAX_CACHED:
                     self._attributes[key] = attrs
-        self._histogram.record(size, attrs, context)
+        if self._histogram is not None:
+            self._histogram.record(size, attrs, context)
+        elif self._pre is not None:
+            self._pre.record(self._index, size, key, attrs, context)
 
 
 _cache: Final = ProviderCache(BodySizes)

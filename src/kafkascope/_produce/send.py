@@ -154,14 +154,22 @@ class SendOptions:
             observer = SendObserver(span, topic_name, self)
             if span.is_recording():
                 key_text = message_key(key, settings, self.capture_key)
-                if key_text is not None:
-                    span.set_attribute(sc.MESSAGING_KAFKA_MESSAGE_KEY, key_text)
-                if value is None:
-                    span.set_attribute(sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE, True)
                 capture = self.capture_headers or settings.capture_headers
                 conversation = settings.conversation_id_header
                 if capture is not None or conversation is not None:
-                    span.set_attributes(header_attributes(headers, capture, conversation))
+                    # One call for all of them: each call takes the span's lock and cleans
+                    # its values.
+                    attrs: dict[str, AttributeValue] = {}
+                    if key_text is not None:
+                        attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key_text
+                    if value is None:
+                        attrs[sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE] = True
+                    span.set_attributes(header_attributes(headers, capture, conversation, attrs))
+                else:
+                    if key_text is not None:
+                        span.set_attribute(sc.MESSAGING_KAFKA_MESSAGE_KEY, key_text)
+                    if value is None:
+                        span.set_attribute(sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE, True)
             if settings.capture_sizes:
                 observer.sizes = True
                 observer.size = _sizes.value_size(value)

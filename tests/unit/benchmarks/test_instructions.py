@@ -87,6 +87,21 @@ def test_instruction_batch_workload_links_every_message_of_its_batch() -> None:
     assert len(span.links) == 5
 
 
+@pytest.mark.parametrize("path_id", ["single-headers", "send-headers"])
+def test_header_capture_workload_puts_both_named_headers_on_every_span(path_id: str) -> None:
+    sinks = _sinks()
+    instructions.run(PATHS[path_id], 5, sinks=sinks)
+    spans = _spans(sinks)
+    assert len(spans) == 5
+    for span in spans:
+        attributes = span.attributes or {}
+        assert attributes["messaging.header.content_type"] == ("application/json",)
+        request_ids = attributes["messaging.header.x_request_id"]
+        assert isinstance(request_ids, tuple)
+        assert len(request_ids) == 1
+        assert str(request_ids[0]).startswith("req-")
+
+
 def test_unsampled_instruction_workload_exports_no_span() -> None:
     sinks = _sinks()
     instructions.run(PATHS["single-unsampled"], 5, sinks=sinks)

@@ -27,6 +27,7 @@ from kafkascope import TracedProducer, configure, traced_handler
 from kafkascope._core import histograms as _histograms
 from kafkascope._core import metrics as _metrics
 from kafkascope._core import semconv as sc
+from kafkascope._core import sizes as _sizes
 from kafkascope._core.errors import ConfigurationError
 from kafkascope._setup import preaggregation as _preaggregation
 from kafkascope.testing import make_record
@@ -36,7 +37,14 @@ CUMULATIVE = _preaggregation.otlp_temporalities({})
 DELTA = _preaggregation.otlp_temporalities(
     {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"}
 )
-HISTOGRAMS = {sc.METRIC_PROCESS_DURATION, sc.TIME_IN_QUEUE, sc.METRIC_CLIENT_OPERATION_DURATION}
+HISTOGRAMS = {
+    sc.METRIC_PROCESS_DURATION,
+    sc.TIME_IN_QUEUE,
+    sc.METRIC_CLIENT_OPERATION_DURATION,
+    sc.BODY_SIZE,
+}
+PER_MESSAGE = HISTOGRAMS - {sc.BODY_SIZE}
+"""The histograms recorded whatever the settings (body sizes only when captured)."""
 
 # Values on, between and beyond the boundaries of both histograms (bisect_left and the
 # exemplar reservoir's "value <= boundary" agree on a value equal to a boundary).
@@ -45,6 +53,8 @@ CYCLES: tuple[tuple[tuple[float, str | None, float], ...], ...] = (
     ((0.2, None, 3600.0), (11.0, "KeyError", 5000.0), (0.004, None, 0.0)),
 )
 """Two collection cycles of (processing or send seconds, error type, seconds in queue)."""
+SIZES = ((0, 64, 65, 20_000_000), (1_048_576, 0, 300))
+"""Body sizes of the same messages: on, between and beyond the boundaries."""
 
 
 class Capture(MetricExporter):
@@ -91,10 +101,11 @@ def _record_cycles(provider: MeterProvider) -> None:
     """The same measurements, each inside its own sampled (or, for every third, unsampled)
     span, with a collection after each cycle: one processed message and one send each."""
     instruments = _metrics.for_provider(provider)
+    body_sizes = _sizes.for_provider(provider)
     streams = instruments.process_streams("orders", "billing", "broker", 9092)
     sampled = TracerProvider(sampler=ALWAYS_ON, shutdown_on_exit=False).get_tracer("t")
     unsampled = TracerProvider(sampler=ALWAYS_OFF, shutdown_on_exit=False).get_tracer("t")
-    for cycle in CYCLES:
+    for cycle, sizes in zip(CYCLES, SIZES, strict=True):
         for position, (duration, error_type, waited) in enumerate(cycle):
             tracer = unsampled if position % 3 == 2 else sampled
             # Fixed ids: both pipelines see the same spans, so the same exemplars.
@@ -108,6 +119,7 @@ def _record_cycles(provider: MeterProvider) -> None:
                 waits=[(streams.waited("create_time"), waited)],
                 context=context,
             )
+            body_sizes.record(sizes[position], sc.OPERATION_PROCESS, "orders", "billing", context)
             # A send's duration is recorded in whatever context its completion runs in.
             token = otel_context.attach(context)
             try:
@@ -115,6 +127,7 @@ def _record_cycles(provider: MeterProvider) -> None:
                     stream=instruments.send_stream("orders", "broker", 9092, error_type),
                     duration=duration,
                 )
+                body_sizes.record(sizes[position], sc.OPERATION_SEND, "orders")
             finally:
                 otel_context.detach(token)
             span.end()
@@ -189,6 +202,7 @@ def _both(temporalities: _preaggregation.Temporalities) -> tuple[Capture, Captur
     _record_cycles(pre_provider)
     # The second pipeline's points came from the pre-aggregation, not SDK instruments.
     assert _metrics.for_provider(pre_provider)._sdk_histograms == ()
+    assert _sizes.for_provider(pre_provider)._histogram is None
     return sdk, pre
 
 
@@ -215,6 +229,16 @@ def test_pre_aggregated_send_durations_export_the_sdk_points(
     expected = [cycle[sc.METRIC_CLIENT_OPERATION_DURATION] for cycle in _histogram_points(sdk)]
     assert expected[1]["points"]  # the SDK path did record
     assert [c[sc.METRIC_CLIENT_OPERATION_DURATION] for c in _histogram_points(pre)] == expected
+
+
+@pytest.mark.parametrize("temporalities", [CUMULATIVE, DELTA], ids=["cumulative", "delta"])
+def test_pre_aggregated_body_sizes_export_the_sdk_points(
+    temporalities: _preaggregation.Temporalities,
+) -> None:
+    sdk, pre = _both(temporalities)
+    expected = [cycle[sc.BODY_SIZE] for cycle in _histogram_points(sdk)]
+    assert len(expected[1]["points"]) == 2  # the SDK path did record: processed and sent
+    assert [c[sc.BODY_SIZE] for c in _histogram_points(pre)] == expected
 
 
 def test_pre_aggregated_send_durations_carry_exemplars_of_the_current_sampled_span() -> None:
@@ -278,6 +302,25 @@ def test_configure_aggregates_send_durations_in_process(monkeypatch: pytest.Monk
         telemetry.shutdown()
 
 
+def test_configure_aggregates_body_sizes_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "console")
+    telemetry = configure(
+        "svc", set_global=False, traces=False, capture_sizes=True, export_interval_ms=3_600_000
+    )
+    try:
+        _handle_and_send_one(telemetry.meter_provider)
+        pre_aggregation = _histograms.registered(telemetry.meter_provider)
+        assert pre_aggregation is not None
+        (tables,) = pre_aggregation.tables
+        (body_sizes,) = [t for t in tables if t.spec.name == sc.BODY_SIZE]
+        points = body_sizes.collect(0)
+        operations = {dict(p.attributes or {})[sc.MESSAGING_OPERATION_TYPE] for p in points}
+        assert operations == {sc.OPERATION_PROCESS, sc.OPERATION_SEND}
+        assert sorted(p.sum for p in points) == [0, 1]  # an empty record processed, b"v" sent
+    finally:
+        telemetry.shutdown()
+
+
 def test_configure_without_metrics_records_the_histograms_nowhere() -> None:
     telemetry = configure("svc", set_global=False, traces=False, metrics=False)
     try:
@@ -304,7 +347,7 @@ def test_configure_keeps_sdk_histograms_beside_an_extra_reader(
     try:
         _handle_and_send_one(telemetry.meter_provider)
         assert _histograms.registered(telemetry.meter_provider) is None
-        assert _sdk_histogram_names(reader) >= HISTOGRAMS
+        assert _sdk_histogram_names(reader) >= PER_MESSAGE
     finally:
         telemetry.shutdown()
 
@@ -313,7 +356,7 @@ def test_a_user_meter_provider_gets_sdk_histograms() -> None:
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
     _handle_and_send_one(provider)
-    assert _sdk_histogram_names(reader) >= HISTOGRAMS
+    assert _sdk_histogram_names(reader) >= PER_MESSAGE
 
 
 @pytest.mark.parametrize(
