@@ -18,7 +18,7 @@ from devstack.wait import wait_until
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
-from kafkascope import TracedProducer
+from kafkascope import TracedProducer, observe_lag
 from kafkascope._core import client_metrics as cm
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
@@ -270,4 +270,53 @@ def test_a_kafka_python_producer_wrapped_by_kafkascope_reports_its_statistics(
         assert 0 < seconds < WAIT
     finally:
         raw.close(timeout=WAIT)
+        metrics.provider.shutdown()
+
+
+def _consumer_observed_for_lag(
+    kafka_broker: KafkaBroker, topic: str, metrics: Metrics
+) -> kafka.KafkaConsumer:
+    producer = kafka.KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers)
+    producer.send(topic, b"x").get(timeout=WAIT)
+    producer.close(timeout=WAIT)
+    consumer = kafka.KafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        group_id=new_group(),
+        auto_offset_reset="earliest",
+    )
+    observe_lag(consumer, meter_provider=metrics.provider)
+    wait_until(
+        lambda: metrics.series(sc.CONSUMER_LAG),
+        WAIT,
+        "the lag gauge",
+        step=lambda: consumer.poll(200),
+    )
+    return consumer
+
+
+def test_a_kafka_python_consumer_observed_for_lag_reports_its_statistics(
+    kafka_broker: KafkaBroker, topic: str
+) -> None:
+    metrics = Metrics()  # configure()'s way: no zero-code instrumentation, observe_lag alone
+    consumer = _consumer_observed_for_lag(kafka_broker, topic, metrics)
+    try:
+        rtts = metrics.series(cm.BROKER_RTT.name)
+        assert rtts
+        assert all(a[sc.SERVER_PORT] == _broker_address(kafka_broker)[1] for a, _ in rtts)
+        assert all(0 < seconds < WAIT for _, seconds in rtts)
+    finally:
+        consumer.close()
+        metrics.provider.shutdown()
+
+
+def test_client_metrics_off_keeps_observe_lag_to_the_lag(
+    client_metrics_off: None, kafka_broker: KafkaBroker, topic: str
+) -> None:
+    metrics = Metrics()
+    consumer = _consumer_observed_for_lag(kafka_broker, topic, metrics)
+    try:
+        assert not {n for n in metrics.names() if n.startswith("kafkascope.client.")}
+    finally:
+        consumer.close()
         metrics.provider.shutdown()

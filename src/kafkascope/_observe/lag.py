@@ -17,12 +17,14 @@ from typing import Any, Final
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from kafkascope._adapters import confluent
-from kafkascope._adapters.clients import group_of, reader_for
+from kafkascope._adapters import confluent, kafka_python
+from kafkascope._adapters.clients import client_of, group_of, reader_for
 from kafkascope._adapters.consumer import ConsumerState, hold, released
 from kafkascope._core import errors as _errors
 from kafkascope._core import semconv as sc
+from kafkascope._core import settings as _settings
 from kafkascope._core.telemetry import ProviderCache, messaging_attributes, meter_for
+from kafkascope._observe.client_statistics import observe_kafka_python
 from kafkascope._observe.time_lag import TimeLagEstimator
 
 PartitionLag = tuple[str, int, int]
@@ -178,6 +180,10 @@ def observe_lag(
     consumer closed without calling it: call :meth:`LagObserver.close` as you close it, to end
     its series and release it.
 
+    A kafka-python consumer's own statistics (``kafkascope.client.*``, read from its
+    ``metrics()``) are reported too while client statistics are on (the default; see
+    :func:`kafkascope.observe_client_statistics`).
+
     Args:
         consumer: a kafka-python ``KafkaConsumer``, confluent-kafka ``Consumer`` or aiokafka
             ``AIOKafkaConsumer``.
@@ -196,4 +202,19 @@ def observe_lag(
     registry = _registries.get(meter_provider)
     observer = LagObserver(registry, consumer, group)
     registry.add(observer)
+    if _settings.current().client_metrics:
+        _observe_statistics(consumer, group, meter_provider)
     return observer
+
+
+def _observe_statistics(
+    consumer: Any, group: str | None, meter_provider: metrics.MeterProvider | None
+) -> None:
+    """A kafka-python consumer's client statistics (never raises); the other clients' come
+    from their configuration or not at all."""
+    if client_of(consumer) != kafka_python.NAME or not callable(getattr(consumer, "metrics", None)):
+        return
+    try:
+        observe_kafka_python(consumer, group=group, meter_provider=meter_provider)
+    except Exception as exc:
+        _errors.report("kafka-python client statistics", exc)
