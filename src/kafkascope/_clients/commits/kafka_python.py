@@ -22,6 +22,7 @@ from wrapt import wrap_function_wrapper
 from kafkascope._adapters import offsets as _offsets
 from kafkascope._consume.commit import CommitScope
 from kafkascope._consume.tracker import ConsumerTracker, Describe
+from kafkascope._core import errors as _errors
 from kafkascope._core import semconv as sc
 
 _COORDINATOR = "kafka.coordinator.consumer"
@@ -46,12 +47,13 @@ def _committed(consumer: Any, given: object) -> list[_offsets.Committed] | None:
 
 def noted(consumer: Any) -> None:
     """After a poll: remember ``consumer``'s coordinator. Never raises."""
+    # A consumer without a group has no coordinator: nothing of it auto-commits.
+    coordinator = getattr(consumer, "_coordinator", None)
     try:
-        coordinator = consumer._coordinator
-        if coordinator not in _consumers:
+        if coordinator is not None and coordinator not in _consumers:
             _consumers[coordinator] = weakref.ref(consumer)
-    except Exception:
-        pass  # no coordinator (no group): nothing auto-commits
+    except Exception as exc:  # a look-alike whose coordinator cannot be weakly held
+        _errors.report("kafka-python auto-commit tracking", exc)
 
 
 def commit_hook(tracker: ConsumerTracker, describe: Describe) -> Callable[..., Any]:
