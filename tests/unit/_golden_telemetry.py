@@ -55,11 +55,13 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, DEFAULT_ON
 from opentelemetry.trace import SpanContext
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import kafkascope
+from kafkascope._core import presampling as _presampling
 from kafkascope.testing import FakeRecord, make_record
 
 FIXTURE = Path(__file__).parent / "data" / "golden_telemetry.json"
@@ -202,10 +204,24 @@ def _default_propagator() -> Iterator[None]:
 class _Run:
     """Everything one capture needs: providers, a log capture, what handlers observed."""
 
-    def __init__(self, *, sampled: bool = True) -> None:
+    def __init__(self, *, sampled: bool = True, presampled: bool = False) -> None:
         self.spans = InMemorySpanExporter()
         # Sampled: the SDK's default sampler (parent-based, always on).
-        self.tracer_provider = TracerProvider() if sampled else TracerProvider(sampler=ALWAYS_OFF)
+        sampler = DEFAULT_ON if sampled else ALWAYS_OFF
+        if presampled:
+            # As configure() builds it: the sampler asked before the SDK's start_span.
+            drops = _presampling.Drops(
+                roots=not sampled, under_sampled_parent=not sampled, under_unsampled_parent=True
+            )
+            self.tracer_provider = TracerProvider(
+                sampler=sampler, id_generator=_presampling.DecidingIdGenerator(RandomIdGenerator())
+            )
+            _presampling.register(
+                self.tracer_provider,
+                _presampling.Presampler(sampler, self.tracer_provider.id_generator, drops),
+            )
+        else:
+            self.tracer_provider = TracerProvider(sampler=sampler)
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
         self.reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
@@ -366,8 +382,8 @@ def _produce(run: _Run, consumed: list[FakeRecord]) -> None:
     run.injected.extend(sent["headers"] or [] for sent in aio_inner.sent)
 
 
-def _capture_run(*, sampled: bool) -> _Run:
-    run = _Run(sampled=sampled)
+def _capture_run(*, sampled: bool, presampled: bool) -> _Run:
+    run = _Run(sampled=sampled, presampled=presampled)
     run.logger.addHandler(run.logs)
     run.logger.setLevel(logging.INFO)
     run.logger.propagate = False
@@ -542,10 +558,11 @@ def _injected(headers: Sequence[tuple[str, Any]], labels: _Labels) -> list[list[
     return out
 
 
-def capture(*, sampled: bool = True) -> Json:
+def capture(*, sampled: bool = True, presampled: bool = False) -> Json:
     """Run the golden inputs through kafkascope and return the normalised telemetry (with
-    ``sampled=False``, under a sampler that records no span)."""
-    run = _capture_run(sampled=sampled)
+    ``sampled=False``, under a sampler that records no span; with ``presampled``, the sampler
+    is asked before the SDK's ``start_span``, as on the providers ``configure()`` builds)."""
+    run = _capture_run(sampled=sampled, presampled=presampled)
     labels = _Labels()
     spans = [_span(s, labels) for s in run.spans.get_finished_spans()]
     data = run.reader.get_metrics_data()

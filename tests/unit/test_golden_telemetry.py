@@ -12,13 +12,15 @@ import pytest
 from tests.unit import _golden_telemetry as golden_telemetry
 
 
-def _compare(fixture: Path, *, sampled: bool) -> None:
+def _compare(fixture: Path, *, sampled: bool, presampled: bool = False) -> None:
     assert fixture.is_file(), (
         f"{fixture} is missing; record it from a known-good commit with "
         "`python -m tests.unit._golden_telemetry --record`"
     )
     expected = fixture.read_text()
-    actual = golden_telemetry.dumps(golden_telemetry.capture(sampled=sampled))
+    actual = golden_telemetry.dumps(
+        golden_telemetry.capture(sampled=sampled, presampled=presampled)
+    )
     if actual != expected:
         diff = difflib.unified_diff(
             expected.splitlines(), actual.splitlines(), "recorded", "now", n=8, lineterm=""
@@ -36,6 +38,15 @@ def test_exported_telemetry_matches_the_recorded_fixture():
 
 def test_unsampled_messages_export_what_the_recorded_fixture_says():
     _compare(golden_telemetry.FIXTURE_UNSAMPLED, sampled=False)
+
+
+def test_presampling_exports_what_the_recorded_fixture_says():
+    # The inputs carry unsampled parents too: those spans are dropped before the SDK is asked.
+    _compare(golden_telemetry.FIXTURE, sampled=True, presampled=True)
+
+
+def test_presampled_unsampled_messages_export_what_the_recorded_fixture_says():
+    _compare(golden_telemetry.FIXTURE_UNSAMPLED, sampled=False, presampled=True)
 
 
 @pytest.mark.parametrize("sampled", [True, False])

@@ -24,6 +24,7 @@ from kafkascope._consume.options import ProcessOptions
 from kafkascope._core import errors as _errors
 from kafkascope._core import message as _message
 from kafkascope._core import metrics as _metrics
+from kafkascope._core import presampling as _presampling
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
 from kafkascope._core import sizes as _sizes
@@ -31,7 +32,7 @@ from kafkascope._core import telemetry as _telemetry
 from kafkascope._core.header_capture import header_attributes
 from kafkascope._core.message import CONTEXT_KEY, Processing, current_message
 from kafkascope._core.settings import Settings
-from kafkascope._core.telemetry import message_key, record_error, tracer_for
+from kafkascope._core.telemetry import message_key, record_error
 from kafkascope._observe import time_lag as _time_lag
 from kafkascope._propagation import pipeline as _pipeline_latency
 from kafkascope._propagation.poison import History
@@ -160,14 +161,13 @@ class ProcessScope:
             parent, links, attrs = self._batch_start(ambient, settings)
         else:
             parent, links, attrs = self._single_start(ambient, settings)
-        span = tracer_for(options.tracer_provider).start_span(
+        span = _presampling.start_span(
+            options.tracer_provider,
             sc.process_span_name(self._topic),
-            context=parent,
-            kind=SpanKind.CONSUMER,
-            attributes=attrs,
-            links=links,
-            record_exception=False,
-            set_status_on_exception=False,
+            parent,
+            SpanKind.CONSUMER,
+            attrs,
+            links,
         )
         self.span = span
         records = self._records
@@ -337,21 +337,26 @@ class ProcessScope:
         if instruments.noop:
             return
         streams = options.streams(instruments, self._topic)
-        waits: list[tuple[_metrics.Stream, float]]
-        if self.batch:
-            waits = self._batch_waits(instruments)
-        elif self._waited is None:
-            waits = []
-        else:  # a single record's wait was computed when its span started
-            waits = [(streams.waited(_timestamp_type(self._records[0])), self._waited)]
+        # Measured in the process span's context, though after it ended: an exemplar of these
+        # histograms then leads to this message's trace.
+        if not self.batch:
+            # A single record's wait was computed when its span started.
+            waited = self._waited
+            instruments.observe_message(
+                streams,
+                error_type,
+                time.perf_counter() - self._start,
+                None if waited is None else _timestamp_type(self._records[0]),
+                waited,
+                self._context,
+            )
+            return
         instruments.observe_processed(
             streams=streams,
             error_type=error_type,
             duration=time.perf_counter() - self._start,
             messages=len(self._records),
-            waits=waits,
-            # Measured in the process span's context, though after it ended: an exemplar of
-            # these histograms then leads to this message's trace.
+            waits=self._batch_waits(instruments),
             context=self._context,
         )
 

@@ -33,6 +33,9 @@ Offered = tuple[float, int, int | None, int | None]
 Measured = tuple[int, float, Hashable, Attributes]
 """One measurement: the histogram's position in the specs, the value, its stream's key and
 attributes."""
+Bound = tuple[tuple[float, ...], tuple["_Stream", ...]]
+"""One attribute set of one histogram, bound once: the bucket boundaries and the set's stream
+in each reader's table (see :meth:`PreAggregation.bind`)."""
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,28 @@ class _Stream:
 class HistogramTable:
     """One histogram's streams for one reader, with the reader's temporality."""
 
-    def __init__(self, spec: HistogramSpec, temporality: AggregationTemporality) -> None:
+    def __init__(
+        self,
+        spec: HistogramSpec,
+        temporality: AggregationTemporality,
+        lock: threading.Lock | None = None,
+    ) -> None:
         self.spec = spec
         self.temporality = temporality
         self._buckets = len(spec.boundaries) + 1
         self._streams: dict[Hashable, _Stream] = {}
-        self._lock = threading.Lock()
+        self._lock = lock or threading.Lock()
+
+    def stream(self, key: Hashable, attributes: Attributes) -> _Stream:
+        """The stream ``key`` with ``attributes``, made (empty) if it has none yet; a stream,
+        once made, lives as long as the table (a delta collection empties it in place)."""
+        with self._lock:
+            stream = self._streams.get(key)
+            if stream is None:
+                stream = self._streams[key] = _Stream(
+                    dict(attributes or {}), self._buckets, time_ns()
+                )
+            return stream
 
     def add(
         self,
@@ -147,9 +166,11 @@ class PreAggregation:
         self._filter = exemplar_filter
         # The default filter's test, inlined: the sampled flag of the span in the context.
         self._trace_based = type(exemplar_filter) is TraceBasedExemplarFilter
+        # One lock for every table: a message's measurements are taken under it once.
+        self.lock = threading.Lock()
         # tables[reader][histogram]
         self.tables = [
-            [HistogramTable(spec, temporality) for spec in self.specs]
+            [HistogramTable(spec, temporality, self.lock) for spec in self.specs]
             for temporality in temporalities
         ]
         self._by_histogram = [
@@ -212,6 +233,69 @@ class PreAggregation:
                 exemplar = _offered(value, context)
             for table in self._by_histogram[histogram]:
                 table.add(key, attributes, value, index, exemplar)
+
+    def bind(self, histogram: int, key: Hashable, attributes: Attributes) -> Bound:
+        """The attribute set ``key`` of the histogram at position ``histogram``, for
+        :meth:`record_bound`: its stream in each reader's table, found once."""
+        return (
+            self.specs[histogram].boundaries,
+            tuple(table.stream(key, attributes) for table in self._by_histogram[histogram]),
+        )
+
+    def record_bound(
+        self,
+        first: Bound,
+        value: float,
+        second: Bound | None,
+        second_value: float,
+        context: Context | None,
+    ) -> None:
+        """Record ``value`` into ``first`` and, unless None, ``second_value`` into ``second``
+        (one message's processing time and time in queue), measured in ``context``: what
+        :meth:`record_all` does for two measurements, without finding their streams."""
+        if not self.tables:
+            return  # no reader
+        if context is None:
+            context = get_current()
+        ids: tuple[int, int] | None = None
+        if self._trace_based:
+            span_context = trace.get_current_span(context).get_span_context()
+            if span_context.trace_flags.sampled:
+                ids = (span_context.span_id, span_context.trace_id)
+            check = None
+        else:
+            check = self._filter
+        with self.lock:
+            _add(first, value, ids, check, context)
+            if second is not None:
+                _add(second, second_value, ids, check, context)
+
+
+def _add(
+    bound: Bound,
+    value: float,
+    ids: tuple[int, int] | None,
+    check: ExemplarFilter | None,
+    context: Context,
+) -> None:
+    if not 0.0 <= value < math.inf:
+        return  # a value the SDK ignores too (negative, not finite)
+    boundaries, streams = bound
+    index = bisect_left(boundaries, value)
+    exemplar: Offered | None = None
+    if ids is not None:
+        exemplar = (value, time_ns(), *ids)
+    elif check is not None and check.should_sample(value, 0, streams[0].attributes, context):
+        exemplar = _offered(value, context)
+    for stream in streams:
+        stream.counts[index] += 1
+        stream.sum += value
+        if value < stream.min:
+            stream.min = value
+        if value > stream.max:
+            stream.max = value
+        if exemplar is not None:
+            stream.exemplars[index] = exemplar
 
 
 def _offered(value: float, context: Context) -> Offered:

@@ -74,13 +74,29 @@ class MessageCounter:
         with self._lock:
             entry = self._totals.get(key)
             if entry is None:
-                self._totals[key] = [attributes, amount]
+                self._totals[key] = [attributes, amount, True]
             else:
                 entry[1] += amount  # type: ignore[operator]
+                entry[2] = True
+
+    def bind(self, key: AttrKey, attributes: Attributes) -> list[object]:
+        """The running total of the attribute set ``key``, for :meth:`add_to` (reported once
+        something was added to it, as with :meth:`add`)."""
+        with self._lock:
+            entry = self._totals.get(key)
+            if entry is None:
+                entry = self._totals[key] = [attributes, 0, False]
+            return entry
+
+    def add_to(self, entry: list[object], amount: int) -> None:
+        """Count ``amount`` messages in ``entry`` (from :meth:`bind`)."""
+        with self._lock:
+            entry[1] += amount  # type: ignore[operator]
+            entry[2] = True
 
     def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
-            entries = [(attrs, total) for attrs, total in self._totals.values()]
+            entries = [(attrs, total) for attrs, total, counted in self._totals.values() if counted]
         return [Observation(total, attrs) for attrs, total in entries]  # type: ignore[arg-type]
 
 
@@ -163,6 +179,42 @@ class MessagingMetrics:
         # application failed, never the handler: every message counts in the stream without it.
         self.consumed_messages.add(messages, key, attrs)
 
+    def observe_message(
+        self,
+        streams: ProcessStreams,
+        error_type: str | None,
+        duration: float,
+        timestamp_type: str | None,
+        waited: float | None,
+        context: Context | None,
+    ) -> None:
+        """One processed message: :meth:`observe_processed` for a single record whose time in
+        queue (when known) is ``waited`` seconds by a timestamp of ``timestamp_type``. On
+        ``configure()``'s pipelines its streams are found once per handler and topic."""
+        pre = self._pre
+        if pre is None:
+            waits = (
+                ()
+                if waited is None or timestamp_type is None
+                else ((streams.waited(timestamp_type), waited),)
+            )
+            self.observe_processed(
+                streams=streams,
+                error_type=error_type,
+                duration=duration,
+                messages=1,
+                waits=waits,
+                context=context,
+            )
+            return
+        processed = streams.bound(pre, error_type)
+        if waited is None or timestamp_type is None:
+            pre.record_bound(processed, duration, None, 0.0, context)
+        else:
+            queued = streams.bound_waited(pre, timestamp_type)
+            pre.record_bound(processed, duration, queued, waited, context)
+        self.consumed_messages.add_to(streams.count, 1)
+
     def send_stream(
         self,
         topic: str,
@@ -236,7 +288,17 @@ class ProcessStreams:
     the successful stream (also the consumed-messages count's), one per error type, one per
     timestamp type for the time in queue."""
 
-    __slots__ = ("_failed", "_metrics", "_values", "_waited", "ok")
+    __slots__ = (
+        "_bound_failed",
+        "_bound_ok",
+        "_bound_waited",
+        "_failed",
+        "_metrics",
+        "_values",
+        "_waited",
+        "count",
+        "ok",
+    )
 
     def __init__(
         self,
@@ -253,6 +315,11 @@ class ProcessStreams:
         )
         self._failed: dict[str, Stream] = {}
         self._waited: dict[str, Stream] = {}
+        self.count = metrics.consumed_messages.bind(*self.ok)
+        """The consumed-messages total of the successful stream."""
+        self._bound_ok: _histograms.Bound | None = None
+        self._bound_failed: dict[str, _histograms.Bound] = {}
+        self._bound_waited: dict[str, _histograms.Bound] = {}
 
     def failed(self, error_type: str) -> Stream:
         """The processing-time stream of a message whose handler raised ``error_type``."""
@@ -273,6 +340,31 @@ class ProcessStreams:
             topic, group, address, port = self._values
             found = self._waited[timestamp_type] = self._metrics.attributes_of(
                 sc.OPERATION_PROCESS, topic, group, None, address, port, timestamp_type
+            )
+        return found
+
+    def bound(self, pre: _histograms.PreAggregation, error_type: str | None) -> _histograms.Bound:
+        """The processing-time stream of ``error_type`` (None: success) bound in ``pre``."""
+        if error_type is None:
+            found = self._bound_ok
+            if found is None:
+                found = self._bound_ok = pre.bind(_PROCESS, *self.ok)
+            return found
+        found = self._bound_failed.get(error_type)
+        if found is None:
+            found = pre.bind(_PROCESS, *self.failed(error_type))
+            if len(self._bound_failed) < _MAX_CACHED_ATTRIBUTE_SETS:
+                self._bound_failed[error_type] = found
+        return found
+
+    def bound_waited(
+        self, pre: _histograms.PreAggregation, timestamp_type: str
+    ) -> _histograms.Bound:
+        """The time-in-queue stream of ``timestamp_type`` bound in ``pre``."""
+        found = self._bound_waited.get(timestamp_type)
+        if found is None:
+            found = self._bound_waited[timestamp_type] = pre.bind(
+                _WAIT, *self.waited(timestamp_type)
             )
         return found
 

@@ -18,6 +18,7 @@ from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
     LogRecordExporter,
 )
+from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     MetricReader,
@@ -26,11 +27,14 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.util.types import AttributeValue
 
 from kafkascope._core import histograms as _histograms
+from kafkascope._core import presampling as _presampling
 from kafkascope._core import settings as _settings
 from kafkascope._core.header_capture import parse_patterns
+from kafkascope._core.presampling import DecidingIdGenerator, Presampler
 from kafkascope._core.settings import KeyHook, ParentPolicy
 from kafkascope._setup import capture as _capture
 from kafkascope._setup import exporters as _exporters
@@ -182,6 +186,7 @@ def configure(
         env, endpoint, protocol, traces, metrics, logs, export_interval_ms, otlp_span_exporter
     )
     sampler = _otel_variables.sampler(env)
+    drops = _otel_variables.sampler_drops(env)
     span_sizing = sizing(env)
     exemplar_filter = _preaggregation.exemplar_filter(env)
     otlp_temporalities = _preaggregation.otlp_temporalities(env) if "otlp" in plan.metrics else None
@@ -265,7 +270,16 @@ def configure(
         )
         if pre_aggregation is not None:
             _histograms.register(meter_provider, pre_aggregation)
-        tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
+        presample = drops != _presampling.NO_DROPS and not _sdk_span_metrics(env)
+        # Only a presampled root span needs its trace id handed to the SDK.
+        ids = DecidingIdGenerator(RandomIdGenerator()) if presample and drops.roots else None
+        tracer_provider = TracerProvider(
+            resource=resource, sampler=sampler, id_generator=ids, shutdown_on_exit=False
+        )
+        if presample:
+            _presampling.register(
+                tracer_provider, Presampler(sampler, tracer_provider.id_generator, drops)
+            )
         span_exporters = (
             [span_exporter] if span_exporter is not None else _exporters.span_exporters(plan)
         )
@@ -374,3 +388,9 @@ def _flush_on_sigterm(telemetry: Telemetry) -> None:
 
 
 _SIGTERM_FLUSH_MILLIS: Final = 5_000
+
+
+def _sdk_span_metrics(env: Mapping[str, str]) -> bool:
+    """The SDK's own span metrics are on: they count the spans a sampler drops, so every span
+    goes through the SDK's ``start_span``."""
+    return env.get(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "").strip().lower() == "true"

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 from kafkascope._core.errors import ConfigurationError
+from kafkascope._core.presampling import Drops
 
 SAMPLER: Final = "OTEL_TRACES_SAMPLER"
 SAMPLER_ARG: Final = "OTEL_TRACES_SAMPLER_ARG"
@@ -50,10 +51,31 @@ _RATIO_SAMPLERS: Final[dict[str, Callable[[float], Sampler]]] = {
 def sampler(env: Mapping[str, str]) -> Sampler:
     """The sampler ``OTEL_TRACES_SAMPLER`` (and ``_ARG``, a ratio from 0 to 1, default 1)
     names; ``parentbased_always_on`` when unset."""
+    name, ratio = _sampler_choice(env)
+    if ratio is None:
+        return _FIXED_SAMPLERS[name]
+    return _RATIO_SAMPLERS[name](ratio)
+
+
+def sampler_drops(env: Mapping[str, str]) -> Drops:
+    """Which spans the sampler of :func:`sampler` may drop."""
+    name, ratio = _sampler_choice(env)
+    by_ratio = ratio is not None and ratio < 1.0
+    parent_based = name.startswith("parentbased_")
+    return Drops(
+        roots=name.endswith("always_off") or by_ratio,
+        under_sampled_parent=name == "always_off" or (by_ratio and not parent_based),
+        under_unsampled_parent=name != "always_on"
+        and (parent_based or name == "always_off" or by_ratio),
+    )
+
+
+def _sampler_choice(env: Mapping[str, str]) -> tuple[str, float | None]:
+    """The sampler's name and, for the ratio samplers, its ratio."""
     raw = env.get(SAMPLER, "")
     name = raw.strip().lower() or "parentbased_always_on"
     if name in _FIXED_SAMPLERS:
-        return _FIXED_SAMPLERS[name]
+        return name, None
     if name not in _RATIO_SAMPLERS:
         names = ", ".join([*_FIXED_SAMPLERS, *_RATIO_SAMPLERS])
         raise ConfigurationError(SAMPLER, f"{SAMPLER}={raw!r} is not a sampler; use one of {names}")
@@ -67,7 +89,7 @@ def sampler(env: Mapping[str, str]) -> Sampler:
             SAMPLER_ARG,
             f"{SAMPLER_ARG}={arg!r} is not a sampling ratio from 0 to 1 (for {SAMPLER}={raw!r})",
         )
-    return _RATIO_SAMPLERS[name](ratio)
+    return name, ratio
 
 
 def check_resource_attributes(env: Mapping[str, str]) -> None:
@@ -137,6 +159,11 @@ HONOURED: Final[tuple[tuple[str, str], ...]] = (
     ),
     (SAMPLER, "the sampler: one of the six built-in ones (default `parentbased_always_on`)"),
     (SAMPLER_ARG, "the ratio of the ratio samplers, from 0 to 1 (default 1)"),
+    (
+        "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED",
+        "the SDK's own span metrics (`true`): every span then goes through the SDK's "
+        "`start_span`, which counts dropped ones too, rather than the sampler being asked first",
+    ),
     (METRIC_EXPORT_INTERVAL, "metric export interval (positive milliseconds)"),
     (METRIC_EXPORT_TIMEOUT, "metric export timeout (positive milliseconds)"),
     ("OTEL_PROPAGATORS", "the propagators headers are injected and extracted with (SDK default)"),

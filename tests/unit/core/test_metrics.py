@@ -5,7 +5,7 @@ import time
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -245,3 +245,29 @@ def test_histogram_exemplars_lead_to_the_process_span(batch):
         ), name
     meter_provider.shutdown()
     tracer_provider.shutdown()
+
+
+def test_a_stream_bound_before_its_first_message_reports_nothing_until_counted():
+    from kafkascope._core import metrics as _metrics
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    instruments = _metrics.for_provider(provider)
+    streams = instruments.process_streams("orders", "billing", None, None)
+
+    def consumed() -> list[float]:
+        data = reader.get_metrics_data()
+        return [
+            point.value
+            for resource in (data.resource_metrics if data else ())
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+            if metric.name == sc.METRIC_CLIENT_CONSUMED_MESSAGES
+            for point in metric.data.data_points
+            if isinstance(point, NumberDataPoint)
+        ]
+
+    assert consumed() == []
+    instruments.observe_message(streams, None, 0.01, None, None, None)
+    instruments.observe_message(streams, "ValueError", 0.01, None, None, None)
+    assert consumed() == [2]

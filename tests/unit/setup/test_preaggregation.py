@@ -99,7 +99,8 @@ def _pre_aggregated_pipeline(
 
 def _record_cycles(provider: MeterProvider) -> None:
     """The same measurements, each inside its own sampled (or, for every third, unsampled)
-    span, with a collection after each cycle: one processed message and one send each."""
+    span, with a collection after each cycle: one processed message (recorded as a single
+    message's or as a batch's, by turns) and one send each."""
     instruments = _metrics.for_provider(provider)
     body_sizes = _sizes.for_provider(provider)
     streams = instruments.process_streams("orders", "billing", "broker", 9092)
@@ -111,14 +112,19 @@ def _record_cycles(provider: MeterProvider) -> None:
             # Fixed ids: both pipelines see the same spans, so the same exemplars.
             span = tracer.start_span("process")
             context = trace.set_span_in_context(_fixed(span, position))
-            instruments.observe_processed(
-                streams=streams,
-                error_type=error_type,
-                duration=duration,
-                messages=1,
-                waits=[(streams.waited("create_time"), waited)],
-                context=context,
-            )
+            if position % 2:
+                instruments.observe_processed(
+                    streams=streams,
+                    error_type=error_type,
+                    duration=duration,
+                    messages=1,
+                    waits=[(streams.waited("create_time"), waited)],
+                    context=context,
+                )
+            else:  # a single message's way: its streams found once, under one lock
+                instruments.observe_message(
+                    streams, error_type, duration, "create_time", waited, context
+                )
             body_sizes.record(sizes[position], sc.OPERATION_PROCESS, "orders", "billing", context)
             # A send's duration is recorded in whatever context its completion runs in.
             token = otel_context.attach(context)

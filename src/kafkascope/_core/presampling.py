@@ -1,0 +1,190 @@
+"""Asking the sampler before the SDK does, on the tracer providers ``configure()`` builds.
+
+A span the sampler drops costs the SDK's ``start_span`` about as much as the rest of an
+unsampled message's work. When the sampler may drop a span, :meth:`Presampler.start` asks it
+first, through the public ``Sampler.should_sample``, with exactly what ``start_span`` would pass,
+and makes the same non-recording span ``start_span`` would make (same trace id, a new span id,
+the same trace flags and trace state). When the sampler keeps the span, the SDK makes it: for a
+root span, the trace id the sampler was shown is handed to the SDK by
+:class:`DecidingIdGenerator`, so the SDK's own call of the sampler sees the same trace id and
+decides the same.
+
+Only for providers whose sampler is one of the SDK's built-in ones (their decision depends on
+the parent and the trace id alone, so asking twice changes nothing) and whose id generator is a
+:class:`DecidingIdGenerator`: ``configure()`` registers those. Not when the SDK's own span
+metrics are on (``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``): they count dropped spans too.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import Decision, Sampler
+from opentelemetry.trace import Link, Span, SpanKind, TraceFlags, TracerProvider
+from opentelemetry.util.types import Attributes
+
+from kafkascope._core.telemetry import tracer_for
+
+_DROPPED = TraceFlags(TraceFlags.DEFAULT)
+_DROPPED_RANDOM = TraceFlags(TraceFlags.DEFAULT | TraceFlags.RANDOM_TRACE_ID)
+
+
+class _Decided(threading.local):
+    trace_id: int | None = None  # a class default: reading it unset raises nothing
+
+
+class DecidingIdGenerator(IdGenerator):
+    """``inner``'s ids, except that the next trace id of a thread can be decided beforehand
+    (:meth:`decide`): the one a presampled root span was sampled with."""
+
+    def __init__(self, inner: IdGenerator) -> None:
+        self.inner = inner
+        self._decided = _Decided()
+
+    def decide(self, trace_id: int) -> None:
+        """Make ``trace_id`` this thread's next trace id."""
+        self._decided.trace_id = trace_id
+
+    def generate_trace_id(self) -> int:
+        """The decided trace id if there is one (once), else a new one from ``inner``."""
+        decided = self._decided.trace_id
+        if decided is not None:
+            self._decided.trace_id = None
+            return decided
+        return self.inner.generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        """A new span id from ``inner``."""
+        return self.inner.generate_span_id()
+
+    def is_trace_id_random(self) -> bool:
+        """Whether ``inner``'s trace ids are random (so are the decided ones: they are its)."""
+        return self.inner.is_trace_id_random()
+
+
+@dataclass(frozen=True)
+class Drops:
+    """Which spans a sampler may drop: kept spans cost an extra sampler call when presampled,
+    so only these are."""
+
+    roots: bool
+    under_sampled_parent: bool
+    under_unsampled_parent: bool
+
+
+NO_DROPS: Final = Drops(roots=False, under_sampled_parent=False, under_unsampled_parent=False)
+"""A sampler that keeps every span (``always_on``, a ratio of 1): nothing to presample."""
+
+
+class Presampler:
+    """The sampler of one tracer provider, asked first."""
+
+    __slots__ = ("_deciding", "_drops", "_ids", "_sampler")
+
+    def __init__(self, sampler: Sampler, id_generator: IdGenerator, drops: Drops) -> None:
+        """``sampler`` and ``id_generator`` are the provider's; the latter a
+        :class:`DecidingIdGenerator` when root spans may be dropped."""
+        deciding = id_generator if isinstance(id_generator, DecidingIdGenerator) else None
+        if drops.roots and deciding is None:
+            raise ValueError("presampling root spans needs the provider's DecidingIdGenerator")
+        self._sampler = sampler
+        self._ids = id_generator
+        self._deciding = deciding
+        self._drops = drops
+
+    def start(
+        self,
+        name: str,
+        context: Context,
+        kind: SpanKind,
+        attributes: Attributes,
+        links: Sequence[Link],
+    ) -> Span | None:
+        """The non-recording span ``start_span(name, context, kind, attributes, links)`` would
+        return, when the sampler drops it; None when the SDK is to make the span."""
+        parent = trace.get_current_span(context).get_span_context()
+        drops = self._drops
+        deciding = self._deciding
+        root = not parent.is_valid
+        if root:
+            if deciding is None:  # roots are never dropped
+                return None
+            trace_id = deciding.generate_trace_id()
+            random = deciding.is_trace_id_random()
+        else:
+            flags = parent.trace_flags
+            if not (drops.under_sampled_parent if flags.sampled else drops.under_unsampled_parent):
+                return None
+            trace_id = parent.trace_id
+            random = flags.random_trace_id
+        result = self._sampler.should_sample(context, trace_id, name, kind, attributes, links)
+        if result.decision is not Decision.DROP:  # recorded: the SDK makes the span
+            if deciding is not None and root:
+                deciding.decide(trace_id)
+            return None
+        return trace.NonRecordingSpan(
+            trace.SpanContext(
+                trace_id,
+                self._ids.generate_span_id(),
+                is_remote=False,
+                trace_flags=_DROPPED_RANDOM if random else _DROPPED,
+                trace_state=result.trace_state,
+            )
+        )
+
+
+_registry: weakref.WeakKeyDictionary[TracerProvider, Presampler] = weakref.WeakKeyDictionary()
+_last: tuple[TracerProvider, Presampler | None] | None = None
+
+
+def register(tracer_provider: TracerProvider, presampler: Presampler) -> None:
+    """Presample the spans kafkascope starts on ``tracer_provider``."""
+    global _last
+    _registry[tracer_provider] = presampler
+    _last = None
+
+
+def for_provider(tracer_provider: TracerProvider | None) -> Presampler | None:
+    """The presampler of ``tracer_provider`` (default: the global one), if it has one."""
+    global _last
+    provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+    last = _last
+    if last is not None and last[0] is provider:
+        return last[1]
+    found = _registry.get(provider)
+    _last = (provider, found)
+    return found
+
+
+def start_span(
+    tracer_provider: TracerProvider | None,
+    name: str,
+    context: Context,
+    kind: SpanKind,
+    attributes: Attributes,
+    links: Sequence[Link],
+) -> Span:
+    """kafkascope's span ``name`` on ``tracer_provider`` (default: the global one): the
+    presampler's non-recording span when the provider has one and the sampler drops the span,
+    else the SDK's (which records no exception by itself: kafkascope records errors)."""
+    presampler = for_provider(tracer_provider)
+    if presampler is not None:
+        span = presampler.start(name, context, kind, attributes, links)
+        if span is not None:
+            return span
+    return tracer_for(tracer_provider).start_span(
+        name,
+        context=context,
+        kind=kind,
+        attributes=attributes,
+        links=links,
+        record_exception=False,
+        set_status_on_exception=False,
+    )

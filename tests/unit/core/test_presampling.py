@@ -1,0 +1,150 @@
+"""Asking the sampler first gives exactly the spans the SDK's ``start_span`` gives: for each of
+the six samplers ``configure()`` can build, roots and children of sampled and unsampled, remote
+and local parents, the same trace and span ids, flags, trace state and recording status."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import Sampler
+from opentelemetry.trace import SpanKind, TraceFlags, TraceState
+
+from kafkascope._core import presampling
+from kafkascope._setup import otel_variables
+
+SAMPLERS = [
+    {"OTEL_TRACES_SAMPLER": "always_on"},
+    {"OTEL_TRACES_SAMPLER": "always_off"},
+    {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"},
+    {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1"},
+    {"OTEL_TRACES_SAMPLER": "parentbased_always_on"},
+    {"OTEL_TRACES_SAMPLER": "parentbased_always_off"},
+    {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"},
+    {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0"},
+]
+
+
+def _parent(*, sampled: bool, remote: bool) -> Context:
+    flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+    span_context = trace.SpanContext(
+        0x1234_5678_9ABC_DEF0_1234_5678_9ABC_DEF0,
+        0x0FED_CBA9_8765_4321,
+        is_remote=remote,
+        trace_flags=flags,
+        trace_state=TraceState([("vendor", "value")]),
+    )
+    return trace.set_span_in_context(trace.NonRecordingSpan(span_context))
+
+
+PARENTS = {
+    "root": Context(),
+    "sampled remote parent": _parent(sampled=True, remote=True),
+    "unsampled remote parent": _parent(sampled=False, remote=True),
+    "sampled local parent": _parent(sampled=True, remote=False),
+    "unsampled local parent": _parent(sampled=False, remote=False),
+}
+
+
+class SeededIds(IdGenerator):
+    """The same ids in the same order on every run."""
+
+    def __init__(self) -> None:
+        self._random = random.Random(7)
+
+    def generate_span_id(self) -> int:
+        return self._random.getrandbits(64) or 1
+
+    def generate_trace_id(self) -> int:
+        return self._random.getrandbits(128) or 1
+
+    def is_trace_id_random(self) -> bool:
+        return True  # as the SDK's RandomIdGenerator: W3C's random trace id flag is set
+
+
+def _spans(env: dict[str, str], parent: Context, *, presampled: bool) -> list[tuple[Any, ...]]:
+    sampler: Sampler = otel_variables.sampler(env)
+    drops = otel_variables.sampler_drops(env)
+    ids: IdGenerator = SeededIds()
+    if presampled and drops.roots:
+        ids = presampling.DecidingIdGenerator(ids)
+    provider = TracerProvider(sampler=sampler, id_generator=ids, shutdown_on_exit=False)
+    tracer = provider.get_tracer("test")
+    presampler = (
+        presampling.Presampler(sampler, provider.id_generator, drops) if presampled else None
+    )
+    attributes = {"messaging.system": "kafka"}
+    made = []
+    for _ in range(200):
+        span = None
+        if presampler is not None:
+            span = presampler.start("process orders", parent, SpanKind.CONSUMER, attributes, [])
+        if span is None:
+            span = tracer.start_span(
+                "process orders", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+            )
+        context = span.get_span_context()
+        made.append(
+            (
+                context.trace_id,
+                context.span_id,
+                int(context.trace_flags),
+                context.trace_state.to_header(),
+                context.is_remote,
+                span.is_recording(),
+            )
+        )
+        span.end()
+    return made
+
+
+@pytest.mark.parametrize("parent", PARENTS, ids=str)
+@pytest.mark.parametrize("env", SAMPLERS, ids=lambda env: "-".join(env.values()))
+def test_presampled_spans_are_the_sdks(env: dict[str, str], parent: str) -> None:
+    expected = _spans(env, PARENTS[parent], presampled=False)
+    assert _spans(env, PARENTS[parent], presampled=True) == expected
+
+
+def test_a_ratio_sampler_keeps_and_drops_roots_alike_presampled():
+    env = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"}
+    spans = _spans(env, PARENTS["root"], presampled=True)
+    # Both outcomes occur, so both the presampled drop and the decided trace id are compared.
+    assert {recording for *_, recording in spans} == {True, False}
+
+
+def test_a_decided_trace_id_is_handed_out_once():
+    ids = presampling.DecidingIdGenerator(SeededIds())
+    ids.decide(42)
+    assert ids.generate_trace_id() == 42
+    assert ids.generate_trace_id() != 42
+
+
+def test_presampling_roots_needs_the_deciding_id_generator():
+    drops = otel_variables.sampler_drops({"OTEL_TRACES_SAMPLER": "always_off"})
+    with pytest.raises(ValueError, match="DecidingIdGenerator"):
+        presampling.Presampler(otel_variables.sampler({}), RandomIdGenerator(), drops)
+
+
+@pytest.mark.parametrize(
+    ("env", "drops"),
+    [
+        ({"OTEL_TRACES_SAMPLER": "always_on"}, (False, False, False)),
+        ({"OTEL_TRACES_SAMPLER": "always_off"}, (True, True, True)),
+        ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}, (True,) * 3),
+        ({"OTEL_TRACES_SAMPLER": "traceidratio"}, (False, False, False)),
+        ({}, (False, False, True)),
+        ({"OTEL_TRACES_SAMPLER": "parentbased_always_off"}, (True, False, True)),
+        (
+            {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+            (True, False, True),
+        ),
+    ],
+)
+def test_which_spans_each_sampler_may_drop(env: dict[str, str], drops: tuple[bool, ...]) -> None:
+    found = otel_variables.sampler_drops(env)
+    assert (found.roots, found.under_sampled_parent, found.under_unsampled_parent) == drops
