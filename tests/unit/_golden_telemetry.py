@@ -210,15 +210,17 @@ class _Run:
         sampler = DEFAULT_ON if sampled else ALWAYS_OFF
         if presampled:
             # As configure() builds it: the sampler asked before the SDK's start_span.
-            drops = _presampling.Drops(
-                roots=not sampled, under_sampled_parent=not sampled, under_unsampled_parent=True
+            deciders = (
+                _presampling.Deciders(None, None, ALWAYS_OFF)
+                if sampled
+                else _presampling.Deciders(ALWAYS_OFF, ALWAYS_OFF, ALWAYS_OFF)
             )
             self.tracer_provider = TracerProvider(
                 sampler=sampler, id_generator=_presampling.DecidingIdGenerator(RandomIdGenerator())
             )
             _presampling.register(
                 self.tracer_provider,
-                _presampling.Presampler(sampler, self.tracer_provider.id_generator, drops),
+                _presampling.Presampler(deciders, self.tracer_provider.id_generator),
             )
         else:
             self.tracer_provider = TracerProvider(sampler=sampler)

@@ -11,6 +11,7 @@ range) reads as None, so a strange record gets a span with fewer attributes, nev
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any, Final
 
 from kafkascope._core.headers import Headers
@@ -76,6 +77,7 @@ class RecordView:
 
 
 RecordAdapter = Callable[[Any], RecordView]
+_new_view = RecordView.__new__
 
 
 def _int_or_none(value: object) -> int | None:
@@ -141,30 +143,66 @@ def adapt_namedtuple(record: Any) -> RecordView:
     """Named tuples with the Kafka record fields (kafka-python's ``ConsumerRecord``): field
     reads cannot raise, so they skip :func:`adapt_attributes`' guards; values are still
     checked."""
+    record_type = type(record)
+    try:
+        getter = _getters[record_type]
+    except KeyError:
+        getter = _getters[record_type] = _fields_getter(record_type)
+    if getter is None:
+        topic, partition, offset = record.topic, record.partition, record.offset
+        key, value, headers = record.key, record.value, record.headers
+        timestamp = getattr(record, "timestamp", None)
+        timestamp_type = getattr(record, "timestamp_type", 0)
+    else:  # one C call for the eight fields
+        topic, partition, offset, key, value, headers, timestamp, timestamp_type = getter(record)
     # The clients' own values (plain ints in range, a short ASCII topic) are taken as they are;
     # anything else goes through the checks.
-    topic = record.topic
     if type(topic) is not str or not 0 < len(topic) <= MAX_TOPIC_LENGTH or not topic.isascii():
         topic = _topic(topic)
-    partition = record.partition
     if type(partition) is not int or not 0 <= partition <= _INT64_MAX:
         partition = _int_or_none(partition)
-    offset = record.offset
     if type(offset) is not int or not 0 <= offset <= _INT64_MAX:
         offset = _int_or_none(offset)
-    timestamp = getattr(record, "timestamp", None)
     if type(timestamp) is not int or not 0 <= timestamp <= _INT64_MAX:
         timestamp = _timestamp(timestamp)
-    return RecordView(
-        topic=topic,
-        partition=partition,
-        offset=offset,
-        key=record.key,
-        headers=record.headers,
-        timestamp_ms=timestamp,
-        log_append_time=_int_or_none(getattr(record, "timestamp_type", 0)) == _KP_LOG_APPEND_TIME,
-        tombstone=record.value is None,
-    )
+    if type(timestamp_type) is not int:
+        timestamp_type = _int_or_none(timestamp_type)
+    # RecordView(...) with its keyword arguments, without the call: this runs per message.
+    view = _new_view(RecordView)
+    view.topic = topic
+    view.partition = partition
+    view.offset = offset
+    view.key = key
+    view.headers = headers
+    view.timestamp_ms = timestamp
+    view.log_append_time = timestamp_type == _KP_LOG_APPEND_TIME
+    view.tombstone = value is None
+    return view
+
+
+_READ: Final = (
+    "topic",
+    "partition",
+    "offset",
+    "key",
+    "value",
+    "headers",
+    "timestamp",
+    "timestamp_type",
+)
+_getters: dict[type, Callable[[Any], tuple[Any, ...]] | None] = {}
+"""Per named-tuple record type, what reads :data:`_READ` (None: read field by field)."""
+
+
+def _fields_getter(record_type: type) -> Callable[[Any], tuple[Any, ...]] | None:
+    """An ``itemgetter`` of :data:`_READ` by position, when ``record_type`` has all of them as
+    fields and indexes as a tuple does."""
+    fields = getattr(record_type, "_fields", ())
+    if getattr(record_type, "__getitem__", None) is not tuple.__getitem__:
+        return None
+    if not isinstance(fields, tuple) or not all(name in fields for name in _READ):
+        return None
+    return itemgetter(*(fields.index(name) for name in _READ))
 
 
 _NAMEDTUPLE_FIELDS: Final = frozenset({"topic", "partition", "offset", "key", "value", "headers"})

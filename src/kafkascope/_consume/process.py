@@ -348,6 +348,7 @@ class ProcessScope:
                 time.perf_counter() - self._start,
                 None if waited is None else _timestamp_type(self._records[0]),
                 waited,
+                self.span.get_span_context(),
                 self._context,
             )
             return

@@ -23,7 +23,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.context import Context, get_current
 from opentelemetry.sdk.metrics import Exemplar, ExemplarFilter, TraceBasedExemplarFilter
 from opentelemetry.sdk.metrics.export import AggregationTemporality, HistogramDataPoint
-from opentelemetry.trace import INVALID_SPAN
+from opentelemetry.trace import INVALID_SPAN, SpanContext
 from opentelemetry.util.types import Attributes
 
 _CUMULATIVE: Final = AggregationTemporality.CUMULATIVE
@@ -244,58 +244,51 @@ class PreAggregation:
 
     def record_bound(
         self,
-        first: Bound,
-        value: float,
-        second: Bound | None,
-        second_value: float,
+        measured: Sequence[tuple[Bound, float]],
+        span_context: SpanContext,
         context: Context | None,
+        count: list[object] | None = None,
     ) -> None:
-        """Record ``value`` into ``first`` and, unless None, ``second_value`` into ``second``
-        (one message's processing time and time in queue), measured in ``context``: what
-        :meth:`record_all` does for two measurements, without finding their streams."""
+        """Record each ``(bound, value)`` (one message's processing time and time in queue),
+        measured in ``context``, whose span's is ``span_context``: what :meth:`record_all` does,
+        without finding the streams; and, under the same lock, count one message in ``count``
+        (a :class:`~kafkascope._core.metrics.MessageCounter` entry sharing :attr:`lock`)."""
         if not self.tables:
             return  # no reader
-        if context is None:
-            context = get_current()
         ids: tuple[int, int] | None = None
+        check: ExemplarFilter | None = None
         if self._trace_based:
-            span_context = trace.get_current_span(context).get_span_context()
             if span_context.trace_flags.sampled:
                 ids = (span_context.span_id, span_context.trace_id)
-            check = None
         else:
             check = self._filter
+        where = get_current() if context is None and check is not None else context
         with self.lock:
-            _add(first, value, ids, check, context)
-            if second is not None:
-                _add(second, second_value, ids, check, context)
-
-
-def _add(
-    bound: Bound,
-    value: float,
-    ids: tuple[int, int] | None,
-    check: ExemplarFilter | None,
-    context: Context,
-) -> None:
-    if not 0.0 <= value < math.inf:
-        return  # a value the SDK ignores too (negative, not finite)
-    boundaries, streams = bound
-    index = bisect_left(boundaries, value)
-    exemplar: Offered | None = None
-    if ids is not None:
-        exemplar = (value, time_ns(), *ids)
-    elif check is not None and check.should_sample(value, 0, streams[0].attributes, context):
-        exemplar = _offered(value, context)
-    for stream in streams:
-        stream.counts[index] += 1
-        stream.sum += value
-        if value < stream.min:
-            stream.min = value
-        if value > stream.max:
-            stream.max = value
-        if exemplar is not None:
-            stream.exemplars[index] = exemplar
+            for (boundaries, streams), value in measured:
+                if not 0.0 <= value < math.inf:
+                    continue  # a value the SDK ignores too (negative, not finite)
+                index = bisect_left(boundaries, value)
+                exemplar: Offered | None = None
+                if ids is not None:
+                    exemplar = (value, time_ns(), *ids)
+                elif (
+                    check is not None
+                    and where is not None
+                    and check.should_sample(value, 0, streams[0].attributes, where)
+                ):
+                    exemplar = _offered(value, where)
+                for stream in streams:
+                    stream.counts[index] += 1
+                    stream.sum += value
+                    if value < stream.min:
+                        stream.min = value
+                    if value > stream.max:
+                        stream.max = value
+                    if exemplar is not None:
+                        stream.exemplars[index] = exemplar
+            if count is not None:
+                count[1] += 1  # type: ignore[operator]
+                count[2] = True
 
 
 def _offered(value: float, context: Context) -> Offered:

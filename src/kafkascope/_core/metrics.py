@@ -9,6 +9,7 @@ from typing import Final
 from opentelemetry import metrics
 from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Histogram, Observation
+from opentelemetry.trace import SpanContext
 from opentelemetry.util.types import Attributes
 
 from kafkascope._core import histograms as _histograms
@@ -62,9 +63,17 @@ class MessageCounter:
     counter: one dictionary update per message instead of one SDK measurement, with the same
     exported data (a cumulative sum per attribute set)."""
 
-    def __init__(self, meter: metrics.Meter, name: str, description: str) -> None:
+    def __init__(
+        self,
+        meter: metrics.Meter,
+        name: str,
+        description: str,
+        lock: threading.Lock | None = None,
+    ) -> None:
+        """``lock``: shared with the pre-aggregated histograms, which then count a single
+        message's entry (:meth:`bind`) under their own lock."""
         self._totals: dict[AttrKey, list[object]] = {}
-        self._lock = threading.Lock()
+        self._lock = lock or threading.Lock()
         meter.create_observable_counter(
             name, callbacks=[self._observe], unit="{message}", description=description
         )
@@ -122,6 +131,7 @@ class MessagingMetrics:
             meter,
             sc.METRIC_CLIENT_CONSUMED_MESSAGES,
             "Number of messages that were delivered to the application.",
+            None if self._pre is None else self._pre.lock,
         )
         self.dead_lettered = meter.create_counter(
             sc.DEAD_LETTERED,
@@ -186,11 +196,13 @@ class MessagingMetrics:
         duration: float,
         timestamp_type: str | None,
         waited: float | None,
+        span_context: SpanContext,
         context: Context | None,
     ) -> None:
         """One processed message: :meth:`observe_processed` for a single record whose time in
-        queue (when known) is ``waited`` seconds by a timestamp of ``timestamp_type``. On
-        ``configure()``'s pipelines its streams are found once per handler and topic."""
+        queue (when known) is ``waited`` seconds by a timestamp of ``timestamp_type``, measured
+        in ``context`` (whose span's is ``span_context``). On ``configure()``'s pipelines its
+        streams are found once per handler and topic, and measured under one lock."""
         pre = self._pre
         if pre is None:
             waits = (
@@ -209,11 +221,10 @@ class MessagingMetrics:
             return
         processed = streams.bound(pre, error_type)
         if waited is None or timestamp_type is None:
-            pre.record_bound(processed, duration, None, 0.0, context)
+            measured: tuple[tuple[_histograms.Bound, float], ...] = ((processed, duration),)
         else:
-            queued = streams.bound_waited(pre, timestamp_type)
-            pre.record_bound(processed, duration, queued, waited, context)
-        self.consumed_messages.add_to(streams.count, 1)
+            measured = ((processed, duration), (streams.bound_waited(pre, timestamp_type), waited))
+        pre.record_bound(measured, span_context, context, streams.count)
 
     def send_stream(
         self,

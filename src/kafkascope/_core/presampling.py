@@ -21,12 +21,11 @@ import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.sdk.trace.sampling import Decision, Sampler
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, Sampler
 from opentelemetry.trace import Link, Span, SpanKind, TraceFlags, TracerProvider
 from opentelemetry.util.types import Attributes
 
@@ -70,34 +69,41 @@ class DecidingIdGenerator(IdGenerator):
 
 
 @dataclass(frozen=True)
-class Drops:
-    """Which spans a sampler may drop: kept spans cost an extra sampler call when presampled,
-    so only these are."""
+class Deciders:
+    """The sampler that decides each kind of span where the provider's sampler may drop it,
+    None where it keeps every such span: for a parent-based sampler, its delegates (the root
+    sampler; ``ALWAYS_OFF`` under an unsampled parent), which decide exactly as it does."""
 
-    roots: bool
-    under_sampled_parent: bool
-    under_unsampled_parent: bool
+    roots: Sampler | None
+    under_sampled_parent: Sampler | None
+    under_unsampled_parent: Sampler | None
 
-
-NO_DROPS: Final = Drops(roots=False, under_sampled_parent=False, under_unsampled_parent=False)
-"""A sampler that keeps every span (``always_on``, a ratio of 1): nothing to presample."""
+    @property
+    def drop_nothing(self) -> bool:
+        """The sampler keeps every span: nothing to presample."""
+        return (self.roots, self.under_sampled_parent, self.under_unsampled_parent) == (
+            None,
+            None,
+            None,
+        )
 
 
 class Presampler:
     """The sampler of one tracer provider, asked first."""
 
-    __slots__ = ("_deciding", "_drops", "_ids", "_sampler")
+    __slots__ = ("_deciders", "_deciding", "_ids", "_random_roots")
 
-    def __init__(self, sampler: Sampler, id_generator: IdGenerator, drops: Drops) -> None:
-        """``sampler`` and ``id_generator`` are the provider's; the latter a
-        :class:`DecidingIdGenerator` when root spans may be dropped."""
+    def __init__(self, deciders: Deciders, id_generator: IdGenerator) -> None:
+        """``id_generator`` is the provider's: a :class:`DecidingIdGenerator` when root spans
+        may be dropped."""
         deciding = id_generator if isinstance(id_generator, DecidingIdGenerator) else None
-        if drops.roots and deciding is None:
+        if deciders.roots is not None and deciding is None:
             raise ValueError("presampling root spans needs the provider's DecidingIdGenerator")
-        self._sampler = sampler
-        self._ids = id_generator
+        self._deciders = deciders
+        # The generator behind the provider's (a decided trace id is only for the SDK).
+        self._ids = deciding.inner if deciding is not None else id_generator
         self._deciding = deciding
-        self._drops = drops
+        self._random_roots = self._ids.is_trace_id_random()
 
     def start(
         self,
@@ -110,32 +116,40 @@ class Presampler:
         """The non-recording span ``start_span(name, context, kind, attributes, links)`` would
         return, when the sampler drops it; None when the SDK is to make the span."""
         parent = trace.get_current_span(context).get_span_context()
-        drops = self._drops
-        deciding = self._deciding
+        deciders = self._deciders
         root = not parent.is_valid
         if root:
-            if deciding is None:  # roots are never dropped
+            decider = deciders.roots
+            if decider is None:
                 return None
-            trace_id = deciding.generate_trace_id()
-            random = deciding.is_trace_id_random()
+            trace_id = self._ids.generate_trace_id()
+            random = self._random_roots
         else:
             flags = parent.trace_flags
-            if not (drops.under_sampled_parent if flags.sampled else drops.under_unsampled_parent):
+            decider = (
+                deciders.under_sampled_parent if flags.sampled else deciders.under_unsampled_parent
+            )
+            if decider is None:
                 return None
             trace_id = parent.trace_id
             random = flags.random_trace_id
-        result = self._sampler.should_sample(context, trace_id, name, kind, attributes, links)
-        if result.decision is not Decision.DROP:  # recorded: the SDK makes the span
-            if deciding is not None and root:
-                deciding.decide(trace_id)
-            return None
+        if decider is ALWAYS_OFF:
+            # What it returns, without building it: drop, with the parent's trace state.
+            trace_state = None if root else parent.trace_state
+        else:
+            result = decider.should_sample(context, trace_id, name, kind, attributes, links)
+            if result.decision is not Decision.DROP:  # recorded: the SDK makes the span
+                if root and self._deciding is not None:
+                    self._deciding.decide(trace_id)
+                return None
+            trace_state = result.trace_state
         return trace.NonRecordingSpan(
             trace.SpanContext(
                 trace_id,
                 self._ids.generate_span_id(),
-                is_remote=False,
-                trace_flags=_DROPPED_RANDOM if random else _DROPPED,
-                trace_state=result.trace_state,
+                False,
+                _DROPPED_RANDOM if random else _DROPPED,
+                trace_state,
             )
         )
 

@@ -186,7 +186,7 @@ def configure(
         env, endpoint, protocol, traces, metrics, logs, export_interval_ms, otlp_span_exporter
     )
     sampler = _otel_variables.sampler(env)
-    drops = _otel_variables.sampler_drops(env)
+    deciders = _otel_variables.sampler_deciders(env)
     span_sizing = sizing(env)
     exemplar_filter = _preaggregation.exemplar_filter(env)
     otlp_temporalities = _preaggregation.otlp_temporalities(env) if "otlp" in plan.metrics else None
@@ -270,15 +270,19 @@ def configure(
         )
         if pre_aggregation is not None:
             _histograms.register(meter_provider, pre_aggregation)
-        presample = drops != _presampling.NO_DROPS and not _sdk_span_metrics(env)
+        presample = not deciders.drop_nothing and not _sdk_span_metrics(env)
         # Only a presampled root span needs its trace id handed to the SDK.
-        ids = DecidingIdGenerator(RandomIdGenerator()) if presample and drops.roots else None
+        ids = (
+            DecidingIdGenerator(RandomIdGenerator())
+            if presample and deciders.roots is not None
+            else None
+        )
         tracer_provider = TracerProvider(
             resource=resource, sampler=sampler, id_generator=ids, shutdown_on_exit=False
         )
         if presample:
             _presampling.register(
-                tracer_provider, Presampler(sampler, tracer_provider.id_generator, drops)
+                tracer_provider, Presampler(deciders, tracer_provider.id_generator)
             )
         span_exporters = (
             [span_exporter] if span_exporter is not None else _exporters.span_exporters(plan)

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 from kafkascope._core.errors import ConfigurationError
-from kafkascope._core.presampling import Drops
+from kafkascope._core.presampling import Deciders
 
 SAMPLER: Final = "OTEL_TRACES_SAMPLER"
 SAMPLER_ARG: Final = "OTEL_TRACES_SAMPLER_ARG"
@@ -57,17 +57,18 @@ def sampler(env: Mapping[str, str]) -> Sampler:
     return _RATIO_SAMPLERS[name](ratio)
 
 
-def sampler_drops(env: Mapping[str, str]) -> Drops:
-    """Which spans the sampler of :func:`sampler` may drop."""
+def sampler_deciders(env: Mapping[str, str]) -> Deciders:
+    """What decides each kind of span the sampler of :func:`sampler` may drop."""
     name, ratio = _sampler_choice(env)
-    by_ratio = ratio is not None and ratio < 1.0
-    parent_based = name.startswith("parentbased_")
-    return Drops(
-        roots=name.endswith("always_off") or by_ratio,
-        under_sampled_parent=name == "always_off" or (by_ratio and not parent_based),
-        under_unsampled_parent=name != "always_on"
-        and (parent_based or name == "always_off" or by_ratio),
-    )
+    if name == "always_off":
+        return Deciders(ALWAYS_OFF, ALWAYS_OFF, ALWAYS_OFF)
+    ratio_sampler = TraceIdRatioBased(ratio) if ratio is not None and ratio < 1.0 else None
+    if not name.startswith("parentbased_"):  # always_on, traceidratio
+        return Deciders(ratio_sampler, ratio_sampler, ratio_sampler)
+    # A parent-based sampler's default delegates: a sampled parent's span is kept, an
+    # unsampled one's dropped, a root decided by the root sampler.
+    root = ALWAYS_OFF if name == "parentbased_always_off" else ratio_sampler
+    return Deciders(root, None, ALWAYS_OFF)
 
 
 def _sampler_choice(env: Mapping[str, str]) -> tuple[str, float | None]:

@@ -142,3 +142,35 @@ def test_register_record_adapter_checks_its_arguments():
         register_record_adapter("Envelope", lambda e: e)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="adapter"):
         register_record_adapter(object, "nope")  # type: ignore[arg-type]
+
+
+def _fields(got: RecordView) -> dict[str, object]:
+    return {name: getattr(got, name) for name in RecordView.__slots__}
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        _kafka_python([("a", b"b")]),
+        _kafka_python(None)._replace(value=None, timestamp_type=1, offset=-3, timestamp=-1),
+        _aiokafka([]),
+    ],
+    ids=["kafka-python", "kafka-python odd values", "aiokafka"],
+)
+def test_a_named_tuple_record_reads_as_its_fields_read_one_by_one(record):
+    from kafkascope._adapters.records import adapt_attributes, adapt_namedtuple
+
+    # Every field of the view is set by the named-tuple fast path, as the guarded path sets it.
+    assert _fields(adapt_namedtuple(record)) == _fields(adapt_attributes(record))
+
+
+def test_a_named_tuple_without_the_timestamp_fields_reads_field_by_field():
+    from collections import namedtuple
+
+    from kafkascope._adapters.records import adapt_namedtuple
+
+    Bare = namedtuple("Bare", "topic partition offset key value headers")
+    got = adapt_namedtuple(Bare("orders", 2, 7, b"k", None, []))
+    assert (got.topic, got.partition, got.offset, got.timestamp_ms) == ("orders", 2, 7, None)
+    assert got.tombstone
+    assert not got.log_append_time

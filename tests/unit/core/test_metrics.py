@@ -4,6 +4,7 @@ import contextlib
 import time
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace import TracerProvider
@@ -268,6 +269,7 @@ def test_a_stream_bound_before_its_first_message_reports_nothing_until_counted()
         ]
 
     assert consumed() == []
-    instruments.observe_message(streams, None, 0.01, None, None, None)
-    instruments.observe_message(streams, "ValueError", 0.01, None, None, None)
+    unsampled = trace.INVALID_SPAN_CONTEXT
+    instruments.observe_message(streams, None, 0.01, None, None, unsampled, None)
+    instruments.observe_message(streams, "ValueError", 0.01, None, None, unsampled, None)
     assert consumed() == [2]

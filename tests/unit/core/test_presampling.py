@@ -12,7 +12,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
-from opentelemetry.sdk.trace.sampling import Sampler
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, TraceFlags, TraceState
 
 from kafkascope._core import presampling
@@ -69,15 +69,13 @@ class SeededIds(IdGenerator):
 
 def _spans(env: dict[str, str], parent: Context, *, presampled: bool) -> list[tuple[Any, ...]]:
     sampler: Sampler = otel_variables.sampler(env)
-    drops = otel_variables.sampler_drops(env)
+    deciders = otel_variables.sampler_deciders(env)
     ids: IdGenerator = SeededIds()
-    if presampled and drops.roots:
+    if presampled and deciders.roots is not None:
         ids = presampling.DecidingIdGenerator(ids)
     provider = TracerProvider(sampler=sampler, id_generator=ids, shutdown_on_exit=False)
     tracer = provider.get_tracer("test")
-    presampler = (
-        presampling.Presampler(sampler, provider.id_generator, drops) if presampled else None
-    )
+    presampler = presampling.Presampler(deciders, provider.id_generator) if presampled else None
     attributes = {"messaging.system": "kafka"}
     made = []
     for _ in range(200):
@@ -125,26 +123,42 @@ def test_a_decided_trace_id_is_handed_out_once():
 
 
 def test_presampling_roots_needs_the_deciding_id_generator():
-    drops = otel_variables.sampler_drops({"OTEL_TRACES_SAMPLER": "always_off"})
+    deciders = otel_variables.sampler_deciders({"OTEL_TRACES_SAMPLER": "always_off"})
     with pytest.raises(ValueError, match="DecidingIdGenerator"):
-        presampling.Presampler(otel_variables.sampler({}), RandomIdGenerator(), drops)
+        presampling.Presampler(deciders, RandomIdGenerator())
+
+
+RATIO = TraceIdRatioBased
 
 
 @pytest.mark.parametrize(
-    ("env", "drops"),
+    ("env", "deciders"),
     [
-        ({"OTEL_TRACES_SAMPLER": "always_on"}, (False, False, False)),
-        ({"OTEL_TRACES_SAMPLER": "always_off"}, (True, True, True)),
-        ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}, (True,) * 3),
-        ({"OTEL_TRACES_SAMPLER": "traceidratio"}, (False, False, False)),
-        ({}, (False, False, True)),
-        ({"OTEL_TRACES_SAMPLER": "parentbased_always_off"}, (True, False, True)),
+        ({"OTEL_TRACES_SAMPLER": "always_on"}, (None, None, None)),
+        ({"OTEL_TRACES_SAMPLER": "always_off"}, (ALWAYS_OFF,) * 3),
+        ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}, (RATIO,) * 3),
+        ({"OTEL_TRACES_SAMPLER": "traceidratio"}, (None, None, None)),
+        ({}, (None, None, ALWAYS_OFF)),
+        ({"OTEL_TRACES_SAMPLER": "parentbased_always_off"}, (ALWAYS_OFF, None, ALWAYS_OFF)),
         (
             {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
-            (True, False, True),
+            (RATIO, None, ALWAYS_OFF),
+        ),
+        (
+            {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1"},
+            (None, None, ALWAYS_OFF),
         ),
     ],
 )
-def test_which_spans_each_sampler_may_drop(env: dict[str, str], drops: tuple[bool, ...]) -> None:
-    found = otel_variables.sampler_drops(env)
-    assert (found.roots, found.under_sampled_parent, found.under_unsampled_parent) == drops
+def test_what_decides_each_kind_of_span(env: dict[str, str], deciders: tuple[Any, ...]) -> None:
+    found = otel_variables.sampler_deciders(env)
+    for decider, expected in zip(
+        (found.roots, found.under_sampled_parent, found.under_unsampled_parent),
+        deciders,
+        strict=True,
+    ):
+        if isinstance(expected, type):
+            assert isinstance(decider, expected)
+        else:
+            assert decider is expected
+    assert found.drop_nothing is (deciders == (None, None, None))

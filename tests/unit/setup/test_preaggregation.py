@@ -123,7 +123,13 @@ def _record_cycles(provider: MeterProvider) -> None:
                 )
             else:  # a single message's way: its streams found once, under one lock
                 instruments.observe_message(
-                    streams, error_type, duration, "create_time", waited, context
+                    streams,
+                    error_type,
+                    duration,
+                    "create_time",
+                    waited,
+                    trace.get_current_span(context).get_span_context(),
+                    context,
                 )
             body_sizes.record(sizes[position], sc.OPERATION_PROCESS, "orders", "billing", context)
             # A send's duration is recorded in whatever context its completion runs in.
