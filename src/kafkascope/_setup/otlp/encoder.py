@@ -41,6 +41,7 @@ _CACHE_LIMIT: Final = 256
 _REPORTED_LIMIT: Final = 100
 _ATTRIBUTE_CACHE_LIMIT: Final = 4096
 _CACHED_STR_LIMIT: Final = 128
+_VALUES_PER_KEY: Final = 64
 
 _reported: set[str] = set()
 _reported_lock = threading.Lock()
@@ -55,9 +56,24 @@ def _report(key: str, error: Exception) -> None:
     _logger.warning("kafkascope: attribute %r cannot be encoded to OTLP, dropped: %s", key, error)
 
 
-_encoded: dict[tuple[bytes, str, object, type], bytes] = {}
-"""Encoded ``KeyValue`` fields of str, int and bool attributes by (tag, key, value, type): most
-attributes repeat (system, operation, topic, partition), so most are one lookup."""
+_encoded: dict[bytes, dict[str, dict[object, tuple[type, bytes]]]] = {}
+"""Encoded ``KeyValue`` fields of str, int and bool attributes, by tag, key and value (with the
+value's type, as ``True == 1``): most attributes repeat (system, operation, topic, partition),
+so most are two lookups. A key keeps at most :data:`_VALUES_PER_KEY` values, so one whose every
+value is new (a message key, an offset) costs no insertions and evicts nothing."""
+
+
+def _remember(tag: bytes, key: str, value: object, kind: type, encoded: bytes) -> None:
+    by_key = _encoded.get(tag)
+    if by_key is None:
+        by_key = _encoded.setdefault(tag, {})
+    known = by_key.get(key)
+    if known is None:
+        if len(by_key) >= _ATTRIBUTE_CACHE_LIMIT:
+            by_key.clear()
+        known = by_key.setdefault(key, {})
+    if len(known) < _VALUES_PER_KEY:
+        known.setdefault(value, (kind, encoded))
 
 
 def attributes(tag: bytes, values: Mapping[str, object] | None) -> list[bytes]:
@@ -66,26 +82,31 @@ def attributes(tag: bytes, values: Mapping[str, object] | None) -> list[bytes]:
     if not values:
         return []
     out = []
-    cache = _encoded
-    for key, value in values.items():
+    by_key = _encoded.get(tag, {})
+    # Keys then values: a span's attributes are a MappingProxy over the SDK's
+    # BoundedAttributes, whose items() view costs twice as much to walk.
+    for key in values:
+        value = values[key]
         kind = type(value)
         cacheable = (
-            kind is int or kind is bool or (kind is str and len(str(value)) <= _CACHED_STR_LIMIT)
+            len(value) <= _CACHED_STR_LIMIT  # type: ignore[arg-type]  # kind is str
+            if kind is str
+            else kind is int or kind is bool
         )
         if cacheable:
-            hit = cache.get((tag, key, value, kind))
-            if hit is not None:
-                out.append(hit)
-                continue
+            known = by_key.get(key)
+            if known is not None:
+                hit = known.get(value)
+                if hit is not None and hit[0] is kind:
+                    out.append(hit[1])
+                    continue
         try:
             encoded = field(tag, key_value(key, value))
         except Exception as error:  # the SDK's encoder skips such an attribute too
             _report(str(key), error)
             continue
         if cacheable:
-            if len(cache) >= _ATTRIBUTE_CACHE_LIMIT:
-                cache.clear()
-            cache[(tag, key, value, kind)] = encoded
+            _remember(tag, key, value, kind, encoded)
         out.append(encoded)
     return out
 
