@@ -43,6 +43,9 @@ _ATTRIBUTE_CACHE_LIMIT: Final = 4096
 _CACHED_STR_LIMIT: Final = 128
 _VALUES_PER_KEY: Final = 64
 
+_NO_SPAN: Final = object()
+"""Neither a resource nor a scope (None is a span's scope when it has none)."""
+
 _reported: set[str] = set()
 _reported_lock = threading.Lock()
 
@@ -183,13 +186,16 @@ def encode_span(span: ReadableSpan) -> bytes:
     if span.end_time:
         parts.append(b"\x41" + pack_fixed64(span.end_time))
     parts.extend(attributes(b"\x4a", span.attributes))
-    parts.append(_uint(b"\x50", span.dropped_attributes))
+    if dropped := span.dropped_attributes:
+        parts.append(b"\x50" + _varint(dropped))
     if span.events:
         parts.extend(_events(span))
-    parts.append(_uint(b"\x60", span.dropped_events))
+    if dropped := span.dropped_events:
+        parts.append(b"\x60" + _varint(dropped))
     if span.links:
         parts.extend(_links(span))
-    parts.append(_uint(b"\x70", span.dropped_links))
+    if dropped := span.dropped_links:
+        parts.append(b"\x70" + _varint(dropped))
     parts.append(_status(span))
     parts.append(_REMOTE_FLAGS if parent is not None and parent.is_remote else _LOCAL_FLAGS)
     return b"".join(parts)
@@ -263,13 +269,21 @@ class SpanEncoder:
         equal_resource: dict[Resource, Resource] = {}
         same_scope: dict[int, InstrumentationScope | None] = {}
         equal_scope: dict[InstrumentationScope, InstrumentationScope] = {}
+        # Spans of one provider and tracer come in runs: the previous span's list, while the
+        # resource and scope are the same objects.
+        last_resource: object = _NO_SPAN
+        last_scope: object = _NO_SPAN
+        last: list[bytes] = []
         for span in spans:
             resource = span.resource
+            scope = span.instrumentation_scope
+            if resource is last_resource and scope is last_scope:
+                last.append(field(b"\x12", encode_span(span)))
+                continue
             canonical = same_resource.get(id(resource))
             if canonical is None:
                 canonical = equal_resource.setdefault(resource, resource)
                 same_resource[id(resource)] = canonical
-            scope = span.instrumentation_scope
             scope_key = id(scope)
             if scope_key in same_scope:
                 canonical_scope = same_scope[scope_key]
@@ -283,6 +297,7 @@ class SpanEncoder:
             if scoped is None:
                 scoped = group[1][id(canonical_scope)] = (canonical_scope, [])
             scoped[1].append(field(b"\x12", encode_span(span)))
+            last_resource, last_scope, last = resource, scope, scoped[1]
         return b"".join([self._resource_spans(*group) for group in groups.values()])
 
     def _resource_spans(
