@@ -41,7 +41,7 @@ _CACHE_LIMIT: Final = 256
 _REPORTED_LIMIT: Final = 100
 _ATTRIBUTE_CACHE_LIMIT: Final = 4096
 _CACHED_STR_LIMIT: Final = 128
-_VALUES_PER_KEY: Final = 64
+_VALUES_PER_KEY: Final = 256
 
 _NO_SPAN: Final = object()
 """Neither a resource nor a scope (None is a span's scope when it has none)."""
@@ -63,20 +63,27 @@ _encoded: dict[bytes, dict[str, dict[object, tuple[type, bytes]]]] = {}
 """Encoded ``KeyValue`` fields of str, int and bool attributes, by tag, key and value (with the
 value's type, as ``True == 1``): most attributes repeat (system, operation, topic, partition),
 so most are two lookups. A key keeps at most :data:`_VALUES_PER_KEY` values, so one whose every
-value is new (a message key, an offset) costs no insertions and evicts nothing."""
+value is new (a message key, an offset) soon costs no insertion and evicts nothing; the whole
+cache holds at most :data:`_ATTRIBUTE_CACHE_LIMIT` fields and starts over when full."""
+_cached = 0
+"""Fields in :data:`_encoded` (approximate across threads: it only bounds the cache)."""
 
 
 def _remember(tag: bytes, key: str, value: object, kind: type, encoded: bytes) -> None:
+    global _cached
+    if _cached >= _ATTRIBUTE_CACHE_LIMIT:
+        _encoded.clear()
+        _cached = 0
     by_key = _encoded.get(tag)
     if by_key is None:
         by_key = _encoded.setdefault(tag, {})
     known = by_key.get(key)
     if known is None:
-        if len(by_key) >= _ATTRIBUTE_CACHE_LIMIT:
-            by_key.clear()
         known = by_key.setdefault(key, {})
     if len(known) < _VALUES_PER_KEY:
-        known.setdefault(value, (kind, encoded))
+        entry = (kind, encoded)
+        if known.setdefault(value, entry) is entry:
+            _cached += 1
 
 
 def attributes(tag: bytes, values: Mapping[str, object] | None) -> list[bytes]:

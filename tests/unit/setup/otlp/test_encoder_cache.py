@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext
 from opentelemetry.util.types import AnyValue
 
-from kafkascope._setup.otlp.encoder import SpanEncoder
+from kafkascope._setup.otlp.encoder import _ATTRIBUTE_CACHE_LIMIT, SpanEncoder, _encoded
 
 
 def _span(index: int, attributes: dict[str, AnyValue]) -> ReadableSpan:
@@ -41,3 +41,12 @@ def test_a_repeated_attribute_after_many_distinct_keys_still_encodes_as_the_sdk_
         encoder.encode([_span(i, {f"key.{i}": "value"})])
     span = _span(1, {"messaging.system": "kafka", "key.7": "value"})
     assert encoder.encode([span]) == encode_spans([span]).SerializeToString()
+
+
+def test_the_cache_holds_at_most_its_limit_of_encoded_attributes() -> None:
+    encoder = SpanEncoder()
+    for i in range(200):  # 200 keys with 50 values each: 10,000 distinct attributes
+        encoder.encode([_span(i, {f"key.{i}.{j % 50}": j for j in range(50)})])
+        encoder.encode([_span(i, {f"key.{i}": j}) for j in range(50)])
+    cached = sum(len(values) for by_key in _encoded.values() for values in by_key.values())
+    assert cached <= _ATTRIBUTE_CACHE_LIMIT
