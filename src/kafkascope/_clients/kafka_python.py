@@ -6,6 +6,7 @@ its commits are :mod:`.commits.kafka_python`'s.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence, Set
 from typing import Any, Final
 
@@ -188,10 +189,14 @@ def _statistics_hook(meter_provider: MeterProvider | None) -> Callable[..., Any]
     return init
 
 
+_CONTRIB_MODULE: Final = contrib.CONTRIB["kafka"].module
+
+
 def contrib_kafka_active() -> bool:
     """Whether contrib's ``opentelemetry-instrumentation-kafka-python`` is instrumenting
     (kept beside kafkascope's on purpose, or turned on by the application itself)."""
-    return contrib.instrumenting("kafka")
+    # Asked on every send: not imported (the usual case) answers in one dict lookup.
+    return _CONTRIB_MODULE in sys.modules and contrib.instrumenting("kafka")
 
 
 describe = describer(bootstrap_of, client_id_of)

@@ -223,6 +223,16 @@ class SendObserver:
         """Whether body sizes are captured (then ``size`` is recorded when known)."""
         self.size: int | None = None
 
+    def __call__(self, outcome: Any) -> None:
+        """Both the callback and the errback of a kafka-python future: the send failed with
+        ``outcome`` if it is an exception, else the broker stored the record (``outcome`` is its
+        ``RecordMetadata``). The observer itself is registered, so a send allocates no bound
+        methods that live until the broker answers."""
+        if isinstance(outcome, BaseException):
+            self._finish("send failure", None, None, outcome, None)
+        else:
+            self.acknowledged(outcome)
+
     def acknowledged(self, metadata: Any) -> None:
         """Future callback: the broker stored the record (``RecordMetadata``-like)."""
         if self.sizes and self.size is None:
@@ -230,7 +240,13 @@ class SendObserver:
             serialized = getattr(metadata, "serialized_value_size", None)
             if isinstance(serialized, int) and not isinstance(serialized, bool):
                 self.size = max(serialized, 0)
-        self.delivered(getattr(metadata, "partition", None), getattr(metadata, "offset", None))
+        self._finish(
+            "send acknowledgement",
+            getattr(metadata, "partition", None),
+            getattr(metadata, "offset", None),
+            None,
+            None,
+        )
 
     def delivered(self, partition: object, offset: object) -> None:
         """The broker stored the record at ``partition`` and ``offset`` (when known)."""

@@ -94,8 +94,8 @@ def send_in_span(observer: SendObserver | None, send: Callable[[], Any]) -> Any:
             otel_context.detach(token)
     if observer is not None:
         try:
-            future.add_callback(observer.acknowledged)
-            future.add_errback(observer.failed)
+            future.add_callback(observer)
+            future.add_errback(observer)
         except Exception as exc:
             _errors.report("send callbacks", exc)
             observer.abandon()

@@ -41,6 +41,10 @@ _CACHE_LIMIT: Final = 256
 _REPORTED_LIMIT: Final = 100
 _ATTRIBUTE_CACHE_LIMIT: Final = 4096
 _CACHED_STR_LIMIT: Final = 128
+_VALUES_PER_KEY: Final = 256
+
+_NO_SPAN: Final = object()
+"""Neither a resource nor a scope (None is a span's scope when it has none)."""
 
 _reported: set[str] = set()
 _reported_lock = threading.Lock()
@@ -55,9 +59,31 @@ def _report(key: str, error: Exception) -> None:
     _logger.warning("kafkascope: attribute %r cannot be encoded to OTLP, dropped: %s", key, error)
 
 
-_encoded: dict[tuple[bytes, str, object, type], bytes] = {}
-"""Encoded ``KeyValue`` fields of str, int and bool attributes by (tag, key, value, type): most
-attributes repeat (system, operation, topic, partition), so most are one lookup."""
+_encoded: dict[bytes, dict[str, dict[object, tuple[type, bytes]]]] = {}
+"""Encoded ``KeyValue`` fields of str, int and bool attributes, by tag, key and value (with the
+value's type, as ``True == 1``): most attributes repeat (system, operation, topic, partition),
+so most are two lookups. A key keeps at most :data:`_VALUES_PER_KEY` values, so one whose every
+value is new (a message key, an offset) soon costs no insertion and evicts nothing; the whole
+cache holds at most :data:`_ATTRIBUTE_CACHE_LIMIT` fields and starts over when full."""
+_cached = 0
+"""Fields in :data:`_encoded` (approximate across threads: it only bounds the cache)."""
+
+
+def _remember(tag: bytes, key: str, value: object, kind: type, encoded: bytes) -> None:
+    global _cached
+    if _cached >= _ATTRIBUTE_CACHE_LIMIT:
+        _encoded.clear()
+        _cached = 0
+    by_key = _encoded.get(tag)
+    if by_key is None:
+        by_key = _encoded.setdefault(tag, {})
+    known = by_key.get(key)
+    if known is None:
+        known = by_key.setdefault(key, {})
+    if len(known) < _VALUES_PER_KEY:
+        entry = (kind, encoded)
+        if known.setdefault(value, entry) is entry:
+            _cached += 1
 
 
 def attributes(tag: bytes, values: Mapping[str, object] | None) -> list[bytes]:
@@ -66,26 +92,31 @@ def attributes(tag: bytes, values: Mapping[str, object] | None) -> list[bytes]:
     if not values:
         return []
     out = []
-    cache = _encoded
-    for key, value in values.items():
+    by_key = _encoded.get(tag, {})
+    # Keys then values: a span's attributes are a MappingProxy over the SDK's
+    # BoundedAttributes, whose items() view costs twice as much to walk.
+    for key in values:
+        value = values[key]
         kind = type(value)
         cacheable = (
-            kind is int or kind is bool or (kind is str and len(str(value)) <= _CACHED_STR_LIMIT)
+            len(value) <= _CACHED_STR_LIMIT  # type: ignore[arg-type]  # kind is str
+            if kind is str
+            else kind is int or kind is bool
         )
         if cacheable:
-            hit = cache.get((tag, key, value, kind))
-            if hit is not None:
-                out.append(hit)
-                continue
+            known = by_key.get(key)
+            if known is not None:
+                hit = known.get(value)
+                if hit is not None and hit[0] is kind:
+                    out.append(hit[1])
+                    continue
         try:
             encoded = field(tag, key_value(key, value))
         except Exception as error:  # the SDK's encoder skips such an attribute too
             _report(str(key), error)
             continue
         if cacheable:
-            if len(cache) >= _ATTRIBUTE_CACHE_LIMIT:
-                cache.clear()
-            cache[(tag, key, value, kind)] = encoded
+            _remember(tag, key, value, kind, encoded)
         out.append(encoded)
     return out
 
@@ -162,13 +193,16 @@ def encode_span(span: ReadableSpan) -> bytes:
     if span.end_time:
         parts.append(b"\x41" + pack_fixed64(span.end_time))
     parts.extend(attributes(b"\x4a", span.attributes))
-    parts.append(_uint(b"\x50", span.dropped_attributes))
+    if dropped := span.dropped_attributes:
+        parts.append(b"\x50" + _varint(dropped))
     if span.events:
         parts.extend(_events(span))
-    parts.append(_uint(b"\x60", span.dropped_events))
+    if dropped := span.dropped_events:
+        parts.append(b"\x60" + _varint(dropped))
     if span.links:
         parts.extend(_links(span))
-    parts.append(_uint(b"\x70", span.dropped_links))
+    if dropped := span.dropped_links:
+        parts.append(b"\x70" + _varint(dropped))
     parts.append(_status(span))
     parts.append(_REMOTE_FLAGS if parent is not None and parent.is_remote else _LOCAL_FLAGS)
     return b"".join(parts)
@@ -242,13 +276,21 @@ class SpanEncoder:
         equal_resource: dict[Resource, Resource] = {}
         same_scope: dict[int, InstrumentationScope | None] = {}
         equal_scope: dict[InstrumentationScope, InstrumentationScope] = {}
+        # Spans of one provider and tracer come in runs: the previous span's list, while the
+        # resource and scope are the same objects.
+        last_resource: object = _NO_SPAN
+        last_scope: object = _NO_SPAN
+        last: list[bytes] = []
         for span in spans:
             resource = span.resource
+            scope = span.instrumentation_scope
+            if resource is last_resource and scope is last_scope:
+                last.append(field(b"\x12", encode_span(span)))
+                continue
             canonical = same_resource.get(id(resource))
             if canonical is None:
                 canonical = equal_resource.setdefault(resource, resource)
                 same_resource[id(resource)] = canonical
-            scope = span.instrumentation_scope
             scope_key = id(scope)
             if scope_key in same_scope:
                 canonical_scope = same_scope[scope_key]
@@ -262,6 +304,7 @@ class SpanEncoder:
             if scoped is None:
                 scoped = group[1][id(canonical_scope)] = (canonical_scope, [])
             scoped[1].append(field(b"\x12", encode_span(span)))
+            last_resource, last_scope, last = resource, scope, scoped[1]
         return b"".join([self._resource_spans(*group) for group in groups.values()])
 
     def _resource_spans(

@@ -1,0 +1,52 @@
+"""The direct encoder's attribute cache never changes the bytes: values it stops caching, values
+equal across types, and attributes that repeat across batches encode as the SDK's encoder does."""
+
+from __future__ import annotations
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext
+from opentelemetry.util.types import AnyValue
+
+from kafkascope._setup.otlp.encoder import _ATTRIBUTE_CACHE_LIMIT, SpanEncoder, _encoded
+
+
+def _span(index: int, attributes: dict[str, AnyValue]) -> ReadableSpan:
+    context = SpanContext(trace_id=index + 1, span_id=index + 1, is_remote=False)
+    return ReadableSpan(name="send orders", context=context, attributes=attributes)
+
+
+def test_a_key_with_more_distinct_values_than_are_cached_encodes_each_as_the_sdk_does() -> None:
+    spans = [
+        _span(i, {"messaging.kafka.offset": i, "messaging.kafka.message.key": f"k{i}"})
+        for i in range(300)
+    ]
+    encoder = SpanEncoder()
+    for start in range(0, 300, 100):
+        batch = spans[start : start + 100]
+        assert encoder.encode(batch) == encode_spans(batch).SerializeToString()
+
+
+def test_values_equal_across_types_under_one_key_keep_their_own_types() -> None:
+    values: list[AnyValue] = [True, 1, False, 0, "1", True, 1, 0, False]
+    spans = [_span(i, {"flag": value}) for i, value in enumerate(values)]
+    encoder = SpanEncoder()
+    for span in spans:
+        assert encoder.encode([span]) == encode_spans([span]).SerializeToString()
+
+
+def test_a_repeated_attribute_after_many_distinct_keys_still_encodes_as_the_sdk_does() -> None:
+    encoder = SpanEncoder()
+    for i in range(5_000):  # more keys than are cached: the cache starts over
+        encoder.encode([_span(i, {f"key.{i}": "value"})])
+    span = _span(1, {"messaging.system": "kafka", "key.7": "value"})
+    assert encoder.encode([span]) == encode_spans([span]).SerializeToString()
+
+
+def test_the_cache_holds_at_most_its_limit_of_encoded_attributes() -> None:
+    encoder = SpanEncoder()
+    for i in range(200):  # 200 keys with 50 values each: 10,000 distinct attributes
+        encoder.encode([_span(i, {f"key.{i}.{j % 50}": j for j in range(50)})])
+        encoder.encode([_span(i, {f"key.{i}": j}) for j in range(50)])
+    cached = sum(len(values) for by_key in _encoded.values() for values in by_key.values())
+    assert cached <= _ATTRIBUTE_CACHE_LIMIT
