@@ -16,7 +16,7 @@ from typing import TypeAlias
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, Link, Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from kafkascope._adapters.records import RecordAdapter, RecordView, body_size, view
@@ -258,7 +258,11 @@ class ProcessScope:
         producer_ctx, self._stamp_header = scan_headers(
             record.headers, trust_baggage=settings.trust_baggage
         )
-        producer = trace.get_current_span(producer_ctx).get_span_context()
+        producer = (
+            trace.get_current_span(producer_ctx).get_span_context()
+            if producer_ctx  # an empty context (no trace context in the headers) has no span
+            else INVALID_SPAN_CONTEXT
+        )
         links: list[Link] = []
         parent = ambient
         policy = options.parent or settings.parent

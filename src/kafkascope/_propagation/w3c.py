@@ -252,6 +252,8 @@ def scan_headers(headers: Headers, *, trust_baggage: bool = True) -> tuple[Conte
             else:  # several, or not bytes: combined as the carrier's getter combines them
                 combined = _carrier.GETTER.get(headers, BAGGAGE)
                 baggage_value = combined[0].encode("utf-8") if combined else None
+        if traceparent is None and baggage_value is None:
+            return Context(), stamp  # what extract_w3c gives for nothing to extract
         extracted = extract_w3c(
             traceparent if type(traceparent) is bytes else _as_bytes(traceparent),
             None if tracestate is None else _as_bytes(tracestate),
