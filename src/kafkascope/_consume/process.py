@@ -198,7 +198,10 @@ class ProcessScope:
             context = otel_context.set_value(CONTEXT_KEY, processing, context)
         self._context = context
         self._token = otel_context.attach(context)
-        _time_lag.note_processed(options.group, records)
+        if first is None:
+            _time_lag.note_processed(options.group, records)
+        else:
+            _time_lag.note_one(options.group, first)
         stamp = None
         if self._stamp_header is not None:
             stamp = _pipeline_latency.begin(
@@ -317,21 +320,18 @@ class ProcessScope:
         except Exception as internal:
             _errors.report("process span error", internal)
         finally:
-            self._restore_context()
+            try:
+                if self._message_token is not None:
+                    current_message.reset(self._message_token)
+            except ValueError:
+                current_message.set(None)  # reset from another context (async generators)
+            if self._token is not None:
+                otel_context.detach(self._token)
         try:
             span.end()
             self._observe(error_type)
         except Exception as internal:
             _errors.report("process span end", internal)
-
-    def _restore_context(self) -> None:
-        try:
-            if self._message_token is not None:
-                current_message.reset(self._message_token)
-        except ValueError:
-            current_message.set(None)  # reset from another context (async generators)
-        if self._token is not None:
-            otel_context.detach(self._token)
 
     def _observe(self, error_type: str | None) -> None:
         options = self._options

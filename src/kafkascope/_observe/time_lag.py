@@ -53,25 +53,29 @@ def note_processed(group: str | None, records: Sequence[RecordView]) -> None:
     """Remember the timestamps of records whose processing starts (the message path: cheap).
     Never raises."""
     try:
-        _note(group, records)
-    except Exception as exc:
+        for record in records:
+            note_one(group, record)
+    except Exception as exc:  # an iterable that raises
         _errors.report("consumer time lag", exc)
 
 
-def _note(group: str | None, records: Sequence[RecordView]) -> None:
-    for record in records:
-        ts = record.timestamp_ms
-        topic = record.topic
-        partition = record.partition
-        if ts is None or topic is None or partition is None:
-            continue
-        key = (group, topic, partition)
+def note_one(group: str | None, record: RecordView) -> None:
+    """:func:`note_processed` for one record. Never raises."""
+    ts = record.timestamp_ms
+    topic = record.topic
+    partition = record.partition
+    if ts is None or topic is None or partition is None:
+        return
+    key = (group, topic, partition)
+    try:
         old = _newest.get(key)
         if old is None:
             if len(_newest) < MAX_PARTITIONS:
                 _newest[key] = ts
         elif ts > old:
             _newest[key] = ts
+    except Exception as exc:  # an unhashable group
+        _errors.report("consumer time lag", exc)
 
 
 class TimeLagEstimator:
