@@ -277,6 +277,8 @@ class PreAggregation:
                     and check.should_sample(value, 0, streams[0].attributes, where)
                 ):
                     exemplar = _offered(value, where)
+                # HistogramTable.add's count, inlined: a call per measurement would cost this
+                # path about 2 % of an unsampled message (callgrind).
                 for stream in streams:
                     stream.counts[index] += 1
                     stream.sum += value
