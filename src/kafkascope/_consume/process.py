@@ -20,6 +20,7 @@ from opentelemetry.trace import INVALID_SPAN_CONTEXT, Link, Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from kafkascope._adapters.records import RecordAdapter, RecordView, body_size, view
+from kafkascope._consume.batch_links import batch_links
 from kafkascope._consume.options import ProcessOptions
 from kafkascope._core import errors as _errors
 from kafkascope._core import message as _message
@@ -36,7 +37,7 @@ from kafkascope._core.telemetry import message_key, record_error
 from kafkascope._observe import time_lag as _time_lag
 from kafkascope._propagation import pipeline as _pipeline_latency
 from kafkascope._propagation.poison import History
-from kafkascope._propagation.w3c import NOT_SCANNED, extract_headers, scan_headers
+from kafkascope._propagation.w3c import NOT_SCANNED, scan_headers
 
 _Start: TypeAlias = tuple[Context, list[Link], dict[str, AttributeValue]]
 """A span's parent context, links and attributes."""
@@ -225,30 +226,8 @@ class ProcessScope:
         records = self._records
         topics = {r.topic for r in records}
         self._topic = topics.pop() if len(topics) == 1 else None
-        links: list[Link] = []
-        link_bases: dict[tuple[str | None, int | None], dict[str, AttributeValue]] = {}
         capture = self._options.capture_headers or settings.capture_headers
-        conversation = settings.conversation_id_header
-        chosen = capture is not None or conversation is not None
-        sizes = self.sizes
-        for index, record in enumerate(records):
-            # A link needs the producer's span context only: its baggage is not read.
-            producer = trace.get_current_span(
-                extract_headers(record.headers, trust_baggage=False)
-            ).get_span_context()
-            if producer.is_valid:
-                where = (record.topic, record.partition)
-                base = link_bases.get(where)
-                if base is None:
-                    base = link_bases[where] = _link_base(record, self._topic)
-                attrs = dict(base)
-                if record.offset is not None:
-                    attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
-                if chosen:
-                    header_attributes(record.headers, capture, conversation, attrs)
-                if sizes is not None and (size := sizes[index]) is not None:
-                    attrs[sc.MESSAGING_MESSAGE_BODY_SIZE] = size
-                links.append(Link(producer, attrs))
+        links = batch_links(records, self._topic, capture, settings, self.sizes)
         attrs = dict(self._options.span_base(self._topic, None))
         attrs[sc.MESSAGING_BATCH_MESSAGE_COUNT] = len(records)
         return ambient, links, attrs
@@ -387,14 +366,3 @@ class ProcessScope:
                 streams = options.streams(instruments, record.topic)
                 waits.append((streams.waited(_timestamp_type(record)), waited))
         return waits
-
-
-def _link_base(record: RecordView, span_topic: str | None) -> dict[str, AttributeValue]:
-    """A batch link's attributes shared by the records of one topic and partition (not the
-    topic when the span names it already)."""
-    attrs: dict[str, AttributeValue] = {}
-    if record.topic is not None and record.topic != span_topic:
-        attrs[sc.MESSAGING_DESTINATION_NAME] = record.topic
-    if record.partition is not None:
-        attrs[sc.MESSAGING_DESTINATION_PARTITION_ID] = str(record.partition)
-    return attrs
