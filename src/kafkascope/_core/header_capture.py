@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from itertools import islice
 from typing import Final
 
@@ -249,7 +250,7 @@ def header_attributes(
     # Per message and per header: the usual shapes (a list of (str, bytes) pairs, a name
     # already decided, a short bytes value) take the first branch of each test.
     decided = capture.decided if capture is not None else None
-    try:
+    with suppress(Exception):  # hostile headers (a raising iterator): keep what was read
         pairs: Iterable[object]
         if type(headers) is list:
             pairs = headers
@@ -292,8 +293,6 @@ def header_attributes(
                     values.append(value.decode("utf-8", "replace"))  # never over the bound
                 elif (text := render(value)) is not None:
                     values.append(text)
-    except Exception:
-        pass  # hostile headers: keep what was read
     for key, values in found.items():
         if values:
             out[key] = tuple(values)
