@@ -63,6 +63,18 @@ class _Stream:
         self.exemplars: dict[int, Offered] = {}
 
 
+class Tally:
+    """A running count of messages for one attribute set (a
+    :class:`~kafkascope._core.metrics.MessageCounter` entry): reported once ``counted``."""
+
+    __slots__ = ("attributes", "counted", "total")
+
+    def __init__(self, attributes: Attributes, total: int, counted: bool) -> None:
+        self.attributes = attributes
+        self.total = total
+        self.counted = counted
+
+
 class HistogramTable:
     """One histogram's streams for one reader, with the reader's temporality."""
 
@@ -247,7 +259,7 @@ class PreAggregation:
         measured: Sequence[tuple[Bound, float]],
         span_context: SpanContext,
         context: Context | None,
-        count: list[object] | None = None,
+        count: Tally | None = None,
     ) -> None:
         """Record each ``(bound, value)`` (one message's processing time and time in queue),
         measured in ``context``, whose span's is ``span_context``: what :meth:`record_all` does,
@@ -289,8 +301,8 @@ class PreAggregation:
                     if exemplar is not None:
                         stream.exemplars[index] = exemplar
             if count is not None:
-                count[1] += 1  # type: ignore[operator]
-                count[2] = True
+                count.total += 1
+                count.counted = True
 
 
 def _offered(value: float, context: Context) -> Offered:

@@ -15,7 +15,7 @@ from opentelemetry.util.types import Attributes
 from kafkascope._core import histograms as _histograms
 from kafkascope._core import semconv as sc
 from kafkascope._core import sizes as _sizes
-from kafkascope._core.histograms import HistogramSpec
+from kafkascope._core.histograms import HistogramSpec, Tally
 from kafkascope._core.telemetry import ProviderCache, messaging_attributes, meter_for
 
 TIME_IN_QUEUE_BUCKETS: Final = (*sc.DURATION_BUCKETS, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -72,7 +72,7 @@ class MessageCounter:
     ) -> None:
         """``lock``: shared with the pre-aggregated histograms, which then count a single
         message's entry (:meth:`bind`) under their own lock."""
-        self._totals: dict[AttrKey, list[object]] = {}
+        self._totals: dict[AttrKey, Tally] = {}
         self._lock = lock or threading.Lock()
         meter.create_observable_counter(
             name, callbacks=[self._observe], unit="{message}", description=description
@@ -83,30 +83,24 @@ class MessageCounter:
         with self._lock:
             entry = self._totals.get(key)
             if entry is None:
-                self._totals[key] = [attributes, amount, True]
+                self._totals[key] = Tally(attributes, amount, True)
             else:
-                entry[1] += amount  # type: ignore[operator]
-                entry[2] = True
+                entry.total += amount
+                entry.counted = True
 
-    def bind(self, key: AttrKey, attributes: Attributes) -> list[object]:
-        """The running total of the attribute set ``key``, for :meth:`add_to` (reported once
-        something was added to it, as with :meth:`add`)."""
+    def bind(self, key: AttrKey, attributes: Attributes) -> Tally:
+        """The running total of the attribute set ``key``, counted by the pre-aggregated
+        histograms under the lock they share (reported once something was counted)."""
         with self._lock:
             entry = self._totals.get(key)
             if entry is None:
-                entry = self._totals[key] = [attributes, 0, False]
+                entry = self._totals[key] = Tally(attributes, 0, False)
             return entry
-
-    def add_to(self, entry: list[object], amount: int) -> None:
-        """Count ``amount`` messages in ``entry`` (from :meth:`bind`)."""
-        with self._lock:
-            entry[1] += amount  # type: ignore[operator]
-            entry[2] = True
 
     def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
-            entries = [(attrs, total) for attrs, total, counted in self._totals.values() if counted]
-        return [Observation(total, attrs) for attrs, total in entries]  # type: ignore[arg-type]
+            entries = [(e.attributes, e.total) for e in self._totals.values() if e.counted]
+        return [Observation(total, attrs) for attrs, total in entries]
 
 
 class MessagingMetrics:
