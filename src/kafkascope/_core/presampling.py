@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, Sampler
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, Sampler, TraceIdRatioBased
 from opentelemetry.trace import Link, Span, SpanKind, TraceFlags, TracerProvider
 from opentelemetry.util.types import Attributes
 
@@ -33,6 +33,37 @@ from kafkascope._core.telemetry import tracer_for
 
 _DROPPED = TraceFlags(TraceFlags.DEFAULT)
 _DROPPED_RANDOM = TraceFlags(TraceFlags.DEFAULT | TraceFlags.RANDOM_TRACE_ID)
+_LOW_BITS = TraceIdRatioBased.TRACE_ID_LIMIT
+_PROBE_STATE = trace.TraceState([("probe", "1")])
+_PROBE_PARENT = trace.set_span_in_context(
+    trace.NonRecordingSpan(
+        trace.SpanContext(1, 1, True, TraceFlags(TraceFlags.SAMPLED), _PROBE_STATE)
+    )
+)
+
+
+def ratio_bound(sampler: Sampler | None) -> int | None:
+    """The public ``bound`` of the SDK's own ``TraceIdRatioBased`` (not a subclass), when its
+    decisions are "sampled if the trace id's low 64 bits are below ``bound``, with the parent's
+    trace state": checked against its ``should_sample`` on ids either side of the bound, so an
+    SDK that decides otherwise is asked every time instead. None for any other sampler."""
+    if type(sampler) is not TraceIdRatioBased:
+        return None
+    bound: int = sampler.bound
+    probes = {0, 1, _LOW_BITS, bound - 1, bound, bound + 1, (7 << 64) | bound, (7 << 64) | 5}
+    for trace_id in (p for p in probes if 0 <= p < 1 << 128):
+        rule = (trace_id & _LOW_BITS) < bound
+        for parent, state in ((None, None), (_PROBE_PARENT, _PROBE_STATE)):
+            result = sampler.should_sample(parent, trace_id, "probe")
+            if (result.decision is not Decision.DROP) != rule or result.trace_state is not state:
+                return None
+    return bound
+
+
+def _decision_of(sampler: Sampler | None) -> tuple[Sampler | None, int | None]:
+    """A decider with the bound that decides for it, when one does: 0 for ``ALWAYS_OFF`` (it
+    drops everything, with the parent's trace state), a ratio sampler's :func:`ratio_bound`."""
+    return sampler, 0 if sampler is ALWAYS_OFF else ratio_bound(sampler)
 
 
 class _Decided(threading.local):
@@ -91,7 +122,7 @@ class Deciders:
 class Presampler:
     """The sampler of one tracer provider, asked first."""
 
-    __slots__ = ("_deciders", "_deciding", "_ids", "_random_roots")
+    __slots__ = ("_deciding", "_ids", "_random_roots", "_roots", "_sampled", "_unsampled")
 
     def __init__(self, deciders: Deciders, id_generator: IdGenerator) -> None:
         """``id_generator`` is the provider's: a :class:`DecidingIdGenerator` when root spans
@@ -99,11 +130,13 @@ class Presampler:
         deciding = id_generator if isinstance(id_generator, DecidingIdGenerator) else None
         if deciders.roots is not None and deciding is None:
             raise ValueError("presampling root spans needs the provider's DecidingIdGenerator")
-        self._deciders = deciders
         # The generator behind the provider's (a decided trace id is only for the SDK).
         self._ids = deciding.inner if deciding is not None else id_generator
         self._deciding = deciding
         self._random_roots = self._ids.is_trace_id_random()
+        self._roots = _decision_of(deciders.roots)
+        self._sampled = _decision_of(deciders.under_sampled_parent)
+        self._unsampled = _decision_of(deciders.under_unsampled_parent)
 
     def start(
         self,
@@ -116,25 +149,26 @@ class Presampler:
         """The non-recording span ``start_span(name, context, kind, attributes, links)`` would
         return, when the sampler drops it; None when the SDK is to make the span."""
         parent = trace.get_current_span(context).get_span_context()
-        deciders = self._deciders
         root = not parent.is_valid
         if root:
-            decider = deciders.roots
+            decider, bound = self._roots
             if decider is None:
                 return None
             trace_id = self._ids.generate_trace_id()
             random = self._random_roots
         else:
             flags = parent.trace_flags
-            decider = (
-                deciders.under_sampled_parent if flags.sampled else deciders.under_unsampled_parent
-            )
+            decider, bound = self._sampled if flags.sampled else self._unsampled
             if decider is None:
                 return None
             trace_id = parent.trace_id
             random = flags.random_trace_id
-        if decider is ALWAYS_OFF:
-            # What it returns, without building it: drop, with the parent's trace state.
+        if bound is not None:
+            if (trace_id & _LOW_BITS) < bound:  # recorded: the SDK makes the span
+                if root and self._deciding is not None:
+                    self._deciding.decide(trace_id)
+                return None
+            # What the sampler returns, without building it: drop, with the parent's state.
             trace_state = None if root else parent.trace_state
         else:
             result = decider.should_sample(context, trace_id, name, kind, attributes, links)

@@ -12,7 +12,13 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    Decision,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
 from opentelemetry.trace import SpanKind, TraceFlags, TraceState
 
 from kafkascope._core import presampling
@@ -67,10 +73,23 @@ class SeededIds(IdGenerator):
         return True  # as the SDK's RandomIdGenerator: W3C's random trace id flag is set
 
 
-def _spans(env: dict[str, str], parent: Context, *, presampled: bool) -> list[tuple[Any, ...]]:
+class GivenTraceIds(SeededIds):
+    """Seeded span ids; the trace ids given, in order, then seeded ones."""
+
+    def __init__(self, trace_ids: list[int]) -> None:
+        super().__init__()
+        self._trace_ids = iter(trace_ids)
+
+    def generate_trace_id(self) -> int:
+        return next(self._trace_ids, None) or super().generate_trace_id()
+
+
+def _spans(
+    env: dict[str, str], parent: Context, *, presampled: bool, trace_ids: list[int] | None = None
+) -> list[tuple[Any, ...]]:
     sampler: Sampler = otel_variables.sampler(env)
     deciders = otel_variables.sampler_deciders(env)
-    ids: IdGenerator = SeededIds()
+    ids: IdGenerator = SeededIds() if trace_ids is None else GivenTraceIds(trace_ids)
     if presampled and deciders.roots is not None:
         ids = presampling.DecidingIdGenerator(ids)
     provider = TracerProvider(sampler=sampler, id_generator=ids, shutdown_on_exit=False)
@@ -113,6 +132,45 @@ def test_a_ratio_sampler_keeps_and_drops_roots_alike_presampled():
     spans = _spans(env, PARENTS["root"], presampled=True)
     # Both outcomes occur, so both the presampled drop and the decided trace id are compared.
     assert {recording for *_, recording in spans} == {True, False}
+
+
+@pytest.mark.parametrize("name", ["traceidratio", "parentbased_traceidratio"])
+def test_roots_either_side_of_the_ratio_bound_are_decided_as_the_sdk_decides(name: str) -> None:
+    env = {"OTEL_TRACES_SAMPLER": name, "OTEL_TRACES_SAMPLER_ARG": "0.5"}
+    bound = TraceIdRatioBased(0.5).bound
+    high = 0xABCD << 64  # only the low 64 bits decide
+    edges = [bound - 1, bound, bound + 1, high | (bound - 1), high | bound, 1, (1 << 64) - 1]
+    presampled = _spans(env, PARENTS["root"], presampled=True, trace_ids=edges)
+    assert presampled == _spans(env, PARENTS["root"], presampled=False, trace_ids=edges)
+    assert [recording for *_, recording in presampled[:5]] == [True, False, False, True, False]
+
+
+def test_the_sdks_own_ratio_sampler_is_decided_by_its_bound():
+    assert presampling.ratio_bound(TraceIdRatioBased(0.25)) == TraceIdRatioBased(0.25).bound
+    assert presampling.ratio_bound(ALWAYS_OFF) is None
+
+    class Sub(TraceIdRatioBased):
+        pass
+
+    assert presampling.ratio_bound(Sub(0.25)) is None
+
+
+def test_a_ratio_sampler_deciding_by_another_rule_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    def high_bits(
+        self: TraceIdRatioBased,
+        parent_context: Context | None,
+        trace_id: int,
+        *args: Any,
+        **kwargs: Any,
+    ) -> SamplingResult:
+        keep = (trace_id >> 64) & 1
+        return SamplingResult(Decision.RECORD_AND_SAMPLE if keep else Decision.DROP)
+
+    monkeypatch.setattr(TraceIdRatioBased, "should_sample", high_bits)
+    assert presampling.ratio_bound(TraceIdRatioBased(0.5)) is None
+    env = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"}
+    presampled = _spans(env, PARENTS["root"], presampled=True)
+    assert presampled == _spans(env, PARENTS["root"], presampled=False)
 
 
 def test_a_decided_trace_id_is_handed_out_once():
