@@ -29,7 +29,8 @@ from wrapt import wrap_function_wrapper
 from kafkascope._adapters.faust import message_view, settings_of
 from kafkascope._adapters.records import register_record_adapter
 from kafkascope._consume.options import ProcessOptions
-from kafkascope._consume.process import ProcessScope, begin
+from kafkascope._consume.scope import ProcessScope
+from kafkascope._consume.single import begin
 from kafkascope._core import errors as _errors
 
 _logger = logging.getLogger(__name__)

@@ -12,9 +12,11 @@ from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import Span, TracerProvider
 
+from kafkascope._consume.batch import begin_batch
 from kafkascope._consume.handler_args import RecordArgument, check_takes_an_argument
 from kafkascope._consume.options import ProcessOptions
-from kafkascope._consume.process import ProcessScope, begin, begin_batch
+from kafkascope._consume.scope import ProcessScope
+from kafkascope._consume.single import begin
 from kafkascope._core.settings import ParentPolicy, check_bool
 
 P = ParamSpec("P")

@@ -1,8 +1,8 @@
 """A handler's process-span options: validated once, with the attribute sets its messages share.
 
 :class:`ProcessOptions` is built when a handler is decorated (or a consumer instrumented);
-:func:`~kafkascope._consume.process.begin` and
-:func:`~kafkascope._consume.process.begin_batch` open a process span with them.
+:func:`~kafkascope._consume.single.begin` and
+:func:`~kafkascope._consume.batch.begin_batch` open a process span with them.
 """
 
 from __future__ import annotations

@@ -18,9 +18,11 @@ from opentelemetry.trace import TracerProvider
 
 from kafkascope._adapters.kafka_python import cluster_id_of
 from kafkascope._adapters.offsets import Committed
+from kafkascope._consume.batch import begin_batch
 from kafkascope._consume.commit import CommitScope, Unsettled
 from kafkascope._consume.options import ProcessOptions
-from kafkascope._consume.process import ProcessScope, begin, begin_batch
+from kafkascope._consume.scope import ProcessScope
+from kafkascope._consume.single import begin
 from kafkascope._core import errors as _errors
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings

@@ -1,0 +1,92 @@
+"""What every process span's scope shares: the open span, the context it made current, the
+records it processes, and how it restores the context and records sizes when it finishes.
+
+:mod:`~kafkascope._consume.single` opens one for a message, :mod:`~kafkascope._consume.batch`
+one for a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextvars import Token
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+from opentelemetry.trace import Span
+
+from kafkascope._adapters.records import RecordView
+from kafkascope._consume.options import ProcessOptions
+from kafkascope._core import semconv as sc
+from kafkascope._core import sizes as _sizes
+from kafkascope._core.message import Processing, current_message
+
+
+def time_in_queue(record: RecordView, now_ms: float) -> float | None:
+    """Seconds from ``record``'s timestamp to ``now_ms`` (never negative); None without one."""
+    if record.timestamp_ms is None:
+        return None
+    return max(0.0, now_ms - record.timestamp_ms) / 1000.0
+
+
+def timestamp_type(record: RecordView) -> str:
+    """Which clock ``record``'s timestamp is from: the producer's or the broker's."""
+    return sc.TIMESTAMP_LOG_APPEND_TIME if record.log_append_time else sc.TIMESTAMP_CREATE_TIME
+
+
+class ProcessScope:
+    """One open process span: current in the context until :meth:`finish`."""
+
+    __slots__ = (
+        "_context",
+        "_message_token",
+        "_options",
+        "_records",
+        "_start",
+        "_start_ms",
+        "_token",
+        "_topic",
+        "sizes",
+        "span",
+    )
+
+    _options: ProcessOptions
+    _records: Sequence[RecordView]
+    span: Span
+    """The process span (non-recording when not sampled)."""
+    sizes: Sequence[int | None] | None
+    """Each record's body size, when sizes are captured."""
+    _start: float  # perf_counter at the start
+    _start_ms: float  # wall clock at the start, epoch ms
+    _topic: str | None  # None: a batch of several topics
+    _context: Context  # the context made current: the parent with the span
+    _token: Token[Context]
+    _message_token: Token[Processing | None]
+
+    @property
+    def records(self) -> Sequence[RecordView]:
+        """The records this span processes."""
+        return self._records
+
+    def finish(self, exc: BaseException | None) -> None:
+        """Record the handler's outcome (``exc``: what it raised), end the span, restore the
+        context. Never raises."""
+        raise NotImplementedError
+
+    def _restore(self) -> None:
+        """Make current again what was current before the span."""
+        try:
+            current_message.reset(self._message_token)
+        except ValueError:
+            current_message.set(None)  # reset from another context (async generators)
+        otel_context.detach(self._token)
+
+    def _observe_sizes(self) -> None:
+        options = self._options
+        histogram = _sizes.for_provider(options.meter_provider)
+        if histogram.noop or self.sizes is None:
+            return
+        for record, size in zip(self._records, self.sizes, strict=True):
+            if size is not None:
+                histogram.record(
+                    size, sc.OPERATION_PROCESS, record.topic, options.group, self._context
+                )

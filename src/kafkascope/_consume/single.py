@@ -1,0 +1,203 @@
+"""One message's process span: :func:`begin` opens a :class:`MessageScope` with a handler's
+:class:`~kafkascope._consume.options.ProcessOptions`; its :meth:`~MessageScope.finish` records
+the outcome. This is the path every message of ``@traced_handler`` takes, so it is kept flat:
+one call opens the span, one closes it. Nothing here raises into user code: instrumentation
+failures are reported once and the handler runs regardless.
+"""
+
+from __future__ import annotations
+
+import time
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, Link, SpanKind
+from opentelemetry.util.types import AttributeValue
+
+from kafkascope._adapters.records import RecordAdapter, RecordView, body_size, view
+from kafkascope._consume.options import ProcessOptions
+from kafkascope._consume.scope import ProcessScope, timestamp_type
+from kafkascope._core import errors as _errors
+from kafkascope._core import message as _message
+from kafkascope._core import metrics as _metrics
+from kafkascope._core import presampling as _presampling
+from kafkascope._core import semconv as sc
+from kafkascope._core import settings as _settings
+from kafkascope._core import telemetry as _telemetry
+from kafkascope._core.header_capture import header_attributes
+from kafkascope._core.message import CONTEXT_KEY, Processing, current_message
+from kafkascope._core.settings import Settings
+from kafkascope._core.telemetry import message_key, record_error
+from kafkascope._observe import time_lag as _time_lag
+from kafkascope._propagation import pipeline as _pipeline_latency
+from kafkascope._propagation.poison import History
+from kafkascope._propagation.w3c import scan_headers
+
+
+def begin(
+    options: ProcessOptions, record: object, adapter: RecordAdapter | None = None
+) -> MessageScope | None:
+    """Open the process span for one record (read by ``adapter`` when the caller has looked
+    it up already); None when ``record`` is not a record."""
+    try:
+        record_view = view(record) if adapter is None else adapter(record)
+        if record_view is None:
+            return None
+        return MessageScope(options, record_view, record)
+    except Exception as exc:
+        _errors.report("process span start", exc)
+        return None
+
+
+class MessageScope(ProcessScope):
+    """The process span of one message: current in the context until :meth:`finish`."""
+
+    __slots__ = ("_history", "_waited")
+
+    _history: History | None  # the retries of this message so far, if it has any
+    _waited: float | None  # its time in queue, seconds
+
+    def __init__(self, options: ProcessOptions, record: RecordView, raw: object) -> None:
+        """Start the span of ``record`` (``raw``: as its client gave it, read for its size when
+        sizes are captured) and make it current."""
+        self._options = options
+        self._records = (record,)
+        settings = _settings.current()
+        self.sizes = (body_size(raw),) if settings.capture_sizes else None
+        self._start = time.perf_counter()
+        self._start_ms = start_ms = time.time() * 1000.0
+        ambient = otel_context.get_current()
+        topic = self._topic = record.topic
+        producer_ctx, stamp_header = scan_headers(
+            record.headers, trust_baggage=settings.trust_baggage
+        )
+        producer = (
+            trace.get_current_span(producer_ctx).get_span_context()
+            if producer_ctx  # an empty context (no trace context in the headers) has no span
+            else INVALID_SPAN_CONTEXT
+        )
+        # The parent is chosen by the parent policy; the producer is linked when it is not it.
+        links: list[Link] = []
+        parent = ambient
+        policy = options.parent or settings.parent
+        if policy == "producer" and producer.is_valid:
+            # The producer is the parent: a link to it too would only repeat the parent.
+            parent = producer_ctx
+            ambient_sc = trace.get_current_span(ambient).get_span_context()
+            if ambient_sc.is_valid:
+                links.append(Link(ambient_sc))
+        elif producer.is_valid:
+            links.append(Link(producer))
+        if policy == "links":
+            parent = trace.set_span_in_context(trace.INVALID_SPAN, producer_ctx)
+        timestamp = record.timestamp_ms
+        self._waited = None if timestamp is None else max(0.0, start_ms - timestamp) / 1000.0
+        # What samplers are given: the conventions' sampling-relevant attributes (system,
+        # operation, destination, partition, group, server, client id).
+        span = self.span = _presampling.start_span(
+            options.tracer_provider,
+            sc.process_span_name(topic),
+            parent,
+            SpanKind.CONSUMER,
+            options.span_base(topic, record.partition),
+            links,
+        )
+        if span.is_recording():
+            # Only the span needs these: an unsampled message skips them (key decoding too).
+            span.set_attributes(self._message_attributes(settings))
+        history = self._history = options.attempts.begin(record, span)
+        processing = Processing(
+            topic,
+            record.partition,
+            record.offset,
+            options.group,
+            None,
+            span,
+            1 if history is None else history.failures + 1,
+        )
+        context = trace.set_span_in_context(span, parent)
+        if _message.carried:
+            # The message rides in the span's context too, so that log records in threads
+            # that were handed only the OpenTelemetry context (contrib's threading
+            # instrumentation) still name it.
+            context = otel_context.set_value(CONTEXT_KEY, processing, context)
+        self._context = context
+        self._token = otel_context.attach(context)
+        _time_lag.note_one(options.group, record)
+        stamp = None
+        if stamp_header is not None:
+            stamp = _pipeline_latency.begin(
+                self._records,
+                span,
+                options.group,
+                start_ms,
+                options.meter_provider,
+                stamp_header,
+                on_span=settings.span_timings,
+            )
+        if stamp is None:
+            outer = current_message.get()
+            stamp = outer.stamp if outer is not None else None
+        processing.stamp = stamp
+        self._message_token = current_message.set(processing)
+
+    def _message_attributes(self, settings: Settings) -> dict[str, AttributeValue]:
+        """The attributes of one message only: offset, key, tombstone, time in queue."""
+        record = self._records[0]
+        attrs: dict[str, AttributeValue] = {}
+        if record.offset is not None:
+            attrs[sc.MESSAGING_KAFKA_OFFSET] = record.offset
+        key = message_key(record.key, settings, self._options.capture_key)
+        if key is not None:
+            attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key
+        if record.tombstone:
+            attrs[sc.MESSAGING_KAFKA_MESSAGE_TOMBSTONE] = True
+        capture = self._options.capture_headers or settings.capture_headers
+        conversation = settings.conversation_id_header
+        if capture is not None or conversation is not None:
+            header_attributes(record.headers, capture, conversation, attrs)
+        if self.sizes is not None and (size := self.sizes[0]) is not None:
+            attrs[sc.MESSAGING_MESSAGE_BODY_SIZE] = size
+        if self._waited is not None and settings.span_timings:
+            attrs[sc.TIME_IN_QUEUE] = self._waited
+            attrs[sc.TIMESTAMP_TYPE] = timestamp_type(record)
+        return attrs
+
+    def finish(self, exc: BaseException | None) -> None:
+        """Record the handler's outcome (``exc``: what it raised), end the span, restore the
+        context, measure the message. Never raises."""
+        span = self.span
+        error_type: str | None = None
+        try:
+            # A first attempt that succeeded leaves nothing to track (the common case).
+            if exc is not None or self._history is not None:
+                self._options.attempts.end(self._records[0], self._history, span, exc)
+                if exc is not None:
+                    error_type = _telemetry.error_type(exc)
+                    record_error(span, exc, error_type)
+        except Exception as internal:
+            _errors.report("process span error", internal)
+        finally:
+            self._restore()
+        try:
+            span.end()
+            if self.sizes is not None:
+                self._observe_sizes()
+            options = self._options
+            instruments = _metrics.for_provider(options.meter_provider)
+            if instruments.noop:
+                return
+            waited = self._waited
+            # Measured in the process span's context, though after it ended: an exemplar of
+            # these histograms then leads to this message's trace.
+            instruments.observe_message(
+                options.streams(instruments, self._topic),
+                error_type,
+                time.perf_counter() - self._start,
+                None if waited is None else timestamp_type(self._records[0]),
+                waited,
+                span.get_span_context(),
+                self._context,
+            )
+        except Exception as internal:
+            _errors.report("process span end", internal)
