@@ -194,7 +194,11 @@ class MessageScope(ProcessScope):
                 options.streams(instruments, self._topic),
                 error_type,
                 time.perf_counter() - self._start,
-                None if waited is None else timestamp_type(self._records[0]),
+                None
+                if waited is None
+                else sc.TIMESTAMP_LOG_APPEND_TIME
+                if self._records[0].log_append_time
+                else sc.TIMESTAMP_CREATE_TIME,
                 waited,
                 span.get_span_context(),
                 self._context,
