@@ -24,6 +24,8 @@ _MAX_CACHED_ATTRIBUTE_SETS: Final = 4096
 AttrKey = tuple[str, str | None, str | None, str | None, str | None, int | None, str | None]
 Stream = tuple[AttrKey, Attributes]
 """An attribute set with its key, built once and reused."""
+SentBound = tuple[_histograms.Bound, Tally]
+"""A send stream bound once: its send-duration streams and its sent-messages total."""
 
 PROCESS_DURATION: Final = HistogramSpec(
     sc.METRIC_PROCESS_DURATION, "s", "Duration of processing operation.", sc.DURATION_BUCKETS
@@ -120,6 +122,7 @@ class MessagingMetrics:
             meter,
             sc.METRIC_CLIENT_SENT_MESSAGES,
             "Number of messages producer attempted to send to the broker.",
+            None if self._pre is None else self._pre.lock,
         )
         self.consumed_messages = MessageCounter(
             meter,
@@ -241,6 +244,24 @@ class MessagingMetrics:
         else:
             self._sdk_histograms[_SEND].record(duration, attrs)
         self.sent_messages.add(1, key, attrs)
+
+    def bind_sent(self, stream: Stream) -> SentBound | None:
+        """``stream`` (from :meth:`send_stream`) bound once for :meth:`observe_sent_bound`: its
+        send-duration stream in each push reader's table and its sent-messages total; None off
+        ``configure()``'s pipelines (then :meth:`observe_sent`)."""
+        pre = self._pre
+        if pre is None:
+            return None
+        return pre.bind(_SEND, *stream), self.sent_messages.bind(*stream)
+
+    def observe_sent_bound(
+        self, bound: SentBound, duration: float, span_context: SpanContext
+    ) -> None:
+        """:meth:`observe_sent` of a stream bound by :meth:`bind_sent`, measured where the
+        current span's context is ``span_context``: one lock, no stream look-up."""
+        pre = self._pre
+        if pre is not None:
+            pre.record_bound(((bound[0], duration),), span_context, None, bound[1])
 
     def observe_dead_letter(self, *, topic: str, source: str | None, error_type: str) -> None:
         """One message sent to the dead-letter ``topic`` from the topic ``source``."""

@@ -43,6 +43,7 @@ class SendOptions:
     """
 
     __slots__ = (
+        "_bound",
         "_instruments",
         "_span_bases",
         "_streams",
@@ -84,6 +85,7 @@ class SendOptions:
         self.server_port = server_port
         self._span_bases: dict[tuple[str, int | None], dict[str, AttributeValue]] = {}
         self._streams: dict[tuple[str, str | None], tuple[_metrics.AttrKey, Attributes]] = {}
+        self._bound: dict[str, _metrics.SentBound | None] = {}
         self._instruments: _metrics.MessagingMetrics | None = None
         self.transactions = Transactions(
             transactional_id if isinstance(transactional_id, str) and transactional_id else None,
@@ -99,8 +101,7 @@ class SendOptions:
     ) -> tuple[_metrics.AttrKey, Attributes]:
         """The metric stream of this producer's sends to ``topic`` with this outcome."""
         if instruments is not self._instruments:
-            self._streams = {}  # another meter provider
-            self._instruments = instruments
+            self._forget(instruments)
         found = self._streams.get((topic, error_type))
         if found is None:
             found = instruments.send_stream(
@@ -109,6 +110,39 @@ class SendOptions:
             if len(self._streams) < _MAX_CACHED:
                 self._streams[(topic, error_type)] = found
         return found
+
+    def _forget(self, instruments: _metrics.MessagingMetrics) -> None:
+        """Drop the streams of another meter provider's instruments."""
+        self._streams = {}
+        self._bound = {}
+        self._instruments = instruments
+
+    def record_sent(
+        self,
+        instruments: _metrics.MessagingMetrics,
+        topic: str,
+        error_type: str | None,
+        duration: float,
+    ) -> None:
+        """One send to ``topic`` with this outcome, ``duration`` seconds long: an acknowledged
+        send's streams are bound once per topic on ``configure()``'s pipelines."""
+        if error_type is None:
+            if instruments is not self._instruments:
+                self._forget(instruments)
+            try:
+                bound = self._bound[topic]
+            except KeyError:
+                bound = instruments.bind_sent(self.send_stream(instruments, topic, None))
+                if len(self._bound) < _MAX_CACHED:
+                    self._bound[topic] = bound
+            if bound is not None:
+                # The exemplar is the span current where the completion runs, as the SDK's.
+                current = trace.get_current_span().get_span_context()
+                instruments.observe_sent_bound(bound, duration, current)
+                return
+        instruments.observe_sent(
+            stream=self.send_stream(instruments, topic, error_type), duration=duration
+        )
 
     def _span_base(self, topic: str, partition: int | None) -> dict[str, AttributeValue]:
         """The attributes every send to ``topic`` (and ``partition``) starts with: the
@@ -307,9 +341,8 @@ class SendObserver:
             options = self._options
             instruments = _metrics.for_provider(options.meter_provider)
             if not instruments.noop:
-                instruments.observe_sent(
-                    stream=options.send_stream(instruments, self.topic, error_type),
-                    duration=time.perf_counter() - self._start,
+                options.record_sent(
+                    instruments, self.topic, error_type, time.perf_counter() - self._start
                 )
             if self.size is not None and exc is None:
                 sizes = _sizes.for_provider(options.meter_provider)

@@ -29,6 +29,7 @@ from kafkascope._core import metrics as _metrics
 from kafkascope._core import semconv as sc
 from kafkascope._core import sizes as _sizes
 from kafkascope._core.errors import ConfigurationError
+from kafkascope._produce.send import SendOptions
 from kafkascope._setup import preaggregation as _preaggregation
 from kafkascope.testing import make_record
 from tests.unit._producers import RecordingProducer, ack
@@ -104,6 +105,7 @@ def _record_cycles(provider: MeterProvider) -> None:
     instruments = _metrics.for_provider(provider)
     body_sizes = _sizes.for_provider(provider)
     streams = instruments.process_streams("orders", "billing", "broker", 9092)
+    sends = SendOptions(server_address="broker", server_port=9092, meter_provider=provider)
     sampled = TracerProvider(sampler=ALWAYS_ON, shutdown_on_exit=False).get_tracer("t")
     unsampled = TracerProvider(sampler=ALWAYS_OFF, shutdown_on_exit=False).get_tracer("t")
     for cycle, sizes in zip(CYCLES, SIZES, strict=True):
@@ -135,10 +137,13 @@ def _record_cycles(provider: MeterProvider) -> None:
             # A send's duration is recorded in whatever context its completion runs in.
             token = otel_context.attach(context)
             try:
-                instruments.observe_sent(
-                    stream=instruments.send_stream("orders", "broker", 9092, error_type),
-                    duration=duration,
-                )
+                if position % 2:
+                    instruments.observe_sent(
+                        stream=instruments.send_stream("orders", "broker", 9092, error_type),
+                        duration=duration,
+                    )
+                else:  # a traced producer's way: an acknowledged send's streams bound once
+                    sends.record_sent(instruments, "orders", error_type, duration)
                 body_sizes.record(sizes[position], sc.OPERATION_SEND, "orders")
             finally:
                 otel_context.detach(token)
