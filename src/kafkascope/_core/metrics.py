@@ -246,22 +246,18 @@ class MessagingMetrics:
         self.sent_messages.add(1, key, attrs)
 
     def bind_sent(self, stream: Stream) -> SentBound | None:
-        """``stream`` (from :meth:`send_stream`) bound once for :meth:`observe_sent_bound`: its
-        send-duration stream in each push reader's table and its sent-messages total; None off
-        ``configure()``'s pipelines (then :meth:`observe_sent`)."""
+        """``stream`` (from :meth:`send_stream`) bound once for :meth:`observe_sent_bound`;
+        None off ``configure()``'s pipelines (then :meth:`observe_sent`)."""
         pre = self._pre
         if pre is None:
             return None
         return pre.bind(_SEND, *stream), self.sent_messages.bind(*stream)
 
-    def observe_sent_bound(
-        self, bound: SentBound, duration: float, span_context: SpanContext
-    ) -> None:
-        """:meth:`observe_sent` of a stream bound by :meth:`bind_sent`, measured where the
-        current span's context is ``span_context``: one lock, no stream look-up."""
-        pre = self._pre
-        if pre is not None:
-            pre.record_bound(((bound[0], duration),), span_context, None, bound[1])
+    def observe_sent_bound(self, bound: SentBound, duration: float, current: SpanContext) -> None:
+        """:meth:`observe_sent` of a :meth:`bind_sent` stream, measured where the current
+        span's context is ``current``: one lock, no look-up."""
+        if self._pre is not None:
+            self._pre.record_bound(((bound[0], duration),), current, None, bound[1])
 
     def observe_dead_letter(self, *, topic: str, source: str | None, error_type: str) -> None:
         """One message sent to the dead-letter ``topic`` from the topic ``source``."""
