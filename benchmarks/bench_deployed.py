@@ -14,9 +14,9 @@ bare, contrib's instrumentation with a hand-written counter and duration histogr
 with all signals). Process CPU is ``time.process_time`` in the child (every thread, the export
 worker's included). Spans are the Collector's ``otelcol_receiver_accepted_spans``.
 
-The consume variants that the ratios divide run ``--repeats`` times each, interleaved, and each
-ratio takes every variant's best run: one run per variant let a busy spell of the machine
-decide a ratio.
+The consume variants that the ratios divide, and every send variant, run ``--repeats`` times
+each, interleaved, and each ratio takes every variant's best run (or round): one run per
+variant let a busy spell of the machine decide a ratio.
 
 Run: .venv/bin/python -m benchmarks.bench_deployed [--messages N] [--quick] [--repeats N]
      [--side consume|send] [--clients kafka-python confluent-kafka aiokafka]
@@ -103,9 +103,8 @@ SEND_KEEPS: tuple[str, ...] = ("all signals", "tracing only")
 REPEATED: frozenset[str] = frozenset(
     {"bare", "contrib", "contrib+metrics", "all signals", "tracing only", "sampled out"}
 )
-"""The consume variants the ratios divide, run ``--repeats`` times each (interleaved); each
-ratio takes every variant's best run (highest msg/s, least CPU), as the send side takes its
-best round."""
+"""The consume variants the ratios divide, run ``--repeats`` times each (interleaved, as every
+send variant is); each ratio takes every variant's best run (highest msg/s, least CPU)."""
 
 
 def send_label(client: str) -> str:
@@ -175,13 +174,16 @@ def run_child(
 
 
 def _row(name: str, parts: Sequence[Mapping[str, float]]) -> str:
-    rate = max(p["msg_s"] for p in parts)
-    cpu = min(p["cpu_us"] for p in parts)
+    """A variant's best msg/s and CPU, the range of both over its runs, its spans per run."""
+    rates = [p["msg_s"] for p in parts]
+    cpus = [p["cpu_us"] for p in parts]
+    rate = f"{max(rates):,.0f}" + (f" ({min(rates):,.0f})" if len(parts) > 1 else "")
+    cpu = f"{min(cpus):.0f}" + (f" ({max(cpus):.0f})" if len(parts) > 1 else "")
     spans = " / ".join(
         f"{int(p['spans']):,} of {int(p['made']):,}" if p["made"] else f"{int(p['spans']):,}"
         for p in parts
     )
-    return f"| {name} | {rate:,.0f} | {cpu:.0f} | {spans if name != 'bare' else '-'} |"
+    return f"| {name} | {rate} | {cpu} | {spans if name != 'bare' else '-'} |"
 
 
 def report(
@@ -197,13 +199,21 @@ def report(
             "one process per variant and run; the best of "
             f"{max(len(parts) for parts in consumed.values())} runs where repeated"
         )
-        print("| variant | msg/s | CPU µs/msg | spans at the Collector |\n|---|---|---|---|")
+        print(
+            "| variant | msg/s, best (worst) | CPU µs/msg, best (worst) | spans at the Collector |"
+            "\n|---|---|---|---|"
+        )
         for name, parts in consumed.items():
             print(_row(name, parts))
     for client, variants in sent.items():
-        print(f"\nSend side, {client}: {messages:,} sends per round, {rounds} round(s) per process")
+        runs = max(len(parts) for parts in variants.values()) // max(rounds, 1)
         print(
-            "| variant | msg/s | CPU µs/msg | spans at the Collector (per round) |\n"
+            f"\nSend side, {client}: {messages:,} sends per round, {rounds} round(s) per process, "
+            f"{runs} process(es) per variant; the best round"
+        )
+        print(
+            "| variant | msg/s, best (worst) | CPU µs/msg, best (worst) | spans at the Collector "
+            "(per round) |\n"
             "|---|---|---|---|"
         )
         for name, parts in variants.items():
@@ -320,18 +330,18 @@ def run_deployed_benchmark(
                 if "send" in sides:
                     sink = broker.create_topic(f"deployed-send-{uuid.uuid4().hex[:6]}", PARTITIONS)
                     for client in clients:
-                        sent[client] = {
-                            name: run_child(
-                                "send",
-                                name,
-                                topic=sink,
-                                count=messages,
-                                rounds=rounds,
-                                client=client,
-                                **common,
-                            )
-                            for name in SEND_CLIENTS[client]
-                        }
+                        sent[client] = {name: [] for name in SEND_CLIENTS[client]}
+                        for _ in range(repeats):  # interleaved, as on the consume side
+                            for name in SEND_CLIENTS[client]:
+                                sent[client][name] += run_child(
+                                    "send",
+                                    name,
+                                    topic=sink,
+                                    count=messages,
+                                    rounds=rounds,
+                                    client=client,
+                                    **common,
+                                )
             finally:
                 broker.stop()
         finally:
@@ -350,7 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--repeats",
         type=int,
-        help="runs of each consume variant a ratio divides, interleaved (default: 3; --quick: 1)",
+        help="runs of each send variant and of each consume variant a ratio divides, "
+        "interleaved (default: 3; --quick: 1)",
     )
     parser.add_argument(
         "--clients",
