@@ -111,7 +111,8 @@ class BatchScope(ProcessScope):
             context = otel_context.set_value(CONTEXT_KEY, processing, context)
         self._context = context
         self._token = otel_context.attach(context)
-        _time_lag.note_processed(options.group, records)
+        if _time_lag.noting:
+            _time_lag.note_processed(options.group, records)
         stamp = _pipeline_latency.begin(
             records,
             span,

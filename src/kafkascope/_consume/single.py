@@ -123,7 +123,8 @@ class MessageScope(ProcessScope):
             context = otel_context.set_value(CONTEXT_KEY, processing, context)
         self._context = context
         self._token = otel_context.attach(context)
-        _time_lag.note_one(options.group, record)
+        if _time_lag.noting:
+            _time_lag.note_one(options.group, record)
         stamp = None
         if stamp_header is not None:
             stamp = _pipeline_latency.begin(

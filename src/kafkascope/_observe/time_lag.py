@@ -28,7 +28,10 @@ producers may be out of order by their clock skew, and the estimate is off by as
 age (a clock ahead of this host's) reads as 0.
 
 The processed timestamps are noted by every process span (:func:`note_processed`, one dictionary
-update per message, bounded to :data:`MAX_PARTITIONS` keys).
+update per message, bounded to :data:`MAX_PARTITIONS` keys) once an estimator exists
+(:data:`noting`): a process that observes no consumer's lag pays nothing for it, and one that
+starts observing late has no estimate for a partition until its next record is processed or it
+is seen caught up.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ PartitionKey = tuple[str | None, str, int]
 
 _newest: dict[PartitionKey, int] = {}
 """Newest record timestamp (ms) processed, per ``(group, topic, partition)``."""
+
+noting = False
+"""Whether process spans note their records' timestamps: from the first
+:class:`TimeLagEstimator` on (a lag observer's), since nothing reads them before."""
 
 
 def note_processed(group: str | None, records: Sequence[RecordView]) -> None:
@@ -82,6 +89,8 @@ class TimeLagEstimator:
     """One consumer's caught-up times, updated at collection time only."""
 
     def __init__(self) -> None:
+        global noting
+        noting = True
         self._caught_up: dict[tuple[str, int], float] = {}
 
     def estimates(

@@ -8,9 +8,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from kafkascope import observe_lag, process_span
+from kafkascope import observe_lag, process_batch_span, process_span
 from kafkascope._adapters.records import view
 from kafkascope._core import semconv as sc
+from kafkascope._observe import time_lag
 from kafkascope._observe.time_lag import TimeLagEstimator, note_processed
 from kafkascope.testing import make_record
 
@@ -101,3 +102,25 @@ async def test_time_lag_gauge_from_a_consumers_state_and_its_process_spans(capot
     finally:
         await consumer.stop()
         observer.close()
+
+
+def test_process_spans_note_nothing_until_a_lag_observer_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(time_lag, "noting", False)
+    first = make_record("t-noting", partition=0, offset=1, timestamp=1_000)
+    with process_span(first, group="g-noting"):
+        pass
+    with process_batch_span([first], group="g-noting-batch"):
+        pass
+    assert ("g-noting", "t-noting", 0) not in time_lag._newest
+    assert ("g-noting-batch", "t-noting", 0) not in time_lag._newest
+    TimeLagEstimator()  # what a lag observer makes
+    with process_span(
+        make_record("t-noting", partition=0, offset=2, timestamp=2_000), group="g-noting"
+    ):
+        pass
+    with process_batch_span([first], group="g-noting-batch"):
+        pass
+    assert time_lag._newest[("g-noting", "t-noting", 0)] == 2_000
+    assert time_lag._newest[("g-noting-batch", "t-noting", 0)] == 1_000
