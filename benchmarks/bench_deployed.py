@@ -18,8 +18,12 @@ The consume variants that the ratios divide, and every send variant, run ``--rep
 each, interleaved, and each ratio takes every variant's best run (or round): one run per
 variant let a busy spell of the machine decide a ratio.
 
+``--split`` adds, for the consume variants read from the broker, where each one's CPU goes: the
+client's consumer (the main thread outside the handler), the handler, the other threads (the
+export).
+
 Run: .venv/bin/python -m benchmarks.bench_deployed [--messages N] [--quick] [--repeats N]
-     [--side consume|send] [--clients kafka-python confluent-kafka aiokafka]
+     [--split] [--side consume|send] [--clients kafka-python confluent-kafka aiokafka]
 """
 
 from __future__ import annotations
@@ -133,6 +137,7 @@ def run_child(
     count: int,
     rounds: int,
     client: str = "kafka-python",
+    split: bool = False,
 ) -> list[dict[str, float]]:
     """One variant in a process of its own; its parts (one per round)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
@@ -159,6 +164,7 @@ def run_child(
             f"http://127.0.0.1:{collector.telemetry_port}/metrics",
             "--client",
             client,
+            *(["--split"] if split else []),
         ],
         cwd=ROOT,
         env=env,
@@ -205,6 +211,20 @@ def report(
         )
         for name, parts in consumed.items():
             print(_row(name, parts))
+        split_rows = [(name, parts) for name, parts in consumed.items() if "handler_us" in parts[0]]
+        if split_rows:
+            print(
+                "\nWhere the CPU goes (--split), µs per message, best (worst) of the runs\n"
+                "| variant | client's consumer (main thread) | handler (main thread) | "
+                "other threads (export) |\n|---|---|---|---|"
+            )
+            for name, parts in split_rows:
+                cells = []
+                for key in ("consumer_us", "handler_us", "other_threads_us"):
+                    values = [p[key] for p in parts]
+                    spread = f" ({max(values):.1f})" if len(values) > 1 else ""
+                    cells.append(f"{min(values):.1f}{spread}")
+                print(f"| {name} | {' | '.join(cells)} |")
     for client, variants in sent.items():
         runs = max(len(parts) for parts in variants.values()) // max(rounds, 1)
         print(
@@ -299,6 +319,7 @@ def run_deployed_benchmark(
     rounds: int = 2,
     *,
     repeats: int = 3,
+    split: bool = False,
     sides: Sequence[str] = ("consume", "send"),
     clients: Sequence[str] = tuple(SEND_CLIENTS),
 ) -> list[str]:
@@ -325,7 +346,13 @@ def run_deployed_benchmark(
                         for name in CONSUME_VARIANTS:
                             if repeat == 0 or name in REPEATED:
                                 consumed[name] += run_child(
-                                    "consume", name, topic=topic, count=messages, rounds=1, **common
+                                    "consume",
+                                    name,
+                                    topic=topic,
+                                    count=messages,
+                                    rounds=1,
+                                    split=split,
+                                    **common,
                                 )
                 if "send" in sides:
                     sink = broker.create_topic(f"deployed-send-{uuid.uuid4().hex[:6]}", PARTITIONS)
@@ -364,6 +391,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "interleaved (default: 3; --quick: 1)",
     )
     parser.add_argument(
+        "--split",
+        action="store_true",
+        help="consume side: also the CPU split by thread (the client's consumer, the handler, "
+        "the export); the thread clock read around each message costs every variant alike",
+    )
+    parser.add_argument(
         "--clients",
         nargs="+",
         choices=list(SEND_CLIENTS),
@@ -373,10 +406,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sides = (args.side,) if args.side else ("consume", "send")
     repeats = max(1, args.repeats if args.repeats is not None else 1 if args.quick else 3)
+    common = {"sides": sides, "clients": args.clients, "repeats": repeats, "split": args.split}
     if args.quick:
-        run_deployed_benchmark(500, rounds=1, repeats=repeats, sides=sides, clients=args.clients)
+        run_deployed_benchmark(500, rounds=1, **common)
     else:
-        run_deployed_benchmark(args.messages, sides=sides, clients=args.clients, repeats=repeats)
+        run_deployed_benchmark(args.messages, **common)
     return 0
 
 

@@ -10,7 +10,7 @@ The confluent-kafka and aiokafka producers' send rounds are in :mod:`benchmarks.
 
 Run: python -m benchmarks.deployed_child consume|send VARIANT --bootstrap HOST:PORT
      --topic T --count N --endpoint http://127.0.0.1:PORT --collector-metrics URL
-     [--client kafka-python|confluent-kafka|aiokafka]
+     [--client kafka-python|confluent-kafka|aiokafka] [--split]
 """
 
 from __future__ import annotations
@@ -126,6 +126,31 @@ def batches(args: argparse.Namespace) -> list[dict[str, float]]:
     return [result]
 
 
+class _ThreadSplit:
+    """Where a consume variant's CPU goes (``--split``): the main thread's CPU inside the
+    handler, the rest of the main thread (the client's consumer), and the other threads (the
+    telemetry's export). Reading the thread clock around each call costs every variant alike
+    (the bare loop's "handler" is that cost)."""
+
+    def start(self) -> None:
+        self.inside = 0.0
+        self.main = time.thread_time()
+
+    def handle(self, handle: Callable[[Any], None], record: Any) -> None:
+        before = time.thread_time()
+        handle(record)
+        self.inside += time.thread_time() - before
+
+    def stop(self, messages: int, cpu_us: float) -> dict[str, float]:
+        main_us = (time.thread_time() - self.main) / messages * 1e6
+        handler_us = self.inside / messages * 1e6
+        return {
+            "handler_us": handler_us,
+            "consumer_us": main_us - handler_us,
+            "other_threads_us": cpu_us - main_us,
+        }
+
+
 def consume(args: argparse.Namespace) -> list[dict[str, float]]:
     """Read every record once with a fresh group through the variant's handler."""
     if args.variant.startswith("in-memory loop"):
@@ -147,11 +172,17 @@ def consume(args: argparse.Namespace) -> list[dict[str, float]]:
     before = accepted_spans(args.collector_metrics)
     clock = Clock()
     seen = 0
+    split = _ThreadSplit() if args.split else None
     try:
         for record in consumer:
             if seen == 0:
                 clock.start()  # the group join is not the handler's cost
-            handle(record)
+                if split is not None:
+                    split.start()
+            if split is None:
+                handle(record)
+            else:
+                split.handle(handle, record)
             seen += 1
             if seen == args.count:
                 break
@@ -159,6 +190,8 @@ def consume(args: argparse.Namespace) -> list[dict[str, float]]:
         # Sampled out: how many spans the sampler keeps is its business, not a count to meet.
         made = 0 if args.variant in ("bare", "sampled out") else seen
         result = clock.stop(seen, accepted_spans(args.collector_metrics) - before, made)
+        if split is not None:
+            result.update(split.stop(seen, result["cpu_us"]))
     finally:
         consumer.close(autocommit=False)
     if seen < args.count:
@@ -211,6 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--collector-metrics", required=True)
     parser.add_argument("--client", choices=list(SEND_CLIENTS), default="kafka-python")
+    parser.add_argument(
+        "--split", action="store_true", help="consume: the CPU split by thread as well"
+    )
     args = parser.parse_args(argv)
     allowed = CONSUME_VARIANTS if args.side == "consume" else SEND_CLIENTS[args.client]
     if args.variant not in allowed:

@@ -1,6 +1,6 @@
 """The deployed-cost benchmark's --quick mode runs end to end on a real broker and Collector and
-prints every table row and target, the ratios' variants repeated as asked (a smoke test of the
-benchmark: no timing is asserted)."""
+prints every table row and target, the ratios' variants repeated as asked, and the CPU split by
+thread (a smoke test of the benchmark: no timing is asserted)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,15 @@ TARGET = re.compile(r"^  (?P<label>.+?)\s+(?P<ratio>-?\d+\.\d\d)  target [<>]= \
 
 def test_quick_deployed_benchmark_prints_every_variant_and_target():
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_deployed", "--quick", "--repeats", "2"],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_deployed",
+            "--quick",
+            "--repeats",
+            "2",
+            "--split",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -28,7 +36,17 @@ def test_quick_deployed_benchmark_prints_every_variant_and_target():
     )
     assert done.returncode == 0, done.stderr
     assert "the best of 2 runs where repeated" in done.stdout
-    lines = done.stdout.splitlines()
+    before, after = done.stdout.split("Where the CPU goes (--split)")
+    split, rest = after.split("\n\n", 1)
+    assert {line.split(" | ")[0].lstrip("| ") for line in split.splitlines()[3:]} == {
+        "bare",
+        "contrib",
+        "contrib+metrics",
+        "all signals",
+        "tracing only",
+        "sampled out",
+    }, done.stdout
+    lines = (before + rest).splitlines()  # the tables of msg/s and CPU, and the targets
     rows = [line.split(" | ")[0].lstrip("| ") for line in lines if line.startswith("| ")]
     # Consume, then kafka-python's, confluent-kafka's and aiokafka's sends.
     for variant in ("bare", "contrib+metrics", "all signals"):
