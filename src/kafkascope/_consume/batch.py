@@ -24,9 +24,7 @@ from kafkascope._core import metrics as _metrics
 from kafkascope._core import presampling as _presampling
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
-from kafkascope._core import telemetry as _telemetry
 from kafkascope._core.message import CONTEXT_KEY, Processing, current_message
-from kafkascope._core.telemetry import record_error
 from kafkascope._observe import time_lag as _time_lag
 from kafkascope._propagation import pipeline as _pipeline_latency
 
@@ -127,26 +125,7 @@ class BatchScope(ProcessScope):
         processing.stamp = stamp
         self._message_token = current_message.set(processing)
 
-    def finish(self, exc: BaseException | None) -> None:
-        """Record the handler's outcome (``exc``: what it raised), end the span, restore the
-        context, measure the batch. Never raises."""
-        span = self.span
-        error_type: str | None = None
-        try:
-            if exc is not None:
-                error_type = _telemetry.error_type(exc)
-                record_error(span, exc, error_type)
-        except Exception as internal:
-            _errors.report("process span error", internal)
-        finally:
-            self._restore()
-        try:
-            span.end()
-            self._observe(error_type)
-        except Exception as internal:
-            _errors.report("process span end", internal)
-
-    def _observe(self, error_type: str | None) -> None:
+    def _measure(self, error_type: str | None) -> None:
         if self.sizes is not None:
             self._observe_sizes()
         options = self._options

@@ -16,9 +16,12 @@ from opentelemetry.trace import Span
 
 from kafkascope._adapters.records import RecordView
 from kafkascope._consume.options import ProcessOptions
+from kafkascope._core import errors as _errors
 from kafkascope._core import semconv as sc
 from kafkascope._core import sizes as _sizes
+from kafkascope._core import telemetry as _telemetry
 from kafkascope._core.message import Processing, current_message
+from kafkascope._core.telemetry import record_error
 
 
 def time_in_queue(record: RecordView, now_ms: float) -> float | None:
@@ -68,8 +71,35 @@ class ProcessScope:
         return self._records
 
     def finish(self, exc: BaseException | None) -> None:
-        """Record the handler's outcome (``exc``: what it raised), end the span, restore the
-        context. Never raises."""
+        """Record the handler's outcome (``exc``: what it raised), restore the context, end
+        the span and measure what it processed. Never raises."""
+        error_type: str | None = None
+        try:
+            error_type = self._outcome(exc)
+        except Exception as internal:
+            _errors.report("process span error", internal)
+        finally:
+            self._restore()
+        try:
+            self.span.end()
+            self._measure(error_type)
+        except Exception as internal:
+            _errors.report("process span end", internal)
+
+    def _outcome(self, exc: BaseException | None) -> str | None:
+        """Record ``exc`` (None: success) on the span; its error type, which the metrics get
+        even when recording it on the span failed."""
+        if exc is None:
+            return None
+        error_type = _telemetry.error_type(exc)
+        try:
+            record_error(self.span, exc, error_type)
+        except Exception as internal:
+            _errors.report("process span error", internal)
+        return error_type
+
+    def _measure(self, error_type: str | None) -> None:
+        """Record the metrics of what the span processed, with its outcome's ``error_type``."""
         raise NotImplementedError
 
     def _restore(self) -> None:

@@ -23,11 +23,10 @@ from kafkascope._core import metrics as _metrics
 from kafkascope._core import presampling as _presampling
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
-from kafkascope._core import telemetry as _telemetry
 from kafkascope._core.header_capture import header_attributes
 from kafkascope._core.message import CONTEXT_KEY, Processing, current_message
 from kafkascope._core.settings import Settings
-from kafkascope._core.telemetry import message_key, record_error
+from kafkascope._core.telemetry import message_key
 from kafkascope._observe import time_lag as _time_lag
 from kafkascope._propagation import pipeline as _pipeline_latency
 from kafkascope._propagation.poison import History
@@ -164,45 +163,33 @@ class MessageScope(ProcessScope):
             attrs[sc.TIMESTAMP_TYPE] = timestamp_type(record)
         return attrs
 
-    def finish(self, exc: BaseException | None) -> None:
-        """Record the handler's outcome (``exc``: what it raised), end the span, restore the
-        context, measure the message. Never raises."""
-        span = self.span
-        error_type: str | None = None
-        try:
-            # A first attempt that succeeded leaves nothing to track (the common case).
-            if exc is not None or self._history is not None:
-                self._options.attempts.end(self._records[0], self._history, span, exc)
-                if exc is not None:
-                    error_type = _telemetry.error_type(exc)
-                    record_error(span, exc, error_type)
-        except Exception as internal:
-            _errors.report("process span error", internal)
-        finally:
-            self._restore()
-        try:
-            span.end()
-            if self.sizes is not None:
-                self._observe_sizes()
-            options = self._options
-            instruments = _metrics.for_provider(options.meter_provider)
-            if instruments.noop:
-                return
-            waited = self._waited
-            # Measured in the process span's context, though after it ended: an exemplar of
-            # these histograms then leads to this message's trace.
-            instruments.observe_message(
-                options.streams(instruments, self._topic),
-                error_type,
-                time.perf_counter() - self._start,
-                None
-                if waited is None
-                else sc.TIMESTAMP_LOG_APPEND_TIME
-                if self._records[0].log_append_time
-                else sc.TIMESTAMP_CREATE_TIME,
-                waited,
-                span.get_span_context(),
-                self._context,
-            )
-        except Exception as internal:
-            _errors.report("process span end", internal)
+    def _outcome(self, exc: BaseException | None) -> str | None:
+        # A first attempt that succeeded leaves nothing to track (the common case).
+        if exc is None and self._history is None:
+            return None
+        self._options.attempts.end(self._records[0], self._history, self.span, exc)
+        return super()._outcome(exc)
+
+    def _measure(self, error_type: str | None) -> None:
+        if self.sizes is not None:
+            self._observe_sizes()
+        options = self._options
+        instruments = _metrics.for_provider(options.meter_provider)
+        if instruments.noop:
+            return
+        waited = self._waited
+        # Measured in the process span's context, though after it ended: an exemplar of these
+        # histograms then leads to this message's trace.
+        instruments.observe_message(
+            options.streams(instruments, self._topic),
+            error_type,
+            time.perf_counter() - self._start,
+            None
+            if waited is None
+            else sc.TIMESTAMP_LOG_APPEND_TIME
+            if self._records[0].log_append_time
+            else sc.TIMESTAMP_CREATE_TIME,
+            waited,
+            self.span.get_span_context(),
+            self._context,
+        )

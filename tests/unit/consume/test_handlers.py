@@ -677,3 +677,25 @@ def test_the_warning_names_the_arguments_types_never_their_values(capotel, caplo
     assert "(arguments: bytes, retries=str)" in warning
     assert "4111" not in warning
     assert "secret" not in warning
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["message", "batch"])
+def test_a_failure_to_record_the_error_on_the_span_still_counts_it_failed(
+    capotel, forgiving, monkeypatch: pytest.MonkeyPatch, batch: bool
+):
+    import kafkascope._consume.scope as scope
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("instrumentation broke")
+
+    monkeypatch.setattr(scope, "record_error", broken)
+    decorate = traced_batch_handler if batch else traced_handler
+
+    @decorate(group="billing")
+    def handle(arg):
+        raise KeyError("missing")
+
+    with pytest.raises(KeyError, match="missing"):
+        handle([make_record("orders")] if batch else make_record("orders"))
+    point = capotel.metric(sc.METRIC_PROCESS_DURATION, {sc.ERROR_TYPE: "KeyError"})
+    assert point.count == 1
