@@ -34,6 +34,7 @@ from kafkascope._core.telemetry import tracer_for
 _DROPPED = TraceFlags(TraceFlags.DEFAULT)
 _DROPPED_RANDOM = TraceFlags(TraceFlags.DEFAULT | TraceFlags.RANDOM_TRACE_ID)
 _LOW_BITS = TraceIdRatioBased.TRACE_ID_LIMIT
+_NO_PARENT = Context()  # not None: the SDK would read the current context for the parent
 _PROBE_STATE = trace.TraceState([("probe", "1")])
 _PROBE_PARENT = trace.set_span_in_context(
     trace.NonRecordingSpan(
@@ -53,7 +54,7 @@ def ratio_bound(sampler: Sampler | None) -> int | None:
     probes = {0, 1, _LOW_BITS, bound - 1, bound, bound + 1, (7 << 64) | bound, (7 << 64) | 5}
     for trace_id in (p for p in probes if 0 <= p < 1 << 128):
         rule = (trace_id & _LOW_BITS) < bound
-        for parent, state in ((None, None), (_PROBE_PARENT, _PROBE_STATE)):
+        for parent, state in ((_NO_PARENT, None), (_PROBE_PARENT, _PROBE_STATE)):
             result = sampler.should_sample(parent, trace_id, "probe")
             if (result.decision is not Decision.DROP) != rule or result.trace_state is not state:
                 return None

@@ -220,3 +220,9 @@ def test_what_decides_each_kind_of_span(env: dict[str, str], deciders: tuple[Any
         else:
             assert decider is expected
     assert found.drop_nothing is (deciders == (None, None, None))
+
+
+def test_a_ratio_sampler_built_inside_a_span_is_still_decided_by_its_bound():
+    provider = TracerProvider(shutdown_on_exit=False)
+    with provider.get_tracer("test").start_as_current_span("configure() called in here"):
+        assert presampling.ratio_bound(TraceIdRatioBased(0.25)) == TraceIdRatioBased(0.25).bound
