@@ -7,6 +7,7 @@ one for a batch.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextvars import Token
 
@@ -36,8 +37,10 @@ def timestamp_type(record: RecordView) -> str:
     return sc.TIMESTAMP_LOG_APPEND_TIME if record.log_append_time else sc.TIMESTAMP_CREATE_TIME
 
 
-class ProcessScope:
-    """One open process span: current in the context until :meth:`finish`."""
+class ProcessScope(ABC):
+    """One open process span: current in the context until :meth:`finish`. A message's
+    (:class:`~kafkascope._consume.single.MessageScope`) or a batch's
+    (:class:`~kafkascope._consume.batch.BatchScope`) gives what it measures."""
 
     __slots__ = (
         "_context",
@@ -98,9 +101,9 @@ class ProcessScope:
             _errors.report("process span error", internal)
         return error_type
 
+    @abstractmethod
     def _measure(self, error_type: str | None) -> None:
         """Record the metrics of what the span processed, with its outcome's ``error_type``."""
-        raise NotImplementedError
 
     def _restore(self) -> None:
         """Make current again what was current before the span."""
