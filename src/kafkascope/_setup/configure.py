@@ -42,10 +42,11 @@ from kafkascope._setup import otel_variables as _otel_variables
 from kafkascope._setup import preaggregation as _preaggregation
 from kafkascope._setup.exporters import OtlpSpanExporter, Protocol
 from kafkascope._setup.logs import instrument_logging
+from kafkascope._setup.otlp.processor import span_processor
 from kafkascope._setup.protobuf_backend import warn_if_pure_python
 from kafkascope._setup.quiet_exporters import quiet_exporter_logs
 from kafkascope._setup.shutdown import Telemetry
-from kafkascope._setup.span_queue import CountingSpanProcessor, sizing
+from kafkascope._setup.span_queue import sizing
 
 __all__ = ["Telemetry", "configure"]
 
@@ -287,10 +288,8 @@ def configure(
         span_exporters = (
             [span_exporter] if span_exporter is not None else _exporters.span_exporters(plan)
         )
-        for each_span_exporter in span_exporters:
-            tracer_provider.add_span_processor(
-                CountingSpanProcessor(each_span_exporter, span_sizing, meter_provider)
-            )
+        for each in span_exporters:
+            tracer_provider.add_span_processor(span_processor(each, span_sizing, meter_provider))
 
         logger_provider: LoggerProvider | None = None
         if logs:

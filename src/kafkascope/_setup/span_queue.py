@@ -127,6 +127,29 @@ class HandOffExporter(SpanExporter):
         return self.exporter.force_flush(timeout_millis)
 
 
+class Drops:
+    """The spans a full export queue could not take: counted in ``kafkascope.spans.dropped``
+    of ``meter_provider``, and announced by one warning at the first."""
+
+    def __init__(self, meter_provider: MeterProvider, max_queue_size: int) -> None:
+        self._counter = dropped_counter(meter_provider)
+        self._max_queue_size = max_queue_size
+        self._warned = False
+
+    def add(self) -> None:
+        """One more span dropped."""
+        self._counter.add(1)
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "kafkascope: spans are ended faster than they can be exported and the export "
+                "queue (%d spans) is full; dropped spans are counted in %s and not logged "
+                "one by one",
+                self._max_queue_size,
+                sc.SPANS_DROPPED,
+            )
+
+
 class CountingSpanProcessor(SpanProcessor):
     """A batch span processor that counts, in ``kafkascope.spans.dropped``, each span its full
     queue cannot take, and warns once when the first is dropped."""
@@ -137,8 +160,7 @@ class CountingSpanProcessor(SpanProcessor):
         self.max_queue_size = chosen.max_queue_size
         self._queued = 0
         self._lock = threading.Lock()
-        self._warned = False
-        self._dropped = dropped_counter(meter_provider)
+        self._drops = Drops(meter_provider, chosen.max_queue_size)
         self._batch = BatchSpanProcessor(
             HandOffExporter(exporter, self),
             max_queue_size=chosen.max_queue_size,
@@ -166,16 +188,7 @@ class CountingSpanProcessor(SpanProcessor):
         if not full:
             self._batch.on_end(span)
             return
-        self._dropped.add(1)
-        if not self._warned:
-            self._warned = True
-            logger.warning(
-                "kafkascope: spans are ended faster than they can be exported and the export "
-                "queue (%d spans) is full; dropped spans are counted in %s and not logged "
-                "one by one",
-                self.max_queue_size,
-                sc.SPANS_DROPPED,
-            )
+        self._drops.add()
 
     def shutdown(self) -> None:
         self._batch.shutdown()  # type: ignore[no-untyped-call]  # untyped in the SDK

@@ -208,6 +208,15 @@ def encode_span(span: ReadableSpan) -> bytes:
     return b"".join(parts)
 
 
+def span_field(span: ReadableSpan) -> bytes:
+    """One span as a field of its ``ScopeSpans``: what :meth:`SpanEncoder.encode_runs` joins."""
+    return field(b"\x12", encode_span(span))
+
+
+Run = tuple[Resource, InstrumentationScope | None, Sequence[bytes]]
+"""Spans of one resource and scope, each encoded by :func:`span_field`."""
+
+
 def encode_resource(resource: Resource) -> bytes:
     """The body of an OTLP ``Resource``."""
     return b"".join(attributes(b"\x0a", resource.attributes))
@@ -267,6 +276,26 @@ class SpanEncoder:
 
     def encode(self, spans: Iterable[ReadableSpan]) -> bytes:
         """The ``ExportTraceServiceRequest`` carrying ``spans``, serialized."""
+        runs: list[Run] = []
+        # Spans of one provider and tracer come in runs: the previous span's run, while the
+        # resource and scope are the same objects.
+        last_resource: object = _NO_SPAN
+        last_scope: object = _NO_SPAN
+        last: list[bytes] = []
+        for span in spans:
+            resource = span.resource
+            scope = span.instrumentation_scope
+            if resource is not last_resource or scope is not last_scope:
+                last = []
+                runs.append((resource, scope, last))
+                last_resource, last_scope = resource, scope
+            last.append(span_field(span))
+        return self.encode_runs(runs)
+
+    def encode_runs(self, runs: Iterable[Run]) -> bytes:
+        """The ``ExportTraceServiceRequest`` carrying runs of spans already encoded by
+        :func:`span_field`, each run of one resource and scope, serialized: the same bytes as
+        :meth:`encode` of those spans in that order."""
         # resource id -> (resource, scope id -> (scope, encoded span fields))
         groups: dict[
             int, tuple[Resource, dict[int, tuple[InstrumentationScope | None, list[bytes]]]]
@@ -276,17 +305,7 @@ class SpanEncoder:
         equal_resource: dict[Resource, Resource] = {}
         same_scope: dict[int, InstrumentationScope | None] = {}
         equal_scope: dict[InstrumentationScope, InstrumentationScope] = {}
-        # Spans of one provider and tracer come in runs: the previous span's list, while the
-        # resource and scope are the same objects.
-        last_resource: object = _NO_SPAN
-        last_scope: object = _NO_SPAN
-        last: list[bytes] = []
-        for span in spans:
-            resource = span.resource
-            scope = span.instrumentation_scope
-            if resource is last_resource and scope is last_scope:
-                last.append(field(b"\x12", encode_span(span)))
-                continue
+        for resource, scope, fields in runs:
             canonical = same_resource.get(id(resource))
             if canonical is None:
                 canonical = equal_resource.setdefault(resource, resource)
@@ -303,8 +322,7 @@ class SpanEncoder:
             scoped = group[1].get(id(canonical_scope))
             if scoped is None:
                 scoped = group[1][id(canonical_scope)] = (canonical_scope, [])
-            scoped[1].append(field(b"\x12", encode_span(span)))
-            last_resource, last_scope, last = resource, scope, scoped[1]
+            scoped[1].extend(fields)
         return b"".join([self._resource_spans(*group) for group in groups.values()])
 
     def _resource_spans(

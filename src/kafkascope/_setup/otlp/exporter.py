@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from kafkascope._setup.otlp import settings as _settings
-from kafkascope._setup.otlp.encoder import SpanEncoder
+from kafkascope._setup.otlp.encoder import Run, SpanEncoder
 
 if TYPE_CHECKING:
     from kafkascope._setup.otlp.transport import Transport
 
 _logger = logging.getLogger(__name__)
+
+_Batch = TypeVar("_Batch", Sequence[ReadableSpan], Sequence[Run])
 
 
 class DirectOTLPSpanExporter(SpanExporter):
@@ -86,13 +88,23 @@ class DirectOTLPSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Encode and send ``spans``; never raises."""
+        return self._send(self._encoder.encode, spans, len(spans))
+
+    def export_runs(self, runs: Sequence[Run], count: int) -> SpanExportResult:
+        """Send ``count`` spans already encoded, in runs of one resource and scope (what
+        :class:`~kafkascope._setup.otlp.processor.EncodingSpanProcessor` queues); never
+        raises."""
+        return self._send(self._encoder.encode_runs, runs, count)
+
+    def _send(
+        self, encode: Callable[[_Batch], bytes], batch: _Batch, count: int
+    ) -> SpanExportResult:
         if self._shut:
             return SpanExportResult.FAILURE
         try:
-            data = self._encoder.encode(spans)
-            sent = self._transport.send(data)
+            sent = self._transport.send(encode(batch))
         except Exception:
-            _logger.exception("kafkascope: exporting %d spans failed", len(spans))
+            _logger.exception("kafkascope: exporting %d spans failed", count)
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS if sent else SpanExportResult.FAILURE
 

@@ -1,0 +1,268 @@
+"""EncodingSpanProcessor: spans encoded when they end, queued as bytes, sent in batches by a
+worker thread, to a real OTLP/HTTP receiver on loopback."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+from collections.abc import Sequence
+
+from devstack.wait import wait_until
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, SpanContext, TraceFlags
+
+from kafkascope import DirectOTLPSpanExporter, configure
+from kafkascope._setup.otlp.encoder import Run
+from kafkascope._setup.otlp.processor import EncodingSpanProcessor
+from kafkascope._setup.span_queue import Drops, Sizing
+from tests.unit.setup.otlp.conftest import Receiver
+
+HOUR_MS = 3_600_000
+
+
+def _processor(
+    url: str,
+    *,
+    queue: int = 10_000,
+    batch: int = 1_000,
+    delay_ms: int = HOUR_MS,
+    exporter: DirectOTLPSpanExporter | None = None,
+    meter_provider: MeterProvider | None = None,
+) -> EncodingSpanProcessor:
+    chosen = Sizing(queue, batch, delay_ms, 30_000)
+    drops = Drops(meter_provider or MeterProvider(), queue)
+    if exporter is None:
+        exporter = DirectOTLPSpanExporter(endpoint=f"{url}/v1/traces", protocol="http/protobuf")
+    return EncodingSpanProcessor(exporter, chosen, drops)
+
+
+def _providers(
+    processor: EncodingSpanProcessor, seen: InMemorySpanExporter
+) -> list[TracerProvider]:
+    """Two providers (two resources) sharing ``processor``; ``seen`` gets every span too."""
+    providers = []
+    for service in ("orders", "billing"):
+        provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        provider.add_span_processor(processor)
+        provider.add_span_processor(SimpleSpanProcessor(seen))
+        providers.append(provider)
+    return providers
+
+
+def _mixed_spans(providers: list[TracerProvider], count: int) -> None:
+    """``count`` spans from two resources and two scopes, in runs of varying length."""
+    tracers = [provider.get_tracer(name, "1.0") for provider in providers for name in ("a", "b")]
+    pattern = [0, 0, 1, 2, 2, 2, 0, 3, 1, 1]
+    for n in range(count):
+        tracer = tracers[pattern[n % len(pattern)]]
+        with tracer.start_as_current_span(f"process orders {n}") as span:
+            span.set_attribute("messaging.kafka.offset", n)
+            span.add_event("retried", {"attempt": n})
+            span.add_link(span.get_span_context(), {"n": n})
+
+
+def _bodies(receiver: Receiver) -> list[bytes]:
+    return [request.body for request in receiver.requests]
+
+
+def test_a_flush_sends_the_bytes_the_sdks_encoder_makes_of_the_same_spans(http_receiver):
+    processor = _processor(http_receiver.url)
+    seen = InMemorySpanExporter()
+    _mixed_spans(_providers(processor, seen), 25)
+    assert processor.force_flush()
+    expected = encode_spans(seen.get_finished_spans()).SerializeToString()
+    assert _bodies(http_receiver) == [expected]
+    processor.shutdown()
+
+
+def test_batches_that_cut_a_run_in_two_still_name_its_resource_and_scope(http_receiver):
+    processor = _processor(http_receiver.url, batch=3)
+    seen = InMemorySpanExporter()
+    _mixed_spans(_providers(processor, seen), 20)
+    assert processor.force_flush()
+    finished = list(seen.get_finished_spans())
+    expected = [
+        encode_spans(finished[start : start + 3]).SerializeToString() for start in range(0, 20, 3)
+    ]
+    assert _bodies(http_receiver) == expected
+    processor.shutdown()
+
+
+def test_the_queue_keeps_no_span_object_alive(http_receiver):
+    processor = _processor(http_receiver.url)  # a batch of 1,000 and an hour's delay: held
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("kafkascope.test")
+    before = _alive_spans()
+    for n in range(500):
+        with tracer.start_as_current_span("process orders", links=[Link(_context(n))]):
+            pass
+    assert _alive_spans() == before
+    assert processor.force_flush()
+    assert _span_count(_bodies(http_receiver)) == 500
+    processor.shutdown()
+
+
+def _alive_spans() -> int:
+    gc.collect()
+    return sum(isinstance(obj, ReadableSpan) for obj in gc.get_objects())
+
+
+def _context(n: int) -> SpanContext:
+    return SpanContext(n + 1, n + 1, True, TraceFlags(1))
+
+
+def _span_count(bodies: Sequence[bytes]) -> int:
+    total = 0
+    for body in bodies:
+        for resource_spans in ExportTraceServiceRequest.FromString(body).resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                total += len(scope_spans.spans)
+    return total
+
+
+def test_the_worker_sends_a_small_batch_once_the_schedule_delay_passes(http_receiver):
+    processor = _processor(http_receiver.url, delay_ms=50)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    with provider.get_tracer("kafkascope.test").start_as_current_span("process orders"):
+        pass
+    wait_until(lambda: http_receiver.requests, 10, "the delayed export")
+    assert _span_count(_bodies(http_receiver)) == 1
+    processor.shutdown()
+
+
+def test_the_worker_sends_whole_batches_without_waiting_for_the_delay(http_receiver):
+    processor = _processor(http_receiver.url, batch=10)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("kafkascope.test")
+    for _ in range(25):
+        with tracer.start_as_current_span("process orders"):
+            pass
+    wait_until(lambda: len(http_receiver.requests) >= 2, 10, "two whole batches")
+    assert [_span_count([body]) for body in _bodies(http_receiver)] == [10, 10]
+    processor.shutdown()
+    assert _span_count(_bodies(http_receiver)) == 25  # the rest, on shutdown
+
+
+def test_unsampled_spans_are_not_queued(http_receiver):
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    processor = _processor(http_receiver.url)
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(processor)
+    with provider.get_tracer("kafkascope.test").start_as_current_span("process orders"):
+        pass
+    assert processor.force_flush()
+    assert http_receiver.requests == []
+    processor.shutdown()
+
+
+class HeldExporter(DirectOTLPSpanExporter):
+    """The direct exporter whose exports wait until released, noting whether instrumentation
+    was suppressed while they ran."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(endpoint=f"{url}/v1/traces", protocol="http/protobuf")
+        self.release = threading.Event()
+        self.instrumented: list[bool] = []
+
+    def export_runs(self, runs: Sequence[Run], count: int) -> SpanExportResult:
+        self.instrumented.append(is_instrumentation_enabled())
+        self.release.wait()
+        return super().export_runs(runs, count)
+
+
+def _dropped(reader: InMemoryMetricReader) -> int:
+    data = reader.get_metrics_data()
+    assert data is not None
+    return sum(
+        int(point.value)
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == "kafkascope.spans.dropped"
+        for point in metric.data.data_points
+        if isinstance(point, NumberDataPoint)
+    )
+
+
+def test_a_full_queue_drops_counts_and_warns_once(http_receiver, caplog):
+    reader = InMemoryMetricReader()
+    exporter = HeldExporter(http_receiver.url)
+    processor = _processor(
+        http_receiver.url,
+        queue=20,
+        batch=5,
+        exporter=exporter,
+        meter_provider=MeterProvider(metric_readers=[reader]),
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("kafkascope.test")
+    with caplog.at_level(logging.INFO):
+        for _ in range(200):
+            with tracer.start_as_current_span("process orders"):
+                pass
+    exporter.release.set()
+    assert processor.force_flush()
+    dropped = _dropped(reader)
+    assert dropped > 0
+    assert _span_count(_bodies(http_receiver)) + dropped == 200
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "kafkascope.spans.dropped" in warnings[0].getMessage()
+    assert exporter.instrumented
+    assert not any(exporter.instrumented)
+    processor.shutdown()
+
+
+def test_after_shutdown_spans_are_ignored_and_a_flush_fails(http_receiver):
+    processor = _processor(http_receiver.url)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("kafkascope.test")
+    with tracer.start_as_current_span("before"):
+        pass
+    processor.shutdown()
+    with tracer.start_as_current_span("after"):
+        pass
+    assert not processor.force_flush()
+    assert _span_count(_bodies(http_receiver)) == 1
+
+
+def test_configure_sends_every_span_of_a_tight_loop_through_the_encoding_queue(http_receiver):
+    from kafkascope import traced_handler
+    from kafkascope.testing import make_record
+
+    telemetry = configure(
+        "orders",
+        endpoint=http_receiver.url,
+        protocol="http/protobuf",
+        metrics=False,
+        set_global=False,
+        handle_sigterm=False,
+    )
+
+    @traced_handler(group="billing", tracer_provider=telemetry.tracer_provider)
+    def handle(record: object) -> None:
+        return None
+
+    record = make_record("orders", key=b"k", offset=7)
+    before = _alive_spans()
+    for _ in range(3_000):
+        handle(record)
+    assert _alive_spans() == before  # the SDK's batch processor would hold up to 1,023
+    assert telemetry.force_flush()
+    assert _span_count(_bodies(http_receiver)) == 3_000
+    telemetry.shutdown()
