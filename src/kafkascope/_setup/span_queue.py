@@ -4,11 +4,15 @@ and every span it cannot keep counted rather than dropped in silence.
 The SDK's defaults (a queue of 2,048 spans, batches of 512, every 5 s) drop spans as soon as a
 loop ends spans faster than the worker thread exports them for a little while, with one log
 line per dropped span and no count. ``configure()`` instead queues up to :data:`MAX_QUEUE_SIZE`
-spans (a queued process span holds about 3.5 KB, so the queue is bounded near 57 MB in the
-worst case, and stays near empty while the backend keeps up) and exports batches of
-:data:`MAX_EXPORT_BATCH_SIZE`. The ``OTEL_BSP_*`` variables still apply when set.
+spans and exports batches of :data:`MAX_EXPORT_BATCH_SIZE`; the queue stays near empty while
+the backend keeps up. The ``OTEL_BSP_*`` variables still apply when set.
 
-What is dropped is decided here, by :class:`CountingSpanProcessor` in front of the SDK's
+In front of its direct OTLP exporter, ``configure()`` queues each span as its encoded bytes
+(:class:`~kafkascope._setup.otlp.processor.EncodingSpanProcessor`: a process span is about
+0.4 KB, so a full queue holds about 7 MB). In front of any other exporter (the SDK's OTLP
+exporter, the console, a user's), the SDK's batch processor queues the span objects (about
+3.5 KB for a process span, so near 57 MB when full), and what is dropped is decided here, by
+:class:`CountingSpanProcessor` in front of the SDK's
 :class:`~opentelemetry.sdk.trace.export.BatchSpanProcessor`: it knows how many spans it handed
 to the batch processor and, through :class:`HandOffExporter`, how many the worker took out of
 the queue, so it drops (and counts in ``kafkascope.spans.dropped``, with one warning) the spans
