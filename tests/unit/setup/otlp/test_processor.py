@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 from collections.abc import Sequence
 
@@ -266,3 +267,46 @@ def test_configure_sends_every_span_of_a_tight_loop_through_the_encoding_queue(h
     assert telemetry.force_flush()
     assert _span_count(_bodies(http_receiver)) == 3_000
     telemetry.shutdown()
+
+
+class RecordingExporter(DirectOTLPSpanExporter):
+    """The direct exporter, noting how many spans each export sent."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(endpoint=f"{url}/v1/traces", protocol="http/protobuf")
+        self.sent: list[int] = []
+
+    def export_runs(self, runs: Sequence[Run], count: int) -> SpanExportResult:
+        result = super().export_runs(runs, count)
+        self.sent.append(count)
+        return result
+
+
+def test_a_forked_child_exports_its_own_spans_with_a_worker_of_its_own(http_receiver):
+    exporter = RecordingExporter(http_receiver.url)
+    processor = _processor(http_receiver.url, batch=2, exporter=exporter)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("kafkascope.test")
+    with tracer.start_as_current_span("in the parent"):
+        pass  # queued, below a batch: the parent's to export
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            for name in ("in the child 1", "in the child 2"):
+                with tracer.start_as_current_span(name):
+                    pass
+            # A whole batch: the child's own worker sends it, without a flush.
+            wait_until(lambda: exporter.sent, 10, "the child's export")
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    [request] = http_receiver.requests
+    [scope_spans] = ExportTraceServiceRequest.FromString(request.body).resource_spans[0].scope_spans
+    assert [span.name for span in scope_spans.spans] == ["in the child 1", "in the child 2"]
+    assert processor.force_flush()
+    assert _span_count(_bodies(http_receiver)[1:]) == 1  # the parent's, once
+    processor.shutdown()
