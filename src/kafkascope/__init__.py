@@ -75,6 +75,7 @@ from kafkascope._setup.logs import (
     instrument_logging,
 )
 from kafkascope._setup.otlp.exporter import DirectOTLPSpanExporter
+from kafkascope._setup.otlp.processor import EncodingSpanProcessor
 from kafkascope._version import __version__
 
 __all__ = [
@@ -82,6 +83,7 @@ __all__ = [
     "ConfigurationError",
     "ConsumerHealth",
     "DirectOTLPSpanExporter",
+    "EncodingSpanProcessor",
     "Exemplar",
     "HandOffExecutor",
     "JsonFormatter",

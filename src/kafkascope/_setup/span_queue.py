@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Final
 
 from opentelemetry.context import Context
@@ -102,6 +102,35 @@ def sizing(env: Mapping[str, str]) -> Sizing:
             chosen.export_timeout_millis,
         )
     return chosen
+
+
+def with_arguments(chosen: Sizing, **arguments: int | None) -> Sizing:
+    """``chosen`` with each argument that is given (named as :class:`Sizing`'s fields) in place.
+
+    Raises:
+        ConfigurationError: an argument is not a positive integer, or the batch size exceeds
+            the queue size.
+    """
+    names = {field.name for field in fields(Sizing)}
+    given: dict[str, int] = {}
+    for name, value in arguments.items():
+        if name not in names:
+            raise TypeError(f"unknown sizing argument {name!r}")
+        if value is None:
+            continue
+        if type(value) is not int or value <= 0:
+            raise ConfigurationError(name, f"{name}={value!r} is not a positive integer")
+        given[name] = value
+    result = replace(chosen, **given)
+    if result.max_export_batch_size > result.max_queue_size:
+        if "max_export_batch_size" not in given:  # as in sizing(): the queue caps the batch
+            return replace(result, max_export_batch_size=result.max_queue_size)
+        raise ConfigurationError(
+            "max_export_batch_size",
+            f"max_export_batch_size={result.max_export_batch_size} exceeds the queue size "
+            f"{result.max_queue_size}",
+        )
+    return result
 
 
 def dropped_counter(meter_provider: MeterProvider) -> Counter:

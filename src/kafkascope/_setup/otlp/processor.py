@@ -23,6 +23,7 @@ import threading
 import weakref
 from collections import deque
 
+from opentelemetry import metrics
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.metrics import MeterProvider
@@ -34,7 +35,13 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from kafkascope._core import errors as _errors
 from kafkascope._setup.otlp.encoder import Run, span_field
 from kafkascope._setup.otlp.exporter import DirectOTLPSpanExporter
-from kafkascope._setup.span_queue import CountingSpanProcessor, Drops, Sizing
+from kafkascope._setup.span_queue import (
+    CountingSpanProcessor,
+    Drops,
+    Sizing,
+    sizing,
+    with_arguments,
+)
 
 _Source = tuple[Resource, InstrumentationScope | None]
 _Opening = tuple[Resource, InstrumentationScope | None, bytes]
@@ -42,16 +49,62 @@ _Opening = tuple[Resource, InstrumentationScope | None, bytes]
 
 
 class EncodingSpanProcessor(SpanProcessor):
-    """Encodes each sampled span when it ends and exports the bytes in batches from a worker
-    thread, through ``exporter``; spans a full queue cannot take are counted in ``drops``."""
+    """A batch span processor for :class:`DirectOTLPSpanExporter` that encodes each sampled
+    span to its OTLP bytes when it ends and queues the bytes, which the garbage collector does
+    not track, where the SDK's batch processor queues the span's objects until its worker
+    encodes them. A worker thread sends the bytes in batches; they are the bytes the exporter
+    sends for the same spans.
 
-    def __init__(self, exporter: DirectOTLPSpanExporter, chosen: Sizing, drops: Drops) -> None:
-        self._exporter = exporter
+    ``configure()`` puts it in front of the direct exporter; add it to your own provider with
+    ``provider.add_span_processor(EncodingSpanProcessor())``. It batches as the SDK's
+    processor does (whole batches as soon as the queue holds one, at least one batch per
+    schedule delay, everything on :meth:`force_flush` and :meth:`shutdown`, a new worker
+    after ``fork``). A span the full queue cannot take is counted in
+    ``kafkascope.spans.dropped`` and the first one announced by one warning.
+
+    Args:
+        exporter: default, a :class:`DirectOTLPSpanExporter` from the
+            ``OTEL_EXPORTER_OTLP_*`` variables.
+        max_queue_size: spans queued at most; default ``OTEL_BSP_MAX_QUEUE_SIZE``, else 16,384.
+        max_export_batch_size: spans per export; default ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``,
+            else 1,024 (at most the queue size).
+        schedule_delay_millis: longest wait before queued spans are sent; default
+            ``OTEL_BSP_SCHEDULE_DELAY``, else 1,000.
+        export_timeout_millis: how long :meth:`shutdown` waits for the last exports; default
+            ``OTEL_BSP_EXPORT_TIMEOUT``, else 30,000.
+        meter_provider: where dropped spans are counted; default, the global one.
+
+    Raises:
+        ConfigurationError: a size that is not a positive integer, a batch larger than the
+            queue, or a bad ``OTEL_BSP_*`` or ``OTEL_EXPORTER_OTLP_*`` variable.
+    """
+
+    def __init__(
+        self,
+        exporter: DirectOTLPSpanExporter | None = None,
+        *,
+        max_queue_size: int | None = None,
+        max_export_batch_size: int | None = None,
+        schedule_delay_millis: int | None = None,
+        export_timeout_millis: int | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> None:
+        chosen = with_arguments(
+            sizing(os.environ),
+            max_queue_size=max_queue_size,
+            max_export_batch_size=max_export_batch_size,
+            schedule_delay_millis=schedule_delay_millis,
+            export_timeout_millis=export_timeout_millis,
+        )
+        self._exporter = exporter if exporter is not None else DirectOTLPSpanExporter()
         self._max_queue_size = chosen.max_queue_size
         self._batch_size = chosen.max_export_batch_size
         self._delay = chosen.schedule_delay_millis / 1000.0
         self._timeout = chosen.export_timeout_millis / 1000.0
-        self._drops = drops
+        self._drops = Drops(
+            meter_provider if meter_provider is not None else metrics.get_meter_provider(),
+            chosen.max_queue_size,
+        )
         self._shutdown = False
         self._start()
         if hasattr(os, "register_at_fork"):
@@ -186,5 +239,12 @@ def span_processor(
     direct exporter, a :class:`~kafkascope._setup.span_queue.CountingSpanProcessor` for any
     other; either sized by ``chosen`` and counting its drops in ``meter_provider``."""
     if isinstance(exporter, DirectOTLPSpanExporter):
-        return EncodingSpanProcessor(exporter, chosen, Drops(meter_provider, chosen.max_queue_size))
+        return EncodingSpanProcessor(
+            exporter,
+            max_queue_size=chosen.max_queue_size,
+            max_export_batch_size=chosen.max_export_batch_size,
+            schedule_delay_millis=chosen.schedule_delay_millis,
+            export_timeout_millis=chosen.export_timeout_millis,
+            meter_provider=meter_provider,
+        )
     return CountingSpanProcessor(exporter, chosen, meter_provider)

@@ -9,6 +9,7 @@ import os
 import threading
 from collections.abc import Sequence
 
+import pytest
 from devstack.wait import wait_until
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
@@ -21,10 +22,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanContext, TraceFlags
 
-from kafkascope import DirectOTLPSpanExporter, configure
+from kafkascope import ConfigurationError, DirectOTLPSpanExporter, configure
 from kafkascope._setup.otlp.encoder import Run
 from kafkascope._setup.otlp.processor import EncodingSpanProcessor
-from kafkascope._setup.span_queue import Drops, Sizing
 from tests.unit.setup.otlp.conftest import Receiver
 
 HOUR_MS = 3_600_000
@@ -39,11 +39,15 @@ def _processor(
     exporter: DirectOTLPSpanExporter | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> EncodingSpanProcessor:
-    chosen = Sizing(queue, batch, delay_ms, 30_000)
-    drops = Drops(meter_provider or MeterProvider(), queue)
     if exporter is None:
         exporter = DirectOTLPSpanExporter(endpoint=f"{url}/v1/traces", protocol="http/protobuf")
-    return EncodingSpanProcessor(exporter, chosen, drops)
+    return EncodingSpanProcessor(
+        exporter,
+        max_queue_size=queue,
+        max_export_batch_size=batch,
+        schedule_delay_millis=delay_ms,
+        meter_provider=meter_provider or MeterProvider(),
+    )
 
 
 def _providers(
@@ -309,4 +313,59 @@ def test_a_forked_child_exports_its_own_spans_with_a_worker_of_its_own(http_rece
     assert [span.name for span in scope_spans.spans] == ["in the child 1", "in the child 2"]
     assert processor.force_flush()
     assert _span_count(_bodies(http_receiver)[1:]) == 1  # the parent's, once
+    processor.shutdown()
+
+
+def test_on_a_users_own_provider_it_reads_the_exporters_variables(monkeypatch, http_receiver):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"{http_receiver.url}/v1/traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
+    provider = TracerProvider()
+    provider.add_span_processor(EncodingSpanProcessor())
+    with provider.get_tracer("kafkascope.test").start_as_current_span("process orders"):
+        pass
+    provider.shutdown()
+    assert _span_count(_bodies(http_receiver)) == 1
+
+
+def test_the_bsp_variables_size_it_and_arguments_win(monkeypatch, http_receiver):
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "2")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", str(HOUR_MS))
+    exporter = DirectOTLPSpanExporter(
+        endpoint=f"{http_receiver.url}/v1/traces", protocol="http/protobuf"
+    )
+    processor = EncodingSpanProcessor(exporter, max_export_batch_size=3)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    for _ in range(7):
+        with provider.get_tracer("kafkascope.test").start_as_current_span("process orders"):
+            pass
+    assert processor.force_flush()
+    assert [_span_count([body]) for body in _bodies(http_receiver)] == [3, 3, 1]
+    processor.shutdown()
+
+
+def test_a_bad_size_fails_naming_the_argument(monkeypatch):
+    exporter = DirectOTLPSpanExporter(endpoint="http://127.0.0.1:9/v1/traces")
+    with pytest.raises(ConfigurationError, match="max_queue_size=0 is not a positive"):
+        EncodingSpanProcessor(exporter, max_queue_size=0)
+    with pytest.raises(ConfigurationError, match="max_export_batch_size=50 exceeds the queue"):
+        EncodingSpanProcessor(exporter, max_queue_size=10, max_export_batch_size=50)
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "soon")
+    with pytest.raises(ConfigurationError, match="OTEL_BSP_SCHEDULE_DELAY"):
+        EncodingSpanProcessor(exporter)
+
+
+def test_a_smaller_queue_alone_caps_the_batch(http_receiver):
+    exporter = DirectOTLPSpanExporter(
+        endpoint=f"{http_receiver.url}/v1/traces", protocol="http/protobuf"
+    )
+    processor = EncodingSpanProcessor(
+        exporter, max_queue_size=4, schedule_delay_millis=HOUR_MS
+    )  # the batch of 1,024 by default
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    for _ in range(4):
+        with provider.get_tracer("kafkascope.test").start_as_current_span("process orders"):
+            pass
+    wait_until(lambda: http_receiver.requests, 10, "a whole batch of four")
     processor.shutdown()
