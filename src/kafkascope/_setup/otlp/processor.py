@@ -166,11 +166,13 @@ class EncodingSpanProcessor(SpanProcessor):
     def _work(self) -> None:
         while not self._shutdown:
             woken = self._wake.wait(self._delay)
+            # Cleared before exporting: a batch that fills after the export's last look at the
+            # queue wakes the next round at once instead of waiting out the delay.
+            self._wake.clear()
             if self._shutdown:
                 break
             # Woken: whole batches only; the delay passed: at least one, however small.
             self._export(everything=False, at_least_one=not woken)
-            self._wake.clear()
         self._export(everything=True, at_least_one=True)
 
     def _export(self, *, everything: bool, at_least_one: bool) -> None:

@@ -369,3 +369,23 @@ def test_a_smaller_queue_alone_caps_the_batch(http_receiver):
             pass
     wait_until(lambda: http_receiver.requests, 10, "a whole batch of four")
     processor.shutdown()
+
+
+def test_a_batch_that_fills_during_an_export_is_sent_right_after_it(http_receiver):
+    exporter = HeldExporter(http_receiver.url)
+    processor = _processor(http_receiver.url, batch=10, exporter=exporter)  # an hour's delay
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("kafkascope.test")
+
+    def ten() -> None:
+        for _ in range(10):
+            with tracer.start_as_current_span("process orders"):
+                pass
+
+    ten()
+    wait_until(lambda: exporter.instrumented, 10, "the first export to start")
+    ten()  # while the first batch is being exported
+    exporter.release.set()
+    wait_until(lambda: len(http_receiver.requests) == 2, 10, "the second batch, without a flush")
+    processor.shutdown()
