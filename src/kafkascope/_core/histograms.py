@@ -5,7 +5,8 @@ here a stream is found by a key the caller already holds, the bucket by one bise
 lock. The points are the ones the SDK's explicit-bucket aggregation exports (counts, sum,
 min, max, start and end times, per-bucket exemplars of ``AlignedHistogramBucketExemplarReservoir``
 kept only where the provider's exemplar filter samples), built with the SDK's public data
-classes and added to each export by ``_setup.preaggregation``.
+classes and added to each export by ``_setup.preaggregation``. A handler's single messages
+are appended without the lock and aggregated in bulk (:mod:`~kafkascope._core.single_messages`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import threading
 import weakref
 from bisect import bisect_left
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from time import time_ns
 from typing import Final
@@ -26,16 +27,14 @@ from opentelemetry.sdk.metrics.export import AggregationTemporality, HistogramDa
 from opentelemetry.trace import INVALID_SPAN, SpanContext
 from opentelemetry.util.types import Attributes
 
+from kafkascope._core.histogram_streams import Bound, Offered, Stream, Tally
+from kafkascope._core.single_messages import Singles
+
 _CUMULATIVE: Final = AggregationTemporality.CUMULATIVE
 
-Offered = tuple[float, int, int | None, int | None]
-"""A sampled measurement: value, time, span id and trace id (an exemplar once collected)."""
 Measured = tuple[int, float, Hashable, Attributes]
 """One measurement: the histogram's position in the specs, the value, its stream's key and
 attributes."""
-Bound = tuple[tuple[float, ...], tuple["_Stream", ...]]
-"""One attribute set of one histogram, bound once: the bucket boundaries and the set's stream
-in each reader's table (see :meth:`PreAggregation.bind`)."""
 
 
 @dataclass(frozen=True)
@@ -48,33 +47,6 @@ class HistogramSpec:
     boundaries: tuple[float, ...]
 
 
-class _Stream:
-    """One attribute set of one histogram, for one reader."""
-
-    __slots__ = ("attributes", "counts", "exemplars", "max", "min", "start_ns", "sum")
-
-    def __init__(self, attributes: Attributes, buckets: int, start_ns: int) -> None:
-        self.attributes = attributes
-        self.start_ns = start_ns
-        self.counts = [0] * buckets
-        self.sum = 0.0
-        self.min = math.inf
-        self.max = -math.inf
-        self.exemplars: dict[int, Offered] = {}
-
-
-class Tally:
-    """A running count of messages for one attribute set (a
-    :class:`~kafkascope._core.metrics.MessageCounter` entry): reported once ``counted``."""
-
-    __slots__ = ("attributes", "counted", "total")
-
-    def __init__(self, attributes: Attributes, total: int, counted: bool) -> None:
-        self.attributes = attributes
-        self.total = total
-        self.counted = counted
-
-
 class HistogramTable:
     """One histogram's streams for one reader, with the reader's temporality."""
 
@@ -83,20 +55,24 @@ class HistogramTable:
         spec: HistogramSpec,
         temporality: AggregationTemporality,
         lock: threading.Lock | None = None,
+        before_collect: Callable[[], None] | None = None,
     ) -> None:
+        """``before_collect``: called under ``lock`` before each collection (what is pending
+        elsewhere is counted first)."""
         self.spec = spec
         self.temporality = temporality
         self._buckets = len(spec.boundaries) + 1
-        self._streams: dict[Hashable, _Stream] = {}
+        self._streams: dict[Hashable, Stream] = {}
         self._lock = lock or threading.Lock()
+        self._before_collect = before_collect
 
-    def stream(self, key: Hashable, attributes: Attributes) -> _Stream:
+    def stream(self, key: Hashable, attributes: Attributes) -> Stream:
         """The stream ``key`` with ``attributes``, made (empty) if it has none yet; a stream,
         once made, lives as long as the table (a delta collection empties it in place)."""
         with self._lock:
             stream = self._streams.get(key)
             if stream is None:
-                stream = self._streams[key] = _Stream(
+                stream = self._streams[key] = Stream(
                     dict(attributes or {}), self._buckets, time_ns()
                 )
             return stream
@@ -114,7 +90,7 @@ class HistogramTable:
             stream = self._streams.get(key)
             if stream is None:
                 # Copied: the SDK keeps its own copy of a measurement's attributes too.
-                stream = self._streams[key] = _Stream(
+                stream = self._streams[key] = Stream(
                     dict(attributes or {}), self._buckets, time_ns()
                 )
             stream.counts[index] += 1
@@ -133,6 +109,8 @@ class HistogramTable:
         bounds = self.spec.boundaries
         delta = self.temporality is not _CUMULATIVE
         with self._lock:
+            if self._before_collect is not None:
+                self._before_collect()
             for stream in self._streams.values():
                 counts = stream.counts
                 count = sum(counts)
@@ -177,14 +155,17 @@ class PreAggregation:
         self.specs = tuple(specs)
         self._filter = exemplar_filter
         # The default filter's test, inlined: the sampled flag of the span in the context.
-        self._trace_based = type(exemplar_filter) is TraceBasedExemplarFilter
+        self.trace_based = type(exemplar_filter) is TraceBasedExemplarFilter
         # One lock for every table: a message's measurements are taken under it once.
         self.lock = threading.Lock()
         # tables[reader][histogram]
         self.tables = [
-            [HistogramTable(spec, temporality, self.lock) for spec in self.specs]
+            [HistogramTable(spec, temporality, self.lock, self.fold_locked) for spec in self.specs]
             for temporality in temporalities
         ]
+        self._singles: list[Singles] = []
+        self.waiting = False
+        """Set after an entry is appended to a :meth:`singles`: something may be pending."""
         self._by_histogram = [
             [tables[index] for tables in self.tables] for index in range(len(self.specs))
         ]
@@ -200,12 +181,14 @@ class PreAggregation:
         """Record ``value`` into the histogram at position ``histogram`` of the specs."""
         if not self.tables or not 0.0 <= value < math.inf:
             return  # no reader; or a value the SDK ignores too (negative, not finite)
+        if self.waiting:
+            self.fold()
         spec = self.specs[histogram]
         index = bisect_left(spec.boundaries, value)
         if context is None:
             context = get_current()
         exemplar: Offered | None = None
-        if self._trace_based:
+        if self.trace_based:
             span_context = trace.get_current_span(context).get_span_context()
             if span_context.trace_flags.sampled:
                 exemplar = (value, time_ns(), span_context.span_id, span_context.trace_id)
@@ -224,9 +207,11 @@ class PreAggregation:
         for several measurements, with the exemplar filter's span look-up done once."""
         if not self.tables:
             return  # no reader
+        if self.waiting:
+            self.fold()
         if context is None:
             context = get_current()
-        trace_based = self._trace_based
+        trace_based = self.trace_based
         ids: tuple[int, int] | None = None
         if trace_based:
             # Once for all the measurements: the sampled flag of the span in the context.
@@ -264,18 +249,20 @@ class PreAggregation:
         """Record each ``(bound, value)`` (one message's processing time and time in queue),
         measured in ``context``, whose span's is ``span_context``: what :meth:`record_all` does,
         without finding the streams; and, under the same lock, count one message in ``count``
-        (a :class:`~kafkascope._core.metrics.MessageCounter` entry sharing :attr:`lock`)."""
+        (a :class:`~kafkascope._core.message_counter.MessageCounter` entry sharing :attr:`lock`)."""
         if not self.tables:
             return  # no reader
         ids: tuple[int, int] | None = None
         check: ExemplarFilter | None = None
-        if self._trace_based:
+        if self.trace_based:
             if span_context.trace_flags.sampled:
                 ids = (span_context.span_id, span_context.trace_id)
         else:
             check = self._filter
         where = get_current() if context is None and check is not None else context
         with self.lock:
+            if self.waiting:
+                self.fold_locked()
             for (boundaries, streams), value in measured:
                 if not 0.0 <= value < math.inf:
                     continue  # a value the SDK ignores too (negative, not finite)
@@ -303,6 +290,27 @@ class PreAggregation:
             if count is not None:
                 count.total += 1
                 count.counted = True
+
+    def singles(self, processed: Bound, waited: Bound | None, count: Tally | None) -> Singles:
+        """A new :class:`~kafkascope._core.single_messages.Singles` of these streams: its
+        entries are folded before any other measurement and every collection (a trace-based
+        exemplar filter only: its entries carry their exemplars)."""
+        singles = Singles(processed, waited, count if self.tables else None)
+        with self.lock:
+            self._singles.append(singles)
+        return singles
+
+    def fold(self) -> None:
+        """Aggregate every :meth:`singles`' pending entries."""
+        with self.lock:
+            self.fold_locked()
+
+    def fold_locked(self) -> None:
+        """:meth:`fold`, under :attr:`lock` already."""
+        self.waiting = False
+        for singles in self._singles:
+            if singles.durations or singles.offered or singles.waits:
+                singles.fold()
 
 
 def _offered(value: float, context: Context) -> Offered:

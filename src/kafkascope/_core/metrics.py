@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
+from time import time_ns
 from typing import Final
 
 from opentelemetry import metrics
 from opentelemetry.context import Context
-from opentelemetry.metrics import CallbackOptions, Histogram, Observation
+from opentelemetry.metrics import Histogram
 from opentelemetry.trace import SpanContext
 from opentelemetry.util.types import Attributes
 
 from kafkascope._core import histograms as _histograms
 from kafkascope._core import semconv as sc
 from kafkascope._core import sizes as _sizes
-from kafkascope._core.histograms import HistogramSpec, Tally
+from kafkascope._core.histogram_streams import Bound, Tally
+from kafkascope._core.histograms import HistogramSpec
+from kafkascope._core.message_counter import MessageCounter
+from kafkascope._core.single_messages import FOLD_AT, Singles
 from kafkascope._core.telemetry import ProviderCache, messaging_attributes, meter_for
 
 TIME_IN_QUEUE_BUCKETS: Final = (*sc.DURATION_BUCKETS, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -24,7 +27,7 @@ _MAX_CACHED_ATTRIBUTE_SETS: Final = 4096
 AttrKey = tuple[str, str | None, str | None, str | None, str | None, int | None, str | None]
 Stream = tuple[AttrKey, Attributes]
 """An attribute set with its key, built once and reused."""
-SentBound = tuple[_histograms.Bound, Tally]
+SentBound = tuple[Bound, Tally]
 """A send stream bound once: its send-duration streams and its sent-messages total."""
 
 PROCESS_DURATION: Final = HistogramSpec(
@@ -60,51 +63,6 @@ def _histogram(meter: metrics.Meter, spec: HistogramSpec) -> Histogram:
     )
 
 
-class MessageCounter:
-    """A monotonic ``{message}`` counter summed in process and reported through an observable
-    counter: one dictionary update per message instead of one SDK measurement, with the same
-    exported data (a cumulative sum per attribute set)."""
-
-    def __init__(
-        self,
-        meter: metrics.Meter,
-        name: str,
-        description: str,
-        lock: threading.Lock | None = None,
-    ) -> None:
-        """``lock``: shared with the pre-aggregated histograms, which then count a single
-        message's entry (:meth:`bind`) under their own lock."""
-        self._totals: dict[AttrKey, Tally] = {}
-        self._lock = lock or threading.Lock()
-        meter.create_observable_counter(
-            name, callbacks=[self._observe], unit="{message}", description=description
-        )
-
-    def add(self, amount: int, key: AttrKey, attributes: Attributes) -> None:
-        """Count ``amount`` messages for the attribute set ``key``."""
-        with self._lock:
-            entry = self._totals.get(key)
-            if entry is None:
-                self._totals[key] = Tally(attributes, amount, True)
-            else:
-                entry.total += amount
-                entry.counted = True
-
-    def bind(self, key: AttrKey, attributes: Attributes) -> Tally:
-        """The running total of the attribute set ``key``, counted by the pre-aggregated
-        histograms under the lock they share (reported once something was counted)."""
-        with self._lock:
-            entry = self._totals.get(key)
-            if entry is None:
-                entry = self._totals[key] = Tally(attributes, 0, False)
-            return entry
-
-    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
-        with self._lock:
-            entries = [(e.attributes, e.total) for e in self._totals.values() if e.counted]
-        return [Observation(total, attrs) for attrs, total in entries]
-
-
 class MessagingMetrics:
     """The instruments kafkascope records into, for one meter provider."""
 
@@ -129,6 +87,7 @@ class MessagingMetrics:
             sc.METRIC_CLIENT_CONSUMED_MESSAGES,
             "Number of messages that were delivered to the application.",
             None if self._pre is None else self._pre.lock,
+            None if self._pre is None else self._pre.fold_locked,
         )
         self.dead_lettered = meter.create_counter(
             sc.DEAD_LETTERED,
@@ -199,8 +158,32 @@ class MessagingMetrics:
         """One processed message: :meth:`observe_processed` for a single record whose time in
         queue (when known) is ``waited`` seconds by a timestamp of ``timestamp_type``, measured
         in ``context`` (whose span's is ``span_context``). On ``configure()``'s pipelines its
-        streams are found once per handler and topic, and measured under one lock."""
+        streams are found once per handler and topic, and the message is appended to their
+        :class:`~kafkascope._core.single_messages.Singles` (aggregated in bulk, no lock per
+        message) or, under another exemplar filter than the default, measured under one lock."""
         pre = self._pre
+        if pre is not None and pre.trace_based:
+            if waited is None:
+                timestamp_type = None
+            singles = streams.singles.get((error_type, timestamp_type))
+            if singles is None:
+                singles = streams.make_singles(pre, error_type, timestamp_type)
+            if span_context.trace_flags.sampled:
+                ids = (span_context.span_id, span_context.trace_id)
+                singles.offered.append(
+                    (
+                        (duration, time_ns(), *ids),
+                        None if waited is None else (waited, time_ns(), *ids),
+                    )
+                )
+            durations = singles.durations
+            durations.append(duration)
+            if waited is not None:
+                singles.waits.append(waited)
+            pre.waiting = True
+            if len(durations) >= FOLD_AT:
+                pre.fold()
+            return
         if pre is None:
             waits = (
                 ()
@@ -218,7 +201,7 @@ class MessagingMetrics:
             return
         processed = streams.bound(pre, error_type)
         if waited is None or timestamp_type is None:
-            measured: tuple[tuple[_histograms.Bound, float], ...] = ((processed, duration),)
+            measured: tuple[tuple[Bound, float], ...] = ((processed, duration),)
         else:
             measured = ((processed, duration), (streams.bound_waited(pre, timestamp_type), waited))
         pre.record_bound(measured, span_context, context, streams.count)
@@ -320,6 +303,7 @@ class ProcessStreams:
         "_waited",
         "count",
         "ok",
+        "singles",
     )
 
     def __init__(
@@ -339,9 +323,26 @@ class ProcessStreams:
         self._waited: dict[str, Stream] = {}
         self.count = metrics.consumed_messages.bind(*self.ok)
         """The consumed-messages total of the successful stream."""
-        self._bound_ok: _histograms.Bound | None = None
-        self._bound_failed: dict[str, _histograms.Bound] = {}
-        self._bound_waited: dict[str, _histograms.Bound] = {}
+        self._bound_ok: Bound | None = None
+        self._bound_failed: dict[str, Bound] = {}
+        self._bound_waited: dict[str, Bound] = {}
+        self.singles: dict[tuple[str | None, str | None], Singles] = {}
+        """Per error type and timestamp type (None: no time in queue), the single messages'
+        entries (:meth:`make_singles`)."""
+
+    def make_singles(
+        self, pre: _histograms.PreAggregation, error_type: str | None, timestamp_type: str | None
+    ) -> Singles:
+        """The :attr:`singles` of ``error_type`` and ``timestamp_type`` in ``pre``, made (and
+        kept, within the cache's bound) on first use."""
+        found = pre.singles(
+            self.bound(pre, error_type),
+            None if timestamp_type is None else self.bound_waited(pre, timestamp_type),
+            self.count,
+        )
+        if len(self.singles) < _MAX_CACHED_ATTRIBUTE_SETS:
+            self.singles[(error_type, timestamp_type)] = found
+        return found
 
     def failed(self, error_type: str) -> Stream:
         """The processing-time stream of a message whose handler raised ``error_type``."""
@@ -365,7 +366,7 @@ class ProcessStreams:
             )
         return found
 
-    def bound(self, pre: _histograms.PreAggregation, error_type: str | None) -> _histograms.Bound:
+    def bound(self, pre: _histograms.PreAggregation, error_type: str | None) -> Bound:
         """The processing-time stream of ``error_type`` (None: success) bound in ``pre``."""
         if error_type is None:
             found = self._bound_ok
@@ -379,9 +380,7 @@ class ProcessStreams:
                 self._bound_failed[error_type] = found
         return found
 
-    def bound_waited(
-        self, pre: _histograms.PreAggregation, timestamp_type: str
-    ) -> _histograms.Bound:
+    def bound_waited(self, pre: _histograms.PreAggregation, timestamp_type: str) -> Bound:
         """The time-in-queue stream of ``timestamp_type`` bound in ``pre``."""
         found = self._bound_waited.get(timestamp_type)
         if found is None:
