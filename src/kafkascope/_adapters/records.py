@@ -10,7 +10,7 @@ range) reads as None, so a strange record gets a span with fewer attributes, nev
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import Any, Final
 
@@ -229,6 +229,9 @@ def adapt_methods(record: Any) -> RecordView:
 
 
 _adapters: dict[type, RecordAdapter | None] = {}
+ADAPTERS_BY_TYPE: Final[Mapping[type, RecordAdapter | None]] = _adapters
+"""The adapters found so far, by record type (None: not a record type), to read only: what
+:func:`adapter_for_type` looks up, for a per-message path that cannot afford the call."""
 
 
 def register_record_adapter(record_type: type, adapter: RecordAdapter) -> None:

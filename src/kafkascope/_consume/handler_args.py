@@ -17,9 +17,7 @@ from typing import Any, Final
 
 from kafkascope._adapters.records import (
     RecordAdapter,
-    adapt_namedtuple,
     adapter_for,
-    adapter_for_type,
     record_argument,
 )
 from kafkascope._core import errors as _errors
@@ -86,10 +84,9 @@ class RecordArgument:
 
     def find(self, args: tuple[Any, ...], kwargs: Mapping[str, object]) -> Found | None:
         """The record ``args``/``kwargs`` carry, with its adapter (looked up once: the span
-        reads the record through it); None (warning once) when they carry none."""
-        if args and adapter_for_type(type(args[0])) is adapt_namedtuple:
-            # A named-tuple record (kafka-python's): record_argument would choose it too.
-            return args[0], adapt_namedtuple
+        reads the record through it); None (warning once) when they carry none. (A first
+        argument of a named-tuple record type is found before this is called:
+        :func:`~kafkascope._consume.single.starter`.)"""
         record: object = record_argument(args)
         adapter = _adapter(record)
         if adapter is not None:

@@ -16,7 +16,7 @@ from kafkascope._consume.batch import begin_batch
 from kafkascope._consume.handler_args import RecordArgument, check_takes_an_argument
 from kafkascope._consume.options import ProcessOptions
 from kafkascope._consume.scope import ProcessScope
-from kafkascope._consume.single import begin
+from kafkascope._consume.single import begin, starter
 from kafkascope._core.settings import ParentPolicy, check_bool
 
 P = ParamSpec("P")
@@ -156,13 +156,7 @@ def traced_handler(
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         _check_function(fn, "traced_handler", "the record")
-        argument = RecordArgument(fn)
-
-        def start(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> ProcessScope | None:
-            found = argument.find(args, kwargs)
-            return begin(options, *found) if found is not None else None
-
-        return _wrap(fn, start)
+        return _wrap(fn, starter(options, RecordArgument(fn).find))
 
     return decorate(func) if func is not None else decorate
 

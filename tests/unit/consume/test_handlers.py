@@ -479,6 +479,31 @@ def test_instrumentation_failure_is_logged_once_and_never_reaches_the_handler(fo
     assert "process span start" in warnings[0].getMessage()
 
 
+def test_a_kafka_python_record_whose_span_fails_to_open_still_runs_the_handler(forgiving, caplog):
+    # kafka-python's records take the flat path (found by their type, read, span opened at once).
+    from kafka.consumer.fetcher import ConsumerRecord
+
+    class BrokenTracerProvider(TracerProvider):
+        def get_tracer(self, *args, **kwargs):
+            raise RuntimeError("exporter exploded")
+
+    calls = []
+
+    @traced_handler(tracer_provider=BrokenTracerProvider())
+    def handle(rec):
+        calls.append(rec)
+        return "ok"
+
+    record = ConsumerRecord("orders", 0, -1, 7, 0, 0, b"k", b"v", [], None, 1, 1, -1)
+    with caplog.at_level(logging.WARNING, logger="kafkascope"):
+        results = [handle(record) for _ in range(3)]
+    assert results == ["ok"] * 3
+    assert calls == [record] * 3
+    warnings = [r for r in caplog.records if r.name == "kafkascope"]
+    assert len(warnings) == 1
+    assert "process span start" in warnings[0].getMessage()
+
+
 def test_key_hook_redacts_keys(capotel):
     from kafkascope._core import settings as _settings
 
