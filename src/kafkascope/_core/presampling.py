@@ -17,6 +17,7 @@ metrics are on (``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``): they count droppe
 
 from __future__ import annotations
 
+import random
 import threading
 import weakref
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, Sampler, TraceIdRatioBased
 from opentelemetry.trace import Link, Span, SpanKind, TraceFlags, TracerProvider
 from opentelemetry.util.types import Attributes
@@ -123,7 +124,15 @@ class Deciders:
 class Presampler:
     """The sampler of one tracer provider, asked first."""
 
-    __slots__ = ("_deciding", "_ids", "_random_roots", "_roots", "_sampled", "_unsampled")
+    __slots__ = (
+        "_deciding",
+        "_drawn",
+        "_ids",
+        "_random_roots",
+        "_roots",
+        "_sampled",
+        "_unsampled",
+    )
 
     def __init__(self, deciders: Deciders, id_generator: IdGenerator) -> None:
         """``id_generator`` is the provider's: a :class:`DecidingIdGenerator` when root spans
@@ -133,6 +142,9 @@ class Presampler:
             raise ValueError("presampling root spans needs the provider's DecidingIdGenerator")
         # The generator behind the provider's (a decided trace id is only for the SDK).
         self._ids = deciding.inner if deciding is not None else id_generator
+        # The SDK's own generator draws from the random module: drawn here the same way (the
+        # same calls, so the same ids for the same seed), without its two method calls.
+        self._drawn = type(self._ids) is RandomIdGenerator
         self._deciding = deciding
         self._random_roots = self._ids.is_trace_id_random()
         self._roots = _decision_of(deciders.roots)
@@ -155,15 +167,17 @@ class Presampler:
             decider, bound = self._roots
             if decider is None:
                 return None
-            trace_id = self._ids.generate_trace_id()
-            random = self._random_roots
+            trace_id = random.getrandbits(128) if self._drawn else 0
+            if not trace_id:  # not drawn here, or the invalid id, which the generator redraws
+                trace_id = self._ids.generate_trace_id()
+            random_id = self._random_roots
         else:
             flags = parent.trace_flags
             decider, bound = self._sampled if flags.sampled else self._unsampled
             if decider is None:
                 return None
             trace_id = parent.trace_id
-            random = flags.random_trace_id
+            random_id = flags.random_trace_id
         if bound is not None:
             if (trace_id & _LOW_BITS) < bound:  # recorded: the SDK makes the span
                 if root and self._deciding is not None:
@@ -178,13 +192,12 @@ class Presampler:
                     self._deciding.decide(trace_id)
                 return None
             trace_state = result.trace_state
+        span_id = random.getrandbits(64) if self._drawn else 0
+        if not span_id:
+            span_id = self._ids.generate_span_id()
         return trace.NonRecordingSpan(
             trace.SpanContext(
-                trace_id,
-                self._ids.generate_span_id(),
-                False,
-                _DROPPED_RANDOM if random else _DROPPED,
-                trace_state,
+                trace_id, span_id, False, _DROPPED_RANDOM if random_id else _DROPPED, trace_state
             )
         )
 

@@ -85,11 +85,19 @@ class GivenTraceIds(SeededIds):
 
 
 def _spans(
-    env: dict[str, str], parent: Context, *, presampled: bool, trace_ids: list[int] | None = None
+    env: dict[str, str],
+    parent: Context,
+    *,
+    presampled: bool,
+    trace_ids: list[int] | None = None,
+    sdk_ids: bool = False,
 ) -> list[tuple[Any, ...]]:
     sampler: Sampler = otel_variables.sampler(env)
     deciders = otel_variables.sampler_deciders(env)
     ids: IdGenerator = SeededIds() if trace_ids is None else GivenTraceIds(trace_ids)
+    if sdk_ids:
+        ids = RandomIdGenerator()
+        random.seed(11)  # its ids come from the random module
     if presampled and deciders.roots is not None:
         ids = presampling.DecidingIdGenerator(ids)
     provider = TracerProvider(sampler=sampler, id_generator=ids, shutdown_on_exit=False)
@@ -117,6 +125,8 @@ def _spans(
             )
         )
         span.end()
+    if sdk_ids:
+        random.seed()
     return made
 
 
@@ -125,6 +135,14 @@ def _spans(
 def test_presampled_spans_are_the_sdks(env: dict[str, str], parent: str) -> None:
     expected = _spans(env, PARENTS[parent], presampled=False)
     assert _spans(env, PARENTS[parent], presampled=True) == expected
+
+
+@pytest.mark.parametrize("parent", PARENTS, ids=str)
+@pytest.mark.parametrize("env", SAMPLERS, ids=lambda env: "-".join(env.values()))
+def test_presampled_spans_are_the_sdks_with_random_ids(env: dict[str, str], parent: str) -> None:
+    # The presampler draws the SDK generator's ids itself, as the generator draws them.
+    expected = _spans(env, PARENTS[parent], presampled=False, sdk_ids=True)
+    assert _spans(env, PARENTS[parent], presampled=True, sdk_ids=True) == expected
 
 
 def test_a_ratio_sampler_keeps_and_drops_roots_alike_presampled():
