@@ -86,9 +86,10 @@ def starter(
 class MessageScope(ProcessScope):
     """The process span of one message: current in the context until :meth:`finish`."""
 
-    __slots__ = ("_history", "_waited")
+    __slots__ = ("_history", "_sampled", "_waited")
 
     _history: History | None  # the retries of this message so far, if it has any
+    _sampled: bool  # its span is sampled (for the exemplars of its metrics)
     _waited: float | None  # its time in queue, seconds
 
     def __init__(self, options: ProcessOptions, record: RecordView, raw: object) -> None:
@@ -128,17 +129,22 @@ class MessageScope(ProcessScope):
         self._waited = None if timestamp is None else max(0.0, start_ms - timestamp) / 1000.0
         # What samplers are given: the conventions' sampling-relevant attributes (system,
         # operation, destination, partition, group, server, client id).
-        span = self.span = _presampling.start_span(
-            options.tracer_provider,
-            sc.process_span_name(topic),
-            parent,
-            SpanKind.CONSUMER,
-            options.span_base(topic, record.partition),
-            links,
-        )
-        if span.is_recording():
-            # Only the span needs these: an unsampled message skips them (key decoding too).
-            span.set_attributes(self._message_attributes(settings))
+        name = sc.process_span_name(topic)
+        base = options.span_base(topic, record.partition)
+        tracer_provider = options.tracer_provider
+        span = _presampling.dropped(tracer_provider, name, parent, SpanKind.CONSUMER, base, links)
+        # A span the presampler drops neither records nor is sampled: neither is asked.
+        self._sampled = False
+        if span is None:
+            span = _presampling.sdk_span(
+                tracer_provider, name, parent, SpanKind.CONSUMER, base, links
+            )
+            self._sampled = span.get_span_context().trace_flags.sampled
+            if span.is_recording():
+                # Only the span needs these: an unsampled message skips them (key decoding
+                # too).
+                span.set_attributes(self._message_attributes(settings))
+        self.span = span
         history = self._history = options.attempts.begin(record, span)
         processing = Processing(
             topic,
@@ -227,4 +233,5 @@ class MessageScope(ProcessScope):
             waited,
             self.span.get_span_context(),
             self._context,
+            self._sampled,
         )

@@ -154,10 +154,12 @@ class MessagingMetrics:
         waited: float | None,
         span_context: SpanContext,
         context: Context | None,
+        sampled: bool | None = None,
     ) -> None:
         """One processed message: :meth:`observe_processed` for a single record whose time in
         queue (when known) is ``waited`` seconds by a timestamp of ``timestamp_type``, measured
-        in ``context`` (whose span's is ``span_context``). On ``configure()``'s pipelines its
+        in ``context`` (whose span's is ``span_context``, ``sampled`` or not when the caller
+        knows). On ``configure()``'s pipelines its
         streams are found once per handler and topic, and the message is appended to their
         :class:`~kafkascope._core.single_messages.Singles` (aggregated in bulk, no lock per
         message) or, under another exemplar filter than the default, measured under one lock."""
@@ -168,7 +170,7 @@ class MessagingMetrics:
             singles = streams.singles.get((error_type, timestamp_type))
             if singles is None:
                 singles = streams.make_singles(pre, error_type, timestamp_type)
-            if span_context.trace_flags.sampled:
+            if span_context.trace_flags.sampled if sampled is None else sampled:
                 ids = (span_context.span_id, span_context.trace_id)
                 singles.offered.append(
                     (
