@@ -161,8 +161,14 @@ class Presampler:
     ) -> Span | None:
         """The non-recording span ``start_span(name, context, kind, attributes, links)`` would
         return, when the sampler drops it; None when the SDK is to make the span."""
-        parent = trace.get_current_span(context).get_span_context()
-        root = not parent.is_valid
+        current = trace.get_current_span(context)
+        # No span in the context (INVALID_SPAN): a root, known without reading its context's
+        # is_valid property.
+        parent = trace.INVALID_SPAN_CONTEXT
+        root = current is trace.INVALID_SPAN
+        if not root:
+            parent = current.get_span_context()
+            root = not parent.is_valid
         if root:
             decider, bound = self._roots
             if decider is None:

@@ -50,6 +50,11 @@ def _parent(*, sampled: bool, remote: bool) -> Context:
 
 PARENTS = {
     "root": Context(),
+    # The links policy's root: INVALID_SPAN set in the context; and another invalid span.
+    "invalid span": trace.set_span_in_context(trace.INVALID_SPAN),
+    "another invalid span": trace.set_span_in_context(
+        trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+    ),
     "sampled remote parent": _parent(sampled=True, remote=True),
     "unsampled remote parent": _parent(sampled=False, remote=True),
     "sampled local parent": _parent(sampled=True, remote=False),
