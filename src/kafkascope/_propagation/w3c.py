@@ -210,7 +210,8 @@ def scan_headers(headers: Headers, *, trust_baggage: bool = True) -> tuple[Conte
     :data:`~kafkascope._core.headers.PIPELINE`), None when there is none, or
     :data:`NOT_SCANNED` when the configured propagator read the headers instead. Never raises.
     """
-    if not is_default_propagator():
+    # is_default_propagator(), inlined: this runs per message.
+    if not (_INSTALLED_IS_DEFAULT and propagate.get_global_textmap() is _INSTALLED):
         return _carrier.extract_context(headers, trust_baggage=trust_baggage), NOT_SCANNED
     traceparent: object = None
     tracestate: object = None
