@@ -89,12 +89,16 @@ class MessageScope(ProcessScope):
     __slots__ = ("_history", "_sampled", "_waited")
 
     _history: History | None  # the retries of this message so far, if it has any
-    _sampled: bool  # its span is sampled (for the exemplars of its metrics)
+    _sampled: bool | None  # its span is sampled (exemplars); None: ask its span context
     _waited: float | None  # its time in queue, seconds
 
     def __init__(self, options: ProcessOptions, record: RecordView, raw: object) -> None:
         """Start the span of ``record`` (``raw``: as its client gave it, read for its size when
-        sizes are captured) and make it current."""
+        sizes are captured) and make it current.
+
+        Flat on purpose, one step after the other: every message runs it, and each helper call
+        or property read costs a few hundred instructions (``performance.md``, the unsampled
+        path's rounds)."""
         self._options = options
         self._records = (record,)
         settings = _settings.current()
@@ -132,14 +136,20 @@ class MessageScope(ProcessScope):
         name = sc.process_span_name(topic)
         base = options.span_base(topic, record.partition)
         tracer_provider = options.tracer_provider
-        span = _presampling.dropped(tracer_provider, name, parent, SpanKind.CONSUMER, base, links)
-        # A span the presampler drops neither records nor is sampled: neither is asked.
+        presampler = _presampling.for_provider(tracer_provider)
+        span = (
+            None
+            if presampler is None
+            else presampler.start(name, parent, SpanKind.CONSUMER, base, links)
+        )
+        # A span the presampler drops neither records nor is sampled: neither is asked. An
+        # SDK span's sampled flag is read by the metrics, if any (None: not known here).
         self._sampled = False
         if span is None:
             span = _presampling.sdk_span(
                 tracer_provider, name, parent, SpanKind.CONSUMER, base, links
             )
-            self._sampled = span.get_span_context().trace_flags.sampled
+            self._sampled = None
             if span.is_recording():
                 # Only the span needs these: an unsampled message skips them (key decoding
                 # too).

@@ -241,28 +241,13 @@ def start_span(
 ) -> Span:
     """kafkascope's span ``name`` on ``tracer_provider`` (default: the global one): the
     presampler's non-recording span when the provider has one and the sampler drops the span
-    (:func:`dropped`), else the SDK's (:func:`sdk_span`)."""
-    span = dropped(tracer_provider, name, context, kind, attributes, links)
-    if span is not None:
-        return span
-    return sdk_span(tracer_provider, name, context, kind, attributes, links)
-
-
-def dropped(
-    tracer_provider: TracerProvider | None,
-    name: str,
-    context: Context,
-    kind: SpanKind,
-    attributes: Attributes,
-    links: Sequence[Link],
-) -> Span | None:
-    """The presampler's non-recording, unsampled span ``name`` when ``tracer_provider``
-    (default: the global one) has a presampler and its sampler drops the span; None when the
-    SDK is to make it (:func:`sdk_span`, next)."""
+    (:meth:`Presampler.start`), else the SDK's (:func:`sdk_span`)."""
     presampler = for_provider(tracer_provider)
-    if presampler is None:
-        return None
-    return presampler.start(name, context, kind, attributes, links)
+    if presampler is not None:
+        span = presampler.start(name, context, kind, attributes, links)
+        if span is not None:
+            return span
+    return sdk_span(tracer_provider, name, context, kind, attributes, links)
 
 
 def sdk_span(
