@@ -125,13 +125,8 @@ class BatchScope(ProcessScope):
         processing.stamp = stamp
         self._message_token = current_message.set(processing)
 
-    def _measure(self, error_type: str | None) -> None:
-        if self.sizes is not None:
-            self._observe_sizes()
+    def _measure(self, instruments: _metrics.MessagingMetrics, error_type: str | None) -> None:
         options = self._options
-        instruments = _metrics.for_provider(options.meter_provider)
-        if instruments.noop:
-            return
         # Measured in the process span's context, though after it ended (as for a message).
         instruments.observe_processed(
             streams=options.streams(instruments, self._topic),

@@ -18,6 +18,7 @@ from opentelemetry.trace import Span
 from kafkascope._adapters.records import RecordView
 from kafkascope._consume.options import ProcessOptions
 from kafkascope._core import errors as _errors
+from kafkascope._core import metrics as _metrics
 from kafkascope._core import semconv as sc
 from kafkascope._core import sizes as _sizes
 from kafkascope._core import telemetry as _telemetry
@@ -85,7 +86,11 @@ class ProcessScope(ABC):
             self._restore()
         try:
             self.span.end()
-            self._measure(error_type)
+            if self.sizes is not None:
+                self._observe_sizes()
+            instruments = _metrics.for_provider(self._options.meter_provider)
+            if not instruments.noop:
+                self._measure(instruments, error_type)
         except Exception as internal:
             _errors.report("process span end", internal)
 
@@ -102,8 +107,9 @@ class ProcessScope(ABC):
         return error_type
 
     @abstractmethod
-    def _measure(self, error_type: str | None) -> None:
-        """Record the metrics of what the span processed, with its outcome's ``error_type``."""
+    def _measure(self, instruments: _metrics.MessagingMetrics, error_type: str | None) -> None:
+        """Record the metrics of what the span processed in ``instruments``, with its outcome's
+        ``error_type`` (the body sizes are recorded before)."""
 
     def _restore(self) -> None:
         """Make current again what was current before the span."""

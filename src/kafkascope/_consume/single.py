@@ -221,13 +221,8 @@ class MessageScope(ProcessScope):
         self._options.attempts.end(self._records[0], self._history, self.span, exc)
         return super()._outcome(exc)
 
-    def _measure(self, error_type: str | None) -> None:
-        if self.sizes is not None:
-            self._observe_sizes()
+    def _measure(self, instruments: _metrics.MessagingMetrics, error_type: str | None) -> None:
         options = self._options
-        instruments = _metrics.for_provider(options.meter_provider)
-        if instruments.noop:
-            return
         waited = self._waited
         clock: str | None = None
         if waited is not None:  # timestamp_type(), inlined: a call per message costs ~2k
