@@ -74,13 +74,22 @@ class ProcessOptions:
         self.meter_provider = meter_provider
         self.attempts = Attempts(self.group, meter_provider)
         # Per topic (then partition): what every message of it shares, built once.
-        self._span_bases: dict[str | None, dict[int | None, dict[str, AttributeValue]]] = {}
+        self._span_bases: dict[
+            str | None, dict[int | None, tuple[str, dict[str, AttributeValue]]]
+        ] = {}
         self._streams: dict[str | None, _metrics.ProcessStreams] = {}
         self._instruments: _metrics.MessagingMetrics | None = None
 
     def span_base(self, topic: str | None, partition: int | None) -> dict[str, AttributeValue]:
         """The span attributes every message of ``topic`` and ``partition`` starts with (shared:
         not to be modified)."""
+        return self.span_start(topic, partition)[1]
+
+    def span_start(
+        self, topic: str | None, partition: int | None
+    ) -> tuple[str, dict[str, AttributeValue]]:
+        """The process span's name and :meth:`span_base`, for a message of ``topic`` and
+        ``partition``: one lookup per message."""
         by_partition = self._span_bases.get(topic)
         if by_partition is None:
             by_partition = {}
@@ -88,14 +97,17 @@ class ProcessOptions:
                 self._span_bases[topic] = by_partition
         found = by_partition.get(partition)
         if found is None:
-            found = messaging_attributes(
-                sc.OPERATION_PROCESS,
-                topic=topic,
-                partition=partition,
-                group=self.group,
-                server_address=self.server_address,
-                server_port=self.server_port,
-                client_id=self.client_id,
+            found = (
+                sc.process_span_name(topic),
+                messaging_attributes(
+                    sc.OPERATION_PROCESS,
+                    topic=topic,
+                    partition=partition,
+                    group=self.group,
+                    server_address=self.server_address,
+                    server_port=self.server_port,
+                    client_id=self.client_id,
+                ),
             )
             if len(by_partition) < _MAX_CACHED:
                 by_partition[partition] = found

@@ -107,7 +107,7 @@ class MessageScope(ProcessScope):
         self._start_ms = start_ms = time.time() * 1000.0
         ambient = otel_context.get_current()
         topic = self._topic = record.topic
-        producer_ctx, stamp_header = scan_headers(
+        producer_ctx, stamp_header, lineage = scan_headers(
             record.headers, trust_baggage=settings.trust_baggage
         )
         # The parent is chosen by the parent policy; the producer is linked when it is not it.
@@ -133,8 +133,7 @@ class MessageScope(ProcessScope):
         self._waited = None if timestamp is None else max(0.0, start_ms - timestamp) / 1000.0
         # What samplers are given: the conventions' sampling-relevant attributes (system,
         # operation, destination, partition, group, server, client id).
-        name = sc.process_span_name(topic)
-        base = options.span_base(topic, record.partition)
+        name, base = options.span_start(topic, record.partition)
         tracer_provider = options.tracer_provider
         presampler = _presampling.for_provider(tracer_provider)
         span = (
@@ -155,7 +154,7 @@ class MessageScope(ProcessScope):
                 # too).
                 span.set_attributes(self._message_attributes(settings))
         self.span = span
-        history = self._history = options.attempts.begin(record, span)
+        history = self._history = options.attempts.begin(record, span, lineage)
         processing = Processing(
             topic,
             record.partition,

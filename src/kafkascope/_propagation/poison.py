@@ -98,12 +98,18 @@ class Attempts:
         self._entries: OrderedDict[Key, History] = OrderedDict()
         self._lock = threading.Lock()
 
-    def begin(self, record: RecordView, span: Span) -> History | None:
+    def begin(self, record: RecordView, span: Span, lineage: bool | None = None) -> History | None:
         """The failed attempts before the one whose process ``span`` just started (None for a
-        first attempt): a retry is numbered and linked to the previous attempt."""
+        first attempt): a retry is numbered and linked to the previous attempt. ``lineage``:
+        whether the record's headers name the attempt header, when the caller has looked
+        (:func:`~kafkascope._propagation.w3c.scan_headers`); None to look here."""
         history = self._entries.get(_key(record)) if self._entries else None
         headers = record.headers
-        if history is None and headers and _may_carry_lineage(headers):
+        if (
+            history is None
+            and headers
+            and (lineage or (lineage is None and _may_carry_lineage(headers)))
+        ):
             history = _from_headers(headers)
         if history is not None:
             span.set_attribute(sc.MESSAGE_ATTEMPT, history.failures + 1)

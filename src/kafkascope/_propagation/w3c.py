@@ -30,7 +30,7 @@ from opentelemetry.propagators.textmap import Getter, TextMapPropagator
 from opentelemetry.trace import NonRecordingSpan, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from kafkascope._core.headers import PIPELINE, PIPELINE_BYTES, Headers
+from kafkascope._core.headers import ATTEMPT, PIPELINE, PIPELINE_BYTES, Headers
 from kafkascope._propagation import carrier as _carrier
 from kafkascope._propagation.carrier import MAX_VALUE_BYTES
 from kafkascope._propagation.traceparent import is_canonical, parse_canonical
@@ -179,6 +179,7 @@ def _as_bytes(value: object) -> bytes | None:
 
 
 _STAMP_LENGTH: Final = len(PIPELINE)
+_ATTEMPT_LENGTH: Final = len(ATTEMPT)
 NOT_SCANNED: Final = object()
 """What :func:`scan_headers` gives as the stamp when it did not look at the headers itself."""
 
@@ -204,18 +205,24 @@ def _is_stamp_name(name: object) -> bool:
         return False
 
 
-def scan_headers(headers: Headers, *, trust_baggage: bool = True) -> tuple[Context, object]:
+def scan_headers(
+    headers: Headers, *, trust_baggage: bool = True
+) -> tuple[Context, object, bool | None]:
     """:func:`extract_headers`' context, and from the same pass the value of the last pipeline
     stamp header (``(str or bytes name, value)`` tuples named exactly
     :data:`~kafkascope._core.headers.PIPELINE`), None when there is none, or
-    :data:`NOT_SCANNED` when the configured propagator read the headers instead. Never raises.
+    :data:`NOT_SCANNED` when the configured propagator read the headers instead; and whether a
+    header is named :data:`~kafkascope._core.headers.ATTEMPT` (a retry's lineage may follow),
+    None when not scanned. Never raises.
     """
     # is_default_propagator(), inlined: this runs per message.
     if not (_INSTALLED_IS_DEFAULT and propagate.get_global_textmap() is _INSTALLED):
-        return _carrier.extract_context(headers, trust_baggage=trust_baggage), NOT_SCANNED
+        context = _carrier.extract_context(headers, trust_baggage=trust_baggage)
+        return context, NOT_SCANNED, None
     traceparent: object = None
     tracestate: object = None
     stamp: object = None
+    attempt: bool | None = False
     bags = 0
     bag: object = None
     try:
@@ -224,6 +231,7 @@ def scan_headers(headers: Headers, *, trust_baggage: bool = True) -> tuple[Conte
             try:
                 name, value = pair
             except (TypeError, ValueError):
+                attempt = None  # not a pair: the lineage reader reads it its own way
                 continue
             if type(name) is not str:
                 if _is_stamp_name(name):
@@ -246,6 +254,8 @@ def scan_headers(headers: Headers, *, trust_baggage: bool = True) -> tuple[Conte
                     bag = value
             elif size == _STAMP_LENGTH and name == PIPELINE and type(pair) is tuple:
                 stamp = value
+            elif size == _ATTEMPT_LENGTH and name == ATTEMPT and attempt is not None:
+                attempt = True
         baggage_value: bytes | None = None
         if trust_baggage and bags:
             if bags == 1 and type(bag) is bytes and bag:
@@ -254,15 +264,16 @@ def scan_headers(headers: Headers, *, trust_baggage: bool = True) -> tuple[Conte
                 combined = _carrier.GETTER.get(headers, BAGGAGE)
                 baggage_value = combined[0].encode("utf-8") if combined else None
         if traceparent is None and baggage_value is None:
-            return Context(), stamp  # what extract_w3c gives for nothing to extract
+            return Context(), stamp, attempt  # what extract_w3c gives for nothing to extract
         extracted = extract_w3c(
             traceparent if type(traceparent) is bytes else _as_bytes(traceparent),
             None if tracestate is None else _as_bytes(tracestate),
             baggage_value,
         )
         if baggage_value is None:
-            return extracted, stamp
+            return extracted, stamp, attempt
         entries = otel_baggage.get_all(extracted)
-        return (_carrier.bound_baggage(extracted, entries) if entries else extracted), stamp
+        bounded = _carrier.bound_baggage(extracted, entries) if entries else extracted
+        return bounded, stamp, attempt
     except Exception:
-        return Context(), None
+        return Context(), None, None

@@ -4,6 +4,9 @@ import contextlib
 import logging
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from kafka.consumer.fetcher import ConsumerRecord
 from opentelemetry.sdk.trace import TracerProvider
 
 from kafkascope import TracedProducer, dead_letter, traced_handler
@@ -11,7 +14,8 @@ from kafkascope._adapters.records import view
 from kafkascope._core import semconv as sc
 from kafkascope._core import settings as _settings
 from kafkascope._core.headers import ATTEMPT, PREVIOUS_ATTEMPT
-from kafkascope._propagation.poison import MAX_TRACKED, Attempts
+from kafkascope._propagation.poison import MAX_TRACKED, Attempts, _from_headers
+from kafkascope._propagation.w3c import scan_headers
 from kafkascope.testing import make_record
 from tests.unit._producers import RecordingProducer
 
@@ -187,3 +191,53 @@ def test_a_dead_letter_ends_the_lineage(capotel):
 
     handle(make_record("orders", offset=7))
     assert ATTEMPT not in dict(producer.sent[0]["headers"])
+
+
+_TRACEPARENT = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+_LINEAGE_NAMES = st.sampled_from(
+    [
+        ATTEMPT,
+        ATTEMPT.upper(),
+        ATTEMPT.encode(),
+        bytearray(ATTEMPT.encode()),
+        PREVIOUS_ATTEMPT,
+        PREVIOUS_ATTEMPT.encode(),
+        "traceparent",
+        7,
+    ]
+)
+_LINEAGE_VALUES = st.one_of(
+    st.none(),
+    st.sampled_from([b"2", "3", _TRACEPARENT]),
+    st.binary(max_size=8),
+)
+_LINEAGE_PAIRS = st.one_of(
+    st.tuples(_LINEAGE_NAMES, _LINEAGE_VALUES),
+    st.tuples(_LINEAGE_NAMES, _LINEAGE_VALUES).map(list),
+    st.tuples(_LINEAGE_NAMES),
+    st.tuples(_LINEAGE_NAMES, _LINEAGE_VALUES, _LINEAGE_VALUES),
+    st.none(),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.lists(_LINEAGE_PAIRS, max_size=5), st.tuples(_LINEAGE_PAIRS, _LINEAGE_PAIRS)))
+@example([(ATTEMPT, b"2"), (PREVIOUS_ATTEMPT, _TRACEPARENT)])
+@example([(ATTEMPT.encode(), b"2"), (PREVIOUS_ATTEMPT.encode(), _TRACEPARENT)])
+@example(((PREVIOUS_ATTEMPT, _TRACEPARENT), [ATTEMPT, "3"]))
+def test_the_header_scan_never_misses_a_lineage_the_lineage_reader_finds(headers):
+    """The process span's one pass over the headers also tells whether the attempt header is
+    there: when it says not, the lineage reader finds nothing either, so the retry is never
+    missed for having skipped the reader."""
+    _, _, attempt = scan_headers(headers)
+    if attempt is False:
+        assert _from_headers(headers) is None
+
+
+def test_a_lineage_in_headers_of_three_item_pairs_is_still_read(capotel):
+    headers = [(ATTEMPT, b"2", None), (PREVIOUS_ATTEMPT, _TRACEPARENT, None)]
+    record = ConsumerRecord("orders", 0, -1, 5, 0, 0, b"k", b"v", headers, None, 1, 1, -1)
+    traced_handler(group="billing")(lambda record: None)(record)
+    span = capotel.span("process orders")
+    assert span.attributes[sc.MESSAGE_ATTEMPT] == 3
+    assert [format(link.context.span_id, "016x") for link in span.links] == ["b7ad6b7169203331"]
