@@ -18,7 +18,7 @@ from typing import Final
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 from kafkascope._setup.otlp.wire import field, key_value, pack_fixed32, pack_fixed64
 from kafkascope._setup.otlp.wire import varint as _varint
@@ -37,6 +37,8 @@ _LOCAL_FLAGS: Final = b"\x85\x01" + pack_fixed32(0x100)
 _REMOTE_FLAGS: Final = b"\x85\x01" + pack_fixed32(0x300)
 _LINK_LOCAL_FLAGS: Final = b"\x35" + pack_fixed32(0x100)
 _LINK_REMOTE_FLAGS: Final = b"\x35" + pack_fixed32(0x300)
+_UNSET_STATUS: Final = b"\x7a\x00"
+"""An empty ``Status`` field: code UNSET (0, omitted), no description."""
 _CACHE_LIMIT: Final = 256
 _REPORTED_LIMIT: Final = 100
 _ATTRIBUTE_CACHE_LIMIT: Final = 4096
@@ -93,10 +95,14 @@ def attributes(tag: bytes, values: Mapping[str, object] | None) -> list[bytes]:
         return []
     out = []
     by_key = _encoded.get(tag, {})
-    # Keys then values: a span's attributes are a MappingProxy over the SDK's
-    # BoundedAttributes, whose items() view costs twice as much to walk.
-    for key in values:
-        value = values[key]
+    # A span's attributes are a MappingProxy over the SDK's BoundedAttributes, which walks
+    # its keys under its lock and returns each value from a Python-level __getitem__; its
+    # public copy() is one C-level copy of the dict underneath.
+    try:
+        plain = values.copy()  # type: ignore[attr-defined]
+    except AttributeError:  # a mapping without copy(), or a proxy over one
+        plain = None
+    for key, value in (plain if isinstance(plain, dict) else values).items():
         kind = type(value)
         cacheable = (
             len(value) <= _CACHED_STR_LIMIT  # type: ignore[arg-type]  # kind is str
@@ -133,6 +139,8 @@ def _status(span: ReadableSpan) -> bytes:
     status = span.status
     if status is None:
         return b""
+    if status.status_code is StatusCode.UNSET and not status.description:
+        return _UNSET_STATUS  # most spans: without the enum's slow value
     body = b""
     if status.description:
         body = field(b"\x12", status.description.encode())
@@ -175,7 +183,7 @@ def encode_span(span: ReadableSpan) -> bytes:
     assert context is not None  # a ReadableSpan always has one
     parts = [
         b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),
-        _span_id(b"\x12\x08", context.span_id),
+        b"\x12\x08" + context.span_id.to_bytes(8, "big"),
     ]
     trace_state = context.trace_state
     if trace_state:
@@ -184,7 +192,7 @@ def encode_span(span: ReadableSpan) -> bytes:
         )
     parent: SpanContext | None = span.parent
     if parent:
-        parts.append(_span_id(b"\x22\x08", parent.span_id))
+        parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
     if span.name:
         parts.append(field(b"\x2a", span.name.encode()))
     parts.append(_KIND[span.kind])

@@ -3,6 +3,9 @@ equal across types, and attributes that repeat across batches encode as the SDK'
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext
@@ -11,7 +14,7 @@ from opentelemetry.util.types import AnyValue
 from kafkascope._setup.otlp.encoder import _ATTRIBUTE_CACHE_LIMIT, SpanEncoder, _encoded
 
 
-def _span(index: int, attributes: dict[str, AnyValue]) -> ReadableSpan:
+def _span(index: int, attributes: Mapping[str, AnyValue]) -> ReadableSpan:
     context = SpanContext(trace_id=index + 1, span_id=index + 1, is_remote=False)
     return ReadableSpan(name="send orders", context=context, attributes=attributes)
 
@@ -50,3 +53,26 @@ def test_the_cache_holds_at_most_its_limit_of_encoded_attributes() -> None:
         encoder.encode([_span(i, {f"key.{i}": j}) for j in range(50)])
     cached = sum(len(values) for by_key in _encoded.values() for values in by_key.values())
     assert cached <= _ATTRIBUTE_CACHE_LIMIT
+
+
+class _Attributes(Mapping[str, AnyValue]):
+    """A read-only mapping without ``copy()`` (the encoder copies what has one)."""
+
+    def __init__(self, items: dict[str, AnyValue]) -> None:
+        self._items = items
+
+    def __getitem__(self, key: str) -> AnyValue:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def test_attributes_in_a_mapping_without_copy_encode_as_the_sdk_does() -> None:
+    span = _span(3, _Attributes({"messaging.system": "kafka", "messaging.kafka.offset": 7}))
+    # A span's attributes are a proxy whose copy() is the mapping's.
+    assert isinstance(span.attributes, MappingProxyType)
+    assert SpanEncoder().encode([span]) == encode_spans([span]).SerializeToString()
