@@ -34,6 +34,7 @@ from kafkascope._propagation.poison import retry_headers
 
 _MAX_CACHED: Final = 4096
 """(topic, partition) pairs whose send-span attributes a producer keeps."""
+_SpanBase = tuple[str, dict[str, AttributeValue]]
 
 
 class SendOptions:
@@ -83,7 +84,7 @@ class SendOptions:
         self.meter_provider = meter_provider
         self.server_address = server_address
         self.server_port = server_port
-        self._span_bases: dict[tuple[str, int | None], dict[str, AttributeValue]] = {}
+        self._span_bases: dict[tuple[str, int | None], _SpanBase] = {}
         self._streams: dict[tuple[str, str | None], tuple[_metrics.AttrKey, Attributes]] = {}
         self._bound: dict[str, _metrics.SentBound | None] = {}
         self._instruments: _metrics.MessagingMetrics | None = None
@@ -144,12 +145,12 @@ class SendOptions:
             stream=self.send_stream(instruments, topic, error_type), duration=duration
         )
 
-    def _span_base(self, topic: str, partition: int | None) -> dict[str, AttributeValue]:
-        """The attributes every send to ``topic`` (and ``partition``) starts with: the
-        conventions' sampling-relevant ones, built once (shared: not to be modified)."""
+    def _span_base(self, topic: str, partition: int | None) -> _SpanBase:
+        """The name of sends to ``topic`` and their first attributes (sampling-relevant ones,
+        by ``partition`` too), built once (shared: not to be modified)."""
         found = self._span_bases.get((topic, partition))
         if found is None:
-            found = messaging_attributes(
+            attributes = messaging_attributes(
                 sc.OPERATION_SEND,
                 topic=topic,
                 partition=partition,
@@ -157,6 +158,7 @@ class SendOptions:
                 server_port=self.server_port,
                 client_id=self.client_id,
             )
+            found = sc.send_span_name(topic), attributes
             if len(self._span_bases) < _MAX_CACHED:
                 self._span_bases[(topic, partition)] = found
         return found
@@ -177,10 +179,11 @@ class SendOptions:
         try:
             settings = _settings.current()
             topic_name = topic if type(topic) is str else str(topic)
+            name, attributes = self._span_base(topic_name, _partition(partition))
             span = tracer_for(self.tracer_provider).start_span(
-                sc.send_span_name(topic_name),
+                name,
                 kind=SpanKind.PRODUCER,
-                attributes=self._span_base(topic_name, _partition(partition)),
+                attributes=attributes,
                 links=links,
                 record_exception=False,
                 set_status_on_exception=False,
@@ -191,8 +194,7 @@ class SendOptions:
                 capture = self.capture_headers or settings.capture_headers
                 conversation = settings.conversation_id_header
                 if capture is not None or conversation is not None:
-                    # One call for all of them: each call takes the span's lock and cleans
-                    # its values.
+                    # One call for all: each takes the span's lock and cleans its values.
                     attrs: dict[str, AttributeValue] = {}
                     if key_text is not None:
                         attrs[sc.MESSAGING_KAFKA_MESSAGE_KEY] = key_text
@@ -253,8 +255,7 @@ class SendObserver:
         self._options = options
         self._start = time.perf_counter()
         self._done = False
-        self.sizes = False
-        """Whether body sizes are captured (then ``size`` is recorded when known)."""
+        self.sizes = False  # whether body sizes are captured (``size`` recorded when known)
         self.size: int | None = None
 
     def __call__(self, outcome: Any) -> None:

@@ -48,6 +48,8 @@ _VALUES_PER_KEY: Final = 256
 _NO_SPAN: Final = object()
 """Neither a resource nor a scope (None is a span's scope when it has none)."""
 
+_names: dict[str, bytes] = {}
+"""Encoded name fields of spans (``send orders``): a service's spans have few names."""
 _reported: set[str] = set()
 _reported_lock = threading.Lock()
 
@@ -193,8 +195,14 @@ def encode_span(span: ReadableSpan) -> bytes:
     parent: SpanContext | None = span.parent
     if parent:
         parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
-    if span.name:
-        parts.append(field(b"\x2a", span.name.encode()))
+    name = span.name
+    if name:
+        named = _names.get(name)
+        if named is None:
+            named = field(b"\x2a", name.encode())
+            if len(_names) < _CACHE_LIMIT:
+                _names[name] = named
+        parts.append(named)
     parts.append(_KIND[span.kind])
     if span.start_time:
         parts.append(b"\x39" + pack_fixed64(span.start_time))
