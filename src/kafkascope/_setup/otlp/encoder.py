@@ -69,6 +69,9 @@ value's type, as ``True == 1``): most attributes repeat (system, operation, topi
 so most are two lookups. A key keeps at most :data:`_VALUES_PER_KEY` values, so one whose every
 value is new (a message key, an offset) soon costs no insertion and evicts nothing; the whole
 cache holds at most :data:`_ATTRIBUTE_CACHE_LIMIT` fields and starts over when full."""
+_key_fields: dict[str, bytes] = {}
+"""Each attribute key's encoded ``KeyValue.key`` field, once it had a str or int value."""
+_INT64_END: Final = 1 << 63
 _cached = 0
 """Fields in :data:`_encoded` (approximate across threads: it only bounds the cache)."""
 
@@ -118,8 +121,23 @@ def attributes(tag: bytes, values: Mapping[str, object] | None) -> list[bytes]:
                 if hit is not None and hit[0] is kind:
                     out.append(hit[1])
                     continue
+        str_or_int = kind is str or kind is int
+        prefix = _key_fields.get(key) if str_or_int and type(key) is str else None
         try:
-            encoded = field(tag, key_value(key, value))
+            if prefix is not None and (kind is str or 0 <= value < _INT64_END):  # type: ignore[operator]
+                # A value of its own (a message key, an offset): the key's field kept encoded.
+                any_value = (
+                    field(b"\x0a", value.encode())  # type: ignore[union-attr]  # a str
+                    if kind is str
+                    else b"\x18" + _varint(value)  # type: ignore[arg-type]  # an int
+                )
+                encoded = field(tag, prefix + field(b"\x12", any_value))
+            else:
+                encoded = field(tag, key_value(key, value))
+                if str_or_int and type(key) is str:
+                    if len(_key_fields) >= _ATTRIBUTE_CACHE_LIMIT:
+                        _key_fields.clear()
+                    _key_fields[key] = field(b"\x0a", key.encode()) if key else b""
         except Exception as error:  # the SDK's encoder skips such an attribute too
             _report(str(key), error)
             continue

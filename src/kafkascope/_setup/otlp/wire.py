@@ -31,6 +31,11 @@ def varint(value: int) -> bytes:
     """An unsigned varint (negative values as their 64-bit two's complement)."""
     if 0 <= value < 128:
         return _SMALL[value]
+    # Two and three bytes (offsets, sizes, lengths) without the loop.
+    if 0 < value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
+    if 0 < value < 0x200000:
+        return bytes(((value & 0x7F) | 0x80, ((value >> 7) & 0x7F) | 0x80, value >> 14))
     value &= _UINT64
     out = bytearray()
     while value > 0x7F:

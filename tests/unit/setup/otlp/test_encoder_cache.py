@@ -76,3 +76,23 @@ def test_attributes_in_a_mapping_without_copy_encode_as_the_sdk_does() -> None:
     # A span's attributes are a proxy whose copy() is the mapping's.
     assert isinstance(span.attributes, MappingProxyType)
     assert SpanEncoder().encode([span]) == encode_spans([span]).SerializeToString()
+
+
+def test_values_of_a_key_already_encoded_once_encode_as_the_sdk_does() -> None:
+    # Varints of one to four bytes at their edges, int64's edges, a long str, and values the
+    # SDK's encoder drops (out of int64, not UTF-8), each after the key was encoded before.
+    values: list[AnyValue] = [
+        *(edge + step for edge in (0, 128, 1 << 14, 1 << 21) for step in (-1, 0, 1)),
+        (1 << 63) - 1,
+        1 << 63,
+        -(1 << 63),
+        "x" * 300,
+        "customer-1",
+        "\ud800",
+        True,
+        2.5,
+    ]
+    encoder = SpanEncoder()
+    for i, value in enumerate(values):
+        span = _span(i, {"messaging.kafka.offset": i, "value": value})
+        assert encoder.encode([span]) == encode_spans([span]).SerializeToString()
