@@ -39,6 +39,7 @@ _LINK_LOCAL_FLAGS: Final = b"\x35" + pack_fixed32(0x100)
 _LINK_REMOTE_FLAGS: Final = b"\x35" + pack_fixed32(0x300)
 _UNSET_STATUS: Final = b"\x7a\x00"
 """An empty ``Status`` field: code UNSET (0, omitted), no description."""
+_UNSET_LOCAL: Final = _UNSET_STATUS + _LOCAL_FLAGS
 _CACHE_LIMIT: Final = 256
 _REPORTED_LIMIT: Final = 100
 _ATTRIBUTE_CACHE_LIMIT: Final = 4096
@@ -48,8 +49,8 @@ _VALUES_PER_KEY: Final = 256
 _NO_SPAN: Final = object()
 """Neither a resource nor a scope (None is a span's scope when it has none)."""
 
-_names: dict[str, bytes] = {}
-"""Encoded name fields of spans (``send orders``): a service's spans have few names."""
+_names: dict[str, tuple[SpanKind, bytes]] = {}
+"""Encoded name and kind fields of spans (``send orders``): a service's spans have few names."""
 _reported: set[str] = set()
 _reported_lock = threading.Lock()
 
@@ -96,7 +97,7 @@ def _remember(tag: bytes, key: str, value: object, kind: type, encoded: bytes) -
 def attributes(tag: bytes, values: Mapping[str, object] | None) -> list[bytes]:
     """Each attribute as a ``KeyValue`` field with ``tag``; one that fails is left out (as the
     SDK's encoder does)."""
-    if not values:
+    if values is None:
         return []
     out = []
     by_key = _encoded.get(tag, {})
@@ -121,6 +122,8 @@ def attributes(tag: bytes, values: Mapping[str, object] | None) -> list[bytes]:
                 if hit is not None and hit[0] is kind:
                     out.append(hit[1])
                     continue
+                if len(known) >= _VALUES_PER_KEY:
+                    cacheable = False  # a key whose values are all new: _remember would skip
         str_or_int = kind is str or kind is int
         prefix = _key_fields.get(key) if str_or_int and type(key) is str else None
         try:
@@ -202,8 +205,10 @@ def encode_span(span: ReadableSpan) -> bytes:
     context = span.get_span_context()
     assert context is not None  # a ReadableSpan always has one
     parts = [
-        b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),
-        b"\x12\x08" + context.span_id.to_bytes(8, "big"),
+        b"\x0a\x10"
+        + context.trace_id.to_bytes(16, "big")
+        + b"\x12\x08"
+        + context.span_id.to_bytes(8, "big")
     ]
     trace_state = context.trace_state
     if trace_state:
@@ -213,19 +218,18 @@ def encode_span(span: ReadableSpan) -> bytes:
     parent: SpanContext | None = span.parent
     if parent:
         parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
-    name = span.name
-    if name:
-        named = _names.get(name)
-        if named is None:
-            named = field(b"\x2a", name.encode())
-            if len(_names) < _CACHE_LIMIT:
-                _names[name] = named
-        parts.append(named)
-    parts.append(_KIND[span.kind])
-    if span.start_time:
-        parts.append(b"\x39" + pack_fixed64(span.start_time))
-    if span.end_time:
-        parts.append(b"\x41" + pack_fixed64(span.end_time))
+    # The name and kind fields, kept per name (SpanKind's hash is a Python-level call).
+    name, kind = span.name, span.kind
+    named = _names.get(name)
+    if named is None or named[0] is not kind:
+        named = (kind, (field(b"\x2a", name.encode()) if name else b"") + _KIND[kind])
+        if len(_names) < _CACHE_LIMIT:
+            _names[name] = named
+    parts.append(named[1])
+    if start := span.start_time:
+        parts.append(b"\x39" + pack_fixed64(start))
+    if end := span.end_time:
+        parts.append(b"\x41" + pack_fixed64(end))
     parts.extend(attributes(b"\x4a", span.attributes))
     if dropped := span.dropped_attributes:
         parts.append(b"\x50" + _varint(dropped))
@@ -237,8 +241,11 @@ def encode_span(span: ReadableSpan) -> bytes:
         parts.extend(_links(span))
     if dropped := span.dropped_links:
         parts.append(b"\x70" + _varint(dropped))
-    parts.append(_status(span))
-    parts.append(_REMOTE_FLAGS if parent is not None and parent.is_remote else _LOCAL_FLAGS)
+    status = _status(span)
+    if parent is not None and parent.is_remote:
+        parts.append(status + _REMOTE_FLAGS)
+    else:
+        parts.append(_UNSET_LOCAL if status is _UNSET_STATUS else status + _LOCAL_FLAGS)
     return b"".join(parts)
 
 

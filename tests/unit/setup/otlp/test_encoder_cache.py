@@ -8,7 +8,7 @@ from types import MappingProxyType
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AnyValue
 
 from kafkascope._setup.otlp.encoder import _ATTRIBUTE_CACHE_LIMIT, SpanEncoder, _encoded
@@ -95,4 +95,30 @@ def test_values_of_a_key_already_encoded_once_encode_as_the_sdk_does() -> None:
     encoder = SpanEncoder()
     for i, value in enumerate(values):
         span = _span(i, {"messaging.kafka.offset": i, "value": value})
+        assert encoder.encode([span]) == encode_spans([span]).SerializeToString()
+
+
+def test_spans_of_one_name_keep_their_own_kind_status_and_parent() -> None:
+    remote = SpanContext(trace_id=9, span_id=9, is_remote=True)
+    local = SpanContext(trace_id=9, span_id=8, is_remote=False)
+    spans = [
+        ReadableSpan(
+            name="orders",
+            context=SpanContext(trace_id=9, span_id=10 + i, is_remote=False),
+            parent=parent,
+            kind=kind,
+            status=status,
+        )
+        for i, (kind, status, parent) in enumerate(
+            [
+                (SpanKind.PRODUCER, Status(StatusCode.UNSET), None),
+                (SpanKind.CONSUMER, Status(StatusCode.UNSET), remote),
+                (SpanKind.PRODUCER, Status(StatusCode.ERROR, "broker down"), local),
+                (SpanKind.INTERNAL, Status(StatusCode.OK), remote),
+                (SpanKind.PRODUCER, Status(StatusCode.UNSET), local),
+            ]
+        )
+    ]
+    encoder = SpanEncoder()
+    for span in spans:
         assert encoder.encode([span]) == encode_spans([span]).SerializeToString()
