@@ -110,20 +110,17 @@ def attributes(tag: bytes, values: Mapping[str, object] | None) -> list[bytes]:
         plain = None
     for key, value in (plain if isinstance(plain, dict) else values).items():
         kind = type(value)
+        known = by_key.get(key)
+        if known is not None and (kind is str or kind is int or kind is bool):
+            hit = known.get(value)
+            if hit is not None and hit[0] is kind:
+                out.append(hit[1])
+                continue
         cacheable = (
             len(value) <= _CACHED_STR_LIMIT  # type: ignore[arg-type]  # kind is str
             if kind is str
             else kind is int or kind is bool
-        )
-        if cacheable:
-            known = by_key.get(key)
-            if known is not None:
-                hit = known.get(value)
-                if hit is not None and hit[0] is kind:
-                    out.append(hit[1])
-                    continue
-                if len(known) >= _VALUES_PER_KEY:
-                    cacheable = False  # a key whose values are all new: _remember would skip
+        ) and (known is None or len(known) < _VALUES_PER_KEY)  # else _remember would skip
         str_or_int = kind is str or kind is int
         prefix = _key_fields.get(key) if str_or_int and type(key) is str else None
         try:
