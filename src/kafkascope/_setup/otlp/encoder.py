@@ -197,10 +197,12 @@ def _links(span: ReadableSpan) -> list[bytes]:
     return out
 
 
-def encode_span(span: ReadableSpan) -> bytes:
-    """The body of one OTLP ``Span``."""
-    context = span.get_span_context()
-    assert context is not None  # a ReadableSpan always has one
+def span_field(span: ReadableSpan, context: SpanContext | None = None) -> bytes:
+    """One span (whose context is ``context``, when the caller has it) as a field of its
+    ``ScopeSpans``: what :meth:`SpanEncoder.encode_runs` joins."""
+    if context is None:
+        context = span.get_span_context()
+        assert context is not None  # a ReadableSpan always has one
     parts = [
         b"\x0a\x10"
         + context.trace_id.to_bytes(16, "big")
@@ -243,12 +245,8 @@ def encode_span(span: ReadableSpan) -> bytes:
         parts.append(status + _REMOTE_FLAGS)
     else:
         parts.append(_UNSET_LOCAL if status is _UNSET_STATUS else status + _LOCAL_FLAGS)
-    return b"".join(parts)
-
-
-def span_field(span: ReadableSpan) -> bytes:
-    """One span as a field of its ``ScopeSpans``: what :meth:`SpanEncoder.encode_runs` joins."""
-    return field(b"\x12", encode_span(span))
+    body = b"".join(parts)
+    return b"\x12" + _varint(len(body)) + body
 
 
 Run = tuple[Resource, InstrumentationScope | None, Sequence[bytes]]

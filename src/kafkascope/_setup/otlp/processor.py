@@ -141,7 +141,7 @@ class EncodingSpanProcessor(SpanProcessor):
         if context is None or not context.trace_flags.sampled or self._shutdown:
             return
         try:
-            encoded = span_field(span)
+            encoded = span_field(span, context)
         except Exception as exc:
             _errors.report("span encoding", exc)
             return
