@@ -83,7 +83,12 @@ class ProcessScope(ABC):
         except Exception as internal:
             _errors.report("process span error", internal)
         finally:
-            self._restore()
+            # Make current again what was current before the span.
+            try:
+                current_message.reset(self._message_token)
+            except ValueError:
+                current_message.set(None)  # reset from another context (async generators)
+            otel_context.detach(self._token)
         try:
             self.span.end()
             if self.sizes is not None:
@@ -110,14 +115,6 @@ class ProcessScope(ABC):
     def _measure(self, instruments: _metrics.MessagingMetrics, error_type: str | None) -> None:
         """Record the metrics of what the span processed in ``instruments``, with its outcome's
         ``error_type`` (the body sizes are recorded before)."""
-
-    def _restore(self) -> None:
-        """Make current again what was current before the span."""
-        try:
-            current_message.reset(self._message_token)
-        except ValueError:
-            current_message.set(None)  # reset from another context (async generators)
-        otel_context.detach(self._token)
 
     def _observe_sizes(self) -> None:
         options = self._options

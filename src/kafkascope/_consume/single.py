@@ -154,7 +154,13 @@ class MessageScope(ProcessScope):
                 # too).
                 span.set_attributes(self._message_attributes(settings))
         self.span = span
-        history = self._history = options.attempts.begin(record, span, lineage)
+        attempts = options.attempts
+        # A first attempt without lineage headers (the common case) has no history to find.
+        history = self._history = (
+            attempts.begin(record, span, lineage)
+            if lineage is not False or attempts.failed
+            else None
+        )
         processing = Processing(
             topic,
             record.partition,

@@ -395,6 +395,6 @@ class ProcessStreams:
 _cache: Final = ProviderCache(MessagingMetrics)
 
 
-def for_provider(meter_provider: metrics.MeterProvider | None) -> MessagingMetrics:
-    """The instruments for ``meter_provider`` (default: the global one), created on first use."""
-    return _cache.get(meter_provider)
+for_provider: Final = _cache.get
+"""The instruments for a meter provider (None: the global one), created on first use (the
+cache's own method: this runs per message)."""

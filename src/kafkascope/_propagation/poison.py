@@ -90,12 +90,14 @@ def _key(record: RecordView) -> Key:
 class Attempts:
     """One handler's failed attempts, bounded to :data:`MAX_TRACKED` messages."""
 
-    __slots__ = ("_entries", "_group", "_lock", "_meter_provider")
+    __slots__ = ("_group", "_lock", "_meter_provider", "failed")
 
     def __init__(self, group: str | None, meter_provider: metrics.MeterProvider | None) -> None:
         self._group = group
         self._meter_provider = meter_provider
-        self._entries: OrderedDict[Key, History] = OrderedDict()
+        self.failed: OrderedDict[Key, History] = OrderedDict()
+        """The messages whose last attempt failed, oldest first (read, never changed, outside
+        this class): empty while every message succeeds at its first attempt."""
         self._lock = threading.Lock()
 
     def begin(self, record: RecordView, span: Span, lineage: bool | None = None) -> History | None:
@@ -103,7 +105,7 @@ class Attempts:
         first attempt): a retry is numbered and linked to the previous attempt. ``lineage``:
         whether the record's headers name the attempt header, when the caller has looked
         (:func:`~kafkascope._propagation.w3c.scan_headers`); None to look here."""
-        history = self._entries.get(_key(record)) if self._entries else None
+        history = self.failed.get(_key(record)) if self.failed else None
         headers = record.headers
         if (
             history is None
@@ -127,9 +129,9 @@ class Attempts:
         its ``span`` ends. Never raises."""
         try:
             if exc is None:
-                if history is not None and self._entries:
+                if history is not None and self.failed:
                     with self._lock:
-                        self._entries.pop(_key(record), None)
+                        self.failed.pop(_key(record), None)
                 return
             self._failed(record, history, span)
         except Exception as internal:
@@ -146,10 +148,10 @@ class Attempts:
             del history.contexts[1]
         key = _key(record)
         with self._lock:
-            self._entries[key] = history
-            self._entries.move_to_end(key)
-            while len(self._entries) > MAX_TRACKED:
-                self._entries.popitem(last=False)
+            self.failed[key] = history
+            self.failed.move_to_end(key)
+            while len(self.failed) > MAX_TRACKED:
+                self.failed.popitem(last=False)
         threshold = _settings.current().poison_attempts
         if history.failures < threshold:
             return

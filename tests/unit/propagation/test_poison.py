@@ -118,7 +118,7 @@ def test_the_map_of_failures_is_bounded():
         span = tracer.start_span("process orders")
         attempts.end(record, attempts.begin(record, span), span, BoomError())
         span.end()
-    assert len(attempts._entries) == MAX_TRACKED
+    assert len(attempts.failed) == MAX_TRACKED
     oldest = view(make_record("orders", offset=0))
     newest = view(make_record("orders", offset=MAX_TRACKED + 9))
     assert oldest is not None
