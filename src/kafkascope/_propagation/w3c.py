@@ -240,6 +240,9 @@ def scan_headers(
                     continue
                 name = _carrier.name_of(name)
                 if name is None:
+                    # Not text (a bytearray, a memoryview): the lineage reader compares such
+                    # names itself.
+                    attempt = None
                     continue
             size = len(name)
             if size == 11:

@@ -225,6 +225,7 @@ _LINEAGE_PAIRS = st.one_of(
 @example([(ATTEMPT, b"2"), (PREVIOUS_ATTEMPT, _TRACEPARENT)])
 @example([(ATTEMPT.encode(), b"2"), (PREVIOUS_ATTEMPT.encode(), _TRACEPARENT)])
 @example(((PREVIOUS_ATTEMPT, _TRACEPARENT), [ATTEMPT, "3"]))
+@example([(bytearray(ATTEMPT.encode()), b"2"), (PREVIOUS_ATTEMPT, _TRACEPARENT)])
 def test_the_header_scan_never_misses_a_lineage_the_lineage_reader_finds(headers):
     """The process span's one pass over the headers also tells whether the attempt header is
     there: when it says not, the lineage reader finds nothing either, so the retry is never
