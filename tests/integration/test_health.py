@@ -54,8 +54,26 @@ def consumers() -> Iterator[list[KafkaConsumer]]:
         found.close()
 
 
+@pytest.fixture
+def loops(consumers: list[KafkaConsumer]) -> Iterator[Callable[..., PollLoop]]:
+    """Starts the test's poll loops; stops those still running before their consumers close
+    (a loop left polling a closed consumer fails the next test from its thread)."""
+    started: list[PollLoop] = []
+
+    def start(found: KafkaConsumer, handle: Callable[[Any], object] = print) -> PollLoop:
+        started.append(PollLoop(found, handle))
+        return started[-1]
+
+    yield start
+    for loop in started:
+        loop.stop()
+
+
 def test_healthy_while_polling_then_503_once_the_poll_loop_stops(
-    kafka_broker: KafkaBroker, topic_factory: Callable[..., str], consumers: list[KafkaConsumer]
+    kafka_broker: KafkaBroker,
+    topic_factory: Callable[..., str],
+    consumers: list[KafkaConsumer],
+    loops: Callable[..., PollLoop],
 ):
     topic = topic_factory()
     sent = producer(kafka_broker.bootstrap_servers)
@@ -67,10 +85,12 @@ def test_healthy_while_polling_then_503_once_the_poll_loop_stops(
     consumers.append(found)
     seen: list[Any] = []
     with observe_health(found, port=0, stalled_after=1.5) as health:
-        loop = PollLoop(found, seen.append)
-        status, report = probe_until(health, lambda s, r: s == 200 and len(seen) == 3)
-        assert (status, len(seen)) == (200, 3), report
-        assert report["assigned_partitions"] == 1
+        loop = loops(found, seen.append)
+        # The report is read before ``seen``: it may predate the assignment of records seen.
+        status, report = probe_until(
+            health, lambda s, r: s == 200 and len(seen) == 3 and r["assigned_partitions"] == 1
+        )
+        assert (status, len(seen), report["assigned_partitions"]) == (200, 3, 1), report
         assert report["reasons"] == []
         stopped = loop.stop()
         status, report = probe_until(health, lambda s, r: s != 200, timeout=10)
