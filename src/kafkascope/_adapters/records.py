@@ -109,6 +109,19 @@ def _topic(value: object) -> str | None:
     return value
 
 
+_checked_topics: set[str] = set()
+"""Topic names (plain strings) that passed :func:`_topic` unchanged."""
+_MAX_CHECKED_TOPICS: Final = 1_024
+
+
+def _checked_topic(value: object) -> str | None:
+    """:func:`_topic`, remembering a topic it kept as it was (so a plain string)."""
+    topic = _topic(value)
+    if topic is value and topic is not None and len(_checked_topics) < _MAX_CHECKED_TOPICS:
+        _checked_topics.add(topic)
+    return topic
+
+
 def _field(record: object, name: str) -> Any:
     try:
         return getattr(record, name, None)
@@ -155,15 +168,15 @@ def adapt_namedtuple(record: Any) -> RecordView:
         timestamp_type = getattr(record, "timestamp_type", 0)
     else:  # one C call for the eight fields
         topic, partition, offset, key, value, headers, timestamp, timestamp_type = getter(record)
-    # The clients' own values (plain ints in range, a short ASCII topic) are taken as they are;
-    # anything else goes through the checks.
-    if type(topic) is not str or not 0 < len(topic) <= MAX_TOPIC_LENGTH or not topic.isascii():
-        topic = _topic(topic)
-    if type(partition) is not int or not 0 <= partition <= _INT64_MAX:
+    # The clients' own values (plain ints in range, a topic checked before) are taken as they
+    # are; anything else goes through the checks. ``n >> 63`` is 0 exactly for 0 <= n < 2**63.
+    if type(topic) is not str or topic not in _checked_topics:
+        topic = _checked_topic(topic)
+    if type(partition) is not int or partition >> 63:
         partition = _int_or_none(partition)
-    if type(offset) is not int or not 0 <= offset <= _INT64_MAX:
+    if type(offset) is not int or offset >> 63:
         offset = _int_or_none(offset)
-    if type(timestamp) is not int or not 0 <= timestamp <= _INT64_MAX:
+    if type(timestamp) is not int or timestamp >> 63:
         timestamp = _timestamp(timestamp)
     if type(timestamp_type) is not int:
         timestamp_type = _int_or_none(timestamp_type)

@@ -8,7 +8,7 @@ failures are reported once and the handler runs regardless.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -41,6 +41,8 @@ from kafkascope._observe import time_lag as _time_lag
 from kafkascope._propagation import pipeline as _pipeline_latency
 from kafkascope._propagation.poison import History
 from kafkascope._propagation.w3c import scan_headers
+
+_new_processing = Processing.__new__
 
 
 def begin(
@@ -111,7 +113,7 @@ class MessageScope(ProcessScope):
             record.headers, trust_baggage=settings.trust_baggage
         )
         # The parent is chosen by the parent policy; the producer is linked when it is not it.
-        links: list[Link] = []
+        links: Sequence[Link] = ()  # at most one link, below
         parent = ambient
         policy = options.parent or settings.parent
         # An empty context (no trace context in the headers) has no span to read: its
@@ -124,13 +126,15 @@ class MessageScope(ProcessScope):
                     parent = producer_ctx
                     ambient_sc = trace.get_current_span(ambient).get_span_context()
                     if ambient_sc.is_valid:
-                        links.append(Link(ambient_sc))
+                        links = [Link(ambient_sc)]
                 else:
-                    links.append(Link(producer))
+                    links = [Link(producer)]
         if policy == "links":
             parent = trace.set_span_in_context(trace.INVALID_SPAN, producer_ctx)
         timestamp = record.timestamp_ms
-        self._waited = None if timestamp is None else max(0.0, start_ms - timestamp) / 1000.0
+        # time_in_queue(), inlined: never negative (a producer's clock may run ahead).
+        waited = None if timestamp is None else (start_ms - timestamp) / 1000.0
+        self._waited = waited if waited is None or waited > 0.0 else 0.0
         # What samplers are given: the conventions' sampling-relevant attributes (system,
         # operation, destination, partition, group, server, client id).
         name, base = options.span_start(topic, record.partition)
@@ -161,15 +165,15 @@ class MessageScope(ProcessScope):
             if lineage is not False or attempts.failed
             else None
         )
-        processing = Processing(
-            topic,
-            record.partition,
-            record.offset,
-            options.group,
-            None,
-            span,
-            1 if history is None else history.failures + 1,
-        )
+        # Processing(...) without the call of its __init__ (as the record's view is made).
+        processing = _new_processing(Processing)
+        processing.topic = topic
+        processing.partition = record.partition
+        processing.offset = record.offset
+        processing.group = options.group
+        processing.stamp = None  # known below, once the context is current
+        processing.span = span
+        processing.attempt = 1 if history is None else history.failures + 1
         context = trace.set_span_in_context(span, parent)
         if _message.carried:
             # The message rides in the span's context too, so that log records in threads
@@ -241,7 +245,7 @@ class MessageScope(ProcessScope):
             time.perf_counter() - self._start,
             clock,
             waited,
-            self.span.get_span_context(),
+            self.span,
             self._context,
             self._sampled,
         )

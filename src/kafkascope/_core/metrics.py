@@ -9,7 +9,7 @@ from typing import Final
 from opentelemetry import metrics
 from opentelemetry.context import Context
 from opentelemetry.metrics import Histogram
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import Span, SpanContext
 from opentelemetry.util.types import Attributes
 
 from kafkascope._core import histograms as _histograms
@@ -152,17 +152,16 @@ class MessagingMetrics:
         duration: float,
         timestamp_type: str | None,
         waited: float | None,
-        span_context: SpanContext,
+        span: Span,
         context: Context | None,
         sampled: bool | None = None,
     ) -> None:
         """One processed message: :meth:`observe_processed` for a single record whose time in
         queue (when known) is ``waited`` seconds by a timestamp of ``timestamp_type``, measured
-        in ``context`` (whose span's is ``span_context``, ``sampled`` or not when the caller
-        knows). On ``configure()``'s pipelines its
-        streams are found once per handler and topic, and the message is appended to their
+        in ``context`` (its span ``span``, ``sampled`` or not when the caller knows). On
+        ``configure()``'s pipelines it is appended to its streams'
         :class:`~kafkascope._core.single_messages.Singles` (aggregated in bulk, no lock per
-        message) or, under another exemplar filter than the default, measured under one lock."""
+        message), or, under another exemplar filter than the default, measured under a lock."""
         pre = self._pre
         if pre is not None and pre.trace_based:
             if waited is None:
@@ -170,7 +169,8 @@ class MessagingMetrics:
             singles = streams.singles.get((error_type, timestamp_type))
             if singles is None:
                 singles = streams.make_singles(pre, error_type, timestamp_type)
-            if span_context.trace_flags.sampled if sampled is None else sampled:
+            if sampled is not False and (sampled or span.get_span_context().trace_flags.sampled):
+                span_context = span.get_span_context()
                 ids = (span_context.span_id, span_context.trace_id)
                 singles.offered.append(
                     (
@@ -206,7 +206,7 @@ class MessagingMetrics:
             measured: tuple[tuple[Bound, float], ...] = ((processed, duration),)
         else:
             measured = ((processed, duration), (streams.bound_waited(pre, timestamp_type), waited))
-        pre.record_bound(measured, span_context, context, streams.count)
+        pre.record_bound(measured, span.get_span_context(), context, streams.count)
 
     def send_stream(
         self,

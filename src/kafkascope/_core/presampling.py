@@ -161,9 +161,10 @@ class Presampler:
     ) -> Span | None:
         """The non-recording span ``start_span(name, context, kind, attributes, links)`` would
         return, when the sampler drops it; None when the SDK is to make the span."""
-        current = trace.get_current_span(context)
-        # No span in the context (INVALID_SPAN): a root, known without reading its context's
-        # is_valid property.
+        # An empty context (a message without trace headers, nothing current) holds no span,
+        # and a context with no span gives INVALID_SPAN: a root either way, known without
+        # reading its context's is_valid property.
+        current = trace.get_current_span(context) if context else trace.INVALID_SPAN
         parent = trace.INVALID_SPAN_CONTEXT
         root = current is trace.INVALID_SPAN
         if not root:

@@ -180,6 +180,12 @@ def _as_bytes(value: object) -> bytes | None:
 
 _STAMP_LENGTH: Final = len(PIPELINE)
 _ATTEMPT_LENGTH: Final = len(ATTEMPT)
+_READ_LENGTHS: Final = frozenset(
+    {len(TRACEPARENT), len(TRACESTATE), len(BAGGAGE), _STAMP_LENGTH, _ATTEMPT_LENGTH}
+)
+"""The lengths of the header names the scan reads: any other header is passed over at once."""
+_NOTHING: Final = Context()
+"""The context of headers with nothing to extract (a context is never changed in place)."""
 NOT_SCANNED: Final = object()
 """What :func:`scan_headers` gives as the stamp when it did not look at the headers itself."""
 
@@ -245,6 +251,8 @@ def scan_headers(
                     attempt = None
                     continue
             size = len(name)
+            if size not in _READ_LENGTHS:
+                continue
             if size == 11:
                 if name == TRACEPARENT or name.lower() == TRACEPARENT:
                     traceparent = value
@@ -267,7 +275,7 @@ def scan_headers(
                 combined = _carrier.GETTER.get(headers, BAGGAGE)
                 baggage_value = combined[0].encode("utf-8") if combined else None
         if traceparent is None and baggage_value is None:
-            return Context(), stamp, attempt  # what extract_w3c gives for nothing to extract
+            return _NOTHING, stamp, attempt  # what extract_w3c gives for nothing to extract
         extracted = extract_w3c(
             traceparent if type(traceparent) is bytes else _as_bytes(traceparent),
             None if tracestate is None else _as_bytes(tracestate),

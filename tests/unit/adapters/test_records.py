@@ -174,3 +174,54 @@ def test_a_named_tuple_without_the_timestamp_fields_reads_field_by_field():
     assert (got.topic, got.partition, got.offset, got.timestamp_ms) == ("orders", 2, 7, None)
     assert got.tombstone
     assert not got.log_append_time
+
+
+_EDGES = [-(2**63) - 1, -(2**63), -1, 0, 1, 2**63 - 1, 2**63, 2**64, True]
+
+
+@pytest.mark.parametrize("number", _EDGES)
+def test_the_fast_path_takes_exactly_the_ints_the_checks_take(number):
+    """The named-tuple path passes a plain int in [0, 2**63) through unchecked: every other
+    value reads as the guarded path reads it (negative partitions and offsets in int64 range
+    kept, negative timestamps and anything outside int64 or not a plain int dropped)."""
+    from kafkascope._adapters.records import adapt_attributes, adapt_namedtuple
+
+    record = _kafka_python([])._replace(partition=number, offset=number, timestamp=number)
+    fast, guarded = adapt_namedtuple(record), adapt_attributes(record)
+    assert _fields(fast) == _fields(guarded)
+    in_int64 = type(number) is int and -(2**63) <= number < 2**63
+    assert (fast.partition, fast.offset) == ((number, number) if in_int64 else (None, None))
+    assert fast.timestamp_ms == (number if in_int64 and number >= 0 else None)
+
+
+class _Name(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "topic",
+    ["", "t" * 250, "orders\ud800", _Name("orders-sub"), b"orders"],
+    ids=["empty", "too long", "lone surrogate", "str subclass", "bytes"],
+)
+def test_a_topic_is_remembered_only_once_it_passed_the_checks_unchanged(monkeypatch, topic):
+    from kafkascope._adapters import records
+
+    monkeypatch.setattr(records, "_checked_topics", set())
+    record = _kafka_python([])._replace(topic=topic)
+    first = records.adapt_namedtuple(record)
+    again = records.adapt_namedtuple(record)  # read the same way the second time
+    assert _fields(first) == _fields(again) == _fields(records.adapt_attributes(record))
+    assert records._checked_topics == set()
+    for kept in ("orders", "ordres-ü"):
+        assert records.adapt_namedtuple(_kafka_python([])._replace(topic=kept)).topic == kept
+    assert records._checked_topics == {"orders", "ordres-ü"}
+
+
+def test_topics_read_the_same_once_the_remembered_ones_are_many(monkeypatch):
+    from kafkascope._adapters import records
+
+    monkeypatch.setattr(records, "_checked_topics", set())
+    for i in range(records._MAX_CHECKED_TOPICS + 10):
+        assert records.adapt_namedtuple(_kafka_python([])._replace(topic=f"t{i}")).topic == f"t{i}"
+    assert len(records._checked_topics) == records._MAX_CHECKED_TOPICS
+    assert records.adapt_namedtuple(_kafka_python([])._replace(topic="t" * 250)).topic is None

@@ -712,3 +712,36 @@ def test_a_failure_to_record_the_error_on_the_span_still_counts_it_failed(
         handle([make_record("orders")] if batch else make_record("orders"))
     point = capotel.metric(sc.METRIC_PROCESS_DURATION, {sc.ERROR_TYPE: "KeyError"})
     assert point.count == 1
+
+
+@pytest.mark.parametrize("carried", [False, True], ids=["context var", "in the context too"])
+def test_the_running_message_has_every_field_set(capotel, monkeypatch, carried):
+    """The message a handler runs in is built field by field (no __init__ call per message):
+    each of its fields is set, and to the record's values."""
+    from kafkascope._core import message
+
+    monkeypatch.setattr(message, "carried", carried)
+    seen: list[message.Processing] = []
+
+    @traced_handler(group="billing")
+    def handle(record):
+        current = message.current_message.get()
+        assert current is not None
+        in_context = otel_context.get_value(message.CONTEXT_KEY)
+        assert in_context is (current if carried else None)
+        seen.append(current)
+        return trace.get_current_span()
+
+    span = handle(make_record("orders", partition=2, offset=41))
+    [current] = seen
+    fields = {name: getattr(current, name) for name in message.Processing.__slots__}
+    assert fields == {
+        "topic": "orders",
+        "partition": 2,
+        "offset": 41,
+        "group": "billing",
+        "stamp": None,
+        "span": span,
+        "attempt": 1,
+    }
+    assert message.current_message.get() is None

@@ -269,7 +269,7 @@ def test_a_stream_bound_before_its_first_message_reports_nothing_until_counted()
         ]
 
     assert consumed() == []
-    unsampled = trace.INVALID_SPAN_CONTEXT
+    unsampled = trace.INVALID_SPAN
     instruments.observe_message(streams, None, 0.01, None, None, unsampled, None)
     instruments.observe_message(streams, "ValueError", 0.01, None, None, unsampled, None)
     assert consumed() == [2]

@@ -26,6 +26,11 @@ BOUNDS = (0.005, 0.01, 0.1, 1.0, 10.0)
 UNSAMPLED = SpanContext(0xABC, 0xDEF, False, TraceFlags(TraceFlags.DEFAULT))
 SAMPLED = SpanContext(0xABC, 0xDEF, False, TraceFlags(TraceFlags.SAMPLED))
 
+
+def _span(span_context: SpanContext) -> trace.Span:
+    return trace.NonRecordingSpan(span_context)
+
+
 values = st.floats(allow_nan=True, allow_infinity=True, min_value=None, max_value=None) | (
     st.floats(min_value=0.0, max_value=20.0)
 )
@@ -100,7 +105,7 @@ def _pipeline() -> tuple[MeterProvider, InMemoryMetricReader, _histograms.PreAgg
 
 
 def _observe(instruments: _metrics.MessagingMetrics, streams: _metrics.ProcessStreams) -> None:
-    instruments.observe_message(streams, None, 0.002, "create_time", 0.5, UNSAMPLED, None)
+    instruments.observe_message(streams, None, 0.002, "create_time", 0.5, _span(UNSAMPLED), None)
 
 
 def _processed(pre: _histograms.PreAggregation) -> Stream:
@@ -161,7 +166,7 @@ def test_pending_single_messages_are_summed_before_a_later_measurement_of_their_
     instruments = _metrics.for_provider(provider)
     streams = instruments.process_streams("orders", "billing", None, None)
     for duration in (0.1, 0.2):
-        instruments.observe_message(streams, None, duration, None, None, UNSAMPLED, None)
+        instruments.observe_message(streams, None, duration, None, None, _span(UNSAMPLED), None)
     instruments.observe_processed(
         streams=streams, error_type=None, duration=0.123456789, messages=1
     )
@@ -173,7 +178,7 @@ def test_a_sampled_single_message_keeps_its_exemplars() -> None:
     instruments = _metrics.for_provider(provider)
     streams = instruments.process_streams("orders", "billing", None, None)
     context = trace.set_span_in_context(trace.NonRecordingSpan(SAMPLED))
-    instruments.observe_message(streams, None, 0.002, "create_time", 0.5, SAMPLED, context)
+    instruments.observe_message(streams, None, 0.002, "create_time", 0.5, _span(SAMPLED), context)
     points = [p for tables in pre.tables for table in tables for p in table.collect(0)]
     assert sorted((p.exemplars[0].value, p.exemplars[0].span_id) for p in points) == [
         (0.002, 0xDEF),

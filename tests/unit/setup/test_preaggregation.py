@@ -130,7 +130,7 @@ def _record_cycles(provider: MeterProvider) -> None:
                     duration,
                     "create_time",
                     waited,
-                    trace.get_current_span(context).get_span_context(),
+                    trace.get_current_span(context),
                     context,
                 )
             body_sizes.record(sizes[position], sc.OPERATION_PROCESS, "orders", "billing", context)
