@@ -223,6 +223,27 @@ class MessageScope(ProcessScope):
             attrs[sc.TIMESTAMP_TYPE] = timestamp_type(record)
         return attrs
 
+    def finish(self, exc: BaseException | None) -> None:
+        """:meth:`ProcessScope.finish`; flat for a first attempt that succeeded without sizes
+        to record (the common case), whose outcome leaves nothing to record or track, and
+        whose span, when the presampler dropped it, has no end to call."""
+        if exc is not None or self._history is not None or self.sizes is not None:
+            super().finish(exc)
+            return
+        try:
+            current_message.reset(self._message_token)
+        except ValueError:
+            current_message.set(None)  # reset from another context (async generators)
+        otel_context.detach(self._token)
+        try:
+            if self._sampled is not False:
+                self.span.end()
+            instruments = _metrics.for_provider(self._options.meter_provider)
+            if not instruments.noop:
+                self._measure(instruments, None)
+        except Exception as internal:
+            _errors.report("process span end", internal)
+
     def _outcome(self, exc: BaseException | None) -> str | None:
         # A first attempt that succeeded leaves nothing to track (the common case).
         if exc is None and self._history is None:

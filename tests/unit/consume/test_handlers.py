@@ -745,3 +745,29 @@ def test_the_running_message_has_every_field_set(capotel, monkeypatch, carried):
         "attempt": 1,
     }
     assert message.current_message.get() is None
+
+
+@pytest.mark.parametrize("failed", [False, True], ids=["success", "failure"])
+def test_a_span_finished_in_another_context_leaves_no_message_there(capotel, failed):
+    """An async generator's ``process_span`` may exit in another context than it entered:
+    finishing there raises nothing into the handler and leaves no message current there, on
+    the common path (success) as on the general one."""
+    import contextvars
+
+    from kafkascope._consume.options import ProcessOptions
+    from kafkascope._consume.single import begin
+    from kafkascope._core.message import current_message
+
+    entered = contextvars.copy_context()
+    scope = entered.run(begin, ProcessOptions(group="billing"), make_record("orders"))
+    assert scope is not None
+    assert entered.run(current_message.get) is not None
+
+    def finish_elsewhere():
+        current_message.set(entered.run(current_message.get))  # as the generator sees it
+        scope.finish(ValueError("boom") if failed else None)
+        return current_message.get()
+
+    assert contextvars.copy_context().run(finish_elsewhere) is None
+    span = capotel.span("process orders")
+    assert span.status.status_code is (StatusCode.ERROR if failed else StatusCode.UNSET)
