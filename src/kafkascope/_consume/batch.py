@@ -74,6 +74,8 @@ class BatchScope(ProcessScope):
         self._options = options
         self._records = records
         self.sizes = sizes
+        self._history = None  # a batch is not retried as one
+        self._sampled = None
         settings = _settings.current()
         self._start = time.perf_counter()
         self._start_ms = time.time() * 1000.0

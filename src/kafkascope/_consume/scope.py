@@ -24,6 +24,7 @@ from kafkascope._core import sizes as _sizes
 from kafkascope._core import telemetry as _telemetry
 from kafkascope._core.message import Processing, current_message
 from kafkascope._core.telemetry import record_error
+from kafkascope._propagation.poison import History
 
 
 def time_in_queue(record: RecordView, now_ms: float) -> float | None:
@@ -45,9 +46,11 @@ class ProcessScope(ABC):
 
     __slots__ = (
         "_context",
+        "_history",
         "_message_token",
         "_options",
         "_records",
+        "_sampled",
         "_start",
         "_start_ms",
         "_token",
@@ -68,6 +71,8 @@ class ProcessScope(ABC):
     _context: Context  # the context made current: the parent with the span
     _token: Token[Context]
     _message_token: Token[Processing | None]
+    _history: History | None  # a message's retries so far (None: a first attempt, a batch)
+    _sampled: bool | None  # sampled (exemplars)? None: ask the span; False: dropped, no end()
 
     @property
     def records(self) -> Sequence[RecordView]:
@@ -79,7 +84,9 @@ class ProcessScope(ABC):
         the span and measure what it processed. Never raises."""
         error_type: str | None = None
         try:
-            error_type = self._outcome(exc)
+            # A first attempt that succeeded has no outcome to record or track (the common case).
+            if exc is not None or self._history is not None:
+                error_type = self._outcome(exc)
         except Exception as internal:
             _errors.report("process span error", internal)
         finally:
@@ -90,7 +97,8 @@ class ProcessScope(ABC):
                 current_message.set(None)  # reset from another context (async generators)
             otel_context.detach(self._token)
         try:
-            self.span.end()
+            if self._sampled is not False:
+                self.span.end()
             if self.sizes is not None:
                 self._observe_sizes()
             instruments = _metrics.for_provider(self._options.meter_provider)

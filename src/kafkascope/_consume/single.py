@@ -39,7 +39,6 @@ from kafkascope._core.settings import Settings
 from kafkascope._core.telemetry import message_key
 from kafkascope._observe import time_lag as _time_lag
 from kafkascope._propagation import pipeline as _pipeline_latency
-from kafkascope._propagation.poison import History
 from kafkascope._propagation.w3c import scan_headers
 
 _new_processing = Processing.__new__
@@ -88,10 +87,8 @@ def starter(
 class MessageScope(ProcessScope):
     """The process span of one message: current in the context until :meth:`finish`."""
 
-    __slots__ = ("_history", "_sampled", "_waited")
+    __slots__ = ("_waited",)
 
-    _history: History | None  # the retries of this message so far, if it has any
-    _sampled: bool | None  # its span is sampled (exemplars); None: ask its span context
     _waited: float | None  # its time in queue, seconds
 
     def __init__(self, options: ProcessOptions, record: RecordView, raw: object) -> None:
@@ -223,31 +220,7 @@ class MessageScope(ProcessScope):
             attrs[sc.TIMESTAMP_TYPE] = timestamp_type(record)
         return attrs
 
-    def finish(self, exc: BaseException | None) -> None:
-        """:meth:`ProcessScope.finish`; flat for a first attempt that succeeded without sizes
-        to record (the common case), whose outcome leaves nothing to record or track, and
-        whose span, when the presampler dropped it, has no end to call."""
-        if exc is not None or self._history is not None or self.sizes is not None:
-            super().finish(exc)
-            return
-        try:
-            current_message.reset(self._message_token)
-        except ValueError:
-            current_message.set(None)  # reset from another context (async generators)
-        otel_context.detach(self._token)
-        try:
-            if self._sampled is not False:
-                self.span.end()
-            instruments = _metrics.for_provider(self._options.meter_provider)
-            if not instruments.noop:
-                self._measure(instruments, None)
-        except Exception as internal:
-            _errors.report("process span end", internal)
-
     def _outcome(self, exc: BaseException | None) -> str | None:
-        # A first attempt that succeeded leaves nothing to track (the common case).
-        if exc is None and self._history is None:
-            return None
         self._options.attempts.end(self._records[0], self._history, self.span, exc)
         return super()._outcome(exc)
 
