@@ -169,15 +169,16 @@ class MessagingMetrics:
             singles = streams.singles.get((error_type, timestamp_type))
             if singles is None:
                 singles = streams.make_singles(pre, error_type, timestamp_type)
-            if sampled is not False and (sampled or span.get_span_context().trace_flags.sampled):
+            if sampled is not False:  # a dropped span's context is not read
                 span_context = span.get_span_context()
-                ids = (span_context.span_id, span_context.trace_id)
-                singles.offered.append(
-                    (
-                        (duration, time_ns(), *ids),
-                        None if waited is None else (waited, time_ns(), *ids),
+                if sampled or span_context.trace_flags.sampled:
+                    ids = (span_context.span_id, span_context.trace_id)
+                    singles.offered.append(
+                        (
+                            (duration, time_ns(), *ids),
+                            None if waited is None else (waited, time_ns(), *ids),
+                        )
                     )
-                )
             durations = singles.durations
             durations.append(duration)
             if waited is not None:
@@ -396,5 +397,4 @@ _cache: Final = ProviderCache(MessagingMetrics)
 
 
 for_provider: Final = _cache.get
-"""The instruments for a meter provider (None: the global one), created on first use (the
-cache's own method: this runs per message)."""
+"""A meter provider's instruments (None: the global one's), made once; runs per message."""
