@@ -27,11 +27,13 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, Sampler, TraceIdRatioBased
-from opentelemetry.trace import Link, Span, SpanKind, TraceFlags, TracerProvider
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, TraceFlags, TracerProvider
 from opentelemetry.util.types import Attributes
 
 from kafkascope._core.telemetry import tracer_for
 
+_SAMPLED_BIT = TraceFlags.SAMPLED
+_RANDOM_BIT = TraceFlags.RANDOM_TRACE_ID
 _DROPPED = TraceFlags(TraceFlags.DEFAULT)
 _DROPPED_RANDOM = TraceFlags(TraceFlags.DEFAULT | TraceFlags.RANDOM_TRACE_ID)
 _LOW_BITS = TraceIdRatioBased.TRACE_ID_LIMIT
@@ -158,18 +160,26 @@ class Presampler:
         kind: SpanKind,
         attributes: Attributes,
         links: Sequence[Link],
+        parent_span: SpanContext | None = None,
     ) -> Span | None:
         """The non-recording span ``start_span(name, context, kind, attributes, links)`` would
-        return, when the sampler drops it; None when the SDK is to make the span."""
-        # An empty context (a message without trace headers, nothing current) holds no span,
-        # and a context with no span gives INVALID_SPAN: a root either way, known without
-        # reading its context's is_valid property.
-        current = trace.get_current_span(context) if context else trace.INVALID_SPAN
-        parent = trace.INVALID_SPAN_CONTEXT
-        root = current is trace.INVALID_SPAN
-        if not root:
-            parent = current.get_span_context()
-            root = not parent.is_valid
+        return, when the sampler drops it; None when the SDK is to make the span.
+        ``parent_span``: the parent's span context, when the caller knows it is a valid one:
+        ``context`` is then not read for it and may lack it (the SDK puts a parsed
+        ``traceparent`` there; kafkascope's scan leaves that to those who need it)."""
+        if parent_span is not None:
+            parent = parent_span
+            root = False
+        else:
+            # An empty context (a message without trace headers, nothing current) holds no
+            # span, and a context with no span gives INVALID_SPAN: a root either way, known
+            # without reading its context's is_valid property.
+            current = trace.get_current_span(context) if context else trace.INVALID_SPAN
+            parent = trace.INVALID_SPAN_CONTEXT
+            root = current is trace.INVALID_SPAN
+            if not root:
+                parent = current.get_span_context()
+                root = not parent.is_valid
         if root:
             decider, bound = self._roots
             if decider is None:
@@ -179,12 +189,13 @@ class Presampler:
                 trace_id = self._ids.generate_trace_id()
             random_id = self._random_roots
         else:
+            # The flags' bits read directly: their properties are a call each.
             flags = parent.trace_flags
-            decider, bound = self._sampled if flags.sampled else self._unsampled
+            decider, bound = self._sampled if flags & _SAMPLED_BIT else self._unsampled
             if decider is None:
                 return None
             trace_id = parent.trace_id
-            random_id = flags.random_trace_id
+            random_id = bool(flags & _RANDOM_BIT)
         if bound is not None:
             if (trace_id & _LOW_BITS) < bound:  # recorded: the SDK makes the span
                 if root and self._deciding is not None:
@@ -193,6 +204,8 @@ class Presampler:
             # What the sampler returns, without building it: drop, with the parent's state.
             trace_state = None if root else parent.trace_state
         else:
+            if parent_span is not None:  # the sampler may read the parent's trace state there
+                context = trace.set_span_in_context(trace.NonRecordingSpan(parent_span), context)
             result = decider.should_sample(context, trace_id, name, kind, attributes, links)
             if result.decision is not Decision.DROP:  # recorded: the SDK makes the span
                 if root and self._deciding is not None:

@@ -96,6 +96,7 @@ def _spans(
     presampled: bool,
     trace_ids: list[int] | None = None,
     sdk_ids: bool = False,
+    parent_given: bool = False,
 ) -> list[tuple[Any, ...]]:
     sampler: Sampler = otel_variables.sampler(env)
     deciders = otel_variables.sampler_deciders(env)
@@ -109,11 +110,17 @@ def _spans(
     tracer = provider.get_tracer("test")
     presampler = presampling.Presampler(deciders, provider.id_generator) if presampled else None
     attributes = {"messaging.system": "kafka"}
+    # Given: the parent's span context told apart, in a context that lacks it (as the
+    # single-message path gives a traceparent it parsed).
+    parent_span = trace.get_current_span(parent).get_span_context() if parent_given else None
+    asked = parent if parent_span is None else Context()
     made = []
     for _ in range(200):
         span = None
         if presampler is not None:
-            span = presampler.start("process orders", parent, SpanKind.CONSUMER, attributes, [])
+            span = presampler.start(
+                "process orders", asked, SpanKind.CONSUMER, attributes, [], parent_span
+            )
         if span is None:
             span = tracer.start_span(
                 "process orders", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
@@ -148,6 +155,18 @@ def test_presampled_spans_are_the_sdks_with_random_ids(env: dict[str, str], pare
     # The presampler draws the SDK generator's ids itself, as the generator draws them.
     expected = _spans(env, PARENTS[parent], presampled=False, sdk_ids=True)
     assert _spans(env, PARENTS[parent], presampled=True, sdk_ids=True) == expected
+
+
+VALID_PARENTS = [name for name in PARENTS if "parent" in name]
+
+
+@pytest.mark.parametrize("parent", VALID_PARENTS, ids=str)
+@pytest.mark.parametrize("env", SAMPLERS, ids=lambda env: "-".join(env.values()))
+def test_presampled_spans_are_the_sdks_with_the_parent_given(
+    env: dict[str, str], parent: str
+) -> None:
+    expected = _spans(env, PARENTS[parent], presampled=False)
+    assert _spans(env, PARENTS[parent], presampled=True, parent_given=True) == expected
 
 
 def test_a_ratio_sampler_keeps_and_drops_roots_alike_presampled():
@@ -194,6 +213,32 @@ def test_a_ratio_sampler_deciding_by_another_rule_is_asked(monkeypatch: pytest.M
     env = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"}
     presampled = _spans(env, PARENTS["root"], presampled=True)
     assert presampled == _spans(env, PARENTS["root"], presampled=False)
+
+
+def test_a_sampler_asked_with_the_parent_given_reads_it_in_the_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A ratio sampler of another rule, keeping the parent's trace state as the SDK's does:
+    # read from the context it is handed, which then must hold the parent.
+    def high_bits(
+        self: TraceIdRatioBased,
+        parent_context: Context | None,
+        trace_id: int,
+        *args: Any,
+        **kwargs: Any,
+    ) -> SamplingResult:
+        keep = (trace_id >> 64) & 1
+        state = trace.get_current_span(parent_context).get_span_context().trace_state
+        return SamplingResult(
+            Decision.RECORD_AND_SAMPLE if keep else Decision.DROP, trace_state=state
+        )
+
+    monkeypatch.setattr(TraceIdRatioBased, "should_sample", high_bits)
+    env = {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"}
+    parent = PARENTS["sampled remote parent"]
+    expected = _spans(env, parent, presampled=False)
+    assert {state for _, _, _, state, _, _ in expected} == {"vendor=value"}
+    assert _spans(env, parent, presampled=True, parent_given=True) == expected
 
 
 def test_a_decided_trace_id_is_handed_out_once():

@@ -263,6 +263,6 @@ def test_the_process_spans_header_scan_finds_the_stamp_the_stamp_reader_finds(he
     """The single pass that extracts the trace context also picks up the stamp: on any headers
     it is the value the pipeline latency's own reader takes."""
     now = time.time() * 1000
-    _, scanned, _ = scan_headers(headers)
+    _, _, scanned, _ = scan_headers(headers)
     expected = find(headers, now)
     assert (parse(scanned, now) if scanned is not None else None) == expected

@@ -230,7 +230,7 @@ def test_the_header_scan_never_misses_a_lineage_the_lineage_reader_finds(headers
     """The process span's one pass over the headers also tells whether the attempt header is
     there: when it says not, the lineage reader finds nothing either, so the retry is never
     missed for having skipped the reader."""
-    _, _, attempt = scan_headers(headers)
+    _, _, _, attempt = scan_headers(headers)
     if attempt is False:
         assert _from_headers(headers) is None
 

@@ -266,6 +266,48 @@ def test_one_pass_extraction_equals_extract_context(headers, trust_baggage, as_m
     assert _view(fast)[:3] == _view(expected)[:3]
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(headers=header_lists, trust_baggage=st.booleans())
+@example([("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")], True)
+def test_a_span_context_the_scan_parsed_is_valid_and_not_yet_in_its_context(headers, trust_baggage):
+    context, parsed, _, _ = _fast_extract.scan_headers(headers, trust_baggage=trust_baggage)
+    if parsed is not None:
+        assert parsed.is_valid
+        assert parsed.is_remote
+        assert trace.get_current_span(context) is trace.INVALID_SPAN
+        whole = _fast_extract.with_remote_span(context, parsed)
+        expected = kafkascope.extract_context(headers, trust_baggage=trust_baggage)
+        assert _view(whole)[:3] == _view(expected)[:3]
+
+
+@pytest.mark.parametrize(
+    ("headers", "parsed"),
+    [
+        ([("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")], True),
+        ([("TraceParent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")], True),
+        # Baggage too: one whole context. Not canonical: the SDK parses it.
+        (
+            [
+                ("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+                ("baggage", b"a=1"),
+            ],
+            False,
+        ),
+        ([("traceparent", b" 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")], False),
+        ([("traceparent", b"00-00000000000000000000000000000000-b7ad6b7169203331-01")], False),
+        ([("x-id", b"1")], False),
+    ],
+)
+def test_the_scan_parses_a_lone_canonical_traceparent_itself(
+    headers: list[tuple[str, Any]], parsed: bool
+) -> None:
+    context, span_context, _, _ = _fast_extract.scan_headers(headers)
+    assert (span_context is not None) is parsed
+    if span_context is not None:
+        context = _fast_extract.with_remote_span(context, span_context)
+    assert _view(context) == _view(kafkascope.extract_context(headers))
+
+
 def test_one_pass_extraction_uses_a_custom_propagator():
     headers = [("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
     previous = propagate.get_global_textmap()
