@@ -13,6 +13,8 @@ The paths:
   logging one line per message; tracing only; tracing only, not sampled;
   ``@traced_batch_handler`` (100 records a batch), per message;
   ``TracedProducer.send`` on a kafka-python producer that does no I/O, traces + metrics;
+  ``@traced_handler`` on ``configure()``'s own providers (presampling, in-process histograms),
+  all signals, each record's producer (its ``traceparent``) not sampled;
   the zero-code instrumentation's process span (the tracker around a consumer's ``poll()``
   that hands out one record), tracing only, with commit spans on (the default: each process
   span is remembered for the next commit to link) and off;
@@ -157,6 +159,12 @@ PATHS: dict[str, HotPath] = {
         log_correlation=False,
         capture_headers=CAPTURED,
     ),
+    "configured-unsampled": HotPath(
+        "configure() + @traced_handler, all signals, parent not sampled",
+        "configured",
+        sampled=False,
+        log_correlation=False,
+    ),
     "zero-code": HotPath(
         "zero-code poll(), tracing only", "zero-code", metrics=False, log_correlation=False
     ),
@@ -188,6 +196,9 @@ def run(
     falls between the two runs' ends costs what the messages left, not what start-up did.
     """
     sinks = sinks or Sinks()
+    if path.kind == "configured":
+        _run_configured(path, count, built or count, sinks, freeze=freeze)
+        return
     traces = tracer_provider(sampled=path.sampled, exporter=sinks.span_exporter)
     meters: MeterProvider = (
         SdkMeterProvider(metric_readers=[sinks.metric_reader])
@@ -206,6 +217,38 @@ def run(
             step(item)
     traces.shutdown()
     logs.shutdown()
+
+
+def _run_configured(path: HotPath, count: int, built: int, sinks: Sinks, *, freeze: bool) -> None:
+    """``@traced_handler`` on the providers ``configure()`` builds (its presampling and
+    in-process histograms), ``parentbased_traceidratio`` at 1 or 0: the records' producers
+    (the harness's, reading the same variables) sampled or not, and each message with them.
+
+    The metrics go to ``configure()``'s own console exporter, once, at the shutdown (a reader
+    of the sinks' would be an extra reader, which gets the SDK's instruments instead)."""
+    import kafkascope
+
+    os.environ["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+    os.environ["OTEL_TRACES_SAMPLER_ARG"] = "1" if path.sampled else "0"
+    os.environ["OTEL_METRICS_EXPORTER"] = "console"
+    telemetry = kafkascope.configure(
+        "bench",
+        set_global=False,
+        handle_sigterm=False,
+        span_exporter=sinks.span_exporter,
+        export_interval_ms=3_600_000,
+    )
+    items = records(max(built, count))[:count]
+    handle = kafkascope.traced_handler(
+        group="bench",
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+    )(bare)
+    if freeze:
+        gc.freeze()
+    for item in items:
+        handle(item)
+    telemetry.shutdown()
 
 
 def _workload(
@@ -402,7 +445,7 @@ def warm_up(python: str, src: Path, path_id: str) -> None:
     )
     if done.returncode != 0:
         raise RuntimeError(f"{path_id} failed against {src}:\n{done.stderr}")
-    imported = Path(done.stdout.strip())
+    imported = Path(done.stdout.strip().splitlines()[-1])  # after a console exporter's output
     if not imported.is_relative_to(src.resolve()):
         raise RuntimeError(f"kafkascope came from {imported}, not from {src}")
 

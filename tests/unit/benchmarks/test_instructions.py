@@ -5,6 +5,7 @@ callgrind's total)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from benchmarks import instructions
+from benchmarks.harness import records
 from benchmarks.instructions import PATHS, Sinks
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
@@ -106,6 +108,31 @@ def test_unsampled_instruction_workload_exports_no_span() -> None:
     sinks = _sinks()
     instructions.run(PATHS["single-unsampled"], 5, sinks=sinks)
     assert _spans(sinks) == []
+
+
+def test_configured_workload_follows_unsampled_producers_and_measures_every_message(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # The workload sets the sampler's variables for its child process: restored afterwards.
+    for name in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_METRICS_EXPORTER"):
+        monkeypatch.setenv(name, "")
+    sinks = _sinks()
+    instructions.run(PATHS["configured-unsampled"], 5, built=7, sinks=sinks)
+    assert _spans(sinks) == []
+    # configure()'s console exporter, at the shutdown: every message in the histogram.
+    exported = json.loads(capfd.readouterr().out)
+    counts = [
+        point["count"]
+        for resource in exported["resource_metrics"]
+        for scope in resource["scope_metrics"]
+        for metric in scope["metrics"]
+        if metric["name"] == MESSAGING_PROCESS_DURATION
+        for point in metric["data"]["data_points"]
+    ]
+    assert sum(counts) == 5  # two topics
+    # Its records carry their producers' trace context, not sampled.
+    flags = {int(dict(r.headers)["traceparent"][-2:], 16) for r in records(5)}
+    assert {flag & 1 for flag in flags} == {0}
 
 
 @pytest.mark.parametrize(
