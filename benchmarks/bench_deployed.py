@@ -5,14 +5,16 @@ The other benchmarks export to a discarding exporter, so they never see what a s
 most: encoding every span to OTLP in its own process. Here a broker (devstack ``KafkaBroker``)
 and an OpenTelemetry Collector (devstack ``Collector``, receiving OTLP and discarding after
 counting) run; ``--messages`` records (3 partitions, distinct keys, two extra headers, no
-trace context) are produced once, then each consume variant reads them all in a process of its
-own (:mod:`benchmarks.deployed_child`) with a fresh group, timed from the first record to the
-last one handled plus the telemetry's final flush. The send side runs ``--messages`` sends per
-round, two rounds per process, timed to the producer's and the telemetry's flush, for a
-kafka-python producer and for confluent-kafka's and aiokafka's (:mod:`benchmarks.deployed_send`:
-bare, contrib's instrumentation with a hand-written counter and duration histogram, kafkascope
-with all signals). Process CPU is ``time.process_time`` in the child (every thread, the export
-worker's included). Spans are the Collector's ``otelcol_receiver_accepted_spans``.
+trace context) are produced once, and as many again each with its producer's ``traceparent``
+(one in ten sampled; read by the variants named ``…, traced``), then each consume variant reads
+its records in a process of its own (:mod:`benchmarks.deployed_child`) with a fresh group,
+timed from the first record to the last one handled plus the telemetry's final flush. The
+send side runs ``--messages`` sends per round, two rounds per process, timed to the producer's
+and the telemetry's flush, for a kafka-python producer and for confluent-kafka's and aiokafka's
+(:mod:`benchmarks.deployed_send`: bare, contrib's instrumentation with a hand-written counter
+and duration histogram, kafkascope with all signals). Process CPU is ``time.process_time`` in
+the child (every thread, the export worker's included). Spans are the Collector's
+``otelcol_receiver_accepted_spans``.
 
 The consume variants that the ratios divide, and every send variant, run ``--repeats`` times
 each, interleaved, and each ratio takes every variant's best run (or round): one run per
@@ -31,19 +33,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from devstack.collector import Collector
 from devstack.kafka import KafkaBroker
 from kafka import KafkaProducer
+from opentelemetry.sdk.trace.sampling import Decision, TraceIdRatioBased
 
-from benchmarks.deployed_child import CONSUME_VARIANTS, IN_MEMORY_FACTOR, SEND_CLIENTS
+from benchmarks.deployed_child import CONSUME_VARIANTS, IN_MEMORY_FACTOR, SEND_CLIENTS, TRACED
 from benchmarks.harness import target_line
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +92,13 @@ VARIANT_ENV: Mapping[str, Mapping[str, str]] = {
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
         "OTEL_TRACES_SAMPLER_ARG": "0.1",
     },
+    # Every message sampled, continuing its producer's trace whether that was sampled or not.
+    "all signals, traced": {"OTEL_TRACES_SAMPLER": "always_on"},
+    # Each message as its producer decided (which kept one in ten).
+    "sampled out, traced": {
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    },
     # configure() with the SDK's own batch span processor defaults, for comparison.
     "in-memory loop, SDK queue": {
         "OTEL_BSP_MAX_QUEUE_SIZE": "2048",
@@ -97,6 +108,7 @@ VARIANT_ENV: Mapping[str, Mapping[str, str]] = {
 }
 KEEPS_EVERY_SPAN: tuple[tuple[str, str], ...] = (
     ("consume", "all signals"),
+    ("consume", "all signals, traced"),
     ("consume", "tracing only"),
     ("consume", "batch handler"),
     ("consume", "in-memory loop"),
@@ -105,7 +117,17 @@ KEEPS_EVERY_SPAN: tuple[tuple[str, str], ...] = (
 issue's "nothing lost silently")."""
 SEND_KEEPS: tuple[str, ...] = ("all signals", "tracing only")
 REPEATED: frozenset[str] = frozenset(
-    {"bare", "contrib", "contrib+metrics", "all signals", "tracing only", "sampled out"}
+    {
+        "bare",
+        "contrib",
+        "contrib+metrics",
+        "all signals",
+        "tracing only",
+        "sampled out",
+        "bare, traced",
+        "all signals, traced",
+        "sampled out, traced",
+    }
 )
 """The consume variants the ratios divide, run ``--repeats`` times each (interleaved, as every
 send variant is); each ratio takes every variant's best run (highest msg/s, least CPU)."""
@@ -116,12 +138,26 @@ def send_label(client: str) -> str:
     return "send" if client == "kafka-python" else f"send ({client})"
 
 
-def fill(bootstrap: str, topic: str, count: int) -> None:
-    """``count`` records with distinct keys and two extra headers, from a bare producer."""
+TRACED_SAMPLED: Final = 0.1
+"""The share of the traced records whose producer sampled its trace."""
+
+
+def fill(bootstrap: str, topic: str, count: int, *, traced: bool = False) -> None:
+    """``count`` records with distinct keys and two extra headers, from a bare producer; with
+    ``traced``, also each one's producer's ``traceparent`` (a trace of its own, sampled as
+    ``parentbased_traceidratio`` at :data:`TRACED_SAMPLED` decides a root: one in ten)."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
     headers = [("content-type", b"application/json"), ("x-source", b"checkout")]
     payload = b'{"order_id": "A-1", "amount": 42.5}'
+    ids = random.Random(23)  # the same records in every run
+    upstream = TraceIdRatioBased(TRACED_SAMPLED)
     for i in range(count):
+        if traced:
+            trace_id = ids.getrandbits(128) or 1
+            decision = upstream.should_sample(None, trace_id, "send").decision
+            sampled = decision is Decision.RECORD_AND_SAMPLE
+            parent = f"00-{trace_id:032x}-{ids.getrandbits(64) or 1:016x}-{int(sampled):02x}"
+            headers = [("traceparent", parent.encode()), *headers[-2:]]
         producer.send(topic, payload, key=f"customer-{i:07d}".encode(), headers=headers)
     producer.flush(timeout=120)
     producer.close(timeout=10)
@@ -299,6 +335,17 @@ def report(
             for name in SEND_KEEPS
             if name in variants
         )
+    if consumed:
+        # Records that carry trace context, as in a pipeline: the parent-based sampler follows
+        # each producer's decision; the issue's target is set on records without it.
+        above = cpu("bare, traced")
+        traced_ratio = (cpu("sampled out, traced") - above) / max(
+            cpu("all signals, traced") - above, 1e-9
+        )
+        print(
+            "\nsampled out / sampled, all signals, CPU above bare, records with their producers' "
+            f"trace context (not a target): {traced_ratio:.2f}"
+        )
     if sent:
         # Wall-clock throughput follows the share of the cores a process gets; on shared cores
         # the CPU each message costs is the steadier comparison, printed beside the targets.
@@ -340,6 +387,8 @@ def run_deployed_benchmark(
                 if "consume" in sides:
                     topic = broker.create_topic(f"deployed-{uuid.uuid4().hex[:6]}", PARTITIONS)
                     fill(broker.bootstrap_servers, topic, messages)
+                    traced = broker.create_topic(f"traced-{uuid.uuid4().hex[:6]}", PARTITIONS)
+                    fill(broker.bootstrap_servers, traced, messages, traced=True)
                     consumed = {name: [] for name in CONSUME_VARIANTS}
                     # Interleaved, so that a busy spell of the machine hits every variant alike.
                     for repeat in range(repeats):
@@ -348,7 +397,7 @@ def run_deployed_benchmark(
                                 consumed[name] += run_child(
                                     "consume",
                                     name,
-                                    topic=topic,
+                                    topic=traced if name.endswith(TRACED) else topic,
                                     count=messages,
                                     rounds=1,
                                     split=split,

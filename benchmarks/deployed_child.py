@@ -20,7 +20,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from devstack.kafka import subscribe_once_visible
 from kafka import KafkaConsumer, KafkaProducer
@@ -34,10 +34,16 @@ CONSUME_VARIANTS = (
     "all signals",
     "tracing only",
     "sampled out",
+    "bare, traced",
+    "all signals, traced",
+    "sampled out, traced",
     "batch handler",
     "in-memory loop",
     "in-memory loop, SDK queue",
 )
+TRACED: Final = ", traced"
+"""The suffix of the variants that read the records carrying their producers' trace context
+(:func:`benchmarks.bench_deployed.fill`'s ``traced``); otherwise the variant without it."""
 IN_MEMORY_FACTOR = 4
 """The in-memory loops handle this many times ``--count`` records (no broker: as fast as the
 handler goes)."""
@@ -157,7 +163,8 @@ def consume(args: argparse.Namespace) -> list[dict[str, float]]:
         return in_memory(args)
     if args.variant == "batch handler":
         return batches(args)
-    setup = Setup(args.variant, args.endpoint, "bench-consumer")
+    variant = args.variant.removesuffix(TRACED)
+    setup = Setup(variant, args.endpoint, "bench-consumer")
     group = f"bench-{uuid.uuid4().hex[:8]}"
     handle = _handler(setup, group)
     consumer = KafkaConsumer(
@@ -188,7 +195,7 @@ def consume(args: argparse.Namespace) -> list[dict[str, float]]:
                 break
         setup.flush()
         # Sampled out: how many spans the sampler keeps is its business, not a count to meet.
-        made = 0 if args.variant in ("bare", "sampled out") else seen
+        made = 0 if variant in ("bare", "sampled out") else seen
         result = clock.stop(seen, accepted_spans(args.collector_metrics) - before, made)
         if split is not None:
             result.update(split.stop(seen, result["cpu_us"]))

@@ -45,6 +45,9 @@ def test_quick_deployed_benchmark_prints_every_variant_and_target():
         "all signals",
         "tracing only",
         "sampled out",
+        "bare, traced",
+        "all signals, traced",
+        "sampled out, traced",
     }, done.stdout
     lines = (before + rest).splitlines()  # the tables of msg/s and CPU, and the targets
     rows = [line.split(" | ")[0].lstrip("| ") for line in lines if line.startswith("| ")]
@@ -53,8 +56,18 @@ def test_quick_deployed_benchmark_prints_every_variant_and_target():
         assert rows.count(variant) == 4, done.stdout
     for variant in ("contrib", "tracing only"):
         assert rows.count(variant) == 2, done.stdout
-    for variant in ("sampled out", "batch handler", "in-memory loop", "in-memory loop, SDK queue"):
+    for variant in (
+        "sampled out",
+        "bare, traced",
+        "all signals, traced",
+        "sampled out, traced",
+        "batch handler",
+        "in-memory loop",
+        "in-memory loop, SDK queue",
+    ):
         assert rows.count(variant) == 1, done.stdout
+    informational = re.search(r"trace context \(not a target\): (\d+\.\d\d)$", done.stdout, re.M)
+    assert informational is not None, done.stdout
     labels = {m["label"] for line in lines if (m := TARGET.match(line))}
     assert labels == {
         "all signals / contrib + metrics, throughput",
@@ -62,6 +75,7 @@ def test_quick_deployed_benchmark_prints_every_variant_and_target():
         "send: all signals / contrib + metrics, throughput",
         "sampled out / sampled, all signals, CPU above bare",
         "consume: all signals, spans at the Collector / made",
+        "consume: all signals, traced, spans at the Collector / made",
         "consume: tracing only, spans at the Collector / made",
         "consume: batch handler, spans at the Collector / made",
         "consume: in-memory loop, spans at the Collector / made",
