@@ -225,7 +225,7 @@ def _row(name: str, parts: Sequence[Mapping[str, float]]) -> str:
         f"{int(p['spans']):,} of {int(p['made']):,}" if p["made"] else f"{int(p['spans']):,}"
         for p in parts
     )
-    return f"| {name} | {rate} | {cpu} | {spans if name != 'bare' else '-'} |"
+    return f"| {name} | {rate} | {cpu} | {'-' if name.startswith('bare') else spans} |"
 
 
 def report(
