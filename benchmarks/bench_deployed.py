@@ -116,19 +116,11 @@ KEEPS_EVERY_SPAN: tuple[tuple[str, str], ...] = (
 """configure()'s defaults lose no span in these, nor in any send variant of kafkascope (the
 issue's "nothing lost silently")."""
 SEND_KEEPS: tuple[str, ...] = ("all signals", "tracing only")
-REPEATED: frozenset[str] = frozenset(
-    {
-        "bare",
-        "contrib",
-        "contrib+metrics",
-        "all signals",
-        "tracing only",
-        "sampled out",
-        "bare, traced",
-        "all signals, traced",
-        "sampled out, traced",
-    }
+RUN_ONCE: frozenset[str] = frozenset(
+    {"batch handler", "in-memory loop", "in-memory loop, SDK queue"}
 )
+"""The consume variants no ratio divides: one run each."""
+REPEATED: frozenset[str] = frozenset(CONSUME_VARIANTS) - RUN_ONCE
 """The consume variants the ratios divide, run ``--repeats`` times each (interleaved, as every
 send variant is); each ratio takes every variant's best run (highest msg/s, least CPU)."""
 

@@ -197,18 +197,22 @@ def test_the_sdks_own_ratio_sampler_is_decided_by_its_bound():
     assert presampling.ratio_bound(Sub(0.25)) is None
 
 
-def test_a_ratio_sampler_deciding_by_another_rule_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    def high_bits(
-        self: TraceIdRatioBased,
-        parent_context: Context | None,
-        trace_id: int,
-        *args: Any,
-        **kwargs: Any,
-    ) -> SamplingResult:
-        keep = (trace_id >> 64) & 1
-        return SamplingResult(Decision.RECORD_AND_SAMPLE if keep else Decision.DROP)
+def _high_bits(
+    self: TraceIdRatioBased,
+    parent_context: Context | None,
+    trace_id: int,
+    *args: Any,
+    **kwargs: Any,
+) -> SamplingResult:
+    """A ratio sampler of another rule (bit 64 of the trace id), keeping the parent's trace
+    state as the SDK's samplers do: read from the context it is handed."""
+    keep = (trace_id >> 64) & 1
+    state = trace.get_current_span(parent_context).get_span_context().trace_state
+    return SamplingResult(Decision.RECORD_AND_SAMPLE if keep else Decision.DROP, trace_state=state)
 
-    monkeypatch.setattr(TraceIdRatioBased, "should_sample", high_bits)
+
+def test_a_ratio_sampler_deciding_by_another_rule_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(TraceIdRatioBased, "should_sample", _high_bits)
     assert presampling.ratio_bound(TraceIdRatioBased(0.5)) is None
     env = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"}
     presampled = _spans(env, PARENTS["root"], presampled=True)
@@ -218,22 +222,9 @@ def test_a_ratio_sampler_deciding_by_another_rule_is_asked(monkeypatch: pytest.M
 def test_a_sampler_asked_with_the_parent_given_reads_it_in_the_context(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A ratio sampler of another rule, keeping the parent's trace state as the SDK's does:
-    # read from the context it is handed, which then must hold the parent.
-    def high_bits(
-        self: TraceIdRatioBased,
-        parent_context: Context | None,
-        trace_id: int,
-        *args: Any,
-        **kwargs: Any,
-    ) -> SamplingResult:
-        keep = (trace_id >> 64) & 1
-        state = trace.get_current_span(parent_context).get_span_context().trace_state
-        return SamplingResult(
-            Decision.RECORD_AND_SAMPLE if keep else Decision.DROP, trace_state=state
-        )
-
-    monkeypatch.setattr(TraceIdRatioBased, "should_sample", high_bits)
+    # The sampler reads the parent's trace state in the context it is handed, which then must
+    # hold the parent though the presampler was given a context without it.
+    monkeypatch.setattr(TraceIdRatioBased, "should_sample", _high_bits)
     env = {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"}
     parent = PARENTS["sampled remote parent"]
     expected = _spans(env, parent, presampled=False)
