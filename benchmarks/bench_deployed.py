@@ -139,17 +139,18 @@ def fill(bootstrap: str, topic: str, count: int, *, traced: bool = False) -> Non
     ``traced``, also each one's producer's ``traceparent`` (a trace of its own, sampled as
     ``parentbased_traceidratio`` at :data:`TRACED_SAMPLED` decides a root: one in ten)."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
-    headers = [("content-type", b"application/json"), ("x-source", b"checkout")]
+    extra = [("content-type", b"application/json"), ("x-source", b"checkout")]
     payload = b'{"order_id": "A-1", "amount": 42.5}'
     ids = random.Random(23)  # the same records in every run
     upstream = TraceIdRatioBased(TRACED_SAMPLED)
     for i in range(count):
+        headers = extra
         if traced:
             trace_id = ids.getrandbits(128) or 1
             decision = upstream.should_sample(None, trace_id, "send").decision
             sampled = decision is Decision.RECORD_AND_SAMPLE
             parent = f"00-{trace_id:032x}-{ids.getrandbits(64) or 1:016x}-{int(sampled):02x}"
-            headers = [("traceparent", parent.encode()), *headers[-2:]]
+            headers = [("traceparent", parent.encode()), *extra]
         producer.send(topic, payload, key=f"customer-{i:07d}".encode(), headers=headers)
     producer.flush(timeout=120)
     producer.close(timeout=10)

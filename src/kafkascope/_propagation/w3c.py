@@ -191,7 +191,8 @@ _READ_LENGTHS: Final = frozenset(
 )
 """The lengths of the header names the scan reads: any other header is passed over at once."""
 _NOTHING: Final = Context()
-"""The context of headers with nothing to extract: one shared instance, so only ever read (the
+"""The context of headers with nothing to extract, or with only a ``traceparent`` the scan
+parsed (its span context handed on beside it): one shared instance, so only ever read (the
 scan's callers never make it current nor hand it to users)."""
 NOT_SCANNED: Final = object()
 """What :func:`scan_headers` gives as the stamp when it did not look at the headers itself."""
