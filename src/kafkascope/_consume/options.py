@@ -30,18 +30,18 @@ class ProcessOptions:
     """A handler's options, validated once when the handler is decorated."""
 
     __slots__ = (
-        "_instruments",
-        "_span_bases",
-        "_streams",
         "attempts",
         "capture_headers",
         "capture_key",
         "client_id",
         "group",
+        "instruments",
         "meter_provider",
         "parent",
         "server_address",
         "server_port",
+        "span_starts",
+        "streams_by_topic",
         "tracer_provider",
     )
 
@@ -73,12 +73,17 @@ class ProcessOptions:
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self.attempts = Attempts(self.group, meter_provider)
-        # Per topic (then partition): what every message of it shares, built once.
-        self._span_bases: dict[
+        self.span_starts: dict[
             str | None, dict[int | None, tuple[str, dict[str, AttributeValue]]]
         ] = {}
-        self._streams: dict[str | None, _metrics.ProcessStreams] = {}
-        self._instruments: _metrics.MessagingMetrics | None = None
+        """What :meth:`span_start` has built, per topic then partition (what every message of
+        it shares). The per-message paths read it before calling :meth:`span_start`, for the
+        call."""
+        self.streams_by_topic: dict[str | None, _metrics.ProcessStreams] = {}
+        """What :meth:`streams` has built, per topic, for :attr:`instruments`."""
+        self.instruments: _metrics.MessagingMetrics | None = None
+        """The instruments :attr:`streams_by_topic` belong to. The per-message paths read both
+        before calling :meth:`streams`, for the call."""
 
     def span_base(self, topic: str | None, partition: int | None) -> dict[str, AttributeValue]:
         """The span attributes every message of ``topic`` and ``partition`` starts with (shared:
@@ -90,11 +95,11 @@ class ProcessOptions:
     ) -> tuple[str, dict[str, AttributeValue]]:
         """The process span's name and :meth:`span_base`, for a message of ``topic`` and
         ``partition``: one lookup per message."""
-        by_partition = self._span_bases.get(topic)
+        by_partition = self.span_starts.get(topic)
         if by_partition is None:
             by_partition = {}
-            if len(self._span_bases) < _MAX_CACHED:
-                self._span_bases[topic] = by_partition
+            if len(self.span_starts) < _MAX_CACHED:
+                self.span_starts[topic] = by_partition
         found = by_partition.get(partition)
         if found is None:
             found = (
@@ -117,14 +122,14 @@ class ProcessOptions:
         self, instruments: _metrics.MessagingMetrics, topic: str | None
     ) -> _metrics.ProcessStreams:
         """The metric attribute sets of this handler's messages on ``topic``."""
-        if instruments is not self._instruments:
-            self._streams = {}  # another meter provider: its own instruments
-            self._instruments = instruments
-        found = self._streams.get(topic)
+        if instruments is not self.instruments:
+            self.streams_by_topic = {}  # another meter provider: its own instruments
+            self.instruments = instruments
+        found = self.streams_by_topic.get(topic)
         if found is None:
             found = instruments.process_streams(
                 topic, self.group, self.server_address, self.server_port
             )
-            if len(self._streams) < _MAX_CACHED:
-                self._streams[topic] = found
+            if len(self.streams_by_topic) < _MAX_CACHED:
+                self.streams_by_topic[topic] = found
         return found

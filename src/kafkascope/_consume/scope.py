@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from contextvars import Token
 
 from opentelemetry import context as otel_context
+from opentelemetry import metrics as otel_metrics
 from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
@@ -102,7 +103,16 @@ class ProcessScope(ABC):
                 self.span.end()
             if self.sizes is not None:
                 self._observe_sizes()
-            instruments = _metrics.for_provider(self._options.meter_provider)
+            meter_provider = self._options.meter_provider
+            # _metrics.for_provider(), its last answer read here for the call.
+            if meter_provider is None:
+                meter_provider = otel_metrics.get_meter_provider()
+            last = _metrics.cache.last
+            instruments = (
+                last[1]
+                if last is not None and last[0] is meter_provider
+                else _metrics.for_provider(meter_provider)
+            )
             if not instruments.noop:
                 self._measure(instruments, error_type)
         except Exception as internal:

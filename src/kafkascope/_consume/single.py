@@ -13,6 +13,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import AttributeValue
 
@@ -36,6 +37,7 @@ from kafkascope._core import settings as _settings
 from kafkascope._core.header_capture import header_attributes
 from kafkascope._core.message import CONTEXT_KEY, Processing, current_message
 from kafkascope._core.settings import Settings
+from kafkascope._core.span_in_context import SPAN_KEY
 from kafkascope._core.telemetry import message_key
 from kafkascope._observe import time_lag as _time_lag
 from kafkascope._propagation import pipeline as _pipeline_latency
@@ -100,7 +102,7 @@ class MessageScope(ProcessScope):
         path's rounds)."""
         self._options = options
         self._records = (record,)
-        settings = _settings.current()
+        settings = _settings.in_force or _settings.current()  # current(), for its call
         self.sizes = (body_size(raw),) if settings.capture_sizes else None
         self._start = time.perf_counter()
         self._start_ms = start_ms = time.time() * 1000.0
@@ -143,9 +145,20 @@ class MessageScope(ProcessScope):
         self._waited = waited if waited is None or waited > 0.0 else 0.0
         # What samplers are given: the conventions' sampling-relevant attributes (system,
         # operation, destination, partition, group, server, client id).
-        name, base = options.span_start(topic, record.partition)
+        # options.span_start(), what it built read here for the call.
+        partition = record.partition
+        known = options.span_starts.get(topic)
+        found = known.get(partition) if known is not None else None
+        name, base = found if found is not None else options.span_start(topic, partition)
         tracer_provider = options.tracer_provider
-        presampler = _presampling.for_provider(tracer_provider)
+        # _presampling.for_provider(), its last answer read here for the call.
+        provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+        last = _presampling.last_found
+        presampler = (
+            last[1]
+            if last is not None and last[0] is provider
+            else _presampling.for_provider(provider)
+        )
         span = (
             None
             if presampler is None
@@ -176,13 +189,19 @@ class MessageScope(ProcessScope):
         # Processing(...) without the call of its __init__ (as the record's view is made).
         processing = _new_processing(Processing)
         processing.topic = topic
-        processing.partition = record.partition
+        processing.partition = partition
         processing.offset = record.offset
         processing.group = options.group
         processing.stamp = None  # known below, once the context is current
         processing.span = span
         processing.attempt = 1 if history is None else history.failures + 1
-        context = trace.set_span_in_context(span, parent)
+        # trace.set_span_in_context(span, parent), without its two calls (span_in_context.py).
+        if SPAN_KEY is None:
+            context = trace.set_span_in_context(span, parent)
+        elif parent:
+            context = Context({**parent, SPAN_KEY: span})
+        else:
+            context = Context({SPAN_KEY: span})
         if _message.carried:
             # The message rides in the span's context too, so that log records in threads
             # that were handed only the OpenTelemetry context (contrib's threading
@@ -244,8 +263,15 @@ class MessageScope(ProcessScope):
             clock = sc.TIMESTAMP_LOG_APPEND_TIME if log_append else sc.TIMESTAMP_CREATE_TIME
         # Measured in the process span's context, though after it ended: an exemplar of these
         # histograms then leads to this message's trace.
+        topic = self._topic
+        # options.streams(), what it built read here for the call.
+        streams = None
+        if instruments is options.instruments:
+            streams = options.streams_by_topic.get(topic)
+        if streams is None:
+            streams = options.streams(instruments, topic)
         instruments.observe_message(
-            options.streams(instruments, self._topic),
+            streams,
             error_type,
             time.perf_counter() - self._start,
             clock,

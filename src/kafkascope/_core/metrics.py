@@ -393,8 +393,8 @@ class ProcessStreams:
         return found
 
 
-_cache: Final = ProviderCache(MessagingMetrics)
+cache: Final = ProviderCache(MessagingMetrics)
+"""Each meter provider's instruments."""
 
-
-for_provider: Final = _cache.get
+for_provider: Final = cache.get
 """A meter provider's instruments (None: the global one's), made once; runs per message."""

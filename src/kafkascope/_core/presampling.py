@@ -223,25 +223,27 @@ class Presampler:
 
 
 _registry: weakref.WeakKeyDictionary[TracerProvider, Presampler] = weakref.WeakKeyDictionary()
-_last: tuple[TracerProvider, Presampler | None] | None = None
+last_found: tuple[TracerProvider, Presampler | None] | None = None
+"""The provider :func:`for_provider` was last asked about, and its answer: the per-message
+paths read it first, for the call."""
 
 
 def register(tracer_provider: TracerProvider, presampler: Presampler) -> None:
     """Presample the spans kafkascope starts on ``tracer_provider``."""
-    global _last
+    global last_found
     _registry[tracer_provider] = presampler
-    _last = None
+    last_found = None
 
 
 def for_provider(tracer_provider: TracerProvider | None) -> Presampler | None:
     """The presampler of ``tracer_provider`` (default: the global one), if it has one."""
-    global _last
+    global last_found
     provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
-    last = _last
+    last = last_found
     if last is not None and last[0] is provider:
         return last[1]
     found = _registry.get(provider)
-    _last = (provider, found)
+    last_found = (provider, found)
     return found
 
 

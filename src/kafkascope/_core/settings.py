@@ -280,7 +280,9 @@ def forget_reported() -> None:
         _reported.clear()
 
 
-_current: Settings | None = None
+in_force: Settings | None = None
+"""The settings in force once read (None before): what :func:`current` returns. The
+per-message paths read it first, for the call."""
 
 
 def current() -> Settings:
@@ -289,20 +291,20 @@ def current() -> Settings:
     Read at message time (a service without ``configure()``), a bad variable must not break
     the consumer, so it is reported and ignored rather than raised.
     """
-    global _current
-    if _current is None:
-        _current = Settings.from_env_forgiving()
-    return _current
+    global in_force
+    if in_force is None:
+        in_force = Settings.from_env_forgiving()
+    return in_force
 
 
 def update(**changes: object) -> Settings:
     """Replace some settings (validated by the caller) and return the new ones."""
-    global _current
-    _current = replace(current(), **changes)  # type: ignore[arg-type]
-    return _current
+    global in_force
+    in_force = replace(current(), **changes)  # type: ignore[arg-type]
+    return in_force
 
 
 def reset(settings: Settings | None = None) -> None:
     """Forget the settings (next use reads the environment again), or set them outright."""
-    global _current
-    _current = settings
+    global in_force
+    in_force = settings

@@ -60,14 +60,16 @@ class ProviderCache(Generic[T]):
         self._by_provider: weakref.WeakKeyDictionary[metrics.MeterProvider, T] = (
             weakref.WeakKeyDictionary()
         )
-        self._last: tuple[metrics.MeterProvider, T] | None = None
+        self.last: tuple[metrics.MeterProvider, T] | None = None
+        """The provider :meth:`get` last answered for, and its ``T``: the per-message paths
+        read it first, for the call."""
         self._first_global: metrics.MeterProvider | None = None
         self._lock = threading.Lock()
 
     def get(self, meter_provider: metrics.MeterProvider | None) -> T:
         """The ``T`` of ``meter_provider`` (default: the global one)."""
         provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
-        last = self._last
+        last = self.last
         if last is not None and last[0] is provider:
             return last[1]
         with self._lock:
@@ -80,7 +82,7 @@ class ProviderCache(Generic[T]):
             if found is None:
                 found = self._create(provider)
             self._by_provider[provider] = found
-            self._last = (provider, found)
+            self.last = (provider, found)
         return found
 
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from opentelemetry import baggage as otel_baggage
-from opentelemetry import propagate, trace
+from opentelemetry import propagate
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.environment_variables import OTEL_PROPAGATORS
@@ -31,6 +31,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from kafkascope._core.headers import ATTEMPT, PIPELINE, PIPELINE_BYTES, Headers
+from kafkascope._core.span_in_context import with_span
 from kafkascope._propagation import carrier as _carrier
 from kafkascope._propagation.carrier import MAX_VALUE_BYTES
 from kafkascope._propagation.traceparent import is_canonical, parse_canonical
@@ -110,7 +111,7 @@ def _with_trace_context(
 def with_remote_span(context: Context, span_context: SpanContext) -> Context:
     """``context`` with the (remote) span of ``span_context`` in it: what extraction makes of
     a ``traceparent`` (:func:`scan_headers` leaves it to its callers)."""
-    return trace.set_span_in_context(NonRecordingSpan(span_context), context)
+    return with_span(NonRecordingSpan(span_context), context)
 
 
 def extract_w3c(
