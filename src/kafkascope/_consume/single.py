@@ -170,9 +170,8 @@ class MessageScope(ProcessScope):
         if span is None:
             if parsed is not None and parent is headers_ctx:
                 parent = with_remote_span(headers_ctx, parsed)
-            span = _presampling.sdk_span(
-                tracer_provider, name, parent, SpanKind.CONSUMER, base, links
-            )
+            # The provider resolved above: the global one is not looked up again.
+            span = _presampling.sdk_span(provider, name, parent, SpanKind.CONSUMER, base, links)
             self._sampled = None
             if span.is_recording():
                 # Only the span needs these: an unsampled message skips them (key decoding
