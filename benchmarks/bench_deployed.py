@@ -22,7 +22,9 @@ variant let a busy spell of the machine decide a ratio.
 
 ``--split`` adds, for the consume variants read from the broker, where each one's CPU goes: the
 client's consumer (the main thread outside the handler), the handler, the other threads (the
-export).
+export); and for kafka-python's send variants: the main thread (the send loop), kafka-python's
+sender thread (batching, each batch's CRC, the acknowledgements), the other threads (the
+export), and the garbage collector's share of these.
 
 Run: .venv/bin/python -m benchmarks.bench_deployed [--messages N] [--quick] [--repeats N]
      [--split] [--side consume|send] [--clients kafka-python confluent-kafka aiokafka]
@@ -221,6 +223,31 @@ def _row(name: str, parts: Sequence[Mapping[str, float]]) -> str:
     return f"| {name} | {rate} | {cpu} | {'-' if name.startswith('bare') else spans} |"
 
 
+def _cells(parts: Sequence[Mapping[str, float]], keys: Sequence[str]) -> list[str]:
+    """Per key, the best (least) value over ``parts`` and, when there are several, the worst."""
+    cells = []
+    for key in keys:
+        values = [p[key] for p in parts]
+        spread = f" ({max(values):.1f})" if len(values) > 1 else ""
+        cells.append(f"{min(values):.1f}{spread}")
+    return cells
+
+
+def _print_send_split(client: str, variants: Mapping[str, Sequence[Mapping[str, float]]]) -> None:
+    """The send side's CPU by thread (``--split``; kafka-python's producer only)."""
+    rows = [(name, parts) for name, parts in variants.items() if "sender_us" in parts[0]]
+    if not rows:
+        return
+    print(
+        f"\nWhere a {client} send's CPU goes (--split), µs per send, best (worst) of the rounds\n"
+        "| variant | main thread (the send loop) | the client's sender thread | "
+        "other threads (export) | of these, garbage collection |\n|---|---|---|---|---|"
+    )
+    for name, parts in rows:
+        cells = _cells(parts, ("main_us", "sender_us", "other_threads_us", "gc_us"))
+        print(f"| {name} | {' | '.join(cells)} |")
+
+
 def report(
     consumed: Mapping[str, list[dict[str, float]]],
     sent: Mapping[str, Mapping[str, list[dict[str, float]]]],
@@ -248,11 +275,7 @@ def report(
                 "other threads (export) |\n|---|---|---|---|"
             )
             for name, parts in split_rows:
-                cells = []
-                for key in ("consumer_us", "handler_us", "other_threads_us"):
-                    values = [p[key] for p in parts]
-                    spread = f" ({max(values):.1f})" if len(values) > 1 else ""
-                    cells.append(f"{min(values):.1f}{spread}")
+                cells = _cells(parts, ("consumer_us", "handler_us", "other_threads_us"))
                 print(f"| {name} | {' | '.join(cells)} |")
     for client, variants in sent.items():
         runs = max(len(parts) for parts in variants.values()) // max(rounds, 1)
@@ -267,6 +290,7 @@ def report(
         )
         for name, parts in variants.items():
             print(_row(name, parts))
+        _print_send_split(client, variants)
 
     def rate(parts: Sequence[Mapping[str, float]]) -> float:
         return max(p["msg_s"] for p in parts)
@@ -409,6 +433,7 @@ def run_deployed_benchmark(
                                     count=messages,
                                     rounds=rounds,
                                     client=client,
+                                    split=split,
                                     **common,
                                 )
             finally:
@@ -435,8 +460,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--split",
         action="store_true",
-        help="consume side: also the CPU split by thread (the client's consumer, the handler, "
-        "the export); the thread clock read around each message costs every variant alike",
+        help="also the CPU split by thread: consume side, the client's consumer, the handler, "
+        "the export (the thread clock read around each message costs every variant alike); "
+        "kafka-python's send side, the send loop, the client's sender thread, the export and "
+        "the garbage collector's share",
     )
     parser.add_argument(
         "--clients",

@@ -16,7 +16,9 @@ Run: python -m benchmarks.deployed_child consume|send VARIANT --bootstrap HOST:P
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -24,6 +26,7 @@ from typing import Any, Final
 
 from devstack.kafka import subscribe_once_visible
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.producer.sender import Sender
 
 from benchmarks.deployed_setup import Clock, Setup, accepted_spans
 
@@ -206,6 +209,58 @@ def consume(args: argparse.Namespace) -> list[dict[str, float]]:
     return [result]
 
 
+class _SendSplit:
+    """Where a kafka-python send variant's CPU goes (``--split``), per round: the main thread
+    (the send loop and the flushes), kafka-python's sender thread, the other threads (the
+    telemetry's export), and, within these, the garbage collector's time in any thread. Each
+    thread's CPU clock is read at the round's start and end only; the collector's time through
+    a ``gc.callbacks`` hook, which every variant runs alike."""
+
+    def __init__(self) -> None:
+        self._collecting = 0.0
+        self._collected = 0.0
+        gc.callbacks.append(self._on_collection)
+
+    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
+        # A collection holds the interpreter until it ends: at most one runs at a time.
+        if phase == "start":
+            self._collecting = time.thread_time()
+        else:
+            self._collected += time.thread_time() - self._collecting
+
+    @staticmethod
+    def _clocks() -> dict[int, tuple[str, float]]:
+        """Each live thread's kind (main, sender or other) and CPU seconds so far."""
+        main = threading.main_thread()
+        out: dict[int, tuple[str, float]] = {}
+        for thread in threading.enumerate():
+            if thread.ident is None:
+                continue
+            kind = "main" if thread is main else "sender" if isinstance(thread, Sender) else "other"
+            try:
+                seconds = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+            except OSError:  # it ended meanwhile
+                continue
+            out[thread.ident] = (kind, seconds)
+        return out
+
+    def start(self) -> None:
+        self._collected = 0.0
+        self._at_start = self._clocks()
+
+    def stop(self, messages: int) -> dict[str, float]:
+        spent = {"main": 0.0, "sender": 0.0, "other": 0.0}
+        for ident, (kind, seconds) in self._clocks().items():
+            # A thread started during the round counts from zero.
+            spent[kind] += seconds - self._at_start.get(ident, (kind, 0.0))[1]
+        return {
+            "main_us": spent["main"] / messages * 1e6,
+            "sender_us": spent["sender"] / messages * 1e6,
+            "other_threads_us": spent["other"] / messages * 1e6,
+            "gc_us": self._collected / messages * 1e6,
+        }
+
+
 def send(args: argparse.Namespace) -> list[dict[str, float]]:
     """``--rounds`` rounds of ``--count`` sends as fast as the producer goes."""
     setup = Setup(args.variant, args.endpoint, "bench-producer")
@@ -217,12 +272,15 @@ def send(args: argparse.Namespace) -> list[dict[str, float]]:
     hook = setup.count_hook
     payload = b'{"order_id": "A-1", "amount": 42.5}'
     results = []
+    split = _SendSplit() if args.split else None
     for round_index in range(args.rounds):
         headers = [("content-type", b"application/json"), ("x-source", b"bench")]
         keys = [f"r{round_index}-{i}".encode() for i in range(args.count)]
         before = accepted_spans(args.collector_metrics)
         clock = Clock()
         clock.start()
+        if split is not None:
+            split.start()
         for key in keys:
             if hook is None:
                 producer.send(args.topic, payload, key=key, headers=list(headers))
@@ -235,6 +293,8 @@ def send(args: argparse.Namespace) -> list[dict[str, float]]:
         spans = accepted_spans(args.collector_metrics) - before
         made = 0 if args.variant == "bare" else args.count
         results.append(clock.stop(args.count, spans, made))
+        if split is not None:
+            results[-1].update(split.stop(args.count))
     producer.close(timeout=10)
     return results
 
@@ -252,7 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--collector-metrics", required=True)
     parser.add_argument("--client", choices=list(SEND_CLIENTS), default="kafka-python")
     parser.add_argument(
-        "--split", action="store_true", help="consume: the CPU split by thread as well"
+        "--split",
+        action="store_true",
+        help="consume and kafka-python's send side: the CPU split by thread as well",
     )
     args = parser.parse_args(argv)
     allowed = CONSUME_VARIANTS if args.side == "consume" else SEND_CLIENTS[args.client]

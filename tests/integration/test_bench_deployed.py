@@ -1,6 +1,7 @@
 """The deployed-cost benchmark's --quick mode runs end to end on a real broker and Collector and
 prints every table row and target, the ratios' variants repeated as asked, and the CPU split by
-thread (a smoke test of the benchmark: no timing is asserted)."""
+thread on the consume side and kafka-python's send side (a smoke test of the benchmark: no
+timing is asserted)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+SPLIT_CELL = re.compile(r"\d+\.\d \(\d+\.\d\)")  # best (worst) of two runs
 TARGET = re.compile(r"^  (?P<label>.+?)\s+(?P<ratio>-?\d+\.\d\d)  target [<>]= \S+\s+(MET|MISSED)$")
 
 
@@ -49,7 +51,27 @@ def test_quick_deployed_benchmark_prints_every_variant_and_target():
         "all signals, traced",
         "sampled out, traced",
     }, done.stdout
-    lines = (before + rest).splitlines()  # the tables of msg/s and CPU, and the targets
+    sends, send_split = rest.split("Where a kafka-python send's CPU goes (--split)")
+    send_split, after_split = send_split.split("\n\n", 1)
+    split_lines = send_split.splitlines()[3:]
+    assert [line.split(" | ")[0].lstrip("| ") for line in split_lines] == [
+        "bare",
+        "contrib",
+        "contrib+metrics",
+        "all signals",
+        "tracing only",
+    ], done.stdout
+    for line in split_lines:  # main thread, sender thread, other threads, garbage collection
+        cells = [cell.strip() for cell in line.strip("| ").split(" | ")[1:]]
+        assert len(cells) == 4, line
+        assert all(SPLIT_CELL.fullmatch(cell) for cell in cells), line
+        # The send loop runs on the main thread, and kafka-python's sender thread batches and
+        # sends every record: neither can cost nothing.
+        assert float(cells[0].split()[0]) > 0, line
+        assert float(cells[1].split()[0]) > 0, line
+    assert "Where a confluent-kafka send's CPU goes" not in done.stdout, done.stdout
+    # The tables of msg/s and CPU, and the targets.
+    lines = (before + sends + after_split).splitlines()
     rows = [line.split(" | ")[0].lstrip("| ") for line in lines if line.startswith("| ")]
     # Consume, then kafka-python's, confluent-kafka's and aiokafka's sends.
     for variant in ("bare", "contrib+metrics", "all signals"):
