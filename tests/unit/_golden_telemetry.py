@@ -209,19 +209,18 @@ class _Run:
         # Sampled: the SDK's default sampler (parent-based, always on).
         sampler = DEFAULT_ON if sampled else ALWAYS_OFF
         if presampled:
-            # As configure() builds it: the sampler asked before the SDK's start_span.
+            # As configure() builds it: the sampler asked before the SDK's start_span, and each
+            # send span's context decided at the send, the SDK's span made when it completes.
             deciders = (
                 _presampling.Deciders(None, None, ALWAYS_OFF)
                 if sampled
                 else _presampling.Deciders(ALWAYS_OFF, ALWAYS_OFF, ALWAYS_OFF)
             )
-            self.tracer_provider = TracerProvider(
-                sampler=sampler, id_generator=_presampling.DecidingIdGenerator(RandomIdGenerator())
-            )
-            _presampling.register(
-                self.tracer_provider,
-                _presampling.Presampler(deciders, self.tracer_provider.id_generator),
-            )
+            ids = _presampling.DecidingIdGenerator(RandomIdGenerator())
+            self.tracer_provider = TracerProvider(sampler=sampler, id_generator=ids)
+            presampler = _presampling.Presampler(deciders, ids)
+            _presampling.register(self.tracer_provider, presampler)
+            _presampling.register_sends(self.tracer_provider, presampler)
         else:
             self.tracer_provider = TracerProvider(sampler=sampler)
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))

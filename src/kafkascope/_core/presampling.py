@@ -36,6 +36,8 @@ _SAMPLED_BIT = TraceFlags.SAMPLED
 _RANDOM_BIT = TraceFlags.RANDOM_TRACE_ID
 _DROPPED = TraceFlags(TraceFlags.DEFAULT)
 _DROPPED_RANDOM = TraceFlags(TraceFlags.DEFAULT | TraceFlags.RANDOM_TRACE_ID)
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 _LOW_BITS = TraceIdRatioBased.TRACE_ID_LIMIT
 _NO_PARENT = Context()  # not None: the SDK would read the current context for the parent
 _PROBE_STATE = trace.TraceState([("probe", "1")])
@@ -71,20 +73,39 @@ def _decision_of(sampler: Sampler | None) -> tuple[Sampler | None, int | None]:
 
 
 class _Decided(threading.local):
-    trace_id: int | None = None  # a class default: reading it unset raises nothing
+    # Class defaults: reading them unset raises nothing.
+    trace_id: int | None = None
+    span_id: int | None = None
 
 
 class DecidingIdGenerator(IdGenerator):
-    """``inner``'s ids, except that the next trace id of a thread can be decided beforehand
-    (:meth:`decide`): the one a presampled root span was sampled with."""
+    """``inner``'s ids, except that the next trace id and span id of a thread can be decided
+    beforehand (:meth:`decide`, :meth:`decide_span`): the trace id a presampled root span was
+    sampled with, the ids a send span's ``traceparent`` carried before the SDK made the span."""
 
     def __init__(self, inner: IdGenerator) -> None:
         self.inner = inner
         self._decided = _Decided()
+        # The SDK's own generator draws from the random module: drawn here the same way (the
+        # same calls, so the same ids for the same seed), without its method call.
+        self._drawn = type(inner) is RandomIdGenerator
 
     def decide(self, trace_id: int) -> None:
         """Make ``trace_id`` this thread's next trace id."""
         self._decided.trace_id = trace_id
+
+    def decide_span(self, span_id: int, trace_id: int | None = None) -> None:
+        """Make ``span_id`` this thread's next span id (and ``trace_id``, when given, its next
+        trace id)."""
+        decided = self._decided
+        decided.span_id = span_id
+        if trace_id is not None:
+            decided.trace_id = trace_id
+
+    def forget(self) -> None:
+        """Drop this thread's decided ids that no span took."""
+        self._decided.trace_id = None
+        self._decided.span_id = None
 
     def generate_trace_id(self) -> int:
         """The decided trace id if there is one (once), else a new one from ``inner``."""
@@ -92,15 +113,29 @@ class DecidingIdGenerator(IdGenerator):
         if decided is not None:
             self._decided.trace_id = None
             return decided
+        if self._drawn:
+            trace_id = random.getrandbits(128)
+            while not trace_id:  # the invalid id
+                trace_id = random.getrandbits(128)
+            return trace_id
         return self.inner.generate_trace_id()
 
     def generate_span_id(self) -> int:
-        """A new span id from ``inner``."""
+        """The decided span id if there is one (once), else a new one from ``inner``."""
+        decided = self._decided.span_id
+        if decided is not None:
+            self._decided.span_id = None
+            return decided
+        if self._drawn:
+            span_id = random.getrandbits(64)
+            while not span_id:  # the invalid id
+                span_id = random.getrandbits(64)
+            return span_id
         return self.inner.generate_span_id()
 
     def is_trace_id_random(self) -> bool:
         """Whether ``inner``'s trace ids are random (so are the decided ones: they are its)."""
-        return self.inner.is_trace_id_random()
+        return True if self._drawn else self.inner.is_trace_id_random()
 
 
 @dataclass(frozen=True)
@@ -221,8 +256,51 @@ class Presampler:
             )
         )
 
+    @property
+    def deciding(self) -> DecidingIdGenerator | None:
+        """The provider's id generator, when it takes decided ids."""
+        return self._deciding
+
+    def span_context(self, parent: SpanContext) -> tuple[SpanContext, bool] | None:
+        """The span context ``start_span`` would give a new span under a parent of span
+        context ``parent`` (invalid: none; a new trace id for a root, a new span id, the
+        sampler's decision in its flags, the parent's trace state), and whether it is a root.
+        None when the sampler must be asked for the decision or the provider's ids cannot be
+        decided beforehand."""
+        if self._deciding is None:
+            return None
+        root = not parent.is_valid
+        if root:
+            decider, bound = self._roots
+            trace_id = random.getrandbits(128) if self._drawn else 0
+            if not trace_id:
+                trace_id = self._ids.generate_trace_id()
+            random_id = self._random_roots
+            trace_state = None
+        else:
+            flags = parent.trace_flags
+            decider, bound = self._sampled if flags & _SAMPLED_BIT else self._unsampled
+            trace_id = parent.trace_id
+            random_id = bool(flags & _RANDOM_BIT)
+            trace_state = parent.trace_state
+        if decider is None:  # the sampler keeps every such span
+            sampled = True
+        elif bound is not None:
+            sampled = (trace_id & _LOW_BITS) < bound
+        else:
+            return None
+        span_id = random.getrandbits(64) if self._drawn else 0
+        if not span_id:
+            span_id = self._ids.generate_span_id()
+        if sampled:
+            decided = _SAMPLED_RANDOM if random_id else _SAMPLED
+        else:
+            decided = _DROPPED_RANDOM if random_id else _DROPPED
+        return trace.SpanContext(trace_id, span_id, False, decided, trace_state), root
+
 
 _registry: weakref.WeakKeyDictionary[TracerProvider, Presampler] = weakref.WeakKeyDictionary()
+_for_sends: weakref.WeakKeyDictionary[TracerProvider, Presampler] = weakref.WeakKeyDictionary()
 last_found: tuple[TracerProvider, Presampler | None] | None = None
 """The provider :func:`for_provider` was last asked about, and its answer: the per-message
 paths read it first, for the call."""
@@ -233,6 +311,27 @@ def register(tracer_provider: TracerProvider, presampler: Presampler) -> None:
     global last_found
     _registry[tracer_provider] = presampler
     last_found = None
+
+
+sends_last_found: tuple[TracerProvider, Presampler | None] | None = None
+"""The provider :func:`for_sends` was last asked about, and its answer: the send path reads it
+first, for the call."""
+
+
+def register_sends(tracer_provider: TracerProvider, presampler: Presampler) -> None:
+    """Decide the span context of the send spans kafkascope starts on ``tracer_provider`` at
+    the send, the SDK's span made when the send completes (``_produce.deferred_span``)."""
+    global sends_last_found
+    _for_sends[tracer_provider] = presampler
+    sends_last_found = None
+
+
+def for_sends(tracer_provider: TracerProvider) -> Presampler | None:
+    """What decides ``tracer_provider``'s send spans at the send (:func:`register_sends`)."""
+    global sends_last_found
+    found = _for_sends.get(tracer_provider)
+    sends_last_found = (tracer_provider, found)
+    return found
 
 
 def for_provider(tracer_provider: TracerProvider | None) -> Presampler | None:

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import Link, Span, SpanKind, TracerProvider
+from opentelemetry.trace import Link, Span, TracerProvider
 from opentelemetry.util.types import Attributes, AttributeValue
 
 from kafkascope._core import errors as _errors
@@ -25,7 +25,8 @@ from kafkascope._core import sizes as _sizes
 from kafkascope._core import telemetry as _telemetry
 from kafkascope._core.header_capture import HeaderCapture, header_attributes
 from kafkascope._core.headers import Headers
-from kafkascope._core.telemetry import message_key, messaging_attributes, record_error, tracer_for
+from kafkascope._core.telemetry import message_key, messaging_attributes, record_error
+from kafkascope._produce import deferred_span as _deferred
 from kafkascope._produce.transactions import Transactions
 from kafkascope._propagation import pipeline as _pipeline_latency
 from kafkascope._propagation.carrier import inject_headers
@@ -180,14 +181,7 @@ class SendOptions:
             settings = _settings.current()
             topic_name = topic if type(topic) is str else str(topic)
             name, attributes = self._span_base(topic_name, _partition(partition))
-            span = tracer_for(self.tracer_provider).start_span(
-                name,
-                kind=SpanKind.PRODUCER,
-                attributes=attributes,
-                links=links,
-                record_exception=False,
-                set_status_on_exception=False,
-            )
+            span = _deferred.send_span(self.tracer_provider, name, attributes, links)
             observer = SendObserver(span, topic_name, self)
             if span.is_recording():
                 key_text = message_key(key, settings, self.capture_key)

@@ -271,20 +271,18 @@ def configure(
         )
         if pre_aggregation is not None:
             _histograms.register(meter_provider, pre_aggregation)
-        presample = not deciders.drop_nothing and not _sdk_span_metrics(env)
-        # Only a presampled root span needs its trace id handed to the SDK.
-        ids = (
-            DecidingIdGenerator(RandomIdGenerator())
-            if presample and deciders.roots is not None
-            else None
-        )
+        # The SDK's own span metrics count spans as they start: neither presampling nor send
+        # spans made at the acknowledgement then.
+        decide = not _sdk_span_metrics(env)
+        ids = DecidingIdGenerator(RandomIdGenerator()) if decide else None
         tracer_provider = TracerProvider(
             resource=resource, sampler=sampler, id_generator=ids, shutdown_on_exit=False
         )
-        if presample:
-            _presampling.register(
-                tracer_provider, Presampler(deciders, tracer_provider.id_generator)
-            )
+        if ids is not None:
+            presampler = Presampler(deciders, ids)
+            _presampling.register_sends(tracer_provider, presampler)
+            if not deciders.drop_nothing:
+                _presampling.register(tracer_provider, presampler)
         span_exporters = (
             [span_exporter] if span_exporter is not None else _exporters.span_exporters(plan)
         )

@@ -8,6 +8,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision, TraceIdRatioBased
 from opentelemetry.trace import SpanKind
 
@@ -82,9 +83,38 @@ def test_the_default_sampler_presamples_children_of_unsampled_parents_only(monke
     try:
         found = presampling.for_provider(telemetry.tracer_provider)
         assert found is not None
-        # Roots are always kept: the provider's trace ids stay the SDK's own generator's.
-        assert not isinstance(
-            telemetry.tracer_provider.id_generator, presampling.DecidingIdGenerator
-        )
+        # Roots are always kept, so none is presampled; the ids are still the SDK's own
+        # generator's, handed over decided for the send spans made when they complete.
+        ids = telemetry.tracer_provider.id_generator
+        assert isinstance(ids, presampling.DecidingIdGenerator)
+        assert type(ids.inner) is RandomIdGenerator
+        assert presampling.for_sends(telemetry.tracer_provider) is found
+    finally:
+        telemetry.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("env", "decided"),
+    [
+        ({"OTEL_TRACES_SAMPLER": "always_on"}, True),
+        ({"OTEL_TRACES_SAMPLER": "always_off"}, True),
+        ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"}, True),
+        # The SDK's own span metrics count spans as they start: the SDK makes them at the send.
+        (
+            {
+                "OTEL_TRACES_SAMPLER": "always_on",
+                "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": "true",
+            },
+            False,
+        ),
+    ],
+)
+def test_send_spans_are_decided_at_the_send_unless_the_sdk_counts_spans(monkeypatch, env, decided):
+    telemetry = _configure(monkeypatch, InMemorySpanExporter(), **env)
+    try:
+        found = presampling.for_sends(telemetry.tracer_provider)
+        assert (found is not None) is decided
+        ids = telemetry.tracer_provider.id_generator
+        assert isinstance(ids, presampling.DecidingIdGenerator) is decided
     finally:
         telemetry.shutdown()
