@@ -206,6 +206,11 @@ def run_child(
     )
     if done.returncode != 0:
         raise RuntimeError(f"{side} {client} {variant} failed:\n{done.stdout}\n{done.stderr}")
+    logged = [line for line in done.stderr.splitlines() if line.strip()]
+    if logged:
+        # What a variant's process logged (a full span queue's warning, an export that failed)
+        # explains a count that falls short at the Collector.
+        print(f"[{side} {client} {variant}] logged:", *logged[:5], sep="\n  ", file=sys.stderr)
     parts: list[dict[str, float]] = json.loads(done.stdout.strip().splitlines()[-1])["parts"]
     return parts
 
