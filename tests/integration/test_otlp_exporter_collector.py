@@ -1,5 +1,6 @@
 """The direct OTLP span exporter against a real Collector: every span sent over gRPC, and over
-HTTP with gzip, is counted by the Collector's own ``otelcol_receiver_accepted_spans``."""
+HTTP with gzip, is counted by the Collector's own ``otelcol_receiver_accepted_spans``; so is
+every span of a batch larger than the receiver takes in one request (4 MiB)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from kafkascope import DirectOTLPSpanExporter, process_span
+from kafkascope import DirectOTLPSpanExporter, EncodingSpanProcessor, process_span
 from kafkascope.testing import make_record
 
 SPANS = 2_000
@@ -85,3 +86,20 @@ def test_every_span_sent_over_http_with_gzip_is_accepted_by_the_collector(collec
             f"{SPANS} spans accepted over HTTP (so far {_accepted(collector, 'http') - before})"
         ),
     )
+
+
+def test_a_batch_larger_than_the_receivers_limit_is_accepted_whole(collector):
+    """2,000 spans of 3 KB each, one batch of about 6.2 MB: the Collector refuses a request
+    over 4 MiB, so the exporter sends it in parts."""
+    before = _accepted(collector, "grpc")
+    exporter = DirectOTLPSpanExporter(
+        endpoint=collector.otlp_grpc_endpoint, protocol="grpc", timeout=5
+    )
+    provider = TracerProvider(resource=Resource.create({"service.name": "billing"}))
+    provider.add_span_processor(EncodingSpanProcessor(exporter, schedule_delay_millis=3_600_000))
+    for offset in range(SPANS):
+        record = make_record("orders", b"{}", offset=offset, key=f"k{offset}".encode())
+        with process_span(record, group="billing", tracer_provider=provider) as span:
+            span.set_attribute("app.note", "x" * 3_000)
+    provider.shutdown()
+    _wait_for_all(collector, "grpc", before)

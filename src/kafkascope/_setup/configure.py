@@ -188,7 +188,7 @@ def configure(
     )
     sampler = _otel_variables.sampler(env)
     deciders = _otel_variables.sampler_deciders(env)
-    span_sizing = sizing(env)
+    sizing(env)  # a bad OTEL_BSP_* variable is refused here, before anything is built
     exemplar_filter = _preaggregation.exemplar_filter(env)
     otlp_temporalities = _preaggregation.otlp_temporalities(env) if "otlp" in plan.metrics else None
     if "otlp" in plan.traces + plan.metrics + plan.logs:
@@ -287,7 +287,7 @@ def configure(
             [span_exporter] if span_exporter is not None else _exporters.span_exporters(plan)
         )
         for each in span_exporters:
-            tracer_provider.add_span_processor(span_processor(each, span_sizing, meter_provider))
+            tracer_provider.add_span_processor(span_processor(each, env, meter_provider))
 
         logger_provider: LoggerProvider | None = None
         if logs:

@@ -169,7 +169,11 @@ HONOURED: Final[tuple[tuple[str, str], ...]] = (
     (METRIC_EXPORT_TIMEOUT, "metric export timeout (positive milliseconds)"),
     ("OTEL_PROPAGATORS", "the propagators headers are injected and extracted with (SDK default)"),
     ("OTEL_BSP_MAX_QUEUE_SIZE", "spans queued for export at most (positive; default 16,384)"),
-    ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "spans per export (positive, <= the queue; default 1,024)"),
+    (
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "spans per export (positive, <= the queue; default 4,096 in front of kafkascope's OTLP "
+        "exporter, 1,024 in front of any other)",
+    ),
     (
         "OTEL_BSP_SCHEDULE_DELAY",
         "longest wait before queued spans are exported (ms; default 1,000)",

@@ -40,7 +40,8 @@ from kafkascope._core.errors import ConfigurationError
 MAX_QUEUE_SIZE: Final = 16_384
 """Spans queued for export at most (the SDK's default is 2,048)."""
 MAX_EXPORT_BATCH_SIZE: Final = 1_024
-"""Spans per export call (the SDK's default is 512)."""
+"""Spans per export call in front of any exporter but kafkascope's own OTLP one (the SDK's
+default is 512)."""
 SCHEDULE_DELAY_MILLIS: Final = 1_000
 """Longest wait before queued spans are exported (the SDK's default is 5,000)."""
 EXPORT_TIMEOUT_MILLIS: Final = 30_000
@@ -66,15 +67,17 @@ class Sizing:
     export_timeout_millis: int
 
 
-def sizing(env: Mapping[str, str]) -> Sizing:
-    """kafkascope's sizing, with each ``OTEL_BSP_*`` variable that is set in its place.
+def sizing(env: Mapping[str, str], batch_default: int = MAX_EXPORT_BATCH_SIZE) -> Sizing:
+    """kafkascope's sizing, batches of ``batch_default`` spans, with each ``OTEL_BSP_*``
+    variable that is set in its place.
 
     Raises:
         ConfigurationError: a variable is not a positive integer, or the batch size exceeds
             the queue size.
     """
     values: list[int] = []
-    for name, default in _VARIABLES:
+    defaults = {**dict(_VARIABLES), "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": batch_default}
+    for name, default in defaults.items():
         raw = env.get(name, "").strip()
         if not raw:
             values.append(default)

@@ -125,6 +125,12 @@ def test_bsp_variables_replace_the_sizing():
 
 def test_a_queue_smaller_than_the_default_batch_caps_the_batch():
     assert span_queue.sizing({"OTEL_BSP_MAX_QUEUE_SIZE": "100"}).max_export_batch_size == 100
+    small = span_queue.sizing({"OTEL_BSP_MAX_QUEUE_SIZE": "2000"}, 4_096)
+    assert small.max_export_batch_size == 2_000
+
+
+def test_the_batch_default_is_the_callers():
+    assert span_queue.sizing({}, 4_096) == span_queue.Sizing(16_384, 4_096, 1_000, 30_000)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -22,6 +22,35 @@ _logger = logging.getLogger(__name__)
 
 _Batch = TypeVar("_Batch", Sequence[ReadableSpan], Sequence[Run])
 
+MAX_REQUEST_BYTES: Final = 4 * 1024 * 1024
+"""The largest request sent: gRPC servers' default limit on a received message, the
+Collector's OTLP receiver among them. A larger batch is sent as several requests."""
+
+
+def _spans_halves(
+    spans: Sequence[ReadableSpan], count: int
+) -> tuple[Sequence[ReadableSpan], Sequence[ReadableSpan]]:
+    half = count // 2
+    return spans[:half], spans[half:]
+
+
+def _runs_halves(runs: Sequence[Run], count: int) -> tuple[Sequence[Run], Sequence[Run]]:
+    first: list[Run] = []
+    second: list[Run] = []
+    left = count // 2  # spans still to put in the first half
+    for run in runs:
+        fields = run[2]
+        if left >= len(fields):
+            first.append(run)
+            left -= len(fields)
+        elif left:
+            first.append((run[0], run[1], fields[:left]))
+            second.append((run[0], run[1], fields[left:]))
+            left = 0
+        else:
+            second.append(run)
+    return first, second
+
 
 class DirectOTLPSpanExporter(SpanExporter):
     """An OTLP span exporter that writes the protobuf bytes itself.
@@ -30,7 +59,9 @@ class DirectOTLPSpanExporter(SpanExporter):
     for byte) at a fraction of the encoding cost, over gRPC or HTTP/protobuf, and honours the
     same ``OTEL_EXPORTER_OTLP_*`` variables (``TRACES_`` ones first): ``ENDPOINT``,
     ``PROTOCOL``, ``HEADERS``, ``TIMEOUT``, ``COMPRESSION``, ``INSECURE``, ``CERTIFICATE``,
-    ``CLIENT_KEY``, ``CLIENT_CERTIFICATE``, with the SDK's retries and backoff.
+    ``CLIENT_KEY``, ``CLIENT_CERTIFICATE``, with the SDK's retries and backoff. A batch whose
+    request would exceed :data:`MAX_REQUEST_BYTES` (4 MiB, the limit gRPC servers such as the
+    Collector's receiver refuse above) goes as several requests, each within it.
     ``configure()`` uses it for OTLP traces; add it to your own provider with a
     ``BatchSpanProcessor``, or select it under ``opentelemetry-instrument`` with
     ``OTEL_TRACES_EXPORTER=kafkascope_otlp``.
@@ -88,21 +119,34 @@ class DirectOTLPSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Encode and send ``spans``; never raises."""
-        return self._send(self._encoder.encode, spans, len(spans))
+        return self._send(self._encoder.encode, _spans_halves, spans, len(spans))
 
     def export_runs(self, runs: Sequence[Run], count: int) -> SpanExportResult:
         """Send ``count`` spans already encoded, in runs of one resource and scope (what
         :class:`~kafkascope._setup.otlp.processor.EncodingSpanProcessor` queues); never
         raises."""
-        return self._send(self._encoder.encode_runs, runs, count)
+        return self._send(self._encoder.encode_runs, _runs_halves, runs, count)
 
     def _send(
-        self, encode: Callable[[_Batch], bytes], batch: _Batch, count: int
+        self,
+        encode: Callable[[_Batch], bytes],
+        halves: Callable[[_Batch, int], tuple[_Batch, _Batch]],
+        batch: _Batch,
+        count: int,
     ) -> SpanExportResult:
         if self._shut:
             return SpanExportResult.FAILURE
         try:
-            sent = self._transport.send(encode(batch))
+            data = encode(batch)
+            if len(data) > MAX_REQUEST_BYTES and count > 1:
+                # The server would refuse it (RESOURCE_EXHAUSTED, retried in vain): two halves.
+                first, second = halves(batch, count)
+                half = count // 2
+                sent = self._send(encode, halves, first, half) is SpanExportResult.SUCCESS
+                if self._send(encode, halves, second, count - half) is SpanExportResult.FAILURE:
+                    sent = False
+            else:
+                sent = self._transport.send(data)
         except Exception:
             _logger.exception("kafkascope: exporting %d spans failed", count)
             return SpanExportResult.FAILURE

@@ -22,6 +22,8 @@ import os
 import threading
 import weakref
 from collections import deque
+from collections.abc import Mapping
+from typing import Final
 
 from opentelemetry import metrics
 from opentelemetry.context import Context
@@ -35,13 +37,13 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from kafkascope._core import errors as _errors
 from kafkascope._setup.otlp.encoder import Run, span_field
 from kafkascope._setup.otlp.exporter import DirectOTLPSpanExporter
-from kafkascope._setup.span_queue import (
-    CountingSpanProcessor,
-    Drops,
-    Sizing,
-    sizing,
-    with_arguments,
-)
+from kafkascope._setup.span_queue import CountingSpanProcessor, Drops, sizing, with_arguments
+
+ENCODED_BATCH_SIZE: Final = 4_096
+"""Spans per export in front of :class:`DirectOTLPSpanExporter`, which sends a batch whose
+request would exceed its limit (4 MiB) as several. Four times the other exporters' batch: a
+thread sending spans as fast as it can leaves the export thread the interpreter only now and
+then, and each request costs it several turns, so larger requests drain the queue faster."""
 
 _Source = tuple[Resource, InstrumentationScope | None]
 _Opening = tuple[Resource, InstrumentationScope | None, bytes]
@@ -67,7 +69,7 @@ class EncodingSpanProcessor(SpanProcessor):
             ``OTEL_EXPORTER_OTLP_*`` variables.
         max_queue_size: spans queued at most; default ``OTEL_BSP_MAX_QUEUE_SIZE``, else 16,384.
         max_export_batch_size: spans per export; default ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``,
-            else 1,024 (at most the queue size).
+            else 4,096 (at most the queue size).
         schedule_delay_millis: longest wait before queued spans are sent; default
             ``OTEL_BSP_SCHEDULE_DELAY``, else 1,000.
         export_timeout_millis: how long :meth:`shutdown` waits for the last exports; default
@@ -90,7 +92,7 @@ class EncodingSpanProcessor(SpanProcessor):
         meter_provider: MeterProvider | None = None,
     ) -> None:
         chosen = with_arguments(
-            sizing(os.environ),
+            sizing(os.environ, ENCODED_BATCH_SIZE),
             max_queue_size=max_queue_size,
             max_export_batch_size=max_export_batch_size,
             schedule_delay_millis=schedule_delay_millis,
@@ -235,12 +237,14 @@ class EncodingSpanProcessor(SpanProcessor):
 
 
 def span_processor(
-    exporter: SpanExporter, chosen: Sizing, meter_provider: MeterProvider
+    exporter: SpanExporter, env: Mapping[str, str], meter_provider: MeterProvider
 ) -> SpanProcessor:
     """``configure()``'s span processor for ``exporter``: :class:`EncodingSpanProcessor` for the
     direct exporter, a :class:`~kafkascope._setup.span_queue.CountingSpanProcessor` for any
-    other; either sized by ``chosen`` and counting its drops in ``meter_provider``."""
+    other; either sized by the ``OTEL_BSP_*`` variables of ``env`` (the defaults otherwise) and
+    counting its drops in ``meter_provider``."""
     if isinstance(exporter, DirectOTLPSpanExporter):
+        chosen = sizing(env, ENCODED_BATCH_SIZE)
         return EncodingSpanProcessor(
             exporter,
             max_queue_size=chosen.max_queue_size,
@@ -249,4 +253,4 @@ def span_processor(
             export_timeout_millis=chosen.export_timeout_millis,
             meter_provider=meter_provider,
         )
-    return CountingSpanProcessor(exporter, chosen, meter_provider)
+    return CountingSpanProcessor(exporter, sizing(env), meter_provider)
