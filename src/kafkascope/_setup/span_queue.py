@@ -19,12 +19,16 @@ the queue, so it drops (and counts in ``kafkascope.spans.dropped``, with one war
 the batch processor would drop, which then never fills its queue nor logs per span. Only public
 SDK API is used: the queue's length is not public, the exporter's calls and the processor's
 ``on_end`` are.
+
+Either processor keeps its export thread from being starved of the interpreter by a thread that
+ends spans as fast as it can: from :func:`yield_mark` on, each span ended releases it once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Final
@@ -136,6 +140,20 @@ def with_arguments(chosen: Sizing, **arguments: int | None) -> Sizing:
     return result
 
 
+def yield_mark(chosen: Sizing) -> int:
+    """The queue length from which a thread ending a span releases the interpreter once, so
+    that an export thread waiting for it can run: halfway from a whole batch to a full queue.
+
+    A thread that ends spans as fast as it can and releases the interpreter only for moments
+    (a client's ``poll()``) takes it straight back each time, before the export thread waiting
+    for it wakes; CPython forces a switch only after a whole switch interval without one. Each
+    request costs the export thread several such waits. A release from every span ended while
+    the queue stands this high lets it in within a few spans; below the mark nothing changes.
+    """
+    batch = chosen.max_export_batch_size
+    return batch + (chosen.max_queue_size - batch) // 2
+
+
 def dropped_counter(meter_provider: MeterProvider) -> Counter:
     """The ``kafkascope.spans.dropped`` counter of ``meter_provider``."""
     return meter_provider.get_meter("kafkascope").create_counter(
@@ -194,6 +212,7 @@ class CountingSpanProcessor(SpanProcessor):
         self, exporter: SpanExporter, chosen: Sizing, meter_provider: MeterProvider
     ) -> None:
         self.max_queue_size = chosen.max_queue_size
+        self._yield_mark = yield_mark(chosen)
         self._queued = 0
         self._lock = threading.Lock()
         self._drops = Drops(meter_provider, chosen.max_queue_size)
@@ -218,11 +237,14 @@ class CountingSpanProcessor(SpanProcessor):
         if context is None or not context.trace_flags.sampled:
             return  # the batch processor ignores it too
         with self._lock:
-            full = self._queued >= self.max_queue_size
+            queued = self._queued
+            full = queued >= self.max_queue_size
             if not full:
-                self._queued += 1
+                self._queued = queued + 1
         if not full:
             self._batch.on_end(span)
+            if queued >= self._yield_mark:
+                time.sleep(0)  # the worker, waiting for the interpreter, may take it
             return
         self._drops.add()
 

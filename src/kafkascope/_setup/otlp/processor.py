@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Mapping
@@ -37,7 +38,13 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from kafkascope._core import errors as _errors
 from kafkascope._setup.otlp.encoder import Run, span_field
 from kafkascope._setup.otlp.exporter import DirectOTLPSpanExporter
-from kafkascope._setup.span_queue import CountingSpanProcessor, Drops, sizing, with_arguments
+from kafkascope._setup.span_queue import (
+    CountingSpanProcessor,
+    Drops,
+    sizing,
+    with_arguments,
+    yield_mark,
+)
 
 ENCODED_BATCH_SIZE: Final = 4_096
 """Spans per export in front of :class:`DirectOTLPSpanExporter`, which sends a batch whose
@@ -61,8 +68,10 @@ class EncodingSpanProcessor(SpanProcessor):
     ``provider.add_span_processor(EncodingSpanProcessor())``. It batches as the SDK's
     processor does (whole batches as soon as the queue holds one, at least one batch per
     schedule delay, everything on :meth:`force_flush` and :meth:`shutdown`, a new worker
-    after ``fork``). A span the full queue cannot take is counted in
-    ``kafkascope.spans.dropped`` and the first one announced by one warning.
+    after ``fork``). While the queue is more than halfway from a batch to full, the thread
+    ending a span releases the interpreter once, so that the worker is not starved of it
+    (:func:`~kafkascope._setup.span_queue.yield_mark`). A span the full queue cannot take is
+    counted in ``kafkascope.spans.dropped`` and the first one announced by one warning.
 
     Args:
         exporter: default, a :class:`DirectOTLPSpanExporter` from the
@@ -101,6 +110,8 @@ class EncodingSpanProcessor(SpanProcessor):
         self._exporter = exporter if exporter is not None else DirectOTLPSpanExporter()
         self._max_queue_size = chosen.max_queue_size
         self._batch_size = chosen.max_export_batch_size
+        self._wake_at = self._batch_size - 1  # queued before this span: a batch with it
+        self._yield_mark = yield_mark(chosen)
         self._delay = chosen.schedule_delay_millis / 1000.0
         self._timeout = chosen.export_timeout_millis / 1000.0
         self._drops = Drops(
@@ -151,7 +162,8 @@ class EncodingSpanProcessor(SpanProcessor):
         scope = span.instrumentation_scope
         queue = self._queue
         with self._lock:
-            full = len(queue) >= self._max_queue_size
+            waiting = len(queue)
+            full = waiting >= self._max_queue_size
             if not full:
                 last = self._last
                 if last is not None and last[0] is resource and last[1] is scope:
@@ -159,11 +171,13 @@ class EncodingSpanProcessor(SpanProcessor):
                 else:
                     self._last = (resource, scope)
                     queue.append((resource, scope, encoded))
-            ready = len(queue) >= self._batch_size
         if full:
             self._drops.add()
-        elif ready and not self._wake.is_set():
-            self._wake.set()
+        elif waiting >= self._wake_at:
+            if not self._wake.is_set():
+                self._wake.set()
+            if waiting >= self._yield_mark:
+                time.sleep(0)  # the export thread, waiting for the interpreter, may take it
 
     def _work(self) -> None:
         while not self._shutdown:
