@@ -60,8 +60,8 @@ class DirectOTLPSpanExporter(SpanExporter):
     same ``OTEL_EXPORTER_OTLP_*`` variables (``TRACES_`` ones first): ``ENDPOINT``,
     ``PROTOCOL``, ``HEADERS``, ``TIMEOUT``, ``COMPRESSION``, ``INSECURE``, ``CERTIFICATE``,
     ``CLIENT_KEY``, ``CLIENT_CERTIFICATE``, with the SDK's retries and backoff. A batch whose
-    request would exceed :data:`MAX_REQUEST_BYTES` (4 MiB, the limit gRPC servers such as the
-    Collector's receiver refuse above) goes as several requests, each within it.
+    request would exceed :data:`MAX_REQUEST_BYTES` (4 MiB: gRPC servers, the Collector's
+    receiver among them, refuse a larger one by default) goes as several requests within it.
     ``configure()`` uses it for OTLP traces; add it to your own provider with a
     ``BatchSpanProcessor``, or select it under ``opentelemetry-instrument`` with
     ``OTEL_TRACES_EXPORTER=kafkascope_otlp``.
