@@ -28,16 +28,16 @@ Collector's OTLP receiver among them. A larger batch is sent as several requests
 
 
 def _spans_halves(
-    spans: Sequence[ReadableSpan], count: int
+    spans: Sequence[ReadableSpan], half: int
 ) -> tuple[Sequence[ReadableSpan], Sequence[ReadableSpan]]:
-    half = count // 2
     return spans[:half], spans[half:]
 
 
-def _runs_halves(runs: Sequence[Run], count: int) -> tuple[Sequence[Run], Sequence[Run]]:
+def _runs_halves(runs: Sequence[Run], half: int) -> tuple[Sequence[Run], Sequence[Run]]:
+    """``runs`` parted after their first ``half`` spans."""
     first: list[Run] = []
     second: list[Run] = []
-    left = count // 2  # spans still to put in the first half
+    left = half  # spans still to put in the first part
     for run in runs:
         fields = run[2]
         if left >= len(fields):
@@ -140,8 +140,8 @@ class DirectOTLPSpanExporter(SpanExporter):
             data = encode(batch)
             if len(data) > MAX_REQUEST_BYTES and count > 1:
                 # The server would refuse it (RESOURCE_EXHAUSTED, retried in vain): two halves.
-                first, second = halves(batch, count)
                 half = count // 2
+                first, second = halves(batch, half)
                 sent = self._send(encode, halves, first, half) is SpanExportResult.SUCCESS
                 if self._send(encode, halves, second, count - half) is SpanExportResult.FAILURE:
                     sent = False

@@ -110,7 +110,7 @@ def test_halves_of_runs_keep_every_span_in_order(lengths: list[int]) -> None:
     for length in lengths:
         runs.append((resource, None, [b"%d" % (n + i) for i in range(length)]))
         n += length
-    first, second = _runs_halves(runs, n)
+    first, second = _runs_halves(runs, n // 2)
 
     def spans_of(part: list[Run] | tuple[Run, ...]) -> list[bytes]:
         return list(chain.from_iterable(fields for _, _, fields in part))
